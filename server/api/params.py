@@ -1,0 +1,120 @@
+"""Query parameter parsing: each bad value becomes a 400 in Apify's envelope, before anything is written."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from server.errors import InvalidInput
+from server.settings import Settings
+from server.storage.key_value_stores import is_valid_key
+
+_TRUE = {"1", "true"}
+_FALSE = {"0", "false", ""}
+
+
+def parse_bool(params: QueryParams, name: str) -> bool | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidInput(f"Parameter '{name}' must be a boolean (true, false, 1 or 0).")
+
+
+def parse_number(params: QueryParams, name: str, *, minimum: float = 0) -> float | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"Parameter '{name}' must be a number.") from None
+    if not math.isfinite(value) or value < minimum:
+        raise InvalidInput(f"Parameter '{name}' must be a number not less than {minimum:g}.")
+    return value
+
+
+def parse_int(params: QueryParams, name: str, *, minimum: int = 0) -> int | None:
+    value = parse_number(params, name, minimum=minimum)
+    return None if value is None else int(value)
+
+
+def check_memory(value: int, settings: Settings) -> int:
+    low, high = settings.min_memory_mbytes, settings.max_memory_mbytes
+    if value < low or value > high or value & (value - 1):
+        raise InvalidInput(
+            f"Memory must be a power of 2 between {low} and {high} megabytes, got {value}."
+        )
+    return value
+
+
+def wait_for_finish(params: QueryParams, settings: Settings) -> float:
+    """waitForFinish in seconds, clamped to the maximum: clients send 999999 and rely on that."""
+    value = parse_number(params, "waitForFinish") or 0.0
+    return min(value, settings.wait_for_finish_max_s)
+
+
+def output_record_key(params: QueryParams) -> str:
+    key = params.get("outputRecordKey") or "OUTPUT"
+    if not is_valid_key(key):
+        raise InvalidInput("Parameter 'outputRecordKey' is not a valid record key.", error_type="invalid-record-key")
+    return key
+
+
+def parse_webhooks(raw: str | None) -> list[dict[str, Any]] | None:
+    """The `webhooks` parameter: standard Base64 of a JSON array of {eventTypes, requestUrl, ...}."""
+    if raw is None or raw == "":
+        return None
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+        value = json.loads(decoded)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.") from None
+    if not isinstance(value, list):
+        raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.")
+    for hook in value:
+        if not isinstance(hook, dict):
+            raise InvalidInput("Each webhook must be a JSON object.")
+        events = hook.get("eventTypes")
+        if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+            raise InvalidInput("Each webhook needs 'eventTypes', a non-empty array of strings.")
+        url = hook.get("requestUrl")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInput("Each webhook needs 'requestUrl', an http or https URL.")
+    return value
+
+
+@dataclass(frozen=True)
+class RunOverrides:
+    """What the caller asked for on one run start; None means "use the task's, then the actor's"."""
+
+    timeout_s: int | None = None
+    memory_mbytes: int | None = None
+    build: str | None = None
+    max_items: int | None = None
+    max_total_charge_usd: float | None = None
+    restart_on_error: bool | None = None
+    webhooks: list[dict[str, Any]] | None = None
+
+
+def run_overrides(params: QueryParams, settings: Settings) -> RunOverrides:
+    memory = parse_int(params, "memory")
+    return RunOverrides(
+        timeout_s=parse_int(params, "timeout"),
+        memory_mbytes=None if memory is None else check_memory(memory, settings),
+        build=params.get("build") or None,
+        max_items=parse_int(params, "maxItems"),
+        max_total_charge_usd=parse_number(params, "maxTotalChargeUsd"),
+        restart_on_error=parse_bool(params, "restartOnError"),
+        webhooks=parse_webhooks(params.get("webhooks")),
+    )

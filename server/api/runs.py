@@ -1,0 +1,143 @@
+"""Starting runs (async and run-sync), reading and updating them, and their logs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from server.api.auth import authenticate
+from server.api.body import parse_json, read_decoded, read_json_object
+from server.api.params import output_record_key, run_overrides, wait_for_finish
+from server.errors import InvalidInput, InvalidRequest, RunFailed, RunTimeoutExceeded
+from server.lifespan import AppState, state_of
+from server.responses import data_response
+from server.services.resolve import get_actor, get_run, get_task
+from server.services.runs import RunInput, RunMeta, start_run
+from server.services.waiting import wait_for_finish as wait_run
+from server.shapes import run_json
+from server.statuses import RunStatus
+from server.storage.key_value_stores import get_record_stmt
+from server.storage.logs import read_stmt
+from server.storage.models import Actor, Run, Task, User
+
+JSON_UTF8 = "application/json; charset=utf-8"
+
+
+def _meta(request: Request) -> RunMeta:
+    client = request.client.host if request.client else None
+    return RunMeta(origin="API", client_ip=client, user_agent=request.headers.get("user-agent"))
+
+
+async def _task_input(request: Request, state: AppState, task: Task) -> RunInput:
+    """The task's input with the body's top-level keys laid over it."""
+    merged = dict(task.input or {})
+    if request.method == "POST":
+        body = parse_json(await read_decoded(request, state.settings.max_body_bytes))
+        if body is not None:
+            if not isinstance(body, dict):
+                raise InvalidRequest("POST data must be a JSON object")
+            merged |= body
+    return RunInput(json.dumps(merged, ensure_ascii=False).encode(), JSON_UTF8)
+
+
+async def _actor_input(request: Request, state: AppState) -> RunInput | None:
+    """The body verbatim, with its Content-Type; none for GET, an empty body or JSON null."""
+    if request.method != "POST":
+        return None
+    body = await read_decoded(request, state.settings.max_body_bytes)
+    content_type = request.headers.get("content-type") or "application/json"
+    if not body.strip():
+        return None
+    if content_type.startswith("application/json") and parse_json(body) is None:
+        return None
+    return RunInput(body, content_type)
+
+
+async def _start(request: Request) -> tuple[AppState, User, Run]:
+    """Parse everything, then start: a bad request is answered before anything is written."""
+    state = state_of(request)
+    user = await authenticate(request)
+    overrides = run_overrides(request.query_params, state.settings)
+    task: Task | None = None
+    async with state.db.read() as session:
+        if "actorTaskId" in request.path_params:
+            task = await get_task(session, user, request.path_params["actorTaskId"])
+            actor = (await session.execute(select(Actor).where(Actor.id == task.act_id))).scalar_one()
+        else:
+            actor = await get_actor(session, user, request.path_params["actorId"])
+    run_input = await _task_input(request, state, task) if task else await _actor_input(request, state)
+    run = await start_run(state, user, actor, task, overrides, run_input, _meta(request))
+    return state, user, run
+
+
+async def start(request: Request) -> Response:
+    """POST .../runs: 201 with the run, after waiting up to waitForFinish seconds."""
+    wait_s = wait_for_finish(request.query_params, state_of(request).settings)
+    state, _user, run = await _start(request)
+    if wait_s > 0:
+        run = await wait_run(state, run.id, wait_s)
+    location = f"{state.settings.api_base_url}/v2/actor-runs/{run.id}"
+    return data_response(run_json(run), 201, location)
+
+
+async def run_sync(request: Request) -> Response:
+    """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
+    key = output_record_key(request.query_params)
+    state, _user, run = await _start(request)
+    run = await wait_run(state, run.id, state.settings.run_sync_wait_s)
+    status = RunStatus(run.status)
+    if not status.is_terminal:
+        raise RunTimeoutExceeded(state.settings.run_sync_wait_s)
+    if status is not RunStatus.SUCCEEDED:
+        raise RunFailed(run.id, status.value)
+    async with state.db.read() as session:
+        record = (await session.execute(get_record_stmt(run.default_key_value_store_id, key))).scalar_one_or_none()
+    if record is None:
+        # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
+        return Response(b"", 201)
+    headers = {"Content-Encoding": record.content_encoding} if record.content_encoding else None
+    return Response(record.value, 201, headers, media_type=record.content_type)
+
+
+async def get(request: Request) -> Response:
+    state = state_of(request)
+    user = await authenticate(request)
+    wait_s = wait_for_finish(request.query_params, state.settings)
+    async with state.db.read() as session:
+        run = await get_run(session, user, request.path_params["runId"])
+    if wait_s > 0 and not RunStatus(run.status).is_terminal:
+        run = await wait_run(state, run.id, wait_s)
+    return data_response(run_json(run))
+
+
+async def update(request: Request) -> Response:
+    """PUT: the status message (no runId needed, as the SDK sends it)."""
+    state = state_of(request)
+    user = await authenticate(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    changes: dict[str, Any] = {}
+    if "statusMessage" in body:
+        if body["statusMessage"] is not None and not isinstance(body["statusMessage"], str):
+            raise InvalidInput("'statusMessage' must be a string.")
+        changes["status_message"] = body["statusMessage"]
+    if "isStatusMessageTerminal" in body:
+        changes["is_status_message_terminal"] = bool(body["isStatusMessageTerminal"])
+    async with state.db.transaction() as session:
+        run = await get_run(session, user, request.path_params["runId"])
+        for attr, value in changes.items():
+            setattr(run, attr, value)
+    return data_response(run_json(run))
+
+
+async def log(request: Request) -> Response:
+    state = state_of(request)
+    user = await authenticate(request)
+    run_id = request.path_params.get("runId") or request.path_params["logId"]
+    async with state.db.read() as session:
+        await get_run(session, user, run_id)
+        chunks = (await session.execute(read_stmt(run_id))).scalars().all()
+    return PlainTextResponse("".join(chunks))

@@ -1,0 +1,49 @@
+"""The API's composition root: create_app(settings) wires routes, error handlers and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.errors import ApiError, ServiceUnavailable, handle_api_error, handle_http_exception, handle_server_error
+from server.lifespan import lifespan_for
+from server.routes import routes
+from server.settings import Settings
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    return await handle_api_error(request, ServiceUnavailable("The database is not available, try again later."))
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    return await handle_api_error(request, ServiceUnavailable("The queue is not available, try again later."))
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with lifespan_for(settings) as state:
+            yield state
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            OperationalError: _database_down,
+            InterfaceError: _database_down,
+            RedisConnectionError: _redis_down,
+            Exception: handle_server_error,
+        },
+    )

@@ -1,0 +1,133 @@
+"""The `greenroom` command: dev, serve, worker, db upgrade, user create, token create.
+
+Each subcommand only parses arguments, builds Settings, and calls one function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from server.settings import Settings
+
+ADMIN = "admin"
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+    )
+    uvicorn.Server(config).run()
+
+
+def _sync_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from server.storage.db import SyncDatabase, create_sync_engine
+
+    return SyncDatabase(create_sync_engine(settings.sql_url))
+
+
+def _admin_token(settings: Settings) -> str:
+    """The dev admin's token: reused from <data dir>/admin-token while valid, else a new one."""
+    from server.users import create_token, create_user, token_is_valid, user_exists
+
+    db = _sync_db(settings)
+    path = settings.data_dir / "admin-token"
+    try:
+        if path.is_file() and token_is_valid(db, path.read_text().strip()):
+            return path.read_text().strip()
+        token = create_token(db, ADMIN) if user_exists(db, ADMIN) else create_user(db, ADMIN)[1]
+    finally:
+        db.engine.dispose()
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def dev(settings: Settings) -> None:
+    """Everything on one machine: SQLite file, private redis-server, migrations, workers, API."""
+    from server.embedded_redis import EmbeddedRedis
+    from server.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if not os.environ.get("GREENROOM_REDIS_URL"):
+        embedded = EmbeddedRedis(settings.data_dir)
+        settings = settings.with_(redis_url=embedded.start())
+    pool = None
+    try:
+        upgrade(settings.sql_url)
+        token = _admin_token(settings)
+        pool = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "worker"], env={**os.environ, **settings.to_env()}
+        )
+        print(f"Greenroom is running at {settings.api_base_url}/v2", flush=True)
+        print(f"API token (user '{ADMIN}'): {token}", flush=True)
+        print(f"The token is also in {settings.data_dir / 'admin-token'}. Press Ctrl-C to stop.", flush=True)
+        _serve(settings)
+    finally:
+        if pool is not None:
+            pool.send_signal(signal.SIGTERM)
+            pool.wait(timeout=60)
+        if embedded is not None:
+            embedded.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="greenroom")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("dev", "serve"):
+        p = sub.add_parser(name)
+        p.add_argument("--port", type=int)
+        p.add_argument("--host")
+    w = sub.add_parser("worker")
+    w.add_argument("--processes", type=int)
+    w.add_argument("--burst", action="store_true")
+    db = sub.add_parser("db")
+    db.add_argument("action", choices=["upgrade"])
+    for name in ("user", "token"):
+        p = sub.add_parser(name)
+        p.add_argument("action", choices=["create"])
+        p.add_argument("username")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    if getattr(args, "port", None):
+        settings = settings.with_(port=args.port)
+    if getattr(args, "host", None):
+        settings = settings.with_(host=args.host)
+
+    if args.command == "dev":
+        dev(settings)
+    elif args.command == "serve":
+        _serve(settings)
+    elif args.command == "worker":
+        from worker.main import run_pool, run_worker
+
+        if args.burst:
+            run_worker(settings, burst=True)
+        else:
+            run_pool(settings, args.processes or settings.worker_processes)
+    elif args.command == "db":
+        from server.migrate import upgrade
+
+        upgrade(settings.sql_url)
+    elif args.command == "user":
+        from server.users import create_user
+
+        user, token = create_user(_sync_db(settings), args.username)
+        print(f"user {user.username} ({user.id}) token: {token}")
+    elif args.command == "token":
+        from server.users import create_token
+
+        print(create_token(_sync_db(settings), args.username))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The API's error tree, rendered in one place as Apify's envelope.
+
+    ApiError (status_code, error_type)
+    ├── InvalidInput            400 invalid-input
+    ├── InvalidRequest          400 invalid-request
+    ├── InvalidRecordKey        400 invalid-record-key
+    ├── RunFailed               400 run-failed
+    ├── TokenNotProvided        401 token-not-provided
+    ├── InvalidToken            401 user-or-token-not-found
+    ├── Forbidden               403 insufficient-permissions
+    ├── NotFound                404 record-not-found (message names the resource)
+    ├── ActorNotFound           404 actor-not-found
+    ├── MethodNotAllowed        405 method-not-allowed
+    ├── RunTimeoutExceeded      408 run-timeout-exceeded
+    ├── NameNotUnique           409 <resource>-name-not-unique
+    ├── RequestTooLarge         413 request-too-large
+    ├── UnsupportedEncoding     415 unsupported-content-encoding
+    └── ServiceUnavailable      503 service-unavailable
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+class ApiError(Exception):
+    """Raised anywhere under a request to answer with {"error": {"type", "message"}}."""
+
+    status_code = 400
+    error_type = "invalid-request"
+
+    def __init__(self, message: str, *, status_code: int | None = None, error_type: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        if error_type is not None:
+            self.error_type = error_type
+
+
+class InvalidInput(ApiError):
+    """Raised when a parameter or body field has a bad value."""
+
+    error_type = "invalid-input"
+
+
+class InvalidRequest(ApiError):
+    """Raised when the request as a whole is malformed (e.g. a body that is not a JSON object)."""
+
+    error_type = "invalid-request"
+
+
+class InvalidRecordKey(ApiError):
+    """Raised when a key-value record key does not match Apify's key regex."""
+
+    error_type = "invalid-record-key"
+
+
+class RunFailed(ApiError):
+    """Raised by run-sync when the run ended in a status other than SUCCEEDED."""
+
+    error_type = "run-failed"
+
+    def __init__(self, run_id: str, status: str):
+        super().__init__(f"Actor run did not succeed (run ID: {run_id}, status: {status})")
+
+
+class TokenNotProvided(ApiError):
+    """Raised when an endpoint needs a token and none was sent."""
+
+    status_code = 401
+    error_type = "token-not-provided"
+
+    def __init__(self) -> None:
+        super().__init__("Authentication token was not provided")
+
+
+class InvalidToken(ApiError):
+    """Raised when the token matches no user (Apify answers this type for a bad token)."""
+
+    status_code = 401
+    error_type = "user-or-token-not-found"
+
+    def __init__(self) -> None:
+        super().__init__("User was not found or authentication token is not valid")
+
+
+class Forbidden(ApiError):
+    """Raised when the token's user may not touch the resource."""
+
+    status_code = 403
+    error_type = "insufficient-permissions"
+
+    def __init__(self, message: str = "You do not have permission to perform this action.") -> None:
+        super().__init__(message)
+
+
+class NotFound(ApiError):
+    """Raised when a resource does not exist or belongs to someone else."""
+
+    status_code = 404
+    error_type = "record-not-found"
+
+
+class ActorNotFound(NotFound):
+    """Raised when an actor id or name resolves to nothing the user owns."""
+
+    error_type = "actor-not-found"
+
+    def __init__(self) -> None:
+        super().__init__("Actor was not found")
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    error_type = "method-not-allowed"
+
+
+class RunTimeoutExceeded(ApiError):
+    """Raised by run-sync when the run outlives the endpoint's wait limit (the run goes on)."""
+
+    status_code = 408
+    error_type = "run-timeout-exceeded"
+
+    def __init__(self, wait_s: float):
+        super().__init__(f"Actor run exceeded the timeout of {wait_s:g} seconds for this API endpoint")
+
+
+class NameNotUnique(ApiError):
+    status_code = 409
+
+    def __init__(self, error_type: str):
+        super().__init__("Record with the given name already exists.", error_type=error_type)
+
+
+class RequestTooLarge(ApiError):
+    status_code = 413
+    error_type = "request-too-large"
+
+    def __init__(self, limit: int, actual: int | None = None):
+        actual_text = f", actual length: {actual} bytes" if actual is not None else ""
+        super().__init__(f"The POST payload is too large (limit: {limit} bytes{actual_text}).")
+
+
+class UnsupportedEncoding(ApiError):
+    status_code = 415
+    error_type = "unsupported-content-encoding"
+
+    def __init__(self, encoding: str):
+        super().__init__(f'Content-Encoding "{encoding}" is not supported.')
+
+
+class ServiceUnavailable(ApiError):
+    """Raised when the database or Redis cannot be reached; clients retry 5xx."""
+
+    status_code = 503
+    error_type = "service-unavailable"
+
+
+def error_response(status_code: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": error_type, "message": message}}, status_code=status_code)
+
+
+async def handle_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.error_type, exc.message)
+
+
+_HTTP_TYPES = {
+    404: ("page-not-found", "The requested page was not found."),
+    405: ("method-not-allowed", "This API end-point cannot be accessed using this HTTP method."),
+}
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown route, wrong method) in Apify's envelope."""
+    assert isinstance(exc, HTTPException)
+    error_type, message = _HTTP_TYPES.get(exc.status_code, ("invalid-request", str(exc.detail)))
+    return error_response(exc.status_code, error_type, message)
+
+
+async def handle_server_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal-server-error", "Internal server error")

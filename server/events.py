@@ -1,0 +1,107 @@
+"""The run-finished wake-up: workers publish a run id after committing; each API process listens once.
+
+Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a run-finished
+message, or a (re)subscription, after which any message may have been missed) makes it read SQL again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+
+def finished_channel(prefix: str) -> str:
+    return f"{prefix}:run-finished"
+
+
+def publish_run_finished(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """Called only after the terminal state is committed."""
+    client.publish(finished_channel(prefix), run_id)
+
+
+class RunWaiters:
+    """One pub/sub connection per API process, and the events of the requests waiting on runs."""
+
+    def __init__(self, redis_url: str, prefix: str):
+        self._redis_url = redis_url
+        self._channel = finished_channel(prefix)
+        self._events: dict[str, set[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+        self.resubscriptions = 0
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(events) for events in self._events.values())
+
+    async def start(self, ready_timeout_s: float = 10.0) -> None:
+        self._task = asyncio.create_task(self._listen(), name="run-finished-listener")
+        await asyncio.wait_for(self.subscribed.wait(), ready_timeout_s)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._wake_all()
+
+    @contextlib.contextmanager
+    def watch(self, run_id: str) -> Iterator[asyncio.Event]:
+        """Register before reading SQL, so a finish between the read and the wait is never missed."""
+        event = asyncio.Event()
+        self._events.setdefault(run_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._events.get(run_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._events[run_id]
+
+    def _wake(self, run_id: str) -> None:
+        for event in self._events.get(run_id, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._events.values():
+            for event in events:
+                event.set()
+
+    async def _listen(self) -> None:
+        backoff_s = 0.1
+        while True:
+            client = aioredis.Redis.from_url(self._redis_url, health_check_interval=10)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                async for message in pubsub.listen():
+                    kind = message["type"]
+                    if kind == "message":
+                        self._wake(message["data"].decode())
+                    elif kind == "subscribe":
+                        # redis-py re-subscribes by itself after a reconnect: messages published
+                        # meanwhile are lost, so every waiter re-reads SQL.
+                        self.resubscriptions += 1
+                        self.subscribed.set()
+                        self._wake_all()
+                        backoff_s = 0.1
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("run-finished listener lost Redis (%s); reconnecting", exc)
+                self.subscribed.clear()
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()

@@ -1,0 +1,52 @@
+"""Per-process resources of the API: built at startup, disposed at shutdown, in reverse order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis import Redis
+from rq import Queue
+from starlette.requests import Request
+
+from server.events import RunWaiters
+from server.queue import make_queue
+from server.settings import Settings
+from server.storage.db import Database, create_async_db_engine
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    db: Database
+    redis: Redis  # sync client, used only through the RQ adapter (in a thread)
+    queue: Queue
+    waiters: RunWaiters
+
+
+def state_of(request: Request) -> AppState:
+    return cast(AppState, request.state.app)
+
+
+@asynccontextmanager
+async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    engine = create_async_db_engine(settings.sql_url)
+    redis_client = Redis.from_url(settings.redis_url)
+    waiters = RunWaiters(settings.redis_url, settings.redis_prefix)
+    try:
+        await waiters.start()
+        yield {
+            "app": AppState(
+                settings=settings,
+                db=Database(engine),
+                redis=redis_client,
+                queue=make_queue(redis_client, settings.queue_name),
+                waiters=waiters,
+            )
+        }
+    finally:
+        await waiters.stop()
+        redis_client.close()
+        await engine.dispose()

@@ -1,0 +1,61 @@
+"""Find a user's resource by id, `username~name` or `~name`. Other users' resources are not found."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.errors import ActorNotFound, NotFound
+from server.storage.models import Actor, Dataset, KeyValueStore, Run, Task, User
+
+M = TypeVar("M", Actor, Task, KeyValueStore, Dataset)
+
+
+async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
+    column: Any
+    if "~" in ref:
+        username, _, name = ref.partition("~")
+        if username and username != user.username:
+            return None
+        column, value = model.name, name
+    else:
+        column, value = model.id, ref
+    stmt = select(model).where(column == value, model.user_id == user.id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_actor(session: AsyncSession, user: User, ref: str) -> Actor:
+    actor = await _by_ref(session, Actor, user, ref)
+    if actor is None:
+        raise ActorNotFound()
+    return actor
+
+
+async def get_task(session: AsyncSession, user: User, ref: str) -> Task:
+    task = await _by_ref(session, Task, user, ref)
+    if task is None:
+        raise NotFound("Actor task was not found")
+    return task
+
+
+async def get_key_value_store(session: AsyncSession, user: User, ref: str) -> KeyValueStore:
+    store = await _by_ref(session, KeyValueStore, user, ref)
+    if store is None:
+        raise NotFound("Key-value store was not found")
+    return store
+
+
+async def get_dataset(session: AsyncSession, user: User, ref: str) -> Dataset:
+    dataset = await _by_ref(session, Dataset, user, ref)
+    if dataset is None:
+        raise NotFound("Dataset was not found")
+    return dataset
+
+
+async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
+    run = (await session.execute(select(Run).where(Run.id == run_id, Run.user_id == user.id))).scalar_one_or_none()
+    if run is None:
+        raise NotFound("Actor run was not found")
+    return run

@@ -1,0 +1,106 @@
+"""Starting runs: one transaction writes the run, its storages and INPUT; the job is enqueued after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from server.api.params import RunOverrides
+from server.lifespan import AppState
+from server.queue import enqueue_run
+from server.services.actors import resolve_build
+from server.statuses import RunStatus
+from server.storage.ids import new_id, utcnow
+from server.storage.key_value_stores import upsert_record_stmt
+from server.storage.models import Actor, Dataset, KeyValueStore, Run, Task, User
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """The INPUT record: bytes and content type, stored verbatim."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    origin: str = "API"
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) -> dict[str, Any]:
+    """Request first, then the task's options, then the actor's defaultRunOptions."""
+    task_opts = task.options if task is not None else {}
+    actor_opts = actor.default_run_options
+    memory = _first(overrides.memory_mbytes, task_opts.get("memoryMbytes"), actor_opts.get("memoryMbytes"))
+    options: dict[str, Any] = {
+        "build": _first(overrides.build, task_opts.get("build"), actor_opts.get("build"), "latest"),
+        "timeoutSecs": _first(overrides.timeout_s, task_opts.get("timeoutSecs"), actor_opts.get("timeoutSecs")),
+        "memoryMbytes": memory,
+        "diskMbytes": 2 * memory,
+    }
+    for key, value in (
+        ("maxItems", _first(overrides.max_items, task_opts.get("maxItems"), actor_opts.get("maxItems"))),
+        ("maxTotalChargeUsd", overrides.max_total_charge_usd),
+        (
+            "restartOnError",
+            _first(overrides.restart_on_error, task_opts.get("restartOnError"), actor_opts.get("restartOnError")),
+        ),
+    ):
+        if value is not None:
+            options[key] = value
+    return options
+
+
+async def start_run(
+    state: AppState,
+    user: User,
+    actor: Actor,
+    task: Task | None,
+    overrides: RunOverrides,
+    run_input: RunInput | None,
+    meta: RunMeta,
+) -> Run:
+    options = effective_options(overrides, task, actor)
+    run_id = new_id()
+    now = utcnow()
+    async with state.db.transaction() as session:
+        build = await resolve_build(session, actor, options["build"])
+        store = KeyValueStore(user_id=user.id, act_id=actor.id, act_run_id=run_id)
+        dataset = Dataset(user_id=user.id, act_id=actor.id, act_run_id=run_id)
+        session.add_all([store, dataset])
+        await session.flush()
+        run = Run(
+            id=run_id,
+            user_id=user.id,
+            act_id=actor.id,
+            actor_task_id=task.id if task is not None else None,
+            build_id=build.id,
+            build_number=build.build_number,
+            status=RunStatus.READY.value,
+            origin=meta.origin,
+            client_ip=meta.client_ip,
+            user_agent=meta.user_agent,
+            options=options,
+            stats={"inputBodyLen": len(run_input.body) if run_input else 0},
+            webhooks=overrides.webhooks,
+            default_key_value_store_id=store.id,
+            default_dataset_id=dataset.id,
+            default_request_queue_id=new_id(),
+            started_at=now,
+        )
+        session.add(run)
+        await session.flush()
+        if run_input is not None:
+            await session.execute(
+                upsert_record_stmt(state.db.dialect, store.id, "INPUT", run_input.body, run_input.content_type, None)
+            )
+    # Committed: only now may a worker see the job.
+    await enqueue_run(state.queue, run.id)
+    return run

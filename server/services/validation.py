@@ -1,0 +1,91 @@
+"""Checks on actor, version and task bodies (pure). Each failure is a 400 naming the field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+from server.api.params import check_memory
+from server.errors import InvalidInput
+from server.settings import Settings
+
+NAME_RE = re.compile(r"^([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$")
+VERSION_RE = re.compile(r"^([0-9]|[1-9][0-9])\.([0-9]|[1-9][0-9])$")
+CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+SOURCE_TYPES = ("SOURCE_FILES", "PYTHON_CALLABLE")
+
+
+def check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not 3 <= len(value) <= 63 or not NAME_RE.fullmatch(value):
+        raise InvalidInput(
+            f"{what} name must be 3 to 63 letters, digits or dashes, not starting or ending with a dash."
+        )
+    return value
+
+
+def check_source_path(name: Any) -> str:
+    """A source file name: relative, inside the build directory."""
+    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
+        raise InvalidInput(f"Source file name {name!r} is not valid.")
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        raise InvalidInput(f"Source file name {name!r} must stay inside the actor's directory.")
+    return name
+
+
+def check_version(version: Any) -> dict[str, Any]:
+    if not isinstance(version, dict):
+        raise InvalidInput("Each version must be a JSON object.")
+    number = version.get("versionNumber", "0.0")
+    if not isinstance(number, str) or not VERSION_RE.fullmatch(number):
+        raise InvalidInput("Version 'versionNumber' must look like MAJOR.MINOR, e.g. 0.0.")
+    source_type = version.get("sourceType")
+    if source_type not in SOURCE_TYPES:
+        raise InvalidInput(f"Version 'sourceType' must be one of {', '.join(SOURCE_TYPES)} in Greenroom.")
+    if source_type == "SOURCE_FILES":
+        files = version.get("sourceFiles")
+        if not isinstance(files, list):
+            raise InvalidInput("A SOURCE_FILES version needs 'sourceFiles', an array.")
+        for file in files:
+            if not isinstance(file, dict):
+                raise InvalidInput("Each source file must be a JSON object.")
+            check_source_path(file.get("name"))
+            if not file.get("folder"):
+                if file.get("format", "TEXT") not in ("TEXT", "BASE64"):
+                    raise InvalidInput("Source file 'format' must be TEXT or BASE64.")
+                if not isinstance(file.get("content", ""), str):
+                    raise InvalidInput("Source file 'content' must be a string.")
+    else:
+        target = version.get("callable")
+        if not isinstance(target, str) or not CALLABLE_RE.fullmatch(target):
+            raise InvalidInput("A PYTHON_CALLABLE version needs 'callable' as 'package.module:function'.")
+    start = version.get("startCommand")
+    if start is not None and (not isinstance(start, str) or not start.strip()):
+        raise InvalidInput("Version 'startCommand' must be a non-empty string.")
+    env_vars = version.get("envVars") or []
+    if not isinstance(env_vars, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("value", ""), str)
+        for v in env_vars
+    ):
+        raise InvalidInput("Version 'envVars' must be an array of {name, value, isSecret}.")
+    return {**version, "versionNumber": number, "buildTag": version.get("buildTag") or "latest"}
+
+
+def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise InvalidInput(f"'{what}' must be a JSON object.")
+    timeout = options.get("timeoutSecs")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0):
+        raise InvalidInput(f"'{what}.timeoutSecs' must be a whole number of seconds, 0 for none.")
+    memory = options.get("memoryMbytes")
+    if memory is not None:
+        if not isinstance(memory, int) or isinstance(memory, bool):
+            raise InvalidInput(f"'{what}.memoryMbytes' must be a whole number.")
+        check_memory(memory, settings)
+    build = options.get("build")
+    if build is not None and not isinstance(build, str):
+        raise InvalidInput(f"'{what}.build' must be a string.")
+    return dict(options)

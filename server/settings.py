@@ -1,0 +1,119 @@
+"""Greenroom's configuration: one frozen object, read from the environment once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of Greenroom. Units are in the names. Tests build it directly."""
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: a SQLite file in data_dir
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The base URL actors use to reach the API (no /v2). Empty: http://{host}:{port}.
+    public_base_url: str = ""
+    # Prefix of every Redis key and channel, so several deployments (or test sessions) share a Redis.
+    redis_prefix: str = "greenroom"
+    # run-sync holds the request at most this long, then answers 408 (the run goes on).
+    run_sync_wait_s: float = 300.0
+    # waitForFinish above this is clamped, never rejected.
+    wait_for_finish_max_s: float = 60.0
+    # Request bodies (decoded) above this get 413.
+    max_body_bytes: int = 9 * MIB
+    # Key-value records above this get 413.
+    max_record_bytes: int = 9 * MIB
+    # Run defaults when neither the request, the task nor the actor says otherwise.
+    default_run_timeout_s: int = 3600
+    default_memory_mbytes: int = 1024
+    min_memory_mbytes: int = 128
+    max_memory_mbytes: int = 32768
+    # The run log is cut at this many characters (Apify's LOG_MAX_CHARS).
+    log_max_chars: int = 10_485_760
+    # Worker processes started by `greenroom worker` and `greenroom dev`.
+    worker_processes: int = 2
+    # After SIGTERM, a timed-out or aborted actor gets this long before SIGKILL.
+    kill_grace_s: float = 2.0
+
+    @property
+    def sql_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'greenroom.db').resolve()}"
+
+    @property
+    def api_base_url(self) -> str:
+        """The API root without /v2, as actors and printed URLs use it."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def builds_dir(self) -> Path:
+        return (self.data_dir / "builds").resolve()
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.redis_prefix}-runs"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read GREENROOM_* variables; the only place Greenroom reads os.environ for settings."""
+        env = os.environ if environ is None else environ
+        d = cls()
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"GREENROOM_{name}", default)
+
+        return cls(
+            data_dir=Path(get("DATA_DIR", str(d.data_dir))),
+            database_url=get("DATABASE_URL", d.database_url),
+            redis_url=get("REDIS_URL", d.redis_url),
+            host=get("HOST", d.host),
+            port=int(get("PORT", str(d.port))),
+            public_base_url=get("PUBLIC_BASE_URL", d.public_base_url),
+            redis_prefix=get("REDIS_PREFIX", d.redis_prefix),
+            run_sync_wait_s=float(get("RUN_SYNC_WAIT_S", str(d.run_sync_wait_s))),
+            wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
+            max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
+            max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
+            default_run_timeout_s=int(get("DEFAULT_RUN_TIMEOUT_S", str(d.default_run_timeout_s))),
+            default_memory_mbytes=int(get("DEFAULT_MEMORY_MBYTES", str(d.default_memory_mbytes))),
+            max_memory_mbytes=int(get("MAX_MEMORY_MBYTES", str(d.max_memory_mbytes))),
+            log_max_chars=int(get("LOG_MAX_CHARS", str(d.log_max_chars))),
+            worker_processes=int(get("WORKER_PROCESSES", str(d.worker_processes))),
+            kill_grace_s=float(get("KILL_GRACE_S", str(d.kill_grace_s))),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The GREENROOM_* variables that rebuild these settings in a child process."""
+        return {
+            "GREENROOM_DATA_DIR": str(self.data_dir),
+            "GREENROOM_DATABASE_URL": self.database_url,
+            "GREENROOM_REDIS_URL": self.redis_url,
+            "GREENROOM_HOST": self.host,
+            "GREENROOM_PORT": str(self.port),
+            "GREENROOM_PUBLIC_BASE_URL": self.public_base_url,
+            "GREENROOM_REDIS_PREFIX": self.redis_prefix,
+            "GREENROOM_RUN_SYNC_WAIT_S": str(self.run_sync_wait_s),
+            "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
+            "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),
+            "GREENROOM_DEFAULT_RUN_TIMEOUT_S": str(self.default_run_timeout_s),
+            "GREENROOM_DEFAULT_MEMORY_MBYTES": str(self.default_memory_mbytes),
+            "GREENROOM_MAX_MEMORY_MBYTES": str(self.max_memory_mbytes),
+            "GREENROOM_LOG_MAX_CHARS": str(self.log_max_chars),
+            "GREENROOM_WORKER_PROCESSES": str(self.worker_processes),
+            "GREENROOM_KILL_GRACE_S": str(self.kill_grace_s),
+        }

@@ -1,0 +1,133 @@
+"""Rows to Apify's JSON objects (pure; the API and, later, webhooks render the same shapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.storage.ids import iso
+from server.storage.models import Actor, Dataset, KeyValueStore, Run, Task, User
+
+_STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount", "resurrectCount")
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    stats = {k: 0 for k in _STAT_ZEROES} | dict(run.stats or {})
+    return {
+        "id": run.id,
+        "actId": run.act_id,
+        "userId": run.user_id,
+        "actorTaskId": run.actor_task_id,
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
+        "status": run.status,
+        "statusMessage": run.status_message,
+        "isStatusMessageTerminal": run.is_status_message_terminal,
+        "meta": {"origin": run.origin, "clientIp": run.client_ip, "userAgent": run.user_agent},
+        "stats": stats,
+        "options": dict(run.options),
+        "buildId": run.build_id,
+        "buildNumber": run.build_number,
+        "exitCode": run.exit_code,
+        "generalAccess": "FOLLOW_USER_SETTING",
+        "defaultKeyValueStoreId": run.default_key_value_store_id,
+        "defaultDatasetId": run.default_dataset_id,
+        "defaultRequestQueueId": run.default_request_queue_id,
+        "storageIds": {
+            "keyValueStores": {"default": run.default_key_value_store_id},
+            "datasets": {"default": run.default_dataset_id},
+            "requestQueues": {"default": run.default_request_queue_id},
+        },
+        "usageTotalUsd": 0.0,
+    }
+
+
+def public_version(version: dict[str, Any]) -> dict[str, Any]:
+    """A version as the API shows it: secret env var values are never returned."""
+    shown = dict(version)
+    if "envVars" in shown:
+        shown["envVars"] = [
+            {k: v for k, v in var.items() if not (k == "value" and var.get("isSecret"))}
+            for var in shown["envVars"] or []
+        ]
+    return shown
+
+
+def actor_json(actor: Actor, user: User) -> dict[str, Any]:
+    return {
+        "id": actor.id,
+        "userId": actor.user_id,
+        "name": actor.name,
+        "username": user.username,
+        "title": actor.title,
+        "description": actor.description,
+        "isPublic": actor.is_public,
+        "createdAt": iso(actor.created_at),
+        "modifiedAt": iso(actor.modified_at),
+        "stats": {},
+        "versions": [public_version(v) for v in actor.versions],
+        "defaultRunOptions": dict(actor.default_run_options),
+        "taggedBuilds": dict(actor.tagged_builds),
+    }
+
+
+def task_json(task: Task, user: User, actor: Actor) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "userId": task.user_id,
+        "actId": task.act_id,
+        "actName": actor.name,
+        "actUsername": user.username,
+        "name": task.name,
+        "username": user.username,
+        "title": task.title,
+        "createdAt": iso(task.created_at),
+        "modifiedAt": iso(task.modified_at),
+        "removedAt": None,
+        "stats": {},
+        "options": dict(task.options),
+        "input": task.input,
+    }
+
+
+def key_value_store_json(store: KeyValueStore, user: User, api_base_url: str) -> dict[str, Any]:
+    base = f"{api_base_url}/v2/key-value-stores/{store.id}"
+    return {
+        "id": store.id,
+        "name": store.name,
+        "userId": store.user_id,
+        "username": user.username,
+        "createdAt": iso(store.created_at),
+        "modifiedAt": iso(store.modified_at),
+        "accessedAt": iso(store.accessed_at),
+        "actId": store.act_id,
+        "actRunId": store.act_run_id,
+        "consoleUrl": base,
+        "keysPublicUrl": f"{base}/keys",
+        "generalAccess": "FOLLOW_USER_SETTING",
+        "stats": {},
+    }
+
+
+def dataset_json(dataset: Dataset, user: User, api_base_url: str) -> dict[str, Any]:
+    base = f"{api_base_url}/v2/datasets/{dataset.id}"
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "userId": dataset.user_id,
+        "username": user.username,
+        "createdAt": iso(dataset.created_at),
+        "modifiedAt": iso(dataset.modified_at),
+        "accessedAt": iso(dataset.accessed_at),
+        "itemCount": dataset.item_count,
+        "cleanItemCount": dataset.item_count,
+        "actId": dataset.act_id,
+        "actRunId": dataset.act_run_id,
+        "consoleUrl": base,
+        "itemsPublicUrl": f"{base}/items",
+        "generalAccess": "FOLLOW_USER_SETTING",
+        "stats": {},
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "createdAt": iso(user.created_at)}

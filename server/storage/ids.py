@@ -1,0 +1,38 @@
+"""Apify-style ids (17 alphanumerics), tokens, and ISO timestamps."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from datetime import UTC, datetime
+
+_ALPHABET = string.ascii_letters + string.digits
+ID_RE = re.compile(r"^[a-zA-Z0-9]{17}$")
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(17))
+
+
+def new_token() -> str:
+    return "apify_api_" + "".join(secrets.choice(_ALPHABET) for _ in range(36))
+
+
+def hash_token(token: str) -> str:
+    # Tokens are long random strings, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and Z, as Apify and the clients' models expect."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC.
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

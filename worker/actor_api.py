@@ -1,0 +1,75 @@
+"""The context a PYTHON_CALLABLE actor gets: its input, its default storages, a log, a status message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+from sqlalchemy import update
+
+from server.storage.datasets import insert_items_stmt, reserve_stmt
+from server.storage.db import SyncDatabase
+from server.storage.key_value_stores import get_record_stmt, is_valid_key, upsert_record_stmt
+from server.storage.models import Run
+from worker.runners.base import RunSpec
+
+
+class ActorContext:
+    """Passed to `function(context)`. Every call writes straight to storage in its own transaction."""
+
+    def __init__(self, spec: RunSpec, db: SyncDatabase):
+        self._spec = spec
+        self._db = db
+        self.run_id = spec.run_id
+        self.log = logging.getLogger(f"actor.{spec.actor_name}")
+        if not self.log.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+            self.log.addHandler(handler)
+            self.log.setLevel(logging.INFO)
+        self.input: Any = self.get_value("INPUT")
+
+    def get_value(self, key: str) -> Any:
+        """A record of the default store: parsed JSON, text for text/*, else bytes; None if missing."""
+        with self._db.transaction() as session:
+            record = session.execute(get_record_stmt(self._spec.default_key_value_store_id, key)).scalar_one_or_none()
+        if record is None:
+            return None
+        if record.content_type.startswith("application/json"):
+            return json.loads(record.value)
+        if record.content_type.startswith("text/"):
+            return record.value.decode()
+        return record.value
+
+    def set_value(self, key: str, value: Any, content_type: str | None = None) -> None:
+        if not is_valid_key(key):
+            raise ValueError(f"invalid record key {key!r}")
+        if isinstance(value, bytes):
+            data, ctype = value, content_type or "application/octet-stream"
+        elif isinstance(value, str) and content_type and not content_type.startswith("application/json"):
+            data, ctype = value.encode(), content_type
+        else:
+            data, ctype = json.dumps(value, ensure_ascii=False).encode(), content_type or "application/json; charset=utf-8"
+        with self._db.transaction() as session:
+            session.execute(
+                upsert_record_stmt(self._db.dialect, self._spec.default_key_value_store_id, key, data, ctype, None)
+            )
+
+    def push_data(self, items: dict[str, Any] | list[dict[str, Any]]) -> None:
+        batch = [items] if isinstance(items, dict) else list(items)
+        if not batch:
+            return
+        with self._db.transaction() as session:
+            end = session.execute(reserve_stmt(self._spec.default_dataset_id, len(batch))).scalar_one()
+            stmt, rows = insert_items_stmt(self._spec.default_dataset_id, end, batch)
+            session.execute(stmt, rows)
+
+    def set_status_message(self, message: str, *, is_terminal: bool = False) -> None:
+        with self._db.transaction() as session:
+            session.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(status_message=message, is_status_message_terminal=is_terminal)
+            )

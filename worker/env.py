@@ -1,0 +1,58 @@
+"""The environment an actor process gets: Apify's variables under both their ACTOR_* and APIFY_* names."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+
+from server.settings import Settings
+from server.storage.ids import iso
+from worker.runners.base import RunSpec
+
+# Passed through from the worker's own environment; everything else (database URLs...) stays out.
+_PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
+
+
+def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in _PASS_THROUGH}
+    for var in spec.source.get("envVars") or []:
+        env[var["name"]] = str(var.get("value", ""))
+    base = settings.api_base_url
+    memory = str(spec.options["memoryMbytes"])
+    timeout_at = ""
+    if spec.timeout_s is not None:
+        started = datetime.fromisoformat(spec.started_at.replace("Z", "+00:00"))
+        timeout_at = iso(started + timedelta(seconds=spec.timeout_s)) or ""
+    storages = {
+        "keyValueStores": {"default": spec.default_key_value_store_id},
+        "datasets": {"default": spec.default_dataset_id},
+        "requestQueues": {"default": spec.default_request_queue_id},
+    }
+    pairs = {
+        ("ACTOR_RUN_ID", "APIFY_ACTOR_RUN_ID", "APIFY_ACT_RUN_ID"): spec.run_id,
+        ("ACTOR_ID", "APIFY_ACTOR_ID", "APIFY_ACT_ID"): spec.act_id,
+        ("ACTOR_TASK_ID", "APIFY_ACTOR_TASK_ID"): spec.actor_task_id or "",
+        ("ACTOR_BUILD_ID", "APIFY_ACTOR_BUILD_ID"): spec.build_id,
+        ("ACTOR_BUILD_NUMBER", "APIFY_ACTOR_BUILD_NUMBER"): spec.build_number,
+        ("ACTOR_DEFAULT_KEY_VALUE_STORE_ID", "APIFY_DEFAULT_KEY_VALUE_STORE_ID"): spec.default_key_value_store_id,
+        ("ACTOR_DEFAULT_DATASET_ID", "APIFY_DEFAULT_DATASET_ID"): spec.default_dataset_id,
+        ("ACTOR_DEFAULT_REQUEST_QUEUE_ID", "APIFY_DEFAULT_REQUEST_QUEUE_ID"): spec.default_request_queue_id,
+        ("ACTOR_INPUT_KEY", "APIFY_INPUT_KEY"): "INPUT",
+        ("ACTOR_MEMORY_MBYTES", "APIFY_MEMORY_MBYTES"): memory,
+        ("ACTOR_STARTED_AT", "APIFY_STARTED_AT"): spec.started_at,
+        ("ACTOR_TIMEOUT_AT", "APIFY_TIMEOUT_AT"): timeout_at,
+        ("ACTOR_FULL_NAME",): f"{spec.username}/{spec.actor_name}",
+        ("ACTOR_STORAGES_JSON",): json.dumps(storages),
+        ("ACTOR_RESTART_ON_ERROR",): "1" if spec.options.get("restartOnError") else "0",
+        ("APIFY_TOKEN",): spec.token,
+        ("APIFY_API_BASE_URL",): base,
+        ("APIFY_API_PUBLIC_BASE_URL",): base,
+        ("APIFY_IS_AT_HOME",): "1",
+        ("APIFY_USER_ID",): spec.user_id,
+        ("APIFY_HEADLESS",): "1",
+    }
+    for names, value in pairs.items():
+        for name in names:
+            env[name] = value
+    return env

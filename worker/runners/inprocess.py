@@ -1,0 +1,66 @@
+"""PYTHON_CALLABLE actors: `package.module:function(context)`, run in a forked child.
+
+The fork gives a callable what a process actor has: its own process group (a timeout kills it),
+captured output, and a crash that cannot take the worker down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from worker.context import after_fork, get_context
+from worker.runners.base import RunSpec
+from worker.supervisor import Child
+
+EXIT_CALLABLE_RAISED = 91  # the Apify SDK's exit code for "the user function threw"
+
+
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _child_main(spec: RunSpec) -> int:
+    after_fork()
+    from worker.actor_api import ActorContext
+
+    function = _load(spec.source["callable"])
+    context = ActorContext(spec, get_context().db)
+    result = function(context)
+    if inspect.iscoroutine(result):
+        asyncio.run(result)
+    return 0
+
+
+def spawn_callable(spec: RunSpec) -> Child:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.setsid()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+                signal.signal(sig, signal.SIG_DFL)
+            os.close(read_fd)
+            os.dup2(write_fd, 1)
+            os.dup2(write_fd, 2)
+            os.close(write_fd)
+            code = _child_main(spec)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = EXIT_CALLABLE_RAISED
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_fd)
+    return Child(pid=pid, output=os.fdopen(read_fd, "rb"))
