@@ -1,0 +1,92 @@
+"""Test actors: PYTHON_CALLABLE targets (imported by the worker) and SOURCE_FILES scripts."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from worker.actor_api import ActorContext
+
+
+def noop(context: ActorContext) -> None:
+    pass
+
+
+def echo(context: ActorContext) -> None:
+    """OUTPUT = {"input": INPUT}, plus one dataset item and a status message."""
+    context.log.info("echo got %s", context.input)
+    context.push_data({"seen": context.input})
+    context.set_status_message("echoed")
+    context.set_value("OUTPUT", {"input": context.input})
+
+
+def text_output(context: ActorContext) -> None:
+    context.set_value("OUTPUT", "plain words", content_type="text/plain; charset=utf-8")
+
+
+def fail(context: ActorContext) -> None:
+    raise RuntimeError("this actor always fails")
+
+
+def sleep(context: ActorContext) -> None:
+    """Sleeps input.seconds, then writes OUTPUT."""
+    seconds = float((context.input or {}).get("seconds", 1))
+    time.sleep(seconds)
+    context.set_value("OUTPUT", {"slept": seconds})
+
+
+async def async_echo(context: ActorContext) -> None:
+    context.set_value("OUTPUT", {"async": True, "input": context.input})
+
+
+def write_pid_then_sleep(context: ActorContext) -> None:
+    """Writes its pid and a grandchild's pid to OUTPUT-less records, then sleeps forever."""
+    child = os.fork()
+    if child == 0:
+        time.sleep(3600)
+        os._exit(0)
+    context.set_value("PIDS", {"actor": os.getpid(), "grandchild": child})
+    time.sleep(3600)
+
+
+# A stdlib-only process actor: reads INPUT over the API, PUTs OUTPUT, prints to stdout and stderr.
+STDLIB_MAIN = """\
+import json, os, sys, urllib.request
+
+base = os.environ["APIFY_API_BASE_URL"]
+store = os.environ["ACTOR_DEFAULT_KEY_VALUE_STORE_ID"]
+auth = {"Authorization": "Bearer " + os.environ["APIFY_TOKEN"]}
+key = os.environ["ACTOR_INPUT_KEY"]
+with urllib.request.urlopen(urllib.request.Request(f"{base}/v2/key-value-stores/{store}/records/{key}", headers=auth)) as r:
+    data = json.load(r)
+print("got input", json.dumps(data, sort_keys=True))
+print("to stderr", file=sys.stderr)
+if data.get("exit"):
+    sys.exit(int(data["exit"]))
+env = {k: os.environ.get(k) for k in data.get("env", [])}
+body = json.dumps({"input": data, "env": env}).encode()
+req = urllib.request.Request(
+    f"{base}/v2/key-value-stores/{store}/records/OUTPUT", data=body, method="PUT",
+    headers={**auth, "Content-Type": "application/json; charset=utf-8"},
+)
+urllib.request.urlopen(req).close()
+if data.get("sleep"):
+    import time
+    time.sleep(float(data["sleep"]))
+"""
+
+
+def callable_actor(name: str, target: str, **run_options: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name,
+        "versions": [{"versionNumber": "0.0", "sourceType": "PYTHON_CALLABLE", "callable": f"tests.actors:{target}"}],
+    }
+    if run_options:
+        body["defaultRunOptions"] = run_options
+    return body
+
+
+def files_actor(name: str, files: dict[str, str], **version: Any) -> dict[str, Any]:
+    source = [{"name": n, "format": "TEXT", "content": c} for n, c in files.items()]
+    return {"name": name, "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": source, **version}]}

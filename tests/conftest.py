@@ -1,0 +1,102 @@
+"""Fixtures: real Redis, a database built by the migrations (SQLite, and PostgreSQL when present),
+and a real Greenroom (uvicorn + RQ workers) per database backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.migrate import upgrade
+from server.settings import Settings
+from server.storage.db import SyncDatabase, create_sync_engine
+from server.users import create_user
+from tests import services
+from tests.stack import Stack, free_port
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with services.redis_url(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: SQLite always, PostgreSQL when reachable (required in CI)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'greenroom.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not services.postgres_available():
+        if services.IN_CI:
+            pytest.fail("CI must run on the local PostgreSQL at 127.0.0.1:5432, and it is not reachable")
+        pytest.skip("PostgreSQL is not reachable here")
+    with services.postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=f"gr-test-{uuid.uuid4().hex[:8]}",
+        port=free_port(),
+        kill_grace_s=1.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def db(settings: Settings) -> Iterator[SyncDatabase]:
+    database = SyncDatabase(create_sync_engine(settings.sql_url))
+    yield database
+    database.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Stack]:
+    """uvicorn + a pool of two RQ workers, shared by the tests of one backend."""
+    running = Stack(settings)
+    try:
+        running.start_workers(2)
+        running.start_api()
+        yield running
+    finally:
+        running.stop()
+
+
+@dataclass
+class Account:
+    username: str
+    user_id: str
+    token: str
+
+
+@pytest.fixture
+def account(db: SyncDatabase) -> Account:
+    """A new user per test: tests never see each other's resources."""
+    user, token = create_user(db, f"u{uuid.uuid4().hex[:12]}")
+    return Account(user.username, user.id, token)
+
+
+@pytest.fixture
+def api(stack: Stack, account: Account) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {account.token}"}, timeout=60
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return Path(__file__).resolve().parent.parent
