@@ -90,3 +90,14 @@ def callable_actor(name: str, target: str, **run_options: Any) -> dict[str, Any]
 def files_actor(name: str, files: dict[str, str], **version: Any) -> dict[str, Any]:
     source = [{"name": n, "format": "TEXT", "content": c} for n, c in files.items()]
     return {"name": name, "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": source, **version}]}
+
+
+def abort_hard(context: ActorContext) -> None:
+    """Dies by SIGABRT, as a crashing C extension would."""
+    os.abort()
+
+
+def count_once(context: ActorContext) -> None:
+    """One dataset item per execution: duplicate executions are visible."""
+    context.push_data({"pid": os.getpid()})
+    context.set_value("OUTPUT", {"ok": True})

@@ -1,0 +1,175 @@
+"""Waiting without polling: the 408 limit, the finish/wait race, and a lost pub/sub connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from server.events import publish_run_finished
+from server.lifespan import AppState, lifespan_for
+from server.services import waiting
+from server.settings import Settings
+from server.statuses import RunStatus
+from server.storage.db import SyncDatabase
+from server.storage.runs import finish_stmt
+from tests.actors import callable_actor
+from tests.runs_db import insert_run, runs_of_task
+from tests.stack import Stack, free_port
+
+
+def _finish(db: SyncDatabase, run_id: str) -> None:
+    with db.transaction() as session:
+        session.execute(finish_stmt(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message=None, stats={}))
+
+
+def _actor(api: httpx.Client, target: str = "sleep") -> dict[str, Any]:
+    response = api.post("/acts", json=callable_actor(f"a-{target.replace('_', '-')}", target))
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def test_run_sync_408_after_limit_and_run_keeps_going(stack: Stack, api: httpx.Client, db: SyncDatabase) -> None:
+    """An API process with a 1 s run-sync limit answers 408; the run still ends SUCCEEDED later."""
+    short_url = stack.start_api(replace(stack.settings, port=free_port(), run_sync_wait_s=1.0))
+    actor = _actor(api)
+    task = api.post("/actor-tasks", json={"actId": actor["id"], "name": "sleeper-task"}).json()["data"]
+    started = time.monotonic()
+    response = httpx.post(
+        f"{short_url}/v2/actor-tasks/{task['id']}/run-sync", json={"seconds": 3}, headers=api.headers, timeout=30
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 408
+    assert response.json()["error"] == {
+        "type": "run-timeout-exceeded",
+        "message": "Actor run exceeded the timeout of 1 seconds for this API endpoint",
+    }
+    assert 0.9 < elapsed < 2.5
+    (run,) = runs_of_task(db, task["id"])
+    assert run.status == "RUNNING"
+    finished = api.get(f"/actor-runs/{run.id}", params={"waitForFinish": 30}).json()["data"]
+    assert finished["status"] == "SUCCEEDED"
+    record = api.get(f"/key-value-stores/{finished['defaultKeyValueStoreId']}/records/OUTPUT")
+    assert record.json() == {"slept": 3.0}
+
+
+async def _with_state(settings: Settings, body: Callable[[AppState], Any]) -> Any:
+    async with lifespan_for(settings) as state:
+        return await body(state["app"])
+
+
+def test_finish_between_read_and_wait_is_not_missed(
+    settings: Settings, api: httpx.Client, db: SyncDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run finishes (commit + publish) right after the waiter's first SQL read saw it RUNNING.
+
+    A waiter that subscribed only after reading would miss the message and hang until its deadline.
+    """
+    run_id = insert_run(db, _actor(api)["id"])
+    real_read = waiting.read_run
+    reads = 0
+
+    async def read_then_finish(state: AppState, rid: str) -> Any:
+        nonlocal reads
+        reads += 1
+        run = await real_read(state, rid)
+        if reads == 1:
+            _finish(db, rid)
+            client = redis.Redis.from_url(settings.redis_url)
+            publish_run_finished(client, settings.redis_prefix, rid)
+            client.close()
+        return run
+
+    monkeypatch.setattr(waiting, "read_run", read_then_finish)
+
+    async def body(state: AppState) -> tuple[str, float]:
+        started = time.monotonic()
+        run = await waiting.wait_for_finish(state, run_id, 20)
+        return run.status, time.monotonic() - started
+
+    status, elapsed = asyncio.run(_with_state(settings, body))
+    assert status == "SUCCEEDED"
+    assert elapsed < 2
+    assert reads == 2
+
+
+def test_waiters_reread_sql_after_pubsub_connection_is_killed(
+    settings: Settings, api: httpx.Client, db: SyncDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finish message is lost (never published) while the listener's connection is killed.
+
+    After the listener re-subscribes, every waiter re-reads SQL and sees the run finished.
+    """
+    actor_id = _actor(api)["id"]
+    run_ids = [insert_run(db, actor_id) for _ in range(3)]
+    real_read = waiting.read_run
+    reads = 0
+
+    async def counting_read(state: AppState, rid: str) -> Any:
+        nonlocal reads
+        run = await real_read(state, rid)
+        reads += 1
+        return run
+
+    monkeypatch.setattr(waiting, "read_run", counting_read)
+
+    async def body(state: AppState) -> tuple[list[str], float]:
+        waiters = [asyncio.create_task(waiting.wait_for_finish(state, rid, 20)) for rid in run_ids]
+        while reads < len(run_ids):  # every waiter has read RUNNING and is now waiting
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        for rid in run_ids:
+            _finish(db, rid)  # committed, but no message: as if it was published while we were away
+        before = state.waiters.resubscriptions
+        started = time.monotonic()
+        client = redis.Redis.from_url(settings.redis_url)
+        client.client_kill_filter(_type="pubsub")
+        client.close()
+        runs = await asyncio.gather(*waiters)
+        assert state.waiters.resubscriptions > before
+        assert reads == 2 * len(run_ids)
+        return [r.status for r in runs], time.monotonic() - started
+
+    statuses, elapsed = asyncio.run(_with_state(settings, body))
+    assert statuses == ["SUCCEEDED"] * 3
+    assert elapsed < 5
+
+
+def test_wait_for_finish_returns_running_run_at_deadline(settings: Settings, api: httpx.Client, db: SyncDatabase) -> None:
+    run_id = insert_run(db, _actor(api)["id"])
+
+    async def body(state: AppState) -> tuple[str, float]:
+        started = time.monotonic()
+        run = await waiting.wait_for_finish(state, run_id, 0.5)
+        return run.status, time.monotonic() - started
+
+    status, elapsed = asyncio.run(_with_state(settings, body))
+    assert status == "RUNNING"
+    assert 0.45 < elapsed < 2
+
+
+def test_get_run_wait_for_finish_wakes_on_finish(api: httpx.Client, db: SyncDatabase, settings: Settings) -> None:
+    """GET /actor-runs/:id?waitForFinish answers as soon as the run finishes, not at the deadline."""
+    run_id = insert_run(db, _actor(api)["id"])
+
+    def finish_soon() -> None:
+        time.sleep(0.5)
+        _finish(db, run_id)
+        client = redis.Redis.from_url(settings.redis_url)
+        publish_run_finished(client, settings.redis_prefix, run_id)
+        client.close()
+
+    import threading
+
+    threading.Thread(target=finish_soon).start()
+    started = time.monotonic()
+    response = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 999999})
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == "SUCCEEDED"
+    assert time.monotonic() - started < 3

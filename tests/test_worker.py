@@ -1,0 +1,135 @@
+"""The worker: at-most-once execution, timeouts that kill the whole process group, crashes contained."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.queue import enqueue_run_sync
+from server.settings import Settings
+from server.storage.db import SyncDatabase
+from server.storage.models import DatasetItem
+from tests.actors import callable_actor, files_actor
+from tests.conftest import Account
+from worker import context as worker_context
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def quiet(settings: Settings, account: Account) -> Iterator[tuple[Settings, TestClient]]:
+    """The API in-process (ASGI) on a queue no worker consumes: the test runs the worker itself."""
+    quiet_settings = replace(settings, redis_prefix=f"gr-quiet-{uuid.uuid4().hex[:8]}")
+    app = create_app(quiet_settings)
+    with TestClient(app, base_url="http://testserver/v2", headers={"Authorization": f"Bearer {account.token}"}) as tc:
+        worker_context.configure(quiet_settings)
+        try:
+            yield quiet_settings, tc
+        finally:
+            worker_context.dispose_context()
+            worker_context.configure(settings)
+
+
+def test_job_delivered_twice_runs_the_actor_once(quiet: tuple[Settings, TestClient], db: SyncDatabase) -> None:
+    settings, api = quiet
+    actor = api.post("/acts", json=callable_actor("once", "count_once")).json()["data"]
+    run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
+    assert run["status"] == "READY"
+    connection = Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue_name, connection=connection)
+    enqueue_run_sync(queue, run["id"])  # the same job, delivered a second time
+    assert queue.count == 2
+    SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+    connection.close()
+    finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
+    assert finished["status"] == "SUCCEEDED"
+    with db.transaction() as session:
+        count_stmt = select(func.count()).where(DatasetItem.dataset_id == run["defaultDatasetId"])
+        assert session.execute(count_stmt).scalar_one() == 1
+
+
+def test_callable_timeout_kills_actor_and_grandchildren(api: httpx.Client) -> None:
+    actor = api.post("/acts", json=callable_actor("forker", "write_pid_then_sleep")).json()["data"]
+    started = time.monotonic()
+    run = api.post(f"/acts/{actor['id']}/runs", params={"timeout": 1, "waitForFinish": 30}).json()["data"]
+    elapsed = time.monotonic() - started
+    assert run["status"] == "TIMED-OUT"
+    assert run["statusMessage"] == "Actor run timed out"
+    assert elapsed < 1 + 1.0 + 2  # timeout + kill grace + slack
+    pids = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/PIDS").json()
+    deadline = time.monotonic() + 3
+    while any(_alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pids["actor"]) and not _alive(pids["grandchild"])
+    log = api.get(f"/actor-runs/{run['id']}/log").text
+    assert "reached its timeout of 1 seconds" in log
+
+
+def test_process_actor_timeout(api: httpx.Client) -> None:
+    script = "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n"
+    actor = api.post("/acts", json=files_actor("slowproc", {"main.py": script})).json()["data"]
+    run = api.post(f"/acts/{actor['id']}/runs", params={"timeout": 1, "waitForFinish": 30}).json()["data"]
+    assert run["status"] == "TIMED-OUT"
+    assert "sleeping" in api.get(f"/actor-runs/{run['id']}/log").text
+
+
+def test_hard_crash_fails_the_run_and_the_worker_goes_on(api: httpx.Client) -> None:
+    crasher = api.post("/acts", json=callable_actor("crasher", "abort_hard")).json()["data"]
+    run = api.post(f"/acts/{crasher['id']}/runs", params={"waitForFinish": 30}).json()["data"]
+    assert run["status"] == "FAILED"
+    assert run["exitCode"] == 128 + 6  # SIGABRT
+    echo = api.post("/acts", json=callable_actor("after-crash", "echo")).json()["data"]
+    assert api.post(f"/acts/{echo['id']}/run-sync", json={"still": "alive"}).status_code == 201
+
+
+def test_unstartable_actor_fails_with_a_message(api: httpx.Client) -> None:
+    actor = api.post("/acts", json=files_actor("nostart", {"README.md": "no code here"})).json()["data"]
+    run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 30}).json()["data"]
+    assert run["status"] == "FAILED"
+    assert run["statusMessage"].startswith("The actor could not be started")
+    assert "No start command" in api.get(f"/actor-runs/{run['id']}/log").text
+
+
+def test_start_command_and_dockerfile_cmd(api: httpx.Client) -> None:
+    write = (
+        "import os, json, urllib.request\n"
+        "b=os.environ['APIFY_API_BASE_URL']; s=os.environ['ACTOR_DEFAULT_KEY_VALUE_STORE_ID']\n"
+        "r=urllib.request.Request(f'{b}/v2/key-value-stores/{s}/records/OUTPUT', data=json.dumps({'by': os.path.basename(__file__)}).encode(),"
+        " method='PUT', headers={'Authorization': 'Bearer '+os.environ['APIFY_TOKEN'], 'Content-Type': 'application/json'})\n"
+        "urllib.request.urlopen(r)\n"
+    )
+    docker = files_actor("dockery", {"run.py": write, "main.py": "raise SystemExit(5)", "Dockerfile": 'FROM x\nCMD ["python3", "run.py"]\n'})
+    explicit = files_actor("explicit", {"other.py": write, "main.py": "raise SystemExit(5)"}, startCommand="python3 other.py")
+    for body, expected in ((docker, "run.py"), (explicit, "other.py")):
+        actor = api.post("/acts", json=body).json()["data"]
+        response = api.post(f"/acts/{actor['id']}/run-sync")
+        assert response.status_code == 201, response.text
+        assert response.json() == {"by": expected}
+
+
+def test_run_stats_are_measured(api: httpx.Client) -> None:
+    actor = api.post("/acts", json=callable_actor("statty", "echo")).json()["data"]
+    run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 30}).json()["data"]
+    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0
+    assert run["stats"]["durationMillis"] >= 0
+    assert run["stats"]["memMaxBytes"] > 1_000_000
+    assert run["finishedAt"] >= run["startedAt"]
