@@ -13,14 +13,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.errors import ApiError, ServiceUnavailable, handle_api_error, handle_http_exception, handle_server_error
+from server.errors import (
+    ApiError,
+    ServiceUnavailable,
+    handle_api_error,
+    handle_http_exception,
+    handle_server_error,
+)
 from server.lifespan import lifespan_for
 from server.routes import routes
 from server.settings import Settings
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:
-    return await handle_api_error(request, ServiceUnavailable("The database is not available, try again later."))
+    return await handle_api_error(
+        request, ServiceUnavailable("The database is not available, try again later.")
+    )
 
 
 async def _redis_down(request: Request, exc: Exception) -> Response:

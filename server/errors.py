@@ -1,21 +1,21 @@
 """The API's error tree, rendered in one place as Apify's envelope.
 
-    ApiError (status_code, error_type)
-    ├── InvalidInput            400 invalid-input
-    ├── InvalidRequest          400 invalid-request
-    ├── InvalidRecordKey        400 invalid-record-key
-    ├── RunFailed               400 run-failed
-    ├── TokenNotProvided        401 token-not-provided
-    ├── InvalidToken            401 user-or-token-not-found
-    ├── Forbidden               403 insufficient-permissions
-    ├── NotFound                404 record-not-found (message names the resource)
-    ├── ActorNotFound           404 actor-not-found
-    ├── MethodNotAllowed        405 method-not-allowed
-    ├── RunTimeoutExceeded      408 run-timeout-exceeded
-    ├── NameNotUnique           409 <resource>-name-not-unique
-    ├── RequestTooLarge         413 request-too-large
-    ├── UnsupportedEncoding     415 unsupported-content-encoding
-    └── ServiceUnavailable      503 service-unavailable
+ApiError (status_code, error_type)
+├── InvalidInput            400 invalid-input
+├── InvalidRequest          400 invalid-request
+├── InvalidRecordKey        400 invalid-record-key
+├── RunFailed               400 run-failed
+├── TokenNotProvided        401 token-not-provided
+├── InvalidToken            401 user-or-token-not-found
+├── Forbidden               403 insufficient-permissions
+├── NotFound                404 record-not-found (message names the resource)
+├── ActorNotFound           404 actor-not-found
+├── MethodNotAllowed        405 method-not-allowed
+├── RunTimeoutExceeded      408 run-timeout-exceeded
+├── NameNotUnique           409 <resource>-name-not-unique
+├── RequestTooLarge         413 request-too-large
+├── UnsupportedEncoding     415 unsupported-content-encoding
+└── ServiceUnavailable      503 service-unavailable
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ base = os.environ["APIFY_API_BASE_URL"]
 store = os.environ["ACTOR_DEFAULT_KEY_VALUE_STORE_ID"]
 auth = {"Authorization": "Bearer " + os.environ["APIFY_TOKEN"]}
 key = os.environ["ACTOR_INPUT_KEY"]
-with urllib.request.urlopen(urllib.request.Request(f"{base}/v2/key-value-stores/{store}/records/{key}", headers=auth)) as r:
+url = f"{base}/v2/key-value-stores/{store}/records/{key}"
+with urllib.request.urlopen(urllib.request.Request(url, headers=auth)) as r:
     data = json.load(r)
 print("got input", json.dumps(data, sort_keys=True))
 print("to stderr", file=sys.stderr)
@@ -80,7 +81,9 @@ if data.get("sleep"):
 def callable_actor(name: str, target: str, **run_options: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": name,
-        "versions": [{"versionNumber": "0.0", "sourceType": "PYTHON_CALLABLE", "callable": f"tests.actors:{target}"}],
+        "versions": [
+            {"versionNumber": "0.0", "sourceType": "PYTHON_CALLABLE", "callable": f"tests.actors:{target}"}
+        ],
     }
     if run_options:
         body["defaultRunOptions"] = run_options
@@ -89,7 +92,12 @@ def callable_actor(name: str, target: str, **run_options: Any) -> dict[str, Any]
 
 def files_actor(name: str, files: dict[str, str], **version: Any) -> dict[str, Any]:
     source = [{"name": n, "format": "TEXT", "content": c} for n, c in files.items()]
-    return {"name": name, "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": source, **version}]}
+    return {
+        "name": name,
+        "versions": [
+            {"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": source, **version}
+        ],
+    }
 
 
 def abort_hard(context: ActorContext) -> None:

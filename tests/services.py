@@ -16,7 +16,9 @@ import psycopg
 from psycopg import sql
 
 REDIS_HOST_PORT = ("127.0.0.1", 6379)
-POSTGRES_ADMIN_URL = os.environ.get("GREENROOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GREENROOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true")
 
 

@@ -10,7 +10,11 @@ from tests.actors import STDLIB_MAIN, callable_actor, files_actor
 def _task(api: httpx.Client, actor_body: dict, task_input: dict | None = None, **options: object) -> dict:
     actor = api.post("/acts", json=actor_body)
     assert actor.status_code == 201, actor.text
-    body = {"actId": actor.json()["data"]["id"], "name": f"{actor_body['name']}-task", "input": task_input or {}}
+    body = {
+        "actId": actor.json()["data"]["id"],
+        "name": f"{actor_body['name']}-task",
+        "input": task_input or {},
+    }
     if options:
         body["options"] = options
     task = api.post("/actor-tasks", json=body)
@@ -35,7 +39,13 @@ def test_get_run_sync_uses_task_input_and_name_refs(api: httpx.Client, account) 
 
 
 def test_process_actor_reads_input_over_api_and_writes_output(api: httpx.Client) -> None:
-    env_names = ["APIFY_IS_AT_HOME", "ACTOR_INPUT_KEY", "APIFY_API_BASE_URL", "ACTOR_TASK_ID", "APIFY_ACTOR_TASK_ID"]
+    env_names = [
+        "APIFY_IS_AT_HOME",
+        "ACTOR_INPUT_KEY",
+        "APIFY_API_BASE_URL",
+        "ACTOR_TASK_ID",
+        "APIFY_ACTOR_TASK_ID",
+    ]
     task = _task(api, files_actor("stdlib", {"main.py": STDLIB_MAIN}), {"env": env_names})
     response = api.post(f"/actor-tasks/{task['id']}/run-sync", json={"extra": True})
     assert response.status_code == 201, response.text

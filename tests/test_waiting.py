@@ -35,14 +35,19 @@ def _actor(api: httpx.Client, target: str = "sleep") -> dict[str, Any]:
     return response.json()["data"]
 
 
-def test_run_sync_408_after_limit_and_run_keeps_going(stack: Stack, api: httpx.Client, db: SyncDatabase) -> None:
+def test_run_sync_408_after_limit_and_run_keeps_going(
+    stack: Stack, api: httpx.Client, db: SyncDatabase
+) -> None:
     """An API process with a 1 s run-sync limit answers 408; the run still ends SUCCEEDED later."""
     short_url = stack.start_api(replace(stack.settings, port=free_port(), run_sync_wait_s=1.0))
     actor = _actor(api)
     task = api.post("/actor-tasks", json={"actId": actor["id"], "name": "sleeper-task"}).json()["data"]
     started = time.monotonic()
     response = httpx.post(
-        f"{short_url}/v2/actor-tasks/{task['id']}/run-sync", json={"seconds": 3}, headers=api.headers, timeout=30
+        f"{short_url}/v2/actor-tasks/{task['id']}/run-sync",
+        json={"seconds": 3},
+        headers=api.headers,
+        timeout=30,
     )
     elapsed = time.monotonic() - started
     assert response.status_code == 408
@@ -141,7 +146,9 @@ def test_waiters_reread_sql_after_pubsub_connection_is_killed(
     assert elapsed < 5
 
 
-def test_wait_for_finish_returns_running_run_at_deadline(settings: Settings, api: httpx.Client, db: SyncDatabase) -> None:
+def test_wait_for_finish_returns_running_run_at_deadline(
+    settings: Settings, api: httpx.Client, db: SyncDatabase
+) -> None:
     run_id = insert_run(db, _actor(api)["id"])
 
     async def body(state: AppState) -> tuple[str, float]:
@@ -154,7 +161,9 @@ def test_wait_for_finish_returns_running_run_at_deadline(settings: Settings, api
     assert 0.45 < elapsed < 2
 
 
-def test_get_run_wait_for_finish_wakes_on_finish(api: httpx.Client, db: SyncDatabase, settings: Settings) -> None:
+def test_get_run_wait_for_finish_wakes_on_finish(
+    api: httpx.Client, db: SyncDatabase, settings: Settings
+) -> None:
     """GET /actor-runs/:id?waitForFinish answers as soon as the run finishes, not at the deadline."""
     run_id = insert_run(db, _actor(api)["id"])
 

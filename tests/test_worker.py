@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,7 +39,9 @@ def quiet(settings: Settings, account: Account) -> Iterator[tuple[Settings, Test
     """The API in-process (ASGI) on a queue no worker consumes: the test runs the worker itself."""
     quiet_settings = replace(settings, redis_prefix=f"gr-quiet-{uuid.uuid4().hex[:8]}")
     app = create_app(quiet_settings)
-    with TestClient(app, base_url="http://testserver/v2", headers={"Authorization": f"Bearer {account.token}"}) as tc:
+    with TestClient(
+        app, base_url="http://testserver/v2", headers={"Authorization": f"Bearer {account.token}"}
+    ) as tc:
         worker_context.configure(quiet_settings)
         try:
             yield quiet_settings, tc
@@ -49,7 +50,9 @@ def quiet(settings: Settings, account: Account) -> Iterator[tuple[Settings, Test
             worker_context.configure(settings)
 
 
-def test_job_delivered_twice_runs_the_actor_once(quiet: tuple[Settings, TestClient], db: SyncDatabase) -> None:
+def test_job_delivered_twice_runs_the_actor_once(
+    quiet: tuple[Settings, TestClient], db: SyncDatabase
+) -> None:
     settings, api = quiet
     actor = api.post("/acts", json=callable_actor("once", "count_once")).json()["data"]
     run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
@@ -113,12 +116,23 @@ def test_start_command_and_dockerfile_cmd(api: httpx.Client) -> None:
     write = (
         "import os, json, urllib.request\n"
         "b=os.environ['APIFY_API_BASE_URL']; s=os.environ['ACTOR_DEFAULT_KEY_VALUE_STORE_ID']\n"
-        "r=urllib.request.Request(f'{b}/v2/key-value-stores/{s}/records/OUTPUT', data=json.dumps({'by': os.path.basename(__file__)}).encode(),"
-        " method='PUT', headers={'Authorization': 'Bearer '+os.environ['APIFY_TOKEN'], 'Content-Type': 'application/json'})\n"
+        "body = json.dumps({'by': os.path.basename(__file__)}).encode()\n"
+        "h = {'Authorization': 'Bearer ' + os.environ['APIFY_TOKEN'], 'Content-Type': 'application/json'}\n"
+        "u = f'{b}/v2/key-value-stores/{s}/records/OUTPUT'\n"
+        "r = urllib.request.Request(u, data=body, method='PUT', headers=h)\n"
         "urllib.request.urlopen(r)\n"
     )
-    docker = files_actor("dockery", {"run.py": write, "main.py": "raise SystemExit(5)", "Dockerfile": 'FROM x\nCMD ["python3", "run.py"]\n'})
-    explicit = files_actor("explicit", {"other.py": write, "main.py": "raise SystemExit(5)"}, startCommand="python3 other.py")
+    docker = files_actor(
+        "dockery",
+        {
+            "run.py": write,
+            "main.py": "raise SystemExit(5)",
+            "Dockerfile": 'FROM x\nCMD ["python3", "run.py"]\n',
+        },
+    )
+    explicit = files_actor(
+        "explicit", {"other.py": write, "main.py": "raise SystemExit(5)"}, startCommand="python3 other.py"
+    )
     for body, expected in ((docker, "run.py"), (explicit, "other.py")):
         actor = api.post("/acts", json=body).json()["data"]
         response = api.post(f"/acts/{actor['id']}/run-sync")

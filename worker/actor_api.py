@@ -34,7 +34,9 @@ class ActorContext:
     def get_value(self, key: str) -> Any:
         """A record of the default store: parsed JSON, text for text/*, else bytes; None if missing."""
         with self._db.transaction() as session:
-            record = session.execute(get_record_stmt(self._spec.default_key_value_store_id, key)).scalar_one_or_none()
+            record = session.execute(
+                get_record_stmt(self._spec.default_key_value_store_id, key)
+            ).scalar_one_or_none()
         if record is None:
             return None
         if record.content_type.startswith("application/json"):
@@ -51,10 +53,15 @@ class ActorContext:
         elif isinstance(value, str) and content_type and not content_type.startswith("application/json"):
             data, ctype = value.encode(), content_type
         else:
-            data, ctype = json.dumps(value, ensure_ascii=False).encode(), content_type or "application/json; charset=utf-8"
+            data, ctype = (
+                json.dumps(value, ensure_ascii=False).encode(),
+                content_type or "application/json; charset=utf-8",
+            )
         with self._db.transaction() as session:
             session.execute(
-                upsert_record_stmt(self._db.dialect, self._spec.default_key_value_store_id, key, data, ctype, None)
+                upsert_record_stmt(
+                    self._db.dialect, self._spec.default_key_value_store_id, key, data, ctype, None
+                )
             )
 
     def push_data(self, items: dict[str, Any] | list[dict[str, Any]]) -> None:

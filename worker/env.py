@@ -35,7 +35,10 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
         ("ACTOR_TASK_ID", "APIFY_ACTOR_TASK_ID"): spec.actor_task_id or "",
         ("ACTOR_BUILD_ID", "APIFY_ACTOR_BUILD_ID"): spec.build_id,
         ("ACTOR_BUILD_NUMBER", "APIFY_ACTOR_BUILD_NUMBER"): spec.build_number,
-        ("ACTOR_DEFAULT_KEY_VALUE_STORE_ID", "APIFY_DEFAULT_KEY_VALUE_STORE_ID"): spec.default_key_value_store_id,
+        (
+            "ACTOR_DEFAULT_KEY_VALUE_STORE_ID",
+            "APIFY_DEFAULT_KEY_VALUE_STORE_ID",
+        ): spec.default_key_value_store_id,
         ("ACTOR_DEFAULT_DATASET_ID", "APIFY_DEFAULT_DATASET_ID"): spec.default_dataset_id,
         ("ACTOR_DEFAULT_REQUEST_QUEUE_ID", "APIFY_DEFAULT_REQUEST_QUEUE_ID"): spec.default_request_queue_id,
         ("ACTOR_INPUT_KEY", "APIFY_INPUT_KEY"): "INPUT",

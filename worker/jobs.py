@@ -75,7 +75,9 @@ def execute_run(run_id: str) -> str | None:
     def timing_out() -> None:
         with ctx.db.transaction() as session:
             session.execute(transition_stmt(run_id, [RunStatus.RUNNING], status=RunStatus.TIMING_OUT.value))
-        run_log.line(f"[greenroom] The run has reached its timeout of {spec.timeout_s:g} seconds; stopping it.")
+        run_log.line(
+            f"[greenroom] The run has reached its timeout of {spec.timeout_s:g} seconds; stopping it."
+        )
 
     message = None
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import BinaryIO
+from typing import IO
 
+from server.storage.db import SyncDatabase
 from server.storage.ids import iso, utcnow
 from server.storage.logs import append_stmt
-from server.storage.db import SyncDatabase
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL_S = 0.5
@@ -36,7 +36,8 @@ class LogWriter:
                 return
             if self._chars + len(stamped) > self._max_chars:
                 self._truncated = True
-                stamped = f"{iso(utcnow())} [greenroom] The log reached its limit of {self._max_chars} characters.\n"
+                note = f"[greenroom] The log reached its limit of {self._max_chars} characters."
+                stamped = f"{iso(utcnow())} {note}\n"
             self._chars += len(stamped)
             self._buffer.append(stamped)
             self._buffered += len(stamped)
@@ -59,7 +60,7 @@ class LogWriter:
         self._seq += 1
 
 
-def pump(output: BinaryIO, log: LogWriter) -> None:
+def pump(output: IO[bytes], log: LogWriter) -> None:
     """Copy a child's output into the log, line by line, until EOF."""
     for raw in iter(output.readline, b""):
         log.line(raw.decode("utf-8", "replace"))

@@ -5,6 +5,7 @@ The actor runs in its own session (process group), so a timeout kills everything
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from worker.logs import LogWriter, pump
 from worker.runners.base import RunOutcome
@@ -23,14 +24,12 @@ class Child:
     """A started actor process: its pid (also its process group id) and its merged stdout/stderr."""
 
     pid: int
-    output: BinaryIO
+    output: IO[bytes]
 
 
 def kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _exited_within(pidfd: int, timeout_s: float | None) -> bool:

@@ -24,8 +24,10 @@ async def authenticate(request: Request) -> User:
     token = token_from(request)
     if token is None:
         raise TokenNotProvided()
-    stmt = select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-        ApiToken.token_hash == hash_token(token)
+    stmt = (
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(token))
     )
     async with state_of(request).db.read() as session:
         user = (await session.execute(stmt)).scalar_one_or_none()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -62,5 +61,3 @@ async def list_items(request: Request) -> Response:
         "X-Apify-Pagination-Desc": "true" if desc else "false",
     }
     return Response(body, 200, headers, media_type="application/json")
-
-

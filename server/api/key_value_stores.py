@@ -15,7 +15,12 @@ from server.responses import data_response, raw_json_response
 from server.services.resolve import get_key_value_store
 from server.shapes import key_value_store_json
 from server.storage.ids import utcnow
-from server.storage.key_value_stores import delete_record_stmt, get_record_stmt, is_valid_key, upsert_record_stmt
+from server.storage.key_value_stores import (
+    delete_record_stmt,
+    get_record_stmt,
+    is_valid_key,
+    upsert_record_stmt,
+)
 from server.storage.models import KeyValueStore
 
 
@@ -83,7 +88,9 @@ async def put_record(request: Request) -> Response:
     async with state.db.transaction() as session:
         store = await get_key_value_store(session, user, request.path_params["storeId"])
         stored_encoding = None if encoding == "identity" else encoding
-        await session.execute(upsert_record_stmt(state.db.dialect, store.id, key, value, content_type, stored_encoding))
+        await session.execute(
+            upsert_record_stmt(state.db.dialect, store.id, key, value, content_type, stored_encoding)
+        )
         store.modified_at = utcnow()
     location = f"{state.settings.api_base_url}/v2/key-value-stores/{store.id}/records/{key}"
     response = raw_json_response({}, 201)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -14,7 +14,7 @@ from server.api.params import parse_bool, parse_int
 from server.responses import data_response
 
 MAX_LIMIT = 1000
-T = TypeVar("T", bound=tuple[Any, ...])
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Page:
     limit: int
     desc: bool
 
-    def apply(self, stmt: Select[T], order_by: InstrumentedAttribute[Any]) -> Select[T]:
+    def apply(self, stmt: Select[*Ts], order_by: InstrumentedAttribute[Any]) -> Select[*Ts]:
         order = order_by.desc() if self.desc else order_by.asc()
         return stmt.order_by(order).offset(self.offset).limit(self.limit)
 

@@ -52,9 +52,7 @@ def parse_int(params: QueryParams, name: str, *, minimum: int = 0) -> int | None
 def check_memory(value: int, settings: Settings) -> int:
     low, high = settings.min_memory_mbytes, settings.max_memory_mbytes
     if value < low or value > high or value & (value - 1):
-        raise InvalidInput(
-            f"Memory must be a power of 2 between {low} and {high} megabytes, got {value}."
-        )
+        raise InvalidInput(f"Memory must be a power of 2 between {low} and {high} megabytes, got {value}.")
     return value
 
 
@@ -67,7 +65,9 @@ def wait_for_finish(params: QueryParams, settings: Settings) -> float:
 def output_record_key(params: QueryParams) -> str:
     key = params.get("outputRecordKey") or "OUTPUT"
     if not is_valid_key(key):
-        raise InvalidInput("Parameter 'outputRecordKey' is not a valid record key.", error_type="invalid-record-key")
+        raise InvalidInput(
+            "Parameter 'outputRecordKey' is not a valid record key.", error_type="invalid-record-key"
+        )
     return key
 
 

@@ -95,7 +95,9 @@ async def run_sync(request: Request) -> Response:
     if status is not RunStatus.SUCCEEDED:
         raise RunFailed(run.id, status.value)
     async with state.db.read() as session:
-        record = (await session.execute(get_record_stmt(run.default_key_value_store_id, key))).scalar_one_or_none()
+        record = (
+            await session.execute(get_record_stmt(run.default_key_value_store_id, key))
+        ).scalar_one_or_none()
     if record is None:
         # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
         return Response(b"", 201)

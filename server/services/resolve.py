@@ -55,7 +55,9 @@ async def get_dataset(session: AsyncSession, user: User, ref: str) -> Dataset:
 
 
 async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
-    run = (await session.execute(select(Run).where(Run.id == run_id, Run.user_id == user.id))).scalar_one_or_none()
+    run = (
+        await session.execute(select(Run).where(Run.id == run_id, Run.user_id == user.id))
+    ).scalar_one_or_none()
     if run is None:
         raise NotFound("Actor run was not found")
     return run

@@ -41,7 +41,9 @@ def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) 
     memory = _first(overrides.memory_mbytes, task_opts.get("memoryMbytes"), actor_opts.get("memoryMbytes"))
     options: dict[str, Any] = {
         "build": _first(overrides.build, task_opts.get("build"), actor_opts.get("build"), "latest"),
-        "timeoutSecs": _first(overrides.timeout_s, task_opts.get("timeoutSecs"), actor_opts.get("timeoutSecs")),
+        "timeoutSecs": _first(
+            overrides.timeout_s, task_opts.get("timeoutSecs"), actor_opts.get("timeoutSecs")
+        ),
         "memoryMbytes": memory,
         "diskMbytes": 2 * memory,
     }
@@ -50,7 +52,9 @@ def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) 
         ("maxTotalChargeUsd", overrides.max_total_charge_usd),
         (
             "restartOnError",
-            _first(overrides.restart_on_error, task_opts.get("restartOnError"), actor_opts.get("restartOnError")),
+            _first(
+                overrides.restart_on_error, task_opts.get("restartOnError"), actor_opts.get("restartOnError")
+            ),
         ),
     ):
         if value is not None:
@@ -99,7 +103,9 @@ async def start_run(
         await session.flush()
         if run_input is not None:
             await session.execute(
-                upsert_record_stmt(state.db.dialect, store.id, "INPUT", run_input.body, run_input.content_type, None)
+                upsert_record_stmt(
+                    state.db.dialect, store.id, "INPUT", run_input.body, run_input.content_type, None
+                )
             )
     # Committed: only now may a worker see the job.
     await enqueue_run(state.queue, run.id)

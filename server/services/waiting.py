@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from server.lifespan import AppState
 from server.statuses import RunStatus
@@ -25,8 +26,6 @@ async def wait_for_finish(state: AppState, run_id: str, timeout_s: float) -> Run
             remaining = deadline - loop.time()
             if RunStatus(run.status).is_terminal or remaining <= 0:
                 return run
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), remaining)
-            except TimeoutError:
-                pass
             woken.clear()

@@ -31,7 +31,7 @@ def insert_items_stmt(dataset_id: str, end: int, items: list[Any]) -> tuple[Inse
     return insert(DatasetItem), rows
 
 
-def list_items_stmt(dataset_id: str, offset: int, limit: int | None, desc: bool) -> Select[tuple[str]]:
+def list_items_stmt(dataset_id: str, offset: int, limit: int | None, desc: bool) -> Select[str]:
     order = DatasetItem.seq.desc() if desc else DatasetItem.seq.asc()
     stmt = select(DatasetItem.data).where(DatasetItem.dataset_id == dataset_id).order_by(order).offset(offset)
     return stmt.limit(limit) if limit is not None else stmt

@@ -36,7 +36,7 @@ def upsert_record_stmt(
     return stmt.on_conflict_do_update(index_elements=["store_id", "key"], set_=changed)
 
 
-def get_record_stmt(store_id: str, key: str) -> Select[tuple[KeyValueRecord]]:
+def get_record_stmt(store_id: str, key: str) -> Select[KeyValueRecord]:
     return select(KeyValueRecord).where(KeyValueRecord.store_id == store_id, KeyValueRecord.key == key)
 
 

@@ -11,5 +11,5 @@ def append_stmt(run_id: str, seq: int, content: str) -> Insert:
     return insert(LogChunk).values(run_id=run_id, seq=seq, content=content)
 
 
-def read_stmt(run_id: str) -> Select[tuple[str]]:
+def read_stmt(run_id: str) -> Select[str]:
     return select(LogChunk.content).where(LogChunk.run_id == run_id).order_by(LogChunk.seq)

@@ -80,7 +80,9 @@ class Build(Base):
 
     __tablename__ = "builds"
     id: Mapped[str] = _id()
-    act_id: Mapped[str] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), nullable=False, index=True)
+    act_id: Mapped[str] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     version_number: Mapped[str] = mapped_column(String(8), nullable=False)
     build_number: Mapped[str] = mapped_column(String(32), nullable=False)

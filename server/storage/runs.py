@@ -15,7 +15,7 @@ from server.storage.models import Run
 ACTIVE = (RunStatus.RUNNING, RunStatus.TIMING_OUT, RunStatus.ABORTING)
 
 
-def get_run_stmt(run_id: str) -> Select[tuple[Run]]:
+def get_run_stmt(run_id: str) -> Select[Run]:
     return select(Run).where(Run.id == run_id)
 
 
