@@ -50,8 +50,10 @@ def finish_stmt(
         "finished_at": finished_at or utcnow(),
     }
     if status_message is not None:
-        # A message the actor marked terminal stays; otherwise the supervisor's message replaces it.
-        values["status_message"] = case(
-            (Run.is_status_message_terminal.is_(True), Run.status_message), else_=status_message
-        )
+        # The actor's own last word stays when it marked it terminal, or when the run succeeded;
+        # a failure or timeout replaces a progress message with its cause.
+        keep = Run.is_status_message_terminal.is_(True)
+        if status is RunStatus.SUCCEEDED:
+            keep = keep | Run.status_message.is_not(None)
+        values["status_message"] = case((keep, Run.status_message), else_=status_message)
     return transition_stmt(run_id, (RunStatus.READY, *ACTIVE), **values)
