@@ -6,6 +6,7 @@ Each subcommand only parses arguments, builds Settings, and calls one function.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +25,9 @@ def _serve(settings: Settings) -> None:
     config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
 
 
 def _sync_db(settings: Settings):  # type: ignore[no-untyped-def]

@@ -1,0 +1,107 @@
+"""`greenroom dev` (what `make run` starts): embedded Redis + SQLite + workers + API, and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.actors import callable_actor
+from tests.stack import ROOT, free_port
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROOM_")}
+    env |= {"GREENROOM_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "dev", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url_line = proc.stdout.readline()
+        token_line = proc.stdout.readline()
+        assert url_line.strip() == f"Greenroom is running at http://127.0.0.1:{port}/v2"
+        match = re.search(r"API token \(user 'admin'\): (\S+)", token_line)
+        assert match
+        token = match.group(1)
+        assert (tmp_path / "data" / "admin-token").read_text().strip() == token
+        assert (tmp_path / "data" / "greenroom.db").is_file()
+        headers = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{port}/v2"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/users/me", headers=headers).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API did not come up"
+            time.sleep(0.1)
+        actor = httpx.post(f"{base}/acts", json=callable_actor("echo", "echo"), headers=headers).json()[
+            "data"
+        ]
+        response = httpx.post(
+            f"{base}/acts/{actor['id']}/run-sync", json={"dev": 1}, headers=headers, timeout=60
+        )
+        assert response.status_code == 201
+        assert response.json() == {"input": {"dev": 1}}
+        started = _descendants(proc.pid)
+        assert len(started) >= 4  # redis-server, the worker pool, its workers
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in started if _alive(p)], "greenroom dev left processes behind"
+    assert proc.returncode == 0
+
+
+def test_dev_reuses_a_valid_admin_token(tmp_path: Path) -> None:
+    from server.cli import _admin_token
+    from server.migrate import upgrade
+    from server.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    upgrade(settings.sql_url)
+    first = _admin_token(settings)
+    assert _admin_token(settings) == first
+    (tmp_path / "admin-token").write_text("not-a-token\n")
+    third = _admin_token(settings)
+    assert third != first and third.startswith("apify_api_")
