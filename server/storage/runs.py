@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Update, case, select, update
+from sqlalchemy import ColumnElement, Select, Update, case, or_, select, update
 
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
@@ -52,8 +52,8 @@ def finish_stmt(
     if status_message is not None:
         # The actor's own last word stays when it marked it terminal, or when the run succeeded;
         # a failure or timeout replaces a progress message with its cause.
-        keep = Run.is_status_message_terminal.is_(True)
+        keep: ColumnElement[bool] = Run.is_status_message_terminal.is_(True)
         if status is RunStatus.SUCCEEDED:
-            keep = keep | Run.status_message.is_not(None)
+            keep = or_(keep, Run.status_message.is_not(None))
         values["status_message"] = case((keep, Run.status_message), else_=status_message)
     return transition_stmt(run_id, (RunStatus.READY, *ACTIVE), **values)
