@@ -45,16 +45,27 @@ def test_process_actor_reads_input_over_api_and_writes_output(api: httpx.Client)
         "APIFY_API_BASE_URL",
         "ACTOR_TASK_ID",
         "APIFY_ACTOR_TASK_ID",
+        "ACTOR_MEMORY_MBYTES",
+        "ACTOR_MAX_PAID_DATASET_ITEMS",
+        "ACTOR_STARTED_AT",
+        "ACTOR_TIMEOUT_AT",
+        "GREENROOM_DATABASE_URL",
     ]
     task = _task(api, files_actor("stdlib", {"main.py": STDLIB_MAIN}), {"env": env_names})
-    response = api.post(f"/actor-tasks/{task['id']}/run-sync", json={"extra": True})
+    response = api.post(
+        f"/actor-tasks/{task['id']}/run-sync", params={"memory": 256, "maxItems": 5}, json={"extra": True}
+    )
     assert response.status_code == 201, response.text
     out = response.json()
     assert out["input"] == {"env": env_names, "extra": True}
     env = out["env"]
     assert env["APIFY_IS_AT_HOME"] == "1" and env["ACTOR_INPUT_KEY"] == "INPUT"
+    assert env["APIFY_API_BASE_URL"].startswith("http://127.0.0.1:")
     assert not env["APIFY_API_BASE_URL"].endswith("/v2")
     assert env["ACTOR_TASK_ID"] == env["APIFY_ACTOR_TASK_ID"] == task["id"]
+    assert env["ACTOR_MEMORY_MBYTES"] == "256" and env["ACTOR_MAX_PAID_DATASET_ITEMS"] == "5"
+    assert env["ACTOR_STARTED_AT"].endswith("Z") and env["ACTOR_TIMEOUT_AT"] > env["ACTOR_STARTED_AT"]
+    assert env["GREENROOM_DATABASE_URL"] is None  # the worker's own configuration stays out
 
 
 def test_output_content_type_is_kept(api: httpx.Client) -> None:

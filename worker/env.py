@@ -48,6 +48,9 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
         ("ACTOR_FULL_NAME",): f"{spec.username}/{spec.actor_name}",
         ("ACTOR_STORAGES_JSON",): json.dumps(storages),
         ("ACTOR_RESTART_ON_ERROR",): "1" if spec.options.get("restartOnError") else "0",
+        # The SDK reads '' as unset for these two.
+        ("ACTOR_MAX_PAID_DATASET_ITEMS",): str(spec.options.get("maxItems") or ""),
+        ("ACTOR_MAX_TOTAL_CHARGE_USD",): str(spec.options.get("maxTotalChargeUsd") or ""),
         ("APIFY_TOKEN",): spec.token,
         ("APIFY_API_BASE_URL",): base,
         ("APIFY_API_PUBLIC_BASE_URL",): base,
