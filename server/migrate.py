@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# The repository's top-level migrations/, installed as the package server.migrations.
+MIGRATIONS = files("server.migrations")
 
 
 def alembic_config(url: str) -> Config:

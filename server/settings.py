@@ -19,8 +19,11 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     host: str = "127.0.0.1"
     port: int = 8000
-    # The base URL actors use to reach the API (no /v2). Empty: http://{host}:{port}.
+    # The API's root (no /v2) as its clients reach it: Location headers and resource URLs.
+    # Empty: http://{host}:{port}.
     public_base_url: str = ""
+    # The API's root as actors on the workers reach it (APIFY_API_BASE_URL). Empty: public_base_url.
+    internal_base_url: str = ""
     # Prefix of every Redis key and channel, so several deployments (or test sessions) share a Redis.
     redis_prefix: str = "greenroom"
     # run-sync holds the request at most this long, then answers 408 (the run goes on).
@@ -57,6 +60,11 @@ class Settings:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def actor_api_base_url(self) -> str:
+        """The API root without /v2, as actor processes on the workers reach it."""
+        return self.internal_base_url.rstrip("/") or self.api_base_url
+
+    @property
     def builds_dir(self) -> Path:
         return (self.data_dir / "builds").resolve()
 
@@ -83,6 +91,7 @@ class Settings:
             host=get("HOST", d.host),
             port=int(get("PORT", str(d.port))),
             public_base_url=get("PUBLIC_BASE_URL", d.public_base_url),
+            internal_base_url=get("INTERNAL_BASE_URL", d.internal_base_url),
             redis_prefix=get("REDIS_PREFIX", d.redis_prefix),
             run_sync_wait_s=float(get("RUN_SYNC_WAIT_S", str(d.run_sync_wait_s))),
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
@@ -90,6 +99,7 @@ class Settings:
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
             default_run_timeout_s=int(get("DEFAULT_RUN_TIMEOUT_S", str(d.default_run_timeout_s))),
             default_memory_mbytes=int(get("DEFAULT_MEMORY_MBYTES", str(d.default_memory_mbytes))),
+            min_memory_mbytes=int(get("MIN_MEMORY_MBYTES", str(d.min_memory_mbytes))),
             max_memory_mbytes=int(get("MAX_MEMORY_MBYTES", str(d.max_memory_mbytes))),
             log_max_chars=int(get("LOG_MAX_CHARS", str(d.log_max_chars))),
             worker_processes=int(get("WORKER_PROCESSES", str(d.worker_processes))),
@@ -105,6 +115,7 @@ class Settings:
             "GREENROOM_HOST": self.host,
             "GREENROOM_PORT": str(self.port),
             "GREENROOM_PUBLIC_BASE_URL": self.public_base_url,
+            "GREENROOM_INTERNAL_BASE_URL": self.internal_base_url,
             "GREENROOM_REDIS_PREFIX": self.redis_prefix,
             "GREENROOM_RUN_SYNC_WAIT_S": str(self.run_sync_wait_s),
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
@@ -112,6 +123,7 @@ class Settings:
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),
             "GREENROOM_DEFAULT_RUN_TIMEOUT_S": str(self.default_run_timeout_s),
             "GREENROOM_DEFAULT_MEMORY_MBYTES": str(self.default_memory_mbytes),
+            "GREENROOM_MIN_MEMORY_MBYTES": str(self.min_memory_mbytes),
             "GREENROOM_MAX_MEMORY_MBYTES": str(self.max_memory_mbytes),
             "GREENROOM_LOG_MAX_CHARS": str(self.log_max_chars),
             "GREENROOM_WORKER_PROCESSES": str(self.worker_processes),

@@ -341,11 +341,18 @@ def test_urls_point_at_the_services_that_serve_them() -> None:
         assert redis.hostname in svcs and svcs[redis.hostname].get("image", "").startswith("redis"), redis
 
         # Actors run in the worker containers and reach the API by its service name and port.
-        api = urlsplit(settings.api_base_url)
+        api = urlsplit(settings.actor_api_base_url)
         serve = parse_command(command_argv("api", svcs["api"]))
-        assert api.hostname == "api", f"{name}: actors would call {settings.api_base_url}"
-        assert api.port == (serve.port or settings.port), "the API base URL's port is not the one it serves"
-        assert api.path in ("", "/"), "GREENROOM_PUBLIC_BASE_URL is the root, without /v2"
+        assert api.hostname == "api", f"{name}: actors would call {settings.actor_api_base_url}"
+        assert api.port == (serve.port or settings.port), (
+            "the actors' API URL's port is not the one it serves"
+        )
+        assert api.path in ("", "/"), "GREENROOM_INTERNAL_BASE_URL is the root, without /v2"
+        # Clients outside the compose network get URLs on the published port.
+        public = urlsplit(settings.api_base_url)
+        assert public.hostname != "api" and public.path in ("", "/"), settings.api_base_url
+        published = {str(p).split(":")[0] for p in svcs["api"].get("ports", [])}
+        assert str(public.port) in published, "the public URL's port is not published"
 
 
 def test_the_data_dir_is_on_the_workers_volume() -> None:
@@ -424,16 +431,19 @@ def test_image_holds_what_the_commands_need() -> None:
     runs = [(i, c.value[0]) for i, c in enumerate(commands) if c.cmd.upper() == "RUN"]
     installs = [i for i, line in runs if re.search(r"\bpip install \.(\s|$)", line)]
     assert installs, "the Dockerfile never runs `pip install .`: there would be no greenroom command"
-    for path in ("pyproject.toml", "server", "worker"):
+    # migrations/ is part of the package (server.migrations): it must be there for `pip install .`.
+    for path in ("pyproject.toml", "server", "worker", "migrations"):
         assert placed[path][0] < installs[0], f"{path} is copied after `pip install .`"
 
-    # server/migrate.py looks for the Alembic scripts beside the server package it was imported from,
-    # and the installed wheel has no migrations/: the copied tree must come first on the path.
-    app = posixpath.dirname(placed["server"][1])
-    assert placed["migrations"][1] == posixpath.join(app, "migrations"), "migrations/ is not beside server/"
-    assert placed["worker"][1] == posixpath.join(app, "worker"), "worker/ is not beside server/"
-    pythonpath = dockerfile_env(commands).get("PYTHONPATH", "").split(":")
-    assert app in pythonpath, f"PYTHONPATH does not hold {app}: `greenroom db upgrade` would miss migrations/"
+
+def test_the_installed_package_carries_the_migrations() -> None:
+    """What `pip install .` puts in the image must hold the Alembic scripts `greenroom db upgrade` runs."""
+    setuptools_cfg = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]
+    assert "server.migrations" in setuptools_cfg["packages"]
+    assert setuptools_cfg["package-dir"]["server.migrations"] == "migrations"
+    from server.migrate import MIGRATIONS
+
+    assert (MIGRATIONS / "env.py").is_file() and (MIGRATIONS / "versions").is_dir()
 
 
 def test_image_runs_as_a_non_root_user() -> None:

@@ -18,7 +18,6 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _PASS_THROUGH}
     for var in spec.source.get("envVars") or []:
         env[var["name"]] = str(var.get("value", ""))
-    base = settings.api_base_url
     memory = str(spec.options["memoryMbytes"])
     timeout_at = ""
     if spec.timeout_s is not None:
@@ -52,8 +51,8 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
         ("ACTOR_MAX_PAID_DATASET_ITEMS",): str(spec.options.get("maxItems") or ""),
         ("ACTOR_MAX_TOTAL_CHARGE_USD",): str(spec.options.get("maxTotalChargeUsd") or ""),
         ("APIFY_TOKEN",): spec.token,
-        ("APIFY_API_BASE_URL",): base,
-        ("APIFY_API_PUBLIC_BASE_URL",): base,
+        ("APIFY_API_BASE_URL",): settings.actor_api_base_url,
+        ("APIFY_API_PUBLIC_BASE_URL",): settings.api_base_url,
         ("APIFY_IS_AT_HOME",): "1",
         ("APIFY_USER_ID",): spec.user_id,
         ("APIFY_HEADLESS",): "1",

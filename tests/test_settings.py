@@ -1,0 +1,76 @@
+"""Settings: read once from GREENROOM_* variables, passed to child processes intact."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from server.settings import Settings
+from worker.env import actor_env
+from worker.runners.base import RunSpec
+
+
+def test_every_setting_survives_the_trip_to_a_child_process() -> None:
+    changed = Settings(
+        data_dir=Path("/srv/gr"),
+        database_url="postgresql://u@h/db",
+        redis_url="redis://r:6379/2",
+        host="0.0.0.0",
+        port=9000,
+        public_base_url="https://gr.example.com",
+        internal_base_url="http://api:8000",
+        redis_prefix="p",
+        run_sync_wait_s=12.5,
+        wait_for_finish_max_s=7.0,
+        max_body_bytes=10,
+        max_record_bytes=20,
+        default_run_timeout_s=30,
+        default_memory_mbytes=512,
+        min_memory_mbytes=256,
+        max_memory_mbytes=4096,
+        log_max_chars=99,
+        worker_processes=5,
+        kill_grace_s=0.5,
+    )
+    defaults = Settings()
+    assert all(getattr(changed, f.name) != getattr(defaults, f.name) for f in fields(Settings)), (
+        "each field must differ from its default, or this test proves nothing for it"
+    )
+    assert Settings.from_env(changed.to_env()) == changed
+    assert Settings.from_env({}) == defaults
+
+
+def _spec() -> RunSpec:
+    return RunSpec(
+        run_id="r" * 17,
+        user_id="u" * 17,
+        username="alice",
+        act_id="a" * 17,
+        actor_name="hello",
+        actor_task_id=None,
+        build_id="b" * 17,
+        build_number="0.0.1",
+        source={"envVars": [{"name": "SECRET", "value": "s3", "isSecret": True}]},
+        options={"memoryMbytes": 256, "timeoutSecs": 0},
+        default_key_value_store_id="k" * 17,
+        default_dataset_id="d" * 17,
+        default_request_queue_id="q" * 17,
+        started_at="2026-11-28T10:00:00.000Z",
+        token="apify_api_x",
+    )
+
+
+def test_actors_get_the_internal_url_and_the_public_one_separately() -> None:
+    settings = Settings(public_base_url="https://gr.example.com/", internal_base_url="http://api:8000")
+    env = actor_env(_spec(), settings)
+    assert env["APIFY_API_BASE_URL"] == "http://api:8000"
+    assert env["APIFY_API_PUBLIC_BASE_URL"] == "https://gr.example.com"
+    assert env["SECRET"] == "s3"
+    assert env["ACTOR_TIMEOUT_AT"] == ""  # timeout 0: none
+    assert env["ACTOR_FULL_NAME"] == "alice/hello"
+    assert env["ACTOR_TASK_ID"] == ""
+
+
+def test_without_an_internal_url_actors_use_the_public_one() -> None:
+    env = actor_env(_spec(), Settings(port=8123))
+    assert env["APIFY_API_BASE_URL"] == env["APIFY_API_PUBLIC_BASE_URL"] == "http://127.0.0.1:8123"
