@@ -15,6 +15,8 @@ from server.storage.key_value_stores import get_record_stmt, is_valid_key, upser
 from server.storage.models import Run
 from worker.runners.base import RunSpec
 
+_UNREAD = object()
+
 
 class ActorContext:
     """Passed to `function(context)`. Every call writes straight to storage in its own transaction."""
@@ -29,7 +31,14 @@ class ActorContext:
             handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
             self.log.addHandler(handler)
             self.log.setLevel(logging.INFO)
-        self.input: Any = self.get_value("INPUT")
+        self._input: Any = _UNREAD
+
+    @property
+    def input(self) -> Any:
+        """The run's INPUT record, read on first use (a callable that ignores it costs no query)."""
+        if self._input is _UNREAD:
+            self._input = self.get_value("INPUT")
+        return self._input
 
     def get_value(self, key: str) -> Any:
         """A record of the default store: parsed JSON, text for text/*, else bytes; None if missing."""

@@ -51,8 +51,12 @@ def dispose_context() -> None:
 
 
 def after_fork() -> None:
-    """In a forked child: forget the parent's pooled connections without closing the parent's sockets."""
+    """In a forked child: drop the parent's pooled connections without closing the parent's sockets.
+
+    The engine itself (and its compiled-statement cache) is kept; it opens new connections on demand.
+    redis-py notices the new pid by itself.
+    """
     global _current
     if _current is not None and _current[0] != os.getpid():
         _current[1].db.engine.dispose(close=False)
-        _current = None
+        _current = (os.getpid(), _current[1])

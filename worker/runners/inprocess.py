@@ -7,6 +7,7 @@ captured output, and a crash that cannot take the worker down.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import inspect
 import os
@@ -15,6 +16,7 @@ import sys
 import traceback
 from typing import Any
 
+from worker.actor_api import ActorContext
 from worker.context import after_fork, get_context
 from worker.runners.base import RunSpec
 from worker.supervisor import Child
@@ -27,11 +29,8 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def _child_main(spec: RunSpec) -> int:
+def _child_main(spec: RunSpec, function: Any) -> int:
     after_fork()
-    from worker.actor_api import ActorContext
-
-    function = _load(spec.source["callable"])
     context = ActorContext(spec, get_context().db)
     result = function(context)
     if inspect.iscoroutine(result):
@@ -40,7 +39,13 @@ def _child_main(spec: RunSpec) -> int:
 
 
 def spawn_callable(spec: RunSpec) -> Child:
+    # Imported in the worker, so an import error fails the run before any fork, and the next run
+    # of the same callable finds the module already loaded.
+    function = _load(spec.source["callable"])
     read_fd, write_fd = os.pipe()
+    # Everything alive now moves to the permanent generation: the child's collections then skip the
+    # whole inherited heap (and leave its pages shared).
+    gc.freeze()
     pid = os.fork()
     if pid == 0:  # the child
         code = 1
@@ -52,7 +57,7 @@ def spawn_callable(spec: RunSpec) -> Child:
             os.dup2(write_fd, 1)
             os.dup2(write_fd, 2)
             os.close(write_fd)
-            code = _child_main(spec)
+            code = _child_main(spec, function)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
