@@ -7,6 +7,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from server.storage.models import KeyValueRecord
+
 
 def json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
@@ -19,3 +21,15 @@ def data_response(data: Any, status_code: int = 200, location: str | None = None
 
 def raw_json_response(value: Any, status_code: int = 200) -> Response:
     return Response(json_bytes(value), status_code, media_type="application/json")
+
+
+def record_response(record: KeyValueRecord, status_code: int = 200, *, head: bool = False) -> Response:
+    """A key-value record as stored: its bytes, its Content-Type verbatim (media_type= would append
+    "; charset=utf-8" to text/*), and its Content-Encoding."""
+    headers = {"Content-Type": record.content_type}
+    if record.content_encoding:
+        headers["Content-Encoding"] = record.content_encoding
+    if head:
+        headers["Content-Length"] = str(record.size)
+        return Response(None, status_code, headers)
+    return Response(record.value, status_code, headers)

@@ -20,6 +20,8 @@ def _actor_routes(prefix: str) -> list[BaseRoute]:
 
 
 def routes() -> list[BaseRoute]:
+    # {recordKey:path}: a key with an encoded "/" must reach the handler, which answers 400
+    # invalid-record-key, rather than fall through to a 404 for an unknown route.
     return [
         *_actor_routes("acts"),
         *_actor_routes("actors"),
@@ -39,17 +41,17 @@ def routes() -> list[BaseRoute]:
         Route("/v2/key-value-stores", key_value_stores.get_or_create, methods=["POST"]),
         Route("/v2/key-value-stores/{storeId}", key_value_stores.get_store, methods=["GET"]),
         Route(
-            "/v2/key-value-stores/{storeId}/records/{recordKey}",
+            "/v2/key-value-stores/{storeId}/records/{recordKey:path}",
             key_value_stores.get_record,
             methods=["GET", "HEAD"],
         ),
         Route(
-            "/v2/key-value-stores/{storeId}/records/{recordKey}",
+            "/v2/key-value-stores/{storeId}/records/{recordKey:path}",
             key_value_stores.put_record,
             methods=["PUT", "POST"],
         ),
         Route(
-            "/v2/key-value-stores/{storeId}/records/{recordKey}",
+            "/v2/key-value-stores/{storeId}/records/{recordKey:path}",
             key_value_stores.delete_record,
             methods=["DELETE"],
         ),

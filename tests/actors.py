@@ -25,6 +25,10 @@ def text_output(context: ActorContext) -> None:
     context.set_value("OUTPUT", "plain words", content_type="text/plain; charset=utf-8")
 
 
+def html_output(context: ActorContext) -> None:
+    context.set_value("OUTPUT", "<p>hi</p>", content_type="text/html")
+
+
 def fail(context: ActorContext) -> None:
     raise RuntimeError("this actor always fails")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.actors import callable_actor
+from tests.procs import alive
 from tests.stack import ROOT, free_port
 
 
@@ -31,14 +32,6 @@ def _descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
@@ -87,9 +80,9 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in started) and time.monotonic() < deadline:
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in started if _alive(p)], "greenroom dev left processes behind"
+    assert not [p for p in started if alive(p)], "greenroom dev left processes behind"
     assert proc.returncode == 0
 
 

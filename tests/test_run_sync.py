@@ -76,6 +76,14 @@ def test_output_content_type_is_kept(api: httpx.Client) -> None:
     assert response.text == "plain words"
 
 
+def test_output_content_type_is_returned_verbatim(api: httpx.Client) -> None:
+    task = _task(api, callable_actor("htmly", "html_output"))
+    response = api.post(f"/actor-tasks/{task['id']}/run-sync")
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "text/html"  # no charset added on the way out
+    assert response.text == "<p>hi</p>"
+
+
 def test_output_record_key_picks_another_record(api: httpx.Client) -> None:
     task = _task(api, callable_actor("echo", "echo"), {"x": 1})
     response = api.post(f"/actor-tasks/{task['id']}/run-sync", params={"outputRecordKey": "INPUT"})

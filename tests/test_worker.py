@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,16 +21,8 @@ from server.storage.db import SyncDatabase
 from server.storage.models import DatasetItem
 from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
+from tests.procs import alive
 from worker import context as worker_context
-
-
-def _alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture
@@ -80,9 +71,9 @@ def test_callable_timeout_kills_actor_and_grandchildren(api: httpx.Client) -> No
     assert elapsed < 1 + 1.0 + 2  # timeout + kill grace + slack
     pids = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/PIDS").json()
     deadline = time.monotonic() + 3
-    while any(_alive(p) for p in pids.values()) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pids["actor"]) and not _alive(pids["grandchild"])
+    assert not alive(pids["actor"]) and not alive(pids["grandchild"])
     log = api.get(f"/actor-runs/{run['id']}/log").text
     assert "reached its timeout of 1 seconds" in log
 

@@ -13,6 +13,7 @@ from server.lifespan import state_of
 from server.responses import data_response
 from server.services.actors import create_actor
 from server.services.resolve import get_actor
+from server.services.validation import TITLE_MAX_CHARS, check_text
 from server.shapes import actor_json
 from server.storage.models import Actor
 
@@ -21,6 +22,8 @@ async def create(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
+    check_text(body.get("title"), "title", TITLE_MAX_CHARS)
+    check_text(body.get("description"), "description")
     async with state.db.transaction() as session:
         actor = await create_actor(session, state.settings, user, body)
     location = f"{state.settings.api_base_url}/v2/acts/{actor.id}"

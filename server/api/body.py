@@ -12,6 +12,8 @@ from starlette.requests import Request
 from server.errors import InvalidRequest, RequestTooLarge, UnsupportedEncoding
 
 ENCODINGS = ("identity", "gzip", "deflate", "br")
+# Stored with records and run inputs (a VARCHAR(255) column).
+MAX_CONTENT_TYPE_CHARS = 255
 
 
 class _Decoder(Protocol):
@@ -46,6 +48,14 @@ def content_encoding(request: Request) -> str | None:
         return None
     if value not in ENCODINGS:
         raise UnsupportedEncoding(value)
+    return value
+
+
+def content_type(request: Request, default: str) -> str:
+    """The body's Content-Type as it will be stored, or `default`; 400 for one too long to store."""
+    value = request.headers.get("content-type") or default
+    if len(value) > MAX_CONTENT_TYPE_CHARS:
+        raise InvalidRequest(f"The Content-Type header must be at most {MAX_CONTENT_TYPE_CHARS} characters.")
     return value
 
 

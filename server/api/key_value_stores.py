@@ -8,11 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.auth import authenticate
-from server.api.body import content_encoding, read_raw
+from server.api.body import content_encoding, content_type, read_raw
 from server.errors import InvalidRecordKey, NameNotUnique, NotFound
 from server.lifespan import state_of
-from server.responses import data_response, raw_json_response
+from server.responses import data_response, raw_json_response, record_response
 from server.services.resolve import get_key_value_store
+from server.services.validation import check_storage_name
 from server.shapes import key_value_store_json
 from server.storage.ids import utcnow
 from server.storage.key_value_stores import (
@@ -44,6 +45,8 @@ async def get_or_create(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     name = request.query_params.get("name") or None
+    if name is not None:
+        check_storage_name(name, "Key-value store")
     async with state.db.transaction() as session:
         if name is not None:
             stmt = select(KeyValueStore).where(KeyValueStore.user_id == user.id, KeyValueStore.name == name)
@@ -70,11 +73,7 @@ async def get_record(request: Request) -> Response:
         record = (await session.execute(get_record_stmt(store.id, key))).scalar_one_or_none()
     if record is None:
         raise NotFound("Record was not found")
-    headers = {"Content-Encoding": record.content_encoding} if record.content_encoding else {}
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(record.size)
-        return Response(None, 200, headers, media_type=record.content_type)
-    return Response(record.value, 200, headers, media_type=record.content_type)
+    return record_response(record, head=request.method == "HEAD")
 
 
 async def put_record(request: Request) -> Response:
@@ -83,13 +82,13 @@ async def put_record(request: Request) -> Response:
     user = await authenticate(request)
     key = _key(request)
     encoding = content_encoding(request)
+    media_type = content_type(request, "application/octet-stream")
     value = await read_raw(request, state.settings.max_record_bytes)
-    content_type = request.headers.get("content-type") or "application/octet-stream"
     async with state.db.transaction() as session:
         store = await get_key_value_store(session, user, request.path_params["storeId"])
         stored_encoding = None if encoding == "identity" else encoding
         await session.execute(
-            upsert_record_stmt(state.db.dialect, store.id, key, value, content_type, stored_encoding)
+            upsert_record_stmt(state.db.dialect, store.id, key, value, media_type, stored_encoding)
         )
         store.modified_at = utcnow()
     location = f"{state.settings.api_base_url}/v2/key-value-stores/{store.id}/records/{key}"

@@ -107,12 +107,19 @@ class RunOverrides:
     webhooks: list[dict[str, Any]] | None = None
 
 
+def parse_build(params: QueryParams) -> str | None:
+    build = params.get("build") or None
+    if build is not None and "\x00" in build:
+        raise InvalidInput("Parameter 'build' must be a build tag or number.")
+    return build
+
+
 def run_overrides(params: QueryParams, settings: Settings) -> RunOverrides:
     memory = parse_int(params, "memory")
     return RunOverrides(
         timeout_s=parse_int(params, "timeout"),
         memory_mbytes=None if memory is None else check_memory(memory, settings),
-        build=params.get("build") or None,
+        build=parse_build(params),
         max_items=parse_int(params, "maxItems"),
         max_total_charge_usd=parse_number(params, "maxTotalChargeUsd"),
         restart_on_error=parse_bool(params, "restartOnError"),

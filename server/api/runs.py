@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from server.api.auth import authenticate
-from server.api.body import parse_json, read_decoded, read_json_object
+from server.api.body import content_type, parse_json, read_decoded, read_json_object
 from server.api.params import output_record_key, run_overrides, wait_for_finish
-from server.errors import InvalidInput, InvalidRequest, RunFailed, RunTimeoutExceeded
+from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
-from server.responses import data_response
+from server.responses import data_response, record_response
 from server.services.resolve import get_actor, get_run, get_task
 from server.services.runs import RunInput, RunMeta, start_run
+from server.services.validation import check_text
 from server.services.waiting import wait_for_finish as wait_run
 from server.shapes import run_json
 from server.statuses import RunStatus
@@ -48,13 +49,13 @@ async def _actor_input(request: Request, state: AppState) -> RunInput | None:
     """The body verbatim, with its Content-Type; none for GET, an empty body or JSON null."""
     if request.method != "POST":
         return None
+    media_type = content_type(request, "application/json")
     body = await read_decoded(request, state.settings.max_body_bytes)
-    content_type = request.headers.get("content-type") or "application/json"
     if not body.strip():
         return None
-    if content_type.startswith("application/json") and parse_json(body) is None:
+    if media_type.startswith("application/json") and parse_json(body) is None:
         return None
-    return RunInput(body, content_type)
+    return RunInput(body, media_type)
 
 
 async def _start(request: Request) -> tuple[AppState, User, Run]:
@@ -101,8 +102,7 @@ async def run_sync(request: Request) -> Response:
     if record is None:
         # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
         return Response(b"", 201)
-    headers = {"Content-Encoding": record.content_encoding} if record.content_encoding else None
-    return Response(record.value, 201, headers, media_type=record.content_type)
+    return record_response(record, 201)
 
 
 async def get(request: Request) -> Response:
@@ -123,9 +123,7 @@ async def update(request: Request) -> Response:
     body = await read_json_object(request, state.settings.max_body_bytes)
     changes: dict[str, Any] = {}
     if "statusMessage" in body:
-        if body["statusMessage"] is not None and not isinstance(body["statusMessage"], str):
-            raise InvalidInput("'statusMessage' must be a string.")
-        changes["status_message"] = body["statusMessage"]
+        changes["status_message"] = check_text(body["statusMessage"], "statusMessage")
     if "isStatusMessageTerminal" in body:
         changes["is_status_message_terminal"] = bool(body["isStatusMessageTerminal"])
     async with state.db.transaction() as session:

@@ -17,7 +17,7 @@ from server.errors import InvalidInput, InvalidRequest, NameNotUnique
 from server.lifespan import state_of
 from server.responses import data_response, raw_json_response
 from server.services.resolve import get_actor, get_task
-from server.services.validation import check_name, check_run_options
+from server.services.validation import TITLE_MAX_CHARS, check_name, check_run_options, check_text
 from server.shapes import task_json
 from server.storage.ids import utcnow
 from server.storage.models import Actor, Task, User
@@ -53,7 +53,7 @@ async def create(request: Request) -> Response:
             user_id=user.id,
             act_id=actor.id,
             name=check_name(body.get("name"), "Task"),
-            title=body.get("title"),
+            title=check_text(body.get("title"), "title", TITLE_MAX_CHARS),
             options=check_run_options(body.get("options"), state.settings, "options"),
             input=_check_input(body.get("input")),
         )
@@ -89,7 +89,7 @@ def _apply_update(task: Task, body: dict[str, Any], user: User, request: Request
     if "name" in body:
         task.name = check_name(body["name"], "Task")
     if "title" in body:
-        task.title = body["title"]
+        task.title = check_text(body["title"], "title", TITLE_MAX_CHARS)
     if "options" in body:
         task.options = dict(task.options) | check_run_options(body["options"], settings, "options")
     if "input" in body:

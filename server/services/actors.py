@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -75,18 +76,24 @@ async def build_version(session: AsyncSession, actor: Actor, version: dict[str, 
     return build
 
 
-async def resolve_build(session: AsyncSession, actor: Actor, tag_or_number: str) -> Build:
+@dataclass(frozen=True)
+class BuildRef:
+    id: str
+    number: str
+
+
+async def resolve_build(session: AsyncSession, actor: Actor, tag_or_number: str) -> BuildRef:
     """The build a run uses: a tag from taggedBuilds, else a build number; 404 unknown-build-tag."""
     tagged = actor.tagged_builds.get(tag_or_number)
-    stmt = select(Build).where(Build.act_id == actor.id)
-    if tagged:
-        stmt = stmt.where(Build.id == tagged["buildId"])
-    else:
-        stmt = stmt.where(Build.build_number == tag_or_number)
-    build = (await session.execute(stmt)).scalar_one_or_none()
-    if build is None:
+    if tagged:  # taggedBuilds records the id and number: no query
+        return BuildRef(tagged["buildId"], tagged["buildNumber"])
+    stmt = select(Build.id, Build.build_number).where(
+        Build.act_id == actor.id, Build.build_number == tag_or_number
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
         raise NotFound(
             f'Build with tag "{tag_or_number}" was not found. Has the Actor been built already?',
             error_type="unknown-build-tag",
         )
-    return build
+    return BuildRef(row.id, row.build_number)

@@ -14,6 +14,8 @@ M = TypeVar("M", Actor, Task, KeyValueStore, Dataset)
 
 
 async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
+    if "\x00" in ref:  # no name or id holds NUL, and PostgreSQL refuses it in a text parameter
+        return None
     column: Any
     if "~" in ref:
         username, _, name = ref.partition("~")
@@ -55,6 +57,8 @@ async def get_dataset(session: AsyncSession, user: User, ref: str) -> Dataset:
 
 
 async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
+    if "\x00" in run_id:
+        raise NotFound("Actor run was not found")
     run = (
         await session.execute(select(Run).where(Run.id == run_id, Run.user_id == user.id))
     ).scalar_one_or_none()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
+
 from server.api.params import RunOverrides
 from server.lifespan import AppState
 from server.queue import enqueue_run
@@ -12,7 +14,7 @@ from server.services.actors import resolve_build
 from server.statuses import RunStatus
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
-from server.storage.models import Actor, Dataset, KeyValueStore, Run, Task, User
+from server.storage.models import Actor, Base, Dataset, KeyValueStore, Run, Task, User
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) 
     return options
 
 
+def _row(model: type[Any], **values: Any) -> dict[str, Any]:
+    """Column values for a Core insert (a fraction of the cost of an ORM flush on this hot path)."""
+    return {column.key: values.get(column.key) for column in model.__table__.columns}
+
+
 async def start_run(
     state: AppState,
     user: User,
@@ -70,23 +77,25 @@ async def start_run(
     overrides: RunOverrides,
     run_input: RunInput | None,
     meta: RunMeta,
+    *,
+    run_id: str | None = None,
 ) -> Run:
+    """Write the run, its storages and INPUT in one transaction, commit, then enqueue the job."""
     options = effective_options(overrides, task, actor)
-    run_id = new_id()
+    run_id = run_id or new_id()
     now = utcnow()
+    store_id, dataset_id = new_id(), new_id()
+    owner = {"user_id": user.id, "act_id": actor.id, "act_run_id": run_id}
+    stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
     async with state.db.transaction() as session:
         build = await resolve_build(session, actor, options["build"])
-        store = KeyValueStore(user_id=user.id, act_id=actor.id, act_run_id=run_id)
-        dataset = Dataset(user_id=user.id, act_id=actor.id, act_run_id=run_id)
-        session.add_all([store, dataset])
-        await session.flush()
         run = Run(
             id=run_id,
             user_id=user.id,
             act_id=actor.id,
             actor_task_id=task.id if task is not None else None,
             build_id=build.id,
-            build_number=build.build_number,
+            build_number=build.number,
             status=RunStatus.READY.value,
             origin=meta.origin,
             client_ip=meta.client_ip,
@@ -94,19 +103,27 @@ async def start_run(
             options=options,
             stats={"inputBodyLen": len(run_input.body) if run_input else 0},
             webhooks=overrides.webhooks,
-            default_key_value_store_id=store.id,
-            default_dataset_id=dataset.id,
+            default_key_value_store_id=store_id,
+            default_dataset_id=dataset_id,
             default_request_queue_id=new_id(),
             started_at=now,
         )
-        session.add(run)
-        await session.flush()
+        await session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
+        await session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
+        await session.execute(_INSERT_RUN, _row(Run, **{c: getattr(run, c) for c in _RUN_COLUMNS}))
         if run_input is not None:
             await session.execute(
                 upsert_record_stmt(
-                    state.db.dialect, store.id, "INPUT", run_input.body, run_input.content_type, None
+                    state.db.dialect, store_id, "INPUT", run_input.body, run_input.content_type, None
                 )
             )
     # Committed: only now may a worker see the job.
-    await enqueue_run(state.queue, run.id)
+    await enqueue_run(state.queue, run_id)
     return run
+
+
+_RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)
+# Built once: on the hot path, building a statement per request costs more than executing it.
+_INSERT_STORE = insert(Base.metadata.tables["key_value_stores"])
+_INSERT_DATASET = insert(Base.metadata.tables["datasets"])
+_INSERT_RUN = insert(Base.metadata.tables["runs"])

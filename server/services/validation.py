@@ -14,6 +14,8 @@ NAME_RE = re.compile(r"^([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$")
 VERSION_RE = re.compile(r"^([0-9]|[1-9][0-9])\.([0-9]|[1-9][0-9])$")
 CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 SOURCE_TYPES = ("SOURCE_FILES", "PYTHON_CALLABLE")
+TITLE_MAX_CHARS = 255  # the title columns are VARCHAR(255)
+STORAGE_NAME_MAX_CHARS = 63
 
 
 def check_name(value: Any, what: str) -> str:
@@ -21,6 +23,27 @@ def check_name(value: Any, what: str) -> str:
         raise InvalidInput(
             f"{what} name must be 3 to 63 letters, digits or dashes, not starting or ending with a dash."
         )
+    return value
+
+
+def check_storage_name(value: Any, what: str) -> str:
+    """A named store or dataset: 1 to 63 letters, digits or dashes (Apify's storage name rule)."""
+    if not isinstance(value, str) or len(value) > STORAGE_NAME_MAX_CHARS or not NAME_RE.fullmatch(value):
+        raise InvalidInput(
+            f"{what} name must be 1 to {STORAGE_NAME_MAX_CHARS} letters, digits or dashes,"
+            " not starting or ending with a dash."
+        )
+    return value
+
+
+def check_text(value: Any, field: str, max_chars: int | None = None) -> str | None:
+    """An optional free-text field: a string (no NUL, which PostgreSQL cannot store) or null."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidInput(f"'{field}' must be a string without NUL characters.")
+    if max_chars is not None and len(value) > max_chars:
+        raise InvalidInput(f"'{field}' must be at most {max_chars} characters long.")
     return value
 
 
@@ -86,6 +109,6 @@ def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, 
             raise InvalidInput(f"'{what}.memoryMbytes' must be a whole number.")
         check_memory(memory, settings)
     build = options.get("build")
-    if build is not None and not isinstance(build, str):
-        raise InvalidInput(f"'{what}.build' must be a string.")
+    if build is not None and (not isinstance(build, str) or "\x00" in build):
+        raise InvalidInput(f"'{what}.build' must be a build tag or number.")
     return dict(options)

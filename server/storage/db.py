@@ -33,15 +33,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _pre_ping(url: str) -> bool:
+    # A server connection can go stale (restarts, idle timeouts); a SQLite file cannot, and the ping
+    # would cost every session a round trip.
+    return make_url(url).get_backend_name() != "sqlite"
+
+
 def create_sync_engine(url: str) -> Engine:
-    engine = create_engine(driver_url(url, asynchronous=False), pool_pre_ping=True)
+    engine = create_engine(driver_url(url, asynchronous=False), pool_pre_ping=_pre_ping(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
 def create_async_db_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(driver_url(url, asynchronous=True), pool_pre_ping=True)
+    engine = create_async_engine(driver_url(url, asynchronous=True), pool_pre_ping=_pre_ping(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
