@@ -18,7 +18,7 @@ from server.services import waiting
 from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
-from server.storage.runs import finish_stmt
+from server.storage.runs import finish
 from tests.actors import callable_actor
 from tests.runs_db import insert_run, runs_of_task
 from tests.stack import Stack, free_port
@@ -26,7 +26,7 @@ from tests.stack import Stack, free_port
 
 def _finish(db: SyncDatabase, run_id: str) -> None:
     with db.transaction() as session:
-        session.execute(finish_stmt(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message=None, stats={}))
+        session.execute(*finish(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message="done", stats={}))
 
 
 def _actor(api: httpx.Client, target: str = "sleep") -> dict[str, Any]:

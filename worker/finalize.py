@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-
 from server.events import publish_run_finished
 from server.statuses import RunStatus
-from server.storage.models import ApiToken
-from server.storage.runs import finish_stmt
+from server.storage.runs import DELETE_RUN_TOKENS, finish
 from worker.context import WorkerContext
 from worker.runners.base import RunOutcome
 
@@ -22,9 +19,9 @@ def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
 
 def finalize(ctx: WorkerContext, run_id: str, outcome: RunOutcome, message: str | None = None) -> RunStatus:
     status, default_message = outcome_status(outcome)
-    with ctx.db.transaction() as session:
-        session.execute(
-            finish_stmt(
+    with ctx.db.begin() as connection:
+        connection.execute(
+            *finish(
                 run_id,
                 status,
                 exit_code=outcome.exit_code,
@@ -33,7 +30,7 @@ def finalize(ctx: WorkerContext, run_id: str, outcome: RunOutcome, message: str 
             )
         )
         # The run's own token dies with the run.
-        session.execute(delete(ApiToken).where(ApiToken.run_id == run_id))
+        connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
     # Committed: now wake the waiters.
     publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id)
     return status

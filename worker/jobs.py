@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 
 from server.statuses import RunStatus
-from server.storage.ids import hash_token, iso, new_token
-from server.storage.models import Actor, ApiToken, Build, Run, User
-from server.storage.runs import claim_stmt, transition_stmt
+from server.storage.ids import hash_token, iso, new_id, new_token, utcnow
+from server.storage.models import Actor, ApiToken, Build, User
+from server.storage.runs import CLAIM, RUNS, transition_stmt
 from worker.context import WorkerContext, get_context
 from worker.finalize import finalize
 from worker.logs import LogWriter
@@ -22,38 +23,52 @@ from worker.supervisor import Child, supervise
 log = logging.getLogger(__name__)
 
 
-def _claim(ctx: WorkerContext, run_id: str) -> tuple[RunSpec, dict[str, object]] | None:
+_BUILDS, _ACTORS, _USERS, _TOKENS = (cast(Table, model.__table__) for model in (Build, Actor, User, ApiToken))
+_SPEC = (
+    select(RUNS, _BUILDS.c.source, _ACTORS.c.name.label("actor_name"), _USERS.c.username)
+    .join(_BUILDS, _BUILDS.c.id == RUNS.c.build_id)
+    .join(_ACTORS, _ACTORS.c.id == RUNS.c.act_id)
+    .join(_USERS, _USERS.c.id == RUNS.c.user_id)
+    .where(RUNS.c.id == bindparam("run_id"))
+)
+_INSERT_TOKEN = insert(_TOKENS)
+
+
+def _claim(ctx: WorkerContext, run_id: str) -> tuple[RunSpec, dict[str, Any]] | None:
     """READY -> RUNNING and a token for the run, in one transaction; None if someone else has it."""
-    with ctx.db.transaction() as session:
-        if session.execute(claim_stmt(run_id)).rowcount != 1:  # type: ignore[attr-defined]
+    with ctx.db.begin() as connection:
+        if connection.execute(CLAIM, {"run_id": run_id}).rowcount != 1:
             return None
-        run, build, actor, user = session.execute(
-            select(Run, Build, Actor, User)
-            .join(Build, Build.id == Run.build_id)
-            .join(Actor, Actor.id == Run.act_id)
-            .join(User, User.id == Run.user_id)
-            .where(Run.id == run_id)
-        ).one()
+        run = connection.execute(_SPEC, {"run_id": run_id}).one()._mapping
         token = new_token()
-        session.add(ApiToken(user_id=run.user_id, token_hash=hash_token(token), run_id=run.id))
-        spec = RunSpec(
-            run_id=run.id,
-            user_id=run.user_id,
-            username=user.username,
-            act_id=run.act_id,
-            actor_name=actor.name,
-            actor_task_id=run.actor_task_id,
-            build_id=build.id,
-            build_number=build.build_number,
-            source=dict(build.source),
-            options=dict(run.options),
-            default_key_value_store_id=run.default_key_value_store_id,
-            default_dataset_id=run.default_dataset_id,
-            default_request_queue_id=run.default_request_queue_id,
-            started_at=iso(run.started_at) or "",
-            token=token,
+        connection.execute(
+            _INSERT_TOKEN,
+            {
+                "id": new_id(),
+                "user_id": run["user_id"],
+                "token_hash": hash_token(token),
+                "run_id": run_id,
+                "created_at": utcnow(),
+            },
         )
-        return spec, dict(run.stats)
+    spec = RunSpec(
+        run_id=run_id,
+        user_id=run["user_id"],
+        username=run["username"],
+        act_id=run["act_id"],
+        actor_name=run["actor_name"],
+        actor_task_id=run["actor_task_id"],
+        build_id=run["build_id"],
+        build_number=run["build_number"],
+        source=dict(run["source"]),
+        options=dict(run["options"]),
+        default_key_value_store_id=run["default_key_value_store_id"],
+        default_dataset_id=run["default_dataset_id"],
+        default_request_queue_id=run["default_request_queue_id"],
+        started_at=iso(run["started_at"]) or "",
+        token=token,
+    )
+    return spec, dict(run["stats"])
 
 
 def _spawn(ctx: WorkerContext, spec: RunSpec) -> Child:
@@ -73,8 +88,10 @@ def execute_run(run_id: str) -> str | None:
     run_log = LogWriter(ctx.db, run_id, ctx.settings.log_max_chars)
 
     def timing_out() -> None:
-        with ctx.db.transaction() as session:
-            session.execute(transition_stmt(run_id, [RunStatus.RUNNING], status=RunStatus.TIMING_OUT.value))
+        with ctx.db.begin() as connection:
+            connection.execute(
+                transition_stmt(run_id, [RunStatus.RUNNING], status=RunStatus.TIMING_OUT.value)
+            )
         run_log.line(
             f"[greenroom] The run has reached its timeout of {spec.timeout_s:g} seconds; stopping it."
         )

@@ -8,7 +8,7 @@ from typing import IO
 
 from server.storage.db import SyncDatabase
 from server.storage.ids import iso, utcnow
-from server.storage.logs import append_stmt
+from server.storage.logs import APPEND
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL_S = 0.5
@@ -55,8 +55,8 @@ class LogWriter:
         content = "".join(self._buffer)
         self._buffer.clear()
         self._buffered = 0
-        with self._db.transaction() as session:
-            session.execute(append_stmt(self._run_id, self._seq, content))
+        with self._db.begin() as connection:
+            connection.execute(APPEND, {"run_id": self._run_id, "seq": self._seq, "content": content})
         self._seq += 1
 
 

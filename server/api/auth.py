@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from server.errors import InvalidToken, TokenNotProvided
@@ -19,18 +20,24 @@ def token_from(request: Request) -> str | None:
     return request.query_params.get("token") or None
 
 
-async def authenticate(request: Request) -> User:
-    """The token's user, or 401 in Apify's words."""
+async def authenticate(request: Request, session: AsyncSession | None = None) -> User:
+    """The token's user, or 401 in Apify's words. Pass a session to save opening one."""
     token = token_from(request)
     if token is None:
         raise TokenNotProvided()
-    stmt = (
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token))
-    )
-    async with state_of(request).db.read() as session:
-        user = (await session.execute(stmt)).scalar_one_or_none()
+    params = {"token_hash": hash_token(token)}
+    if session is None:
+        async with state_of(request).db.read() as own:
+            user = (await own.execute(_BY_TOKEN, params)).scalar_one_or_none()
+    else:
+        user = (await session.execute(_BY_TOKEN, params)).scalar_one_or_none()
     if user is None:
         raise InvalidToken()
     return user
+
+
+_BY_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)

@@ -21,9 +21,10 @@ from server.services.validation import check_text
 from server.services.waiting import wait_for_finish as wait_run
 from server.shapes import run_json
 from server.statuses import RunStatus
+from server.storage.ids import new_id
 from server.storage.key_value_stores import get_record_stmt
 from server.storage.logs import read_stmt
-from server.storage.models import Actor, Run, Task, User
+from server.storage.models import Actor, Run, Task
 
 JSON_UTF8 = "application/json; charset=utf-8"
 
@@ -58,38 +59,50 @@ async def _actor_input(request: Request, state: AppState) -> RunInput | None:
     return RunInput(body, media_type)
 
 
-async def _start(request: Request) -> tuple[AppState, User, Run]:
+async def _start(request: Request, run_id: str) -> Run:
     """Parse everything, then start: a bad request is answered before anything is written."""
     state = state_of(request)
-    user = await authenticate(request)
     overrides = run_overrides(request.query_params, state.settings)
     task: Task | None = None
     async with state.db.read() as session:
+        user = await authenticate(request, session)
         if "actorTaskId" in request.path_params:
             task = await get_task(session, user, request.path_params["actorTaskId"])
             actor = (await session.execute(select(Actor).where(Actor.id == task.act_id))).scalar_one()
         else:
             actor = await get_actor(session, user, request.path_params["actorId"])
     run_input = await _task_input(request, state, task) if task else await _actor_input(request, state)
-    run = await start_run(state, user, actor, task, overrides, run_input, _meta(request))
-    return state, user, run
+    return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
+
+
+async def _start_and_wait(request: Request, wait_s: float) -> Run:
+    """Start a run and wait up to wait_s for it to finish.
+
+    The waiter registers before the job is enqueued, so the run it was just handed (READY) is
+    current: no finish can have been missed, and no read is needed before waiting.
+    """
+    state = state_of(request)
+    run_id = new_id()
+    with state.waiters.watch(run_id) as woken:
+        run = await _start(request, run_id)
+        if wait_s <= 0:
+            return run
+        return await wait_run(state, run_id, wait_s, woken=woken, current=run)
 
 
 async def start(request: Request) -> Response:
     """POST .../runs: 201 with the run, after waiting up to waitForFinish seconds."""
-    wait_s = wait_for_finish(request.query_params, state_of(request).settings)
-    state, _user, run = await _start(request)
-    if wait_s > 0:
-        run = await wait_run(state, run.id, wait_s)
-    location = f"{state.settings.api_base_url}/v2/actor-runs/{run.id}"
+    settings = state_of(request).settings
+    run = await _start_and_wait(request, wait_for_finish(request.query_params, settings))
+    location = f"{settings.api_base_url}/v2/actor-runs/{run.id}"
     return data_response(run_json(run), 201, location)
 
 
 async def run_sync(request: Request) -> Response:
     """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
     key = output_record_key(request.query_params)
-    state, _user, run = await _start(request)
-    run = await wait_run(state, run.id, state.settings.run_sync_wait_s)
+    state = state_of(request)
+    run = await _start_and_wait(request, state.settings.run_sync_wait_s)
     status = RunStatus(run.status)
     if not status.is_terminal:
         raise RunTimeoutExceeded(state.settings.run_sync_wait_s)

@@ -8,24 +8,43 @@ import contextlib
 from server.lifespan import AppState
 from server.statuses import RunStatus
 from server.storage.models import Run
-from server.storage.runs import get_run_stmt
+from server.storage.runs import GET_RUN
 
 
 async def read_run(state: AppState, run_id: str) -> Run:
     async with state.db.read() as session:
-        return (await session.execute(get_run_stmt(run_id))).scalar_one()
+        return (await session.execute(GET_RUN, {"run_id": run_id})).scalar_one()
 
 
-async def wait_for_finish(state: AppState, run_id: str, timeout_s: float) -> Run:
-    """The run once terminal, or as it stands when timeout_s has passed (not an error)."""
+async def wait_for_finish(
+    state: AppState,
+    run_id: str,
+    timeout_s: float,
+    *,
+    woken: asyncio.Event | None = None,
+    current: Run | None = None,
+) -> Run:
+    """The run once terminal, or as it stands when timeout_s has passed (not an error).
+
+    A caller that registered itself (`woken`) before the run could finish may pass the run it
+    holds as `current` instead of having it read again.
+    """
+    if woken is None:
+        with state.waiters.watch(run_id) as event:
+            return await _wait(state, run_id, timeout_s, event, None)
+    return await _wait(state, run_id, timeout_s, woken, current)
+
+
+async def _wait(state: AppState, run_id: str, timeout_s: float, woken: asyncio.Event, run: Run | None) -> Run:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    with state.waiters.watch(run_id) as woken:
-        while True:
+    while True:
+        if run is None:
             run = await read_run(state, run_id)
-            remaining = deadline - loop.time()
-            if RunStatus(run.status).is_terminal or remaining <= 0:
-                return run
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), remaining)
-            woken.clear()
+        remaining = deadline - loop.time()
+        if RunStatus(run.status).is_terminal or remaining <= 0:
+            return run
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), remaining)
+        woken.clear()
+        run = None

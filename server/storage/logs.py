@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Insert, Select, insert, select
+from typing import cast
+
+from sqlalchemy import Insert, Select, Table, insert, select
 
 from server.storage.models import LogChunk
 
-
-def append_stmt(run_id: str, seq: int, content: str) -> Insert:
-    return insert(LogChunk).values(run_id=run_id, seq=seq, content=content)
+# Executed with {"run_id", "seq", "content"}.
+APPEND: Insert = insert(cast(Table, LogChunk.__table__))
 
 
 def read_stmt(run_id: str) -> Select[str]:

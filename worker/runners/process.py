@@ -74,11 +74,10 @@ def start_command(directory: Path, source: dict[str, Any]) -> list[str]:
         argv = ["node", "main.js"]
     else:
         raise FileNotFoundError("No start command: set startCommand, a Dockerfile CMD, main.py or main.js.")
-    # Until builds make per-actor virtualenvs, `python3` is the interpreter the worker's own virtualenv
-    # was made from: the real binary (not a version-manager shim, 50 ms a start) and without the
-    # worker's packages.
+    # Until builds make per-actor virtualenvs, Python actors run on the worker's own interpreter (the
+    # real binary, not a version-manager shim on PATH, which costs 50 ms a start).
     if argv and argv[0] in ("python", "python3"):
-        argv[0] = getattr(sys, "_base_executable", sys.executable)
+        argv[0] = sys.executable
     return argv
 
 
