@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 
-REDIS_HOST_PORT = ("127.0.0.1", 6379)
+REDIS_URL = os.environ.get("GREENROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSTGRES_ADMIN_URL = os.environ.get(
     "GREENROOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -59,11 +60,12 @@ def redis_url(tmp: Path) -> Iterator[str]:
     Not flushed: each session's queue and channel names carry a unique prefix, so concurrent
     sessions (a developer's and CI's) cannot eat each other's jobs.
     """
-    if reachable(*REDIS_HOST_PORT):
-        yield os.environ.get("GREENROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    parts = urlsplit(REDIS_URL)
+    if reachable(parts.hostname or "127.0.0.1", parts.port or 6379):
+        yield REDIS_URL
         return
     if IN_CI:
-        raise RuntimeError("CI must run on the local Redis at 127.0.0.1:6379, and it is not reachable")
+        raise RuntimeError(f"CI must run on the local Redis at {REDIS_URL}, and it is not reachable")
     from server.embedded_redis import EmbeddedRedis
 
     embedded = EmbeddedRedis(tmp)
