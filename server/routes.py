@@ -60,6 +60,11 @@ def _runs() -> list[BaseRoute]:
     ]
 
 
+def _run_control() -> list[BaseRoute]:
+    """Abort and resurrect."""
+    return []
+
+
 def _key_value_stores() -> list[BaseRoute]:
     base = "/v2/key-value-stores"
     # {recordKey:path}: a key with an encoded "/" must reach the handler, which answers 400
@@ -97,6 +102,7 @@ def routes() -> list[BaseRoute]:
         *_task_runs(),
         *_run_sync_dataset_items(),
         *_runs(),
+        *_run_control(),
         *_key_value_stores(),
         *_datasets(),
         *_users(),

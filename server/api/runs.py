@@ -75,7 +75,7 @@ async def _start(request: Request, run_id: str) -> Run:
     return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
 
 
-async def _start_and_wait(request: Request, wait_s: float) -> Run:
+async def start_and_wait(request: Request, wait_s: float) -> Run:
     """Start a run and wait up to wait_s for it to finish.
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
@@ -93,7 +93,7 @@ async def _start_and_wait(request: Request, wait_s: float) -> Run:
 async def start(request: Request) -> Response:
     """POST .../runs: 201 with the run, after waiting up to waitForFinish seconds."""
     settings = state_of(request).settings
-    run = await _start_and_wait(request, wait_for_finish(request.query_params, settings))
+    run = await start_and_wait(request, wait_for_finish(request.query_params, settings))
     location = f"{settings.api_base_url}/v2/actor-runs/{run.id}"
     return data_response(run_json(run), 201, location)
 
@@ -102,7 +102,7 @@ async def run_sync(request: Request) -> Response:
     """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
     key = output_record_key(request.query_params)
     state = state_of(request)
-    run = await _start_and_wait(request, state.settings.run_sync_wait_s)
+    run = await start_and_wait(request, state.settings.run_sync_wait_s)
     status = RunStatus(run.status)
     if not status.is_terminal:
         raise RunTimeoutExceeded(state.settings.run_sync_wait_s)
