@@ -1,7 +1,10 @@
-"""The run-finished wake-up: workers publish a run id after committing; each API process listens once.
+"""Run wake-ups: workers publish a run id after committing; each API process listens once.
 
-Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a run-finished
+Two channels: run-finished (the terminal state is committed) and log-appended (a log chunk is
+committed). Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a
 message, or a (re)subscription, after which any message may have been missed) makes it read SQL again.
+Finish waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
+followers are woken by both, since a finished run ends the stream.
 """
 
 from __future__ import annotations
@@ -23,9 +26,28 @@ def finished_channel(prefix: str) -> str:
     return f"{prefix}:run-finished"
 
 
+def log_channel(prefix: str) -> str:
+    return f"{prefix}:log-appended"
+
+
 def publish_run_finished(client: redis.Redis, prefix: str, run_id: str) -> None:
     """Called only after the terminal state is committed."""
     client.publish(finished_channel(prefix), run_id)
+
+
+def publish_log_appended(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """Called only after a log chunk is committed."""
+    client.publish(log_channel(prefix), run_id)
+
+
+def abort_channel(prefix: str, run_id: str) -> str:
+    """The channel the worker supervising one run listens on while the run goes."""
+    return f"{prefix}:abort:{run_id}"
+
+
+def publish_abort(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """Called only after ABORTING (and how) is committed; the supervisor reads the rest from SQL."""
+    client.publish(abort_channel(prefix, run_id), "abort")
 
 
 class RunWaiters:
@@ -34,7 +56,10 @@ class RunWaiters:
     def __init__(self, redis_url: str, prefix: str):
         self._redis_url = redis_url
         self._channel = finished_channel(prefix)
+        self._log_channel = log_channel(prefix)
+        self._channels = (self._channel, self._log_channel)
         self._events: dict[str, set[asyncio.Event]] = {}
+        self._log_events: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         self.resubscriptions = 0
@@ -42,6 +67,11 @@ class RunWaiters:
     @property
     def waiting(self) -> int:
         return sum(len(events) for events in self._events.values())
+
+    @property
+    def following(self) -> int:
+        """Log followers (streaming log responses) registered now."""
+        return sum(len(events) for events in self._log_events.values())
 
     async def start(self, ready_timeout_s: float = 10.0) -> None:
         self._task = asyncio.create_task(self._listen(), name="run-finished-listener")
@@ -57,25 +87,29 @@ class RunWaiters:
     @contextlib.contextmanager
     def watch(self, run_id: str) -> Iterator[asyncio.Event]:
         """Register before reading SQL, so a finish between the read and the wait is never missed."""
-        event = asyncio.Event()
-        self._events.setdefault(run_id, set()).add(event)
-        try:
+        with _registered(self._events, run_id) as event:
             yield event
-        finally:
-            events = self._events.get(run_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
-                    del self._events[run_id]
+
+    @contextlib.contextmanager
+    def follow_log(self, run_id: str) -> Iterator[asyncio.Event]:
+        """Like watch, but also woken by each committed log chunk of the run."""
+        with _registered(self._log_events, run_id) as event:
+            yield event
 
     def _wake(self, run_id: str) -> None:
-        for event in self._events.get(run_id, ()):
+        for registry in (self._events, self._log_events):
+            for event in registry.get(run_id, ()):
+                event.set()
+
+    def _wake_log(self, run_id: str) -> None:
+        for event in self._log_events.get(run_id, ()):
             event.set()
 
     def _wake_all(self) -> None:
-        for events in self._events.values():
-            for event in events:
-                event.set()
+        for registry in (self._events, self._log_events):
+            for events in registry.values():
+                for event in events:
+                    event.set()
 
     async def _listen(self) -> None:
         backoff_s = 0.1
@@ -83,12 +117,17 @@ class RunWaiters:
             client = aioredis.Redis.from_url(self._redis_url, health_check_interval=10)
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(*self._channels)
                 async for message in pubsub.listen():
                     kind = message["type"]
                     if kind == "message":
-                        self._wake(message["data"].decode())
-                    elif kind == "subscribe":
+                        run_id = message["data"].decode()
+                        if message["channel"].decode() == self._log_channel:
+                            self._wake_log(run_id)
+                        else:
+                            self._wake(run_id)
+                    elif kind == "subscribe" and message["data"] == len(self._channels):
+                        # Acted on once every channel is confirmed (the reply counts them).
                         # redis-py re-subscribes by itself after a reconnect: messages published
                         # meanwhile are lost, so every waiter re-reads SQL.
                         self.resubscriptions += 1
@@ -105,3 +144,17 @@ class RunWaiters:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
                     await client.aclose()
+
+
+@contextlib.contextmanager
+def _registered(registry: dict[str, set[asyncio.Event]], run_id: str) -> Iterator[asyncio.Event]:
+    event = asyncio.Event()
+    registry.setdefault(run_id, set()).add(event)
+    try:
+        yield event
+    finally:
+        events = registry.get(run_id)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del registry[run_id]

@@ -4,25 +4,53 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from server.api import actors, datasets, key_value_stores, runs, tasks, users
+from server.api import (
+    actors,
+    datasets,
+    key_value_stores,
+    logs,
+    run_control,
+    run_lists,
+    run_storages,
+    runs,
+    tasks,
+    users,
+)
 
 ANY = ["GET", "POST"]
 
 
 def _actors(prefix: str) -> list[BaseRoute]:
+    from server.api import versions  # imported here: this function is the actors part of the table
+
     base = f"/v2/{prefix}"
+    version = f"{base}/{{actorId}}/versions/{{versionNumber}}"
+    env_var = f"{version}/env-vars/{{envVarName}}"
     return [
         Route(base, actors.list_, methods=["GET"]),
         Route(base, actors.create, methods=["POST"]),
         Route(f"{base}/{{actorId}}", actors.get, methods=["GET"]),
+        Route(f"{base}/{{actorId}}", actors.update, methods=["PUT"]),
+        Route(f"{base}/{{actorId}}", actors.delete_, methods=["DELETE"]),
         Route(f"{base}/{{actorId}}/runs", runs.start, methods=["POST"]),
         Route(f"{base}/{{actorId}}/run-sync", runs.run_sync, methods=ANY),
+        Route(f"{base}/{{actorId}}/versions", versions.list_versions, methods=["GET"]),
+        Route(f"{base}/{{actorId}}/versions", versions.create_version, methods=["POST"]),
+        Route(version, versions.get_version, methods=["GET"]),
+        # POST on a version or env var is Apify's alias of PUT.
+        Route(version, versions.update_version, methods=["PUT", "POST"]),
+        Route(version, versions.delete_version, methods=["DELETE"]),
+        Route(f"{version}/env-vars", versions.list_env_vars, methods=["GET"]),
+        Route(f"{version}/env-vars", versions.create_env_var, methods=["POST"]),
+        Route(env_var, versions.get_env_var, methods=["GET"]),
+        Route(env_var, versions.update_env_var, methods=["PUT", "POST"]),
+        Route(env_var, versions.delete_env_var, methods=["DELETE"]),
     ]
 
 
 def _actor_runs(prefix: str) -> list[BaseRoute]:
     """An actor's runs: lists, the last run and its sub-resources."""
-    return []
+    return run_storages.owner_run_routes(f"/v2/{prefix}/{{actorId}}")
 
 
 def _tasks() -> list[BaseRoute]:
@@ -42,27 +70,41 @@ def _tasks() -> list[BaseRoute]:
 
 def _task_runs() -> list[BaseRoute]:
     """A task's runs: lists, the last run and its sub-resources."""
-    return []
+    return run_storages.owner_run_routes("/v2/actor-tasks/{actorTaskId}")
 
 
 def _run_sync_dataset_items() -> list[BaseRoute]:
     """run-sync-get-dataset-items for tasks and actors (both prefixes)."""
-    return []
+    from server.api import run_sync_items  # imported here: this function is its part of the table
+
+    handler = run_sync_items.run_sync_get_dataset_items
+    return [
+        Route("/v2/actor-tasks/{actorTaskId}/run-sync-get-dataset-items", handler, methods=ANY),
+        Route("/v2/acts/{actorId}/run-sync-get-dataset-items", handler, methods=ANY),
+        Route("/v2/actors/{actorId}/run-sync-get-dataset-items", handler, methods=ANY),
+    ]
 
 
 def _runs() -> list[BaseRoute]:
     base = "/v2/actor-runs"
     return [
+        Route(base, run_lists.list_, methods=["GET"]),
         Route(f"{base}/{{runId}}", runs.get, methods=["GET"]),
         Route(f"{base}/{{runId}}", runs.update, methods=["PUT"]),
-        Route(f"{base}/{{runId}}/log", runs.log, methods=["GET"]),
-        Route("/v2/logs/{logId}", runs.log, methods=["GET"]),
+        Route(f"{base}/{{runId}}", run_lists.delete, methods=["DELETE"]),
+        Route(f"{base}/{{runId}}/log", logs.get, methods=["GET"]),
+        Route("/v2/logs/{logId}", logs.get, methods=["GET"]),
+        *run_storages.storage_routes(f"{base}/{{runId}}"),
     ]
 
 
 def _run_control() -> list[BaseRoute]:
     """Abort and resurrect."""
-    return []
+    base = "/v2/actor-runs/{runId}"
+    return [
+        Route(f"{base}/abort", run_control.abort, methods=["POST"]),
+        Route(f"{base}/resurrect", run_control.resurrect, methods=["POST"]),
+    ]
 
 
 def _key_value_stores() -> list[BaseRoute]:
@@ -71,8 +113,12 @@ def _key_value_stores() -> list[BaseRoute]:
     # invalid-record-key, rather than fall through to a 404 for an unknown route.
     record = f"{base}/{{storeId}}/records/{{recordKey:path}}"
     return [
+        Route(base, key_value_stores.list_, methods=["GET"]),
         Route(base, key_value_stores.get_or_create, methods=["POST"]),
         Route(f"{base}/{{storeId}}", key_value_stores.get_store, methods=["GET"]),
+        Route(f"{base}/{{storeId}}", key_value_stores.update, methods=["PUT"]),
+        Route(f"{base}/{{storeId}}", key_value_stores.delete_, methods=["DELETE"]),
+        Route(f"{base}/{{storeId}}/keys", key_value_stores.list_keys, methods=["GET"]),
         Route(record, key_value_stores.get_record, methods=["GET", "HEAD"]),
         Route(record, key_value_stores.put_record, methods=["PUT", "POST"]),
         Route(record, key_value_stores.delete_record, methods=["DELETE"]),
@@ -82,8 +128,13 @@ def _key_value_stores() -> list[BaseRoute]:
 def _datasets() -> list[BaseRoute]:
     base = "/v2/datasets"
     return [
+        Route(base, datasets.list_, methods=["GET"]),
+        Route(base, datasets.get_or_create, methods=["POST"]),
         Route(f"{base}/{{datasetId}}", datasets.get, methods=["GET"]),
-        Route(f"{base}/{{datasetId}}/items", datasets.list_items, methods=["GET"]),
+        Route(f"{base}/{{datasetId}}", datasets.update, methods=["PUT"]),
+        Route(f"{base}/{{datasetId}}", datasets.delete_, methods=["DELETE"]),
+        # GET also answers HEAD (Starlette adds it): the same headers, no body.
+        Route(f"{base}/{{datasetId}}/items", datasets.list_items, methods=["GET", "HEAD"]),
         Route(f"{base}/{{datasetId}}/items", datasets.push_items, methods=["POST"]),
     ]
 

@@ -45,6 +45,8 @@ class Settings:
     worker_processes: int = 2
     # After SIGTERM, a timed-out or aborted actor gets this long before SIGKILL.
     kill_grace_s: float = 2.0
+    # An abort with gracefully=true: SIGTERM, then SIGKILL this much later (Apify waits 30 s).
+    abort_grace_s: float = 30.0
 
     @property
     def sql_url(self) -> str:
@@ -104,6 +106,7 @@ class Settings:
             log_max_chars=int(get("LOG_MAX_CHARS", str(d.log_max_chars))),
             worker_processes=int(get("WORKER_PROCESSES", str(d.worker_processes))),
             kill_grace_s=float(get("KILL_GRACE_S", str(d.kill_grace_s))),
+            abort_grace_s=float(get("ABORT_GRACE_S", str(d.abort_grace_s))),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -128,4 +131,5 @@ class Settings:
             "GREENROOM_LOG_MAX_CHARS": str(self.log_max_chars),
             "GREENROOM_WORKER_PROCESSES": str(self.worker_processes),
             "GREENROOM_KILL_GRACE_S": str(self.kill_grace_s),
+            "GREENROOM_ABORT_GRACE_S": str(self.abort_grace_s),
         }

@@ -129,5 +129,88 @@ def dataset_json(dataset: Dataset, user: User, api_base_url: str) -> dict[str, A
     }
 
 
+# Apify's platform features (UserPrivateInfo.effectivePlatformFeatures): Greenroom has actors and storage.
+_ENABLED_FEATURES = ("ACTORS", "STORAGE")
+_OTHER_FEATURES = (
+    "SCHEDULER", "PROXY", "PROXY_EXTERNAL_ACCESS", "PROXY_RESIDENTIAL", "PROXY_SERPS", "WEBHOOKS",
+    "ACTORS_PUBLIC_ALL", "ACTORS_PUBLIC_DEVELOPER",
+)  # fmt: skip
+
+
+def _feature(enabled: bool) -> dict[str, Any]:
+    return {
+        "isEnabled": enabled,
+        "disabledReason": None if enabled else "Greenroom does not provide this feature.",
+        "disabledReasonType": None if enabled else "DISABLED",
+        "isTrial": False,
+        "trialExpirationAt": None,
+    }
+
+
 def user_json(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "createdAt": iso(user.created_at)}
+    """GET /v2/users/me: the fields Apify's UserPrivateInfo requires (a self-hosted user has no plan)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "createdAt": iso(user.created_at),
+        "isPaying": False,
+        "plan": {"availableProxyGroups": {}},
+        "effectivePlatformFeatures": {
+            **{name: _feature(True) for name in _ENABLED_FEATURES},
+            **{name: _feature(False) for name in _OTHER_FEATURES},
+        },
+    }
+
+
+def run_short_json(run: Run) -> dict[str, Any]:
+    """A run as run lists show it (Apify's RunShort); usageTotalUsd must be a number for the client."""
+    return {
+        "id": run.id,
+        "actId": run.act_id,
+        "actorTaskId": run.actor_task_id,
+        "userId": run.user_id,
+        "status": run.status,
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
+        "buildId": run.build_id,
+        "buildNumber": run.build_number,
+        "meta": {"origin": run.origin},
+        "usageTotalUsd": 0.0,
+        "defaultKeyValueStoreId": run.default_key_value_store_id,
+        "defaultDatasetId": run.default_dataset_id,
+        "defaultRequestQueueId": run.default_request_queue_id,
+    }
+
+
+def actor_short_json(actor: Actor, user: User, total_runs: int, last_run_started_at: Any) -> dict[str, Any]:
+    """An actor as GET /v2/acts lists it (Apify's ActorShort), with the run stats it can sort by."""
+    stats: dict[str, Any] = {"totalRuns": total_runs}
+    if last_run_started_at is not None:
+        stats["lastRunStartedAt"] = iso(last_run_started_at)
+    return {
+        "id": actor.id,
+        "createdAt": iso(actor.created_at),
+        "modifiedAt": iso(actor.modified_at),
+        "name": actor.name,
+        "username": user.username,
+        "title": actor.title,
+        "stats": stats,
+    }
+
+
+def env_var_json(var: dict[str, Any]) -> dict[str, Any]:
+    """An env var as the API shows it: a secret's value is never returned."""
+    shown = {"name": var["name"], "isSecret": bool(var.get("isSecret"))}
+    if not shown["isSecret"]:
+        shown["value"] = var.get("value", "")
+    return shown
+
+
+def key_value_store_with_stats_json(
+    store: KeyValueStore, user: User, api_base_url: str, storage_bytes: int
+) -> dict[str, Any]:
+    """A store with its records URL and the one statistic Greenroom keeps: bytes stored."""
+    shown = key_value_store_json(store, user, api_base_url)
+    shown["recordsPublicUrl"] = f"{api_base_url}/v2/key-value-stores/{store.id}/records"
+    shown["stats"] = {"storageBytes": storage_bytes}
+    return shown

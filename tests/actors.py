@@ -113,3 +113,37 @@ def count_once(context: ActorContext) -> None:
     """One dataset item per execution: duplicate executions are visible."""
     context.push_data({"pid": os.getpid()})
     context.set_value("OUTPUT", {"ok": True})
+
+
+def graceful_sleeper(context: ActorContext) -> None:
+    """Sleeps until SIGTERM, then writes BYE and exits 0: shows a graceful abort's grace period."""
+    import signal
+
+    def on_term(signum: int, frame: object) -> None:
+        context.set_value("BYE", {"signal": signum})
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    print("ready", flush=True)
+    time.sleep(3600)
+
+
+def log_then_wait_for_go(context: ActorContext) -> None:
+    """Logs "first", waits (at most 30 s) for a GO record in its store, then logs "second" and ends.
+
+    Lets a test see the log while the run is still going, and decide when it ends.
+    """
+    context.log.info("first")
+    deadline = time.monotonic() + 30
+    while context.get_value("GO") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    context.log.info("second \x1b[31mred\x1b[0m")
+    context.push_data({"done": True})
+    context.set_value("OUTPUT", {"went": True})
+
+
+def push_items(context: ActorContext) -> None:
+    """Pushes input.items (default: three numbered items) to the default dataset, in two batches."""
+    items = (context.input or {}).get("items") or [{"n": i, "#secret": i} for i in range(3)]
+    context.push_data(items[:1])
+    context.push_data(items[1:])

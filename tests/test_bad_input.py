@@ -528,8 +528,10 @@ def test_wrong_method_is_405_in_the_envelope(batch, things) -> None:
         ("DELETE", "/acts"),
         ("PUT", "/acts"),
         ("PATCH", f"/actor-tasks/{things['task']}"),
-        ("DELETE", f"/actor-runs/{UNKNOWN}"),
-        ("GET", f"/actor-tasks/{things['task']}/runs"),
+        ("PATCH", f"/actor-runs/{UNKNOWN}"),
+        ("DELETE", "/actor-runs"),
+        ("PUT", f"/actor-tasks/{things['task']}/runs"),
+        ("GET", f"/actor-runs/{UNKNOWN}/abort"),
         ("DELETE", "/users/me"),
     ):
         batch.expect(method, path, 405, ("method-not-allowed", None), json={"x": 1})

@@ -31,6 +31,7 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         log_max_chars=99,
         worker_processes=5,
         kill_grace_s=0.5,
+        abort_grace_s=3.0,
     )
     defaults = Settings()
     assert all(getattr(changed, f.name) != getattr(defaults, f.name) for f in fields(Settings)), (

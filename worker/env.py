@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from server.settings import Settings
-from server.storage.ids import iso
+from server.storage.ids import iso, utcnow
 from worker.runners.base import RunSpec
 
 # Passed through from the worker's own environment; everything else (database URLs...) stays out.
@@ -21,8 +21,8 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
     memory = str(spec.options["memoryMbytes"])
     timeout_at = ""
     if spec.timeout_s is not None:
-        started = datetime.fromisoformat(spec.started_at.replace("Z", "+00:00"))
-        timeout_at = iso(started + timedelta(seconds=spec.timeout_s)) or ""
+        # From now, not from startedAt: a resurrected run gets its whole timeout again.
+        timeout_at = iso(utcnow() + timedelta(seconds=spec.timeout_s)) or ""
     storages = {
         "keyValueStores": {"default": spec.default_key_value_store_id},
         "datasets": {"default": spec.default_dataset_id},

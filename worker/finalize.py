@@ -10,6 +10,8 @@ from worker.runners.base import RunOutcome
 
 
 def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
+    if outcome.aborted:
+        return RunStatus.ABORTED, "Actor run was aborted"
     if outcome.timed_out:
         return RunStatus.TIMED_OUT, "Actor run timed out"
     if outcome.exit_code == 0:

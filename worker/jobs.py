@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
@@ -12,6 +13,7 @@ from server.statuses import RunStatus
 from server.storage.ids import hash_token, iso, new_id, new_token, utcnow
 from server.storage.models import Actor, ApiToken, Build, User
 from server.storage.runs import CLAIM, RUNS, transition_stmt
+from worker.abort import AbortWatch
 from worker.context import WorkerContext, get_context
 from worker.finalize import finalize
 from worker.logs import LogWriter
@@ -96,14 +98,22 @@ def execute_run(run_id: str) -> str | None:
             f"[greenroom] The run has reached its timeout of {spec.timeout_s:g} seconds; stopping it."
         )
 
+    settings = ctx.settings
     message = None
+    # Listening before the actor starts: an abort asked for from now on is heard (or read from SQL).
+    abort = AbortWatch(settings.redis_url, settings.redis_prefix, ctx.db, run_id)
+    abort.start()
     try:
         child = _spawn(ctx, spec)
-        outcome = supervise(child, run_log, spec.timeout_s, ctx.settings.kill_grace_s, timing_out)
+        outcome = supervise(
+            child, run_log, spec.timeout_s, settings.kill_grace_s, timing_out, abort, settings.abort_grace_s
+        )
     except Exception as exc:  # the actor could not even start: the run fails, the worker goes on
         run_log.line("[greenroom] The actor could not be started:\n" + traceback.format_exc())
         run_log.flush()
         outcome = RunOutcome(exit_code=1)
         message = f"The actor could not be started: {exc}"
-    outcome = RunOutcome(outcome.exit_code, outcome.timed_out, base_stats | outcome.stats)
+    finally:
+        abort.close()
+    outcome = replace(outcome, stats=base_stats | outcome.stats)
     return finalize(ctx, run_id, outcome, message).value

@@ -1,28 +1,60 @@
-"""The run log: lines stamped with an ISO time, written to SQL in chunks while the run goes."""
+"""The run log: lines stamped with an ISO time, written to SQL in chunks while the run goes.
+
+After each chunk is committed, its run id is published on the log-appended channel, so streaming
+log responses read it at once (they read SQL; the message only wakes them).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
+from redis.exceptions import RedisError
+
+from server.events import publish_log_appended
 from server.storage.db import SyncDatabase
 from server.storage.ids import iso, utcnow
-from server.storage.logs import APPEND
+from server.storage.logs import APPEND, NEXT_SEQ
+from worker.context import get_context
+
+logger = logging.getLogger(__name__)
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_INTERVAL_S = 0.5
 
 
-class LogWriter:
-    """Buffers log lines and appends them as chunks; cuts the log at max_chars."""
+def _context_notifier() -> Callable[[str], None]:
+    """Publishes through this worker process's context: the one execute_run builds its db from."""
+    ctx = get_context()
+    return lambda run_id: publish_log_appended(ctx.redis, ctx.settings.redis_prefix, run_id)
 
-    def __init__(self, db: SyncDatabase, run_id: str, max_chars: int):
+
+class LogWriter:
+    """Buffers log lines and appends them as chunks; cuts the log at max_chars.
+
+    A line that is not flushed at once (another flush happened less than FLUSH_INTERVAL_S ago) is
+    flushed by a timer at the end of that interval, so a quiet actor's last words reach followers
+    while it goes on, not only at its end. `notify(run_id)` is called after each committed chunk.
+    """
+
+    def __init__(
+        self,
+        db: SyncDatabase,
+        run_id: str,
+        max_chars: int,
+        *,
+        notify: Callable[[str], None] | None = None,
+    ):
         self._db = db
+        self._notify = notify or _context_notifier()
+        self._timer: threading.Timer | None = None
         self._run_id = run_id
         self._max_chars = max_chars
         self._chars = 0
-        self._seq = 0
+        self._seq: int | None = None  # read at the first flush: the log may have chunks already
         self._buffer: list[str] = []
         self._buffered = 0
         self._last_flush = time.monotonic()
@@ -41,11 +73,25 @@ class LogWriter:
             self._chars += len(stamped)
             self._buffer.append(stamped)
             self._buffered += len(stamped)
-            if self._buffered >= FLUSH_BYTES or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
+            since_flush = time.monotonic() - self._last_flush
+            if self._buffered >= FLUSH_BYTES or since_flush >= FLUSH_INTERVAL_S:
                 self._flush_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(FLUSH_INTERVAL_S - since_flush, self._timed_flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._flush_locked()
 
     def flush(self) -> None:
+        """Write what is buffered now (the supervisor calls it before the run's terminal state)."""
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._flush_locked()
 
     def _flush_locked(self) -> None:
@@ -56,8 +102,16 @@ class LogWriter:
         self._buffer.clear()
         self._buffered = 0
         with self._db.begin() as connection:
+            if self._seq is None:
+                self._seq = int(connection.execute(NEXT_SEQ, {"run_id": self._run_id}).scalar_one())
             connection.execute(APPEND, {"run_id": self._run_id, "seq": self._seq, "content": content})
         self._seq += 1
+        # Committed: now wake the followers. A lost wake-up only delays them until the next chunk,
+        # the run's end or the listener's resubscription, so Redis trouble must not fail the run.
+        try:
+            self._notify(self._run_id)
+        except RedisError as exc:
+            logger.warning("could not publish log-appended for run %s: %s", self._run_id, exc)
 
 
 def pump(output: IO[bytes], log: LogWriter) -> None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 from worker.logs import LogWriter, pump
 from worker.runners.base import RunOutcome
@@ -37,25 +37,55 @@ def _exited_within(pidfd: int, timeout_s: float | None) -> bool:
     return bool(ready)
 
 
+class AbortSignal(Protocol):
+    """Readable (fileno) once the run should abort; graceful() says how."""
+
+    def fileno(self) -> int: ...
+
+    def graceful(self) -> bool: ...
+
+
+def _stop(pidfd: int, pgid: int, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if the actor is still there after grace_s (0: SIGKILL at once)."""
+    if grace_s > 0:
+        kill_group(pgid, signal.SIGTERM)
+        if _exited_within(pidfd, grace_s):
+            return
+    kill_group(pgid, signal.SIGKILL)
+
+
 def supervise(
     child: Child,
     log: LogWriter,
     timeout_s: float | None,
     kill_grace_s: float,
     on_timing_out: Callable[[], None],
+    abort: AbortSignal | None = None,
+    abort_grace_s: float = 30.0,
 ) -> RunOutcome:
     started = time.monotonic()
     reader = threading.Thread(target=pump, args=(child.output, log), daemon=True)
     reader.start()
     pidfd = os.pidfd_open(child.pid)
-    timed_out = False
+    timed_out = aborted = False
+    deadline = None if timeout_s is None else started + timeout_s
+    watched = [pidfd] if abort is None else [pidfd, abort.fileno()]
     try:
-        if not _exited_within(pidfd, timeout_s):
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select(watched, [], [], remaining)
+            if pidfd in ready:
+                break
+            if ready:  # the abort signal
+                aborted = True
+                graceful = abort is not None and abort.graceful()
+                log.line(f"[greenroom] Aborting the run{' gracefully' if graceful else ''}.")
+                _stop(pidfd, child.pid, abort_grace_s if graceful else 0)
+                break
             timed_out = True
             on_timing_out()
-            kill_group(child.pid, signal.SIGTERM)
-            if not _exited_within(pidfd, kill_grace_s):
-                kill_group(child.pid, signal.SIGKILL)
+            _stop(pidfd, child.pid, kill_grace_s)
+            break
         _, status, usage = os.wait4(child.pid, 0)
     finally:
         os.close(pidfd)
@@ -74,4 +104,4 @@ def supervise(
         "cpuAvgUsage": round(100 * cpu_s / duration_s, 2) if duration_s > 0 else 0,
         "computeUnits": 0,
     }
-    return RunOutcome(exit_code=exit_code, timed_out=timed_out, stats=stats)
+    return RunOutcome(exit_code=exit_code, timed_out=timed_out, aborted=aborted, stats=stats)

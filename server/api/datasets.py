@@ -1,63 +1,345 @@
-"""/v2/datasets: get a dataset, push items, list items (json) with the pagination headers."""
+"""/v2/datasets: the collection (list, get-or-create), one dataset (get, rename, delete) and its items.
+
+The `*_for` functions take a dataset already resolved, so run-scoped routes (a run's default dataset)
+can answer with the same code.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.api import dataset_formats as fmt
 from server.api.auth import authenticate
-from server.api.body import read_json
+from server.api.body import read_json, read_json_object
+from server.api.pagination import page_params, paginated
 from server.api.params import parse_bool, parse_int
-from server.errors import InvalidRequest
-from server.lifespan import state_of
+from server.errors import InvalidInput, InvalidRequest, NameNotUnique, NotFound
+from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
 from server.services.resolve import get_dataset
+from server.services.validation import check_storage_name
 from server.shapes import dataset_json
-from server.storage.datasets import insert_items_stmt, list_items_stmt, reserve_stmt
+from server.storage.datasets import (
+    count_datasets_stmt,
+    delete_dataset_stmts,
+    insert_items_stmt,
+    list_datasets_stmt,
+    list_items_stmt,
+    reserve_stmt,
+)
+from server.storage.ids import utcnow
+from server.storage.models import Dataset, User
 
+# What Apify reports as the limit when none was given (the Python SDK also sends it as a limit).
 NO_LIMIT = 999_999_999_999
+GENERAL_ACCESS = ("ANYONE_WITH_ID_CAN_READ", "ANYONE_WITH_NAME_CAN_READ", "FOLLOW_USER_SETTING", "RESTRICTED")
 
 
-async def get(request: Request) -> Response:
-    state = state_of(request)
-    user = await authenticate(request)
-    async with state.db.read() as session:
-        dataset = await get_dataset(session, user, request.path_params["datasetId"])
-    return data_response(dataset_json(dataset, user, state.settings.api_base_url))
+@dataclass(frozen=True)
+class ItemsQuery:
+    """Every parameter of GET .../items, checked: a bad one is a 400 before anything runs."""
+
+    offset: int
+    limit: int | None
+    desc: bool
+    shaping: fmt.Shaping
+    rendering: fmt.Rendering
+    attachment: bool
 
 
-async def push_items(request: Request) -> Response:
-    state = state_of(request)
-    user = await authenticate(request)
-    body = await read_json(request, state.settings.max_body_bytes)
-    items = [body] if isinstance(body, dict) else body
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise InvalidRequest("Dataset items must be a JSON object or an array of objects.")
-    async with state.db.transaction() as session:
-        dataset = await get_dataset(session, user, request.path_params["datasetId"])
-        if items:
-            end = (await session.execute(reserve_stmt(dataset.id, len(items)))).scalar_one()
-            stmt, rows = insert_items_stmt(dataset.id, end, items)
-            await session.execute(stmt, rows)
-    return raw_json_response({}, 201)
+def _names(params: QueryParams, name: str) -> tuple[str, ...]:
+    """A comma list ("a,b" or repeated parameters), blanks dropped."""
+    raw = ",".join(params.getlist(name))
+    if "\x00" in raw:
+        raise InvalidInput(f"Parameter '{name}' must not contain NUL characters.")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _xml_name(params: QueryParams, name: str, default: str) -> str:
+    value = params.get(name) or default
+    if not fmt.XML_NAME_RE.fullmatch(value):
+        raise InvalidInput(f"Parameter '{name}' must be a valid XML element name.")
+    return value
+
+
+def items_query(params: QueryParams) -> ItemsQuery:
+    output_format = (params.get("format") or "json").lower()
+    if output_format not in fmt.FORMATS:
+        raise InvalidInput(f"Parameter 'format' must be one of {', '.join(fmt.FORMATS)}.")
+    delimiter = params.get("delimiter") or ","
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise InvalidInput("Parameter 'delimiter' must be one character (not a quote or a line break).")
+    fields, unwind = _names(params, "fields"), _names(params, "unwind")
+    if parse_bool(params, "simplified"):
+        # Apify's legacy-crawler shortcut, spelled out in its docs.
+        fields, unwind = ("url", "pageFunctionResult", "errorInfo"), ("pageFunctionResult",)
+    output_fields = _names(params, "outputFields")
+    if output_fields and len(output_fields) != len(fields):
+        raise InvalidInput("Parameter 'outputFields' must name as many fields as 'fields'.")
+    clean = bool(parse_bool(params, "clean"))
+    shaping = fmt.Shaping(
+        fields=fields,
+        output_fields=output_fields,
+        omit=_names(params, "omit"),
+        unwind=unwind,
+        flatten=_names(params, "flatten"),
+        skip_hidden=clean or bool(parse_bool(params, "skipHidden")),
+        skip_empty=clean or bool(parse_bool(params, "skipEmpty")),
+        skip_failed_pages=bool(parse_bool(params, "skipFailedPages")),
+    )
+    rendering = fmt.Rendering(
+        format=output_format,
+        bom=parse_bool(params, "bom"),
+        delimiter=delimiter,
+        skip_header_row=bool(parse_bool(params, "skipHeaderRow")),
+        xml_root=_xml_name(params, "xmlRoot", "items"),
+        xml_row=_xml_name(params, "xmlRow", "item"),
+        # Apify's defaults name the dataset, which is not known yet: items_response fills them in.
+        feed_title=params.get("feedTitle") or "",
+        feed_description=params.get("feedDescription") or "",
+    )
+    limit = parse_int(params, "limit") or None  # 0 or missing: no limit
+    return ItemsQuery(
+        # Clamped so a huge value cannot overflow the database's 64-bit LIMIT/OFFSET.
+        offset=min(parse_int(params, "offset") or 0, NO_LIMIT),
+        limit=None if limit is None else min(limit, NO_LIMIT),
+        desc=bool(parse_bool(params, "desc")),
+        shaping=shaping,
+        rendering=rendering,
+        attachment=bool(parse_bool(params, "attachment")),
+    )
+
+
+async def items_response(
+    state: AppState, dataset: Dataset, query: ItemsQuery, *, head: bool = False, status_code: int = 200
+) -> Response:
+    """The items in the query's format with the five X-Apify-Pagination-* headers.
+
+    Count is the number of stored items read, before skipEmpty or unwind change how many come out:
+    that is what Apify reports and what the clients' iterators advance their offset by.
+    """
+    total = dataset.item_count
+    if head:
+        rows: list[str] = []
+        count = max(0, min(query.limit or NO_LIMIT, total - query.offset))
+    else:
+        async with state.db.read() as session:
+            stmt = list_items_stmt(dataset.id, query.offset, query.limit, query.desc)
+            rows = list((await session.execute(stmt)).scalars().all())
+        count = len(rows)
+    rendering = replace(
+        query.rendering,
+        feed_title=query.rendering.feed_title or f"Dataset {dataset.name or dataset.id}",
+        feed_description=query.rendering.feed_description or f'Items in dataset with id "{dataset.id}".',
+    )
+    if rendering.format == "json" and query.shaping.is_identity:
+        # Stored items are already JSON text: join them rather than parse and re-serialise.
+        body = ("[" + ",".join(rows) + "]").encode()
+        body = fmt.BOM + body if rendering.bom else body
+    else:
+        items = fmt.shape_items((json.loads(row) for row in rows), query.shaping)
+        fields = query.shaping.output_fields or query.shaping.fields
+        body = fmt.render(items, rendering, fields)
+    headers = {
+        "Content-Type": fmt.CONTENT_TYPES[rendering.format],
+        "X-Apify-Pagination-Offset": str(query.offset),
+        "X-Apify-Pagination-Limit": str(query.limit or NO_LIMIT),
+        "X-Apify-Pagination-Count": str(count),
+        "X-Apify-Pagination-Total": str(total),
+        "X-Apify-Pagination-Desc": "true" if query.desc else "false",
+    }
+    if query.attachment:
+        filename = f"dataset_{dataset.name or dataset.id}.{rendering.format}"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    if head:
+        return Response(None, status_code, headers)
+    return Response(body, status_code, headers)
+
+
+async def list_items_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
+    """GET/HEAD items of a dataset resolved by the caller."""
+    query = items_query(request.query_params)
+    return await items_response(state, dataset, query, head=request.method == "HEAD")
 
 
 async def list_items(request: Request) -> Response:
     state = state_of(request)
-    user = await authenticate(request)
-    params = request.query_params
-    offset = parse_int(params, "offset") or 0
-    limit = parse_int(params, "limit") or None  # 0 or missing: no limit
-    desc = bool(parse_bool(params, "desc"))
+    query = items_query(request.query_params)  # before any read: bad parameters are 400 first
     async with state.db.read() as session:
+        user = await authenticate(request, session)
         dataset = await get_dataset(session, user, request.path_params["datasetId"])
-        rows = (await session.execute(list_items_stmt(dataset.id, offset, limit, desc))).scalars().all()
-    body = ("[" + ",".join(rows) + "]").encode()
-    headers = {
-        "X-Apify-Pagination-Offset": str(offset),
-        "X-Apify-Pagination-Limit": str(limit or NO_LIMIT),
-        "X-Apify-Pagination-Count": str(len(rows)),
-        "X-Apify-Pagination-Total": str(dataset.item_count),
-        "X-Apify-Pagination-Desc": "true" if desc else "false",
-    }
-    return Response(body, 200, headers, media_type="application/json")
+    return await items_response(state, dataset, query, head=request.method == "HEAD")
+
+
+async def _read_items(request: Request, state: AppState) -> list[dict[str, Any]]:
+    body = await read_json(request, state.settings.max_body_bytes)
+    items = [body] if isinstance(body, dict) else body
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise InvalidRequest("Dataset items must be a JSON object or an array of objects.")
+    return items
+
+
+async def _append(session: AsyncSession, dataset_id: str, items: list[dict[str, Any]]) -> None:
+    """Append in order, all or nothing."""
+    if not items:
+        return
+    end = (await session.execute(reserve_stmt(dataset_id, len(items)))).scalar_one_or_none()
+    if end is None:  # deleted since it was resolved
+        raise NotFound("Dataset was not found")
+    stmt, rows = insert_items_stmt(dataset_id, end, items)
+    await session.execute(stmt, rows)
+
+
+def _pushed(state: AppState, dataset_id: str) -> Response:
+    response = raw_json_response({}, 201)
+    response.headers["Location"] = f"{state.settings.api_base_url}/v2/datasets/{dataset_id}/items"
+    return response
+
+
+async def push_items_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
+    """POST items (one object or an array of objects) to a dataset resolved by the caller."""
+    items = await _read_items(request, state)
+    async with state.db.transaction() as session:
+        await _append(session, dataset.id, items)
+    return _pushed(state, dataset.id)
+
+
+async def push_items(request: Request) -> Response:
+    """The SDK's hot path: one transaction resolves the dataset and appends."""
+    state = state_of(request)
+    user = await authenticate(request)
+    items = await _read_items(request, state)
+    async with state.db.transaction() as session:
+        dataset = await get_dataset(session, user, request.path_params["datasetId"])
+        await _append(session, dataset.id, items)
+    return _pushed(state, dataset.id)
+
+
+async def get(request: Request) -> Response:
+    state = state_of(request)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        dataset = await get_dataset(session, user, request.path_params["datasetId"])
+    return data_response(dataset_json(dataset, user, state.settings.api_base_url))
+
+
+async def list_(request: Request) -> Response:
+    """GET /v2/datasets: named datasets only unless unnamed=1, oldest first unless desc=1."""
+    state = state_of(request)
+    page = page_params(request)
+    unnamed = bool(parse_bool(request.query_params, "unnamed"))
+    shared = shared_only(request.query_params)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        if shared:
+            return paginated(page, 0, [])
+        total = (await session.execute(count_datasets_stmt(user.id, unnamed))).scalar_one()
+        stmt = page.apply(list_datasets_stmt(user.id, unnamed), Dataset.created_at)
+        datasets = (await session.execute(stmt)).scalars().all()
+    base = state.settings.api_base_url
+    return paginated(page, total, [dataset_json(d, user, base) for d in datasets])
+
+
+async def _named(session: AsyncSession, user: User, name: str) -> Dataset | None:
+    stmt = select(Dataset).where(Dataset.user_id == user.id, Dataset.name == name)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_or_create(request: Request) -> Response:
+    """POST ?name=: 201 with a new dataset, 200 with the existing one of that name."""
+    state = state_of(request)
+    user = await authenticate(request)
+    name = request.query_params.get("name") or None
+    if name is not None:
+        check_storage_name(name, "Dataset")
+    base = state.settings.api_base_url
+    try:
+        async with state.db.transaction() as session:
+            existing = None if name is None else await _named(session, user, name)
+            if existing is not None:
+                return data_response(dataset_json(existing, user, base))
+            dataset = Dataset(user_id=user.id, name=name, item_count=0)
+            session.add(dataset)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent create of the same name won (its transaction rolled ours back): answer with it.
+        async with state.db.read() as session:
+            existing = None if name is None else await _named(session, user, name)
+        if existing is None:
+            raise
+        return data_response(dataset_json(existing, user, base))
+    return data_response(dataset_json(dataset, user, base), 201, f"{base}/v2/datasets/{dataset.id}")
+
+
+def shared_only(params: QueryParams) -> bool:
+    """ownership=sharedWithMe: nothing is shared between users here, so the list is empty."""
+    ownership = params.get("ownership")
+    if ownership not in (None, "", "ownedByMe", "sharedWithMe"):
+        raise InvalidInput("Parameter 'ownership' must be ownedByMe or sharedWithMe.")
+    return ownership == "sharedWithMe"
+
+
+def check_update(body: dict[str, object], what: str) -> tuple[bool, str | None]:
+    """PUT {name?, generalAccess?}: whether to rename, and to what (null makes it unnamed)."""
+    access = body.get("generalAccess")
+    if access is not None and access not in GENERAL_ACCESS:
+        raise InvalidInput(f"'generalAccess' must be one of {', '.join(GENERAL_ACCESS)}.")
+    if "name" not in body:
+        return False, None
+    name = body["name"]
+    return True, None if name is None else check_storage_name(name, what)
+
+
+async def update_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
+    """PUT: rename (409 if the user has another dataset of that name); generalAccess is accepted."""
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    rename, name = check_update(body, "Dataset")
+    async with state.db.transaction() as session:
+        row = await session.get(Dataset, dataset.id)
+        if row is None:
+            raise NotFound("Dataset was not found")
+        if rename and name != row.name:
+            if name is not None:
+                taken = select(Dataset.id).where(Dataset.user_id == user.id, Dataset.name == name)
+                if (await session.execute(taken)).first() is not None:
+                    raise NameNotUnique("name-not-unique")
+            row.name = name
+            row.modified_at = utcnow()
+            try:
+                await session.flush()
+            except IntegrityError as exc:  # a concurrent rename to the same name won
+                raise NameNotUnique("name-not-unique") from exc
+    return data_response(dataset_json(row, user, state.settings.api_base_url))
+
+
+async def delete_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
+    """DELETE: the dataset and all its items, 204."""
+    async with state.db.transaction() as session:
+        for stmt in delete_dataset_stmts(dataset.id):
+            await session.execute(stmt)
+    return Response(status_code=204)
+
+
+async def _resolved(request: Request) -> tuple[AppState, User, Dataset]:
+    state = state_of(request)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        dataset = await get_dataset(session, user, request.path_params["datasetId"])
+    return state, user, dataset
+
+
+async def update(request: Request) -> Response:
+    return await update_for(request, *await _resolved(request))
+
+
+async def delete_(request: Request) -> Response:
+    return await delete_for(request, *await _resolved(request))

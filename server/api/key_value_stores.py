@@ -1,28 +1,43 @@
-"""/v2/key-value-stores: stores and records. Records keep their bytes, Content-Type and encoding."""
+"""/v2/key-value-stores: stores (list, get-or-create, get, rename, delete), keys and records.
+
+Records keep their bytes, Content-Type and encoding. The `*_for` functions take a store already
+resolved, so run-scoped routes (a run's default store) can answer with the same code.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.auth import authenticate
-from server.api.body import content_encoding, content_type, read_raw
-from server.errors import InvalidRecordKey, NameNotUnique, NotFound
-from server.lifespan import state_of
+from server.api.body import content_encoding, content_type, read_json_object, read_raw
+from server.api.datasets import check_update, shared_only
+from server.api.pagination import MAX_LIMIT, page_params, paginated
+from server.api.params import parse_bool, parse_int
+from server.errors import InvalidInput, InvalidRecordKey, NameNotUnique, NotFound
+from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response, record_response
 from server.services.resolve import get_key_value_store
 from server.services.validation import check_storage_name
-from server.shapes import key_value_store_json
+from server.shapes import key_value_store_with_stats_json
 from server.storage.ids import utcnow
 from server.storage.key_value_stores import (
+    count_stores_stmt,
     delete_record_stmt,
+    delete_store_stmts,
     get_record_stmt,
     is_valid_key,
+    list_keys_stmt,
+    list_stores_stmt,
+    store_bytes_stmt,
     upsert_record_stmt,
 )
-from server.storage.models import KeyValueStore
+from server.storage.models import KeyValueStore, User
 
 
 def _key(request: Request) -> str:
@@ -32,12 +47,135 @@ def _key(request: Request) -> str:
     return key
 
 
-async def get_store(request: Request) -> Response:
+async def _storage_bytes(session: AsyncSession, store_ids: list[str]) -> dict[str, int]:
+    if not store_ids:
+        return {}
+    rows = (await session.execute(store_bytes_stmt(store_ids))).all()
+    return {store_id: int(size) for store_id, size in rows}
+
+
+async def _resolved(request: Request) -> tuple[AppState, User, KeyValueStore]:
     state = state_of(request)
-    user = await authenticate(request)
     async with state.db.read() as session:
+        user = await authenticate(request, session)
         store = await get_key_value_store(session, user, request.path_params["storeId"])
-    return data_response(key_value_store_json(store, user, state.settings.api_base_url))
+    return state, user, store
+
+
+async def get_store_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
+    async with state.db.read() as session:
+        size = (await _storage_bytes(session, [store.id])).get(store.id, 0)
+    return data_response(key_value_store_with_stats_json(store, user, state.settings.api_base_url, size))
+
+
+async def get_store(request: Request) -> Response:
+    return await get_store_for(request, *await _resolved(request))
+
+
+async def list_(request: Request) -> Response:
+    """GET /v2/key-value-stores: named stores only unless unnamed=1, oldest first unless desc=1."""
+    state = state_of(request)
+    page = page_params(request)
+    unnamed = bool(parse_bool(request.query_params, "unnamed"))
+    shared = shared_only(request.query_params)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        if shared:
+            return paginated(page, 0, [])
+        total = (await session.execute(count_stores_stmt(user.id, unnamed))).scalar_one()
+        stmt = page.apply(list_stores_stmt(user.id, unnamed), KeyValueStore.created_at)
+        stores = list((await session.execute(stmt)).scalars().all())
+        sizes = await _storage_bytes(session, [s.id for s in stores])
+    base = state.settings.api_base_url
+    items = [key_value_store_with_stats_json(s, user, base, sizes.get(s.id, 0)) for s in stores]
+    return paginated(page, total, items)
+
+
+async def update_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
+    """PUT: rename (409 if the user has another store of that name); generalAccess is accepted."""
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    rename, name = check_update(body, "Key-value store")
+    async with state.db.transaction() as session:
+        row = await session.get(KeyValueStore, store.id)
+        if row is None:
+            raise NotFound("Key-value store was not found")
+        if rename and name != row.name:
+            if name is not None:
+                taken = select(KeyValueStore.id).where(
+                    KeyValueStore.user_id == user.id, KeyValueStore.name == name
+                )
+                if (await session.execute(taken)).first() is not None:
+                    raise NameNotUnique("name-not-unique")
+            row.name = name
+            row.modified_at = utcnow()
+            try:
+                await session.flush()
+            except IntegrityError as exc:  # a concurrent rename to the same name won
+                raise NameNotUnique("name-not-unique") from exc
+        size = (await _storage_bytes(session, [row.id])).get(row.id, 0)
+    return data_response(key_value_store_with_stats_json(row, user, state.settings.api_base_url, size))
+
+
+async def update(request: Request) -> Response:
+    return await update_for(request, *await _resolved(request))
+
+
+async def delete_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
+    """DELETE: the store and all its records, 204."""
+    async with state.db.transaction() as session:
+        for stmt in delete_store_stmts(store.id):
+            await session.execute(stmt)
+    return Response(status_code=204)
+
+
+async def delete_(request: Request) -> Response:
+    return await delete_for(request, *await _resolved(request))
+
+
+def _key_param(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise InvalidInput(f"Parameter '{name}' must not contain NUL characters.")
+    return value or None
+
+
+async def list_keys_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
+    """GET .../keys: keys in UTF-8 binary order after exclusiveStartKey, at most `limit` (1..1000;
+    0 or missing means 1000, as the clients' iterators send 0). collection and signature are ignored:
+    there are no store schemas and no signed URLs here."""
+    limit = parse_int(request.query_params, "limit") or MAX_LIMIT
+    limit = min(limit, MAX_LIMIT)
+    start = _key_param(request, "exclusiveStartKey")
+    prefix = _key_param(request, "prefix")
+    async with state.db.read() as session:
+        stmt = list_keys_stmt(state.db.dialect, store.id, start, prefix, limit + 1)
+        rows = (await session.execute(stmt)).all()
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    records = f"{state.settings.api_base_url}/v2/key-value-stores/{store.id}/records"
+    items = [
+        {"key": key, "size": int(size), "recordPublicUrl": f"{records}/{quote(key, safe='')}"}
+        for key, size in rows
+    ]
+    return data_response(
+        {
+            "items": items,
+            "count": len(items),
+            "limit": limit,
+            "exclusiveStartKey": start,
+            "isTruncated": truncated,
+            "nextExclusiveStartKey": items[-1]["key"] if truncated else None,
+        }
+    )
+
+
+async def list_keys(request: Request) -> Response:
+    return await list_keys_for(request, *await _resolved(request))
+
+
+async def _named(session: AsyncSession, user: User, name: str) -> KeyValueStore | None:
+    stmt = select(KeyValueStore).where(KeyValueStore.user_id == user.id, KeyValueStore.name == name)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get_or_create(request: Request) -> Response:
@@ -47,20 +185,25 @@ async def get_or_create(request: Request) -> Response:
     name = request.query_params.get("name") or None
     if name is not None:
         check_storage_name(name, "Key-value store")
-    async with state.db.transaction() as session:
-        if name is not None:
-            stmt = select(KeyValueStore).where(KeyValueStore.user_id == user.id, KeyValueStore.name == name)
-            existing = (await session.execute(stmt)).scalar_one_or_none()
+    base = state.settings.api_base_url
+    try:
+        async with state.db.transaction() as session:
+            existing = None if name is None else await _named(session, user, name)
             if existing is not None:
-                return data_response(key_value_store_json(existing, user, state.settings.api_base_url))
-        store = KeyValueStore(user_id=user.id, name=name)
-        session.add(store)
-        try:
+                size = (await _storage_bytes(session, [existing.id])).get(existing.id, 0)
+                return data_response(key_value_store_with_stats_json(existing, user, base, size))
+            store = KeyValueStore(user_id=user.id, name=name)
+            session.add(store)
             await session.flush()
-        except IntegrityError as exc:  # a concurrent create of the same name won
-            raise NameNotUnique("storage-name-not-unique") from exc
-    location = f"{state.settings.api_base_url}/v2/key-value-stores/{store.id}"
-    return data_response(key_value_store_json(store, user, state.settings.api_base_url), 201, location)
+    except IntegrityError:
+        # A concurrent create of the same name won (its transaction rolled ours back): answer with it.
+        async with state.db.read() as session:
+            existing = None if name is None else await _named(session, user, name)
+        if existing is None:
+            raise
+        return data_response(key_value_store_with_stats_json(existing, user, base, 0))
+    location = f"{base}/v2/key-value-stores/{store.id}"
+    return data_response(key_value_store_with_stats_json(store, user, base, 0), 201, location)
 
 
 async def get_record(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Starting runs (async and run-sync), reading and updating them, and their logs."""
+"""Starting runs (async and run-sync), reading and updating them. Logs are in server/api/logs.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from server.api.auth import authenticate
 from server.api.body import content_type, parse_json, read_decoded, read_json_object
@@ -23,7 +23,6 @@ from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
 from server.storage.key_value_stores import get_record_stmt
-from server.storage.logs import read_stmt
 from server.storage.models import Actor, Run, Task
 
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -144,13 +143,3 @@ async def update(request: Request) -> Response:
         for attr, value in changes.items():
             setattr(run, attr, value)
     return data_response(run_json(run))
-
-
-async def log(request: Request) -> Response:
-    state = state_of(request)
-    user = await authenticate(request)
-    run_id = request.path_params.get("runId") or request.path_params["logId"]
-    async with state.db.read() as session:
-        await get_run(session, user, run_id)
-        chunks = (await session.execute(read_stmt(run_id))).scalars().all()
-    return PlainTextResponse("".join(chunks))

@@ -112,3 +112,71 @@ def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, 
     if build is not None and (not isinstance(build, str) or "\x00" in build):
         raise InvalidInput(f"'{what}.build' must be a build tag or number.")
     return dict(options)
+
+
+ENV_VAR_NAME_MAX_CHARS = 100
+BUILD_TAG_MAX_CHARS = 64
+
+
+def check_env_var(value: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One {name, value, isSecret}. A secret sent without a value keeps `previous`'s: the API never
+    shows secret values, so a client that reads, edits and writes back cannot send them."""
+    if not isinstance(value, dict):
+        raise InvalidInput("Each environment variable must be a JSON object {name, value, isSecret}.")
+    name = value.get("name")
+    if not isinstance(name, str) or not name or len(name) > ENV_VAR_NAME_MAX_CHARS or "=" in name:
+        raise InvalidInput(
+            f"Environment variable 'name' must be 1 to {ENV_VAR_NAME_MAX_CHARS} characters, without '='."
+        )
+    check_text(name, "name")
+    is_secret = value.get("isSecret")
+    if is_secret is not None and not isinstance(is_secret, bool):
+        raise InvalidInput("Environment variable 'isSecret' must be a boolean.")
+    secret = bool(is_secret)
+    if "value" in value:
+        text = check_text(value["value"], "value")
+        if text is None:
+            raise InvalidInput("Environment variable 'value' must be a string.")
+    elif secret and previous is not None and previous.get("isSecret"):
+        text = previous.get("value", "")
+    else:
+        # Also when a secret turns visible: reusing its hidden value would reveal it.
+        raise InvalidInput(f"Environment variable {name!r} needs a 'value'.")
+    return {"name": name, "value": text, "isSecret": secret}
+
+
+def check_env_vars(value: Any, previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """A version's envVars (null = none): unique names; secrets without a value keep the old one."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput("Version 'envVars' must be an array of {name, value, isSecret}.")
+    old = {v.get("name"): v for v in previous or []}
+    checked = [check_env_var(v, old.get(v.get("name")) if isinstance(v, dict) else None) for v in value]
+    if len({v["name"] for v in checked}) != len(checked):
+        raise InvalidInput("Environment variable names must be unique within a version.")
+    return checked
+
+
+def check_build_tag(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > BUILD_TAG_MAX_CHARS or "\x00" in value:
+        raise InvalidInput(f"A build tag must be a string of 1 to {BUILD_TAG_MAX_CHARS} characters.")
+    return value
+
+
+def check_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"'{field}' must be a boolean.")
+    return value
+
+
+def check_actor_run_options(options: Any, settings: Settings) -> dict[str, Any]:
+    """defaultRunOptions: the task checks plus Apify's restartOnError and maxItems."""
+    checked = check_run_options(options, settings, "defaultRunOptions")
+    if checked.get("restartOnError") is not None:
+        check_bool(checked["restartOnError"], "defaultRunOptions.restartOnError")
+    max_items = checked.get("maxItems")
+    whole = isinstance(max_items, int) and not isinstance(max_items, bool)
+    if max_items is not None and (not whole or max_items < 1):
+        raise InvalidInput("'defaultRunOptions.maxItems' must be a whole number above 0, or null.")
+    return checked

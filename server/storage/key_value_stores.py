@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import Delete, Select, delete, select
+from sqlalchemy import Delete, Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from server.storage.ids import utcnow
-from server.storage.models import KeyValueRecord
+from server.storage.models import KeyValueRecord, KeyValueStore
 
 KEY_RE = re.compile(r"^[a-zA-Z0-9!\-_.'()]{1,256}$")
 
@@ -42,3 +43,51 @@ def get_record_stmt(store_id: str, key: str) -> Select[KeyValueRecord]:
 
 def delete_record_stmt(store_id: str, key: str) -> Delete:
     return delete(KeyValueRecord).where(KeyValueRecord.store_id == store_id, KeyValueRecord.key == key)
+
+
+def _binary(dialect: str, column: Any) -> Any:
+    """The column under a byte-order collation: PostgreSQL's default collation is locale-aware, and
+    Apify lists keys in UTF-8 binary order (SQLite's BINARY is the default, but say so anyway)."""
+    return column.collate("C" if dialect == "postgresql" else "BINARY")
+
+
+def list_keys_stmt(
+    dialect: str, store_id: str, exclusive_start_key: str | None, prefix: str | None, limit: int
+) -> Select[str, int]:
+    """Keys after exclusive_start_key, in binary order; asks for `limit` rows (callers ask one more
+    than they show, to learn whether the list is truncated)."""
+    key = _binary(dialect, KeyValueRecord.key)
+    stmt = select(KeyValueRecord.key, KeyValueRecord.size).where(KeyValueRecord.store_id == store_id)
+    if exclusive_start_key is not None:
+        stmt = stmt.where(key > exclusive_start_key)
+    if prefix:
+        # substr rather than LIKE: keys may hold "_" (a LIKE wildcard), and SQLite's LIKE ignores case.
+        stmt = stmt.where(func.substr(KeyValueRecord.key, 1, len(prefix)) == prefix)
+    return stmt.order_by(key).limit(limit)
+
+
+def store_bytes_stmt(store_ids: list[str]) -> Select[str, int]:
+    """Bytes stored per store (the primary key starts with store_id, so this reads an index range)."""
+    return (
+        select(KeyValueRecord.store_id, func.coalesce(func.sum(KeyValueRecord.size), 0))
+        .where(KeyValueRecord.store_id.in_(store_ids))
+        .group_by(KeyValueRecord.store_id)
+    )
+
+
+def list_stores_stmt(user_id: str, unnamed: bool) -> Select[KeyValueStore]:
+    """A user's stores; Apify lists only named ones unless asked for all."""
+    stmt = select(KeyValueStore).where(KeyValueStore.user_id == user_id)
+    return stmt if unnamed else stmt.where(KeyValueStore.name.is_not(None))
+
+
+def count_stores_stmt(user_id: str, unnamed: bool) -> Select[int]:
+    return select(func.count()).select_from(list_stores_stmt(user_id, unnamed).subquery())
+
+
+def delete_store_stmts(store_id: str) -> tuple[Delete, Delete]:
+    """Records first, then the store: explicit, so it does not hang on the FK cascade being enabled."""
+    return (
+        delete(KeyValueRecord).where(KeyValueRecord.store_id == store_id),
+        delete(KeyValueStore).where(KeyValueStore.id == store_id),
+    )

@@ -119,6 +119,8 @@ class Run(Base):
     status_message: Mapped[str | None] = mapped_column(Text)
     is_status_message_terminal: Mapped[bool | None] = mapped_column(Boolean)
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    # Set with ABORTING: True = SIGTERM and a grace period, False = killed at once.
+    abort_gracefully: Mapped[bool | None] = mapped_column(Boolean)
     origin: Mapped[str] = mapped_column(String(16), nullable=False, default="API")
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(Text)

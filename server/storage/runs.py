@@ -7,7 +7,8 @@ statement costs more than running it (0.77 ms against 0.15 ms for the claim on S
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    func,
     or_,
     select,
     update,
@@ -26,7 +28,15 @@ from sqlalchemy import (
 
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
-from server.storage.models import ApiToken, Run
+from server.storage.models import (
+    ApiToken,
+    Dataset,
+    DatasetItem,
+    KeyValueRecord,
+    KeyValueStore,
+    LogChunk,
+    Run,
+)
 
 RUNS = cast(Table, Run.__table__)
 ACTIVE = (RunStatus.RUNNING, RunStatus.TIMING_OUT, RunStatus.ABORTING)
@@ -99,3 +109,76 @@ def finish(
         "new_message": status_message,
     }
     return (_FINISH_SUCCEEDED if status is RunStatus.SUCCEEDED else _FINISH_OTHER), params
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which of a user's runs a list or "last run" looks at. Times are UTC (aware or naive)."""
+
+    user_id: str
+    act_id: str | None = None
+    actor_task_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    origin: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = [Run.user_id == self.user_id]
+        if self.act_id is not None:
+            clauses.append(Run.act_id == self.act_id)
+        if self.actor_task_id is not None:
+            clauses.append(Run.actor_task_id == self.actor_task_id)
+        if self.statuses:
+            clauses.append(Run.status.in_(self.statuses))
+        if self.origin is not None:
+            clauses.append(Run.origin == self.origin)
+        # Both bounds inclusive, as Apify documents them, at the millisecond the API shows: a run
+        # shown as started at ...:24.202Z (stored with microseconds) is "before ...:24.202Z".
+        if self.started_after is not None:
+            clauses.append(Run.started_at >= _to_ms(self.started_after))
+        if self.started_before is not None:
+            clauses.append(Run.started_at < _to_ms(self.started_before) + timedelta(milliseconds=1))
+        return clauses
+
+
+def _to_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def list_runs_stmt(runs: RunFilter, offset: int, limit: int, desc: bool) -> Select[Run]:
+    """By startedAt, then id: runs started in the same millisecond keep one order across pages."""
+    order = (Run.started_at.desc(), Run.id.desc()) if desc else (Run.started_at.asc(), Run.id.asc())
+    return select(Run).where(*runs.where()).order_by(*order).offset(offset).limit(limit)
+
+
+def count_runs_stmt(runs: RunFilter) -> Select[int]:
+    return select(func.count()).select_from(Run).where(*runs.where())
+
+
+def last_run_stmt(runs: RunFilter) -> Select[Run]:
+    return select(Run).where(*runs.where()).order_by(Run.started_at.desc(), Run.id.desc()).limit(1)
+
+
+def delete_finished_run_stmt(run_id: str) -> Delete:
+    """Deletes the run only if it is terminal (rowcount 0: it is not, or it is gone)."""
+    terminal = [s.value for s in RunStatus if s.is_terminal]
+    return delete(Run).where(Run.id == run_id, Run.status.in_(terminal))
+
+
+def delete_run_children_stmts(run: Run) -> list[Delete]:
+    """What a deleted run leaves behind: its log, its default storages and their contents, its token.
+    Run in the same transaction as delete_finished_run_stmt."""
+    store, dataset = run.default_key_value_store_id, run.default_dataset_id
+    return [
+        delete(LogChunk).where(LogChunk.run_id == run.id),
+        delete(KeyValueRecord).where(KeyValueRecord.store_id == store),
+        delete(KeyValueStore).where(KeyValueStore.id == store),
+        delete(DatasetItem).where(DatasetItem.dataset_id == dataset),
+        delete(Dataset).where(Dataset.id == dataset),
+        delete(cast(Table, ApiToken.__table__)).where(ApiToken.__table__.c.run_id == run.id),
+    ]
+
+
+# Executed with {"run_id"}: the status alone, for log followers that re-read it on each wake-up.
+RUN_STATUS: Select[str] = select(RUNS.c.status).where(RUNS.c.id == bindparam("run_id"))

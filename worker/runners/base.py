@@ -34,4 +34,5 @@ class RunSpec:
 class RunOutcome:
     exit_code: int
     timed_out: bool = False
+    aborted: bool = False
     stats: dict[str, Any] = field(default_factory=dict)

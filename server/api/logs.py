@@ -1,0 +1,92 @@
+"""Run logs: the whole log, or (stream=1) the log followed until the run ends.
+
+Following reads SQL only when woken: by a log-appended message (the worker commits a chunk, then
+publishes), a run-finished message, or the listener's resubscription. It never polls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from server.api.auth import authenticate
+from server.api.params import parse_bool
+from server.api.run_lists import find_last_run
+from server.lifespan import AppState, state_of
+from server.services.resolve import get_run
+from server.statuses import RunStatus
+from server.storage.logs import READ_AFTER
+from server.storage.models import Run
+from server.storage.runs import RUN_STATUS
+
+TEXT = "text/plain; charset=utf-8"
+# CSI sequences (colours, cursor moves), OSC sequences (titles, links) and two-byte escapes.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _keep(text: str) -> str:
+    return text
+
+
+async def follow(state: AppState, run_id: str, clean: Callable[[str], str]) -> AsyncIterator[str]:
+    """The run's log chunks in order, as they are committed, until the run is terminal and all is sent.
+
+    Registered before the first read, so a chunk or finish committed in between wakes it. The status
+    is read before the chunks: the worker commits its last chunk before the terminal state, so a
+    terminal status means the chunk read after it is the rest of the log. Leaving the generator (the
+    client went away and Starlette cancelled it) drops the registration.
+    """
+    with state.waiters.follow_log(run_id) as woken:
+        sent = -1
+        while True:
+            woken.clear()  # before reading: a wake-up during the read means read again
+            async with state.db.read() as session:
+                status = (await session.execute(RUN_STATUS, {"run_id": run_id})).scalar_one_or_none()
+                chunks = (await session.execute(READ_AFTER, {"run_id": run_id, "after_seq": sent})).all()
+            for seq, content in chunks:
+                yield clean(content)
+                sent = seq
+            if status is None or RunStatus(status).is_terminal:  # None: the run was deleted meanwhile
+                return
+            await woken.wait()
+
+
+async def _respond(request: Request, run: Run) -> Response:
+    state = state_of(request)
+    params = request.query_params
+    stream, raw, download = (bool(parse_bool(params, name)) for name in ("stream", "raw", "download"))
+    clean = _keep if raw else strip_ansi
+    headers = {"Content-Disposition": f'attachment; filename="{run.id}.log"'} if download else {}
+    if stream:
+        # A proxy (nginx) must pass each chunk on as it comes, not buffer the response.
+        headers["X-Accel-Buffering"] = "no"
+        return StreamingResponse(follow(state, run.id, clean), headers=headers, media_type=TEXT)
+    async with state.db.read() as session:
+        chunks = (await session.execute(READ_AFTER, {"run_id": run.id, "after_seq": -1})).all()
+    return Response(clean("".join(content for _, content in chunks)), headers=headers, media_type=TEXT)
+
+
+async def get(request: Request) -> Response:
+    """GET /actor-runs/:runId/log and /logs/:logId (a run id; builds have no logs of their own yet)."""
+    state = state_of(request)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        run_id = request.path_params.get("runId") or request.path_params["logId"]
+        run = await get_run(session, user, run_id)
+    return await _respond(request, run)
+
+
+async def last(request: Request) -> Response:
+    """GET .../runs/last/log (status and origin pick the run)."""
+    state = state_of(request)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        run = await find_last_run(request, session, user)
+    return await _respond(request, run)

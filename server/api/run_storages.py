@@ -1,0 +1,115 @@
+"""A run's default storages by the run: /actor-runs/:runId/... and .../runs/last/....
+
+Each endpoint resolves the run (which checks the token and the owner) and then its default
+storage, and hands over to the storage endpoints' own code: their `*_for(request, state, user,
+storage)` functions where they exist, else the endpoint itself with the storage id put in its path
+parameters. Paging, formats, keys and errors stay exactly those of /v2/datasets and
+/v2/key-value-stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from server.api import datasets, key_value_stores, logs, run_lists
+from server.api.auth import authenticate
+from server.lifespan import AppState, state_of
+from server.services.resolve import get_dataset, get_key_value_store, get_run
+from server.storage.models import Dataset, KeyValueStore, Run, User
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def _run(request: Request) -> tuple[AppState, User, Run]:
+    state = state_of(request)
+    async with state.db.read() as session:
+        user = await authenticate(request, session)
+        if "runId" in request.path_params:
+            run = await get_run(session, user, request.path_params["runId"])
+        else:
+            run = await run_lists.find_last_run(request, session, user)
+    return state, user, run
+
+
+def _on_dataset(
+    endpoint: Callable[[Request, AppState, User, Dataset], Awaitable[Response]],
+) -> Endpoint:
+    async def handler(request: Request) -> Response:
+        state, user, run = await _run(request)
+        async with state.db.read() as session:
+            dataset = await get_dataset(session, user, run.default_dataset_id)
+        return await endpoint(request, state, user, dataset)
+
+    return handler
+
+
+def _on_store(
+    endpoint: Callable[[Request, AppState, User, KeyValueStore], Awaitable[Response]],
+) -> Endpoint:
+    async def handler(request: Request) -> Response:
+        state, user, run = await _run(request)
+        async with state.db.read() as session:
+            store = await get_key_value_store(session, user, run.default_key_value_store_id)
+        return await endpoint(request, state, user, store)
+
+    return handler
+
+
+def _with_path_param(endpoint: Endpoint, param: str, storage_id: Callable[[Run], str]) -> Endpoint:
+    """For endpoints that resolve their storage from the path themselves (no *_for function)."""
+
+    async def handler(request: Request) -> Response:
+        _, _, run = await _run(request)
+        scope = dict(request.scope)
+        scope["path_params"] = {**request.path_params, param: storage_id(run)}
+        return await endpoint(Request(scope, request.receive))
+
+    return handler
+
+
+def _dataset_id(run: Run) -> str:
+    return run.default_dataset_id
+
+
+def _store_id(run: Run) -> str:
+    return run.default_key_value_store_id
+
+
+dataset = _with_path_param(datasets.get, "datasetId", _dataset_id)
+list_items = _on_dataset(datasets.list_items_for)
+push_items = _on_dataset(datasets.push_items_for)
+key_value_store = _on_store(key_value_stores.get_store_for)
+list_keys = _on_store(key_value_stores.list_keys_for)
+get_record = _with_path_param(key_value_stores.get_record, "storeId", _store_id)
+put_record = _with_path_param(key_value_stores.put_record, "storeId", _store_id)
+delete_record = _with_path_param(key_value_stores.delete_record, "storeId", _store_id)
+
+
+def storage_routes(base: str) -> list[BaseRoute]:
+    """The default storages under base (/actor-runs/:runId or .../runs/last)."""
+    record = f"{base}/key-value-store/records/{{recordKey:path}}"
+    return [
+        Route(f"{base}/dataset", dataset, methods=["GET"]),
+        Route(f"{base}/dataset/items", list_items, methods=["GET", "HEAD"]),
+        Route(f"{base}/dataset/items", push_items, methods=["POST"]),
+        Route(f"{base}/key-value-store", key_value_store, methods=["GET"]),
+        Route(f"{base}/key-value-store/keys", list_keys, methods=["GET"]),
+        Route(record, get_record, methods=["GET", "HEAD"]),
+        Route(record, put_record, methods=["PUT", "POST"]),
+        Route(record, delete_record, methods=["DELETE"]),
+    ]
+
+
+def owner_run_routes(base: str) -> list[BaseRoute]:
+    """An actor's or task's runs under base: the list, the last run, its log and its storages."""
+    last = f"{base}/runs/last"
+    return [
+        Route(f"{base}/runs", run_lists.list_, methods=["GET"]),
+        Route(last, run_lists.last, methods=["GET"]),
+        Route(f"{last}/log", logs.last, methods=["GET"]),
+        *storage_routes(last),
+    ]

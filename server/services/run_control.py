@@ -1,0 +1,94 @@
+"""Abort and resurrect: status changes by compare-and-set, committed before anyone is told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import update
+
+from server.api.params import RunOverrides
+from server.events import publish_abort, publish_run_finished
+from server.lifespan import AppState
+from server.queue import enqueue_run
+from server.services.actors import resolve_build
+from server.statuses import TERMINAL, RunStatus
+from server.storage.ids import utcnow
+from server.storage.models import Actor, Run
+from server.storage.runs import RUNS, transition_stmt
+
+ABORTED_MESSAGE = "Actor run was aborted"
+
+
+async def abort_run(state: AppState, run: Run, gracefully: bool) -> None:
+    """READY → ABORTED at once; RUNNING/TIMING-OUT → ABORTING, and the supervisor ends it.
+
+    Other statuses are left alone, as Apify does ("this call does nothing").
+    """
+    async with state.db.transaction() as session:
+        never_started = await session.execute(
+            transition_stmt(
+                run.id,
+                [RunStatus.READY],
+                status=RunStatus.ABORTED.value,
+                finished_at=utcnow(),
+                status_message=ABORTED_MESSAGE,
+            )
+        )
+        if never_started.rowcount != 1:  # type: ignore[attr-defined]
+            await session.execute(
+                transition_stmt(
+                    run.id,
+                    [RunStatus.RUNNING, RunStatus.TIMING_OUT],
+                    status=RunStatus.ABORTING.value,
+                    abort_gracefully=gracefully,
+                )
+            )
+    # Committed; now the waiters (a run that never started) or the supervisor (a running one) hear.
+    if never_started.rowcount == 1:  # type: ignore[attr-defined]
+        await anyio.to_thread.run_sync(publish_run_finished, state.redis, state.settings.redis_prefix, run.id)
+    else:
+        await anyio.to_thread.run_sync(publish_abort, state.redis, state.settings.redis_prefix, run.id)
+
+
+async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunOverrides) -> bool:
+    """A finished run goes back to READY with the same storages, and is enqueued again.
+
+    The build stays the one the run used unless `build` names another; timeout and memory may change.
+    False if the run is not finished (nothing changes).
+    """
+    options: dict[str, Any] = dict(run.options)
+    if overrides.timeout_s is not None:
+        options["timeoutSecs"] = overrides.timeout_s
+    if overrides.memory_mbytes is not None:
+        options["memoryMbytes"] = overrides.memory_mbytes
+        options["diskMbytes"] = 2 * overrides.memory_mbytes
+    if overrides.max_items is not None:
+        options["maxItems"] = overrides.max_items
+    if overrides.restart_on_error is not None:
+        options["restartOnError"] = overrides.restart_on_error
+    stats = dict(run.stats) | {"resurrectCount": int(run.stats.get("resurrectCount", 0)) + 1}
+    async with state.db.transaction() as session:
+        values: dict[str, Any] = {
+            "status": RunStatus.READY.value,
+            "finished_at": None,
+            "exit_code": None,
+            "status_message": None,
+            "is_status_message_terminal": None,
+            "abort_gracefully": None,
+            "options": options,
+            "stats": stats,
+        }
+        if overrides.build is not None:
+            build = await resolve_build(session, actor, overrides.build)
+            values |= {"build_id": build.id, "build_number": build.number}
+            options["build"] = overrides.build
+        moved = await session.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run.id, RUNS.c.status.in_([s.value for s in TERMINAL]))
+            .values(**values)
+        )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await enqueue_run(state.queue, run.id)
+    return True

@@ -1,0 +1,261 @@
+"""Valid requests for each covered operation, and checks of Greenroom's answers against the spec."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from jsonschema import Draft202012Validator, FormatChecker
+
+from tests.actors import files_actor
+from tests.contract.conftest import World
+from tests.contract.spec import Operation
+
+
+@dataclass
+class Call:
+    """One request: path parameters by Greenroom's names, and what a valid request must answer."""
+
+    path_params: dict[str, str]
+    query: dict[str, Any] = field(default_factory=dict)
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def with_json(path_params: dict[str, str], value: Any, **kw: Any) -> Call:
+        headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+        return Call(path_params, body=json.dumps(value).encode(), headers=headers, **kw)
+
+
+def path_values(op: Operation, world: World) -> dict[str, str]:
+    """Greenroom's path parameters from the world, by the spec's name (then Greenroom's) at each place."""
+    out = {}
+    for mine, theirs in zip(op.params, op.spec_params, strict=True):
+        value = world.ids.get(theirs) or world.ids.get(mine)
+        if theirs == "recordKey" and "/key-value-store/" in op.spec_path:
+            value = "OUTPUT"  # a run's default store: the record every world run wrote
+        if value is None:
+            raise LookupError(f"no fixture value for path parameter {{{theirs}}}")
+        out[mine] = value
+    return out
+
+
+def url(op: Operation, path_params: dict[str, str]) -> str:
+    path = op.path
+    for name, value in path_params.items():
+        path = path.replace(f"{{{name}}}", value)
+    return path
+
+
+def _fresh_task(world: World) -> str:
+    r = world.client.post(
+        "/v2/actor-tasks",
+        json={"actId": world.ids["actorId"], "name": world.unique("doomed"), "input": {}},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
+def _running_run(world: World) -> str:
+    r = world.client.post(f"/v2/acts/{world.ids['sleeperId']}/runs", json={"seconds": 30})
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
+def _second_version(op: Operation, w: World) -> Call:
+    params = path_values(op, w)
+    body = {"versionNumber": "0.9", "sourceType": "SOURCE_FILES", "sourceFiles": []}
+    r = w.client.post(f"/v2/acts/{params['actorId']}/versions", json=body)
+    assert r.status_code == 201, r.text
+    return Call(params | {op.params[1]: "0.9"})
+
+
+Builder = Callable[[Operation, World], Call]
+
+# A valid request per (method, spec path); an operation missing here gets its path parameters
+# from the world and no query or body (enough for reads; a new write operation should add one).
+VALID: dict[tuple[str, str], Builder] = {
+    # What Apify's clients create: a SOURCE_FILES actor (PYTHON_CALLABLE is Greenroom's own kind).
+    ("POST", "/v2/actors"): lambda op, w: Call.with_json(
+        {}, files_actor(w.unique("made"), {"main.py": "print('hi')"})
+    ),
+    ("POST", "/v2/actors/{actorId}/runs"): lambda op, w: Call.with_json(
+        path_values(op, w), {"b": 2}, query={"waitForFinish": 30}
+    ),
+    ("POST", "/v2/actors/{actorId}/run-sync"): lambda op, w: Call.with_json(path_values(op, w), {"b": 2}),
+    ("PUT", "/v2/actors/{actorId}"): lambda op, w: Call.with_json(path_values(op, w), {"isPublic": False}),
+    ("POST", "/v2/actors/{actorId}/versions"): lambda op, w: Call.with_json(
+        path_values(op, w),
+        {
+            "versionNumber": f"1.{uuid4().int % 99}",
+            "sourceType": "SOURCE_FILES",
+            "sourceFiles": [{"name": "main.py", "format": "TEXT", "content": "pass"}],
+        },
+    ),
+    ("PUT", "/v2/actors/{actorId}/versions/{versionNumber}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"buildTag": "latest"}
+    ),
+    ("POST", "/v2/actors/{actorId}/versions/{versionNumber}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"buildTag": "latest"}
+    ),
+    ("POST", "/v2/actors/{actorId}/versions/{versionNumber}/env-vars/{envVarName}"): lambda op, w: (
+        Call.with_json(path_values(op, w), {"name": "CONTRACT_VAR", "value": "z"})
+    ),
+    ("DELETE", "/v2/actors/{actorId}/versions/{versionNumber}"): _second_version,
+    ("POST", "/v2/actors/{actorId}/versions/{versionNumber}/env-vars"): lambda op, w: Call.with_json(
+        path_values(op, w), {"name": w.unique("VAR").replace("-", "_").upper(), "value": "v"}
+    ),
+    ("PUT", "/v2/actors/{actorId}/versions/{versionNumber}/env-vars/{envVarName}"): lambda op, w: (
+        Call.with_json(path_values(op, w), {"name": "CONTRACT_VAR", "value": "y"})
+    ),
+    ("POST", "/v2/actor-tasks"): lambda op, w: Call.with_json(
+        {}, {"actId": w.ids["actorId"], "name": w.unique("task"), "input": {"z": 1}}
+    ),
+    ("PUT", "/v2/actor-tasks/{actorTaskId}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"title": "Contract task"}
+    ),
+    ("DELETE", "/v2/actor-tasks/{actorTaskId}"): lambda op, w: Call({"actorTaskId": _fresh_task(w)}),
+    ("PUT", "/v2/actor-tasks/{actorTaskId}/input"): lambda op, w: Call.with_json(
+        path_values(op, w), {"a": 1, "c": 3}
+    ),
+    ("POST", "/v2/actor-tasks/{actorTaskId}/runs"): lambda op, w: Call.with_json(
+        path_values(op, w), {"b": 2}, query={"waitForFinish": 30}
+    ),
+    ("POST", "/v2/actor-tasks/{actorTaskId}/run-sync"): lambda op, w: Call.with_json(
+        path_values(op, w), {"b": 2}
+    ),
+    ("PUT", "/v2/actor-runs/{runId}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"runId": w.ids["runId"], "statusMessage": "checked"}
+    ),
+    ("POST", "/v2/actor-runs/{runId}/abort"): lambda op, w: Call({"runId": _running_run(w)}),
+    ("POST", "/v2/actor-runs/{runId}/resurrect"): lambda op, w: Call({"runId": w.finished_run()["id"]}),
+    ("POST", "/v2/key-value-stores"): lambda op, w: Call({}, query={"name": w.unique("store")}),
+    ("PUT", "/v2/key-value-stores/{storeId}/records/{recordKey}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"v": 2}
+    ),
+    ("POST", "/v2/key-value-stores/{storeId}/records/{recordKey}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"v": 3}
+    ),
+    ("POST", "/v2/datasets/{datasetId}/items"): lambda op, w: Call.with_json(path_values(op, w), [{"i": 3}]),
+}
+
+
+def _rule(op: Operation) -> Builder | None:
+    """Requests by the shape of the path, for the many aliases of records and items."""
+    tail = op.spec_path.rsplit("/", 2)
+    if tail[-2:] == ["records", "{recordKey}"]:
+        if op.method in ("PUT", "POST"):
+            return lambda op, w: Call.with_json(path_values(op, w), {"v": 5})
+        if op.method == "DELETE":
+            return _delete_fresh_record
+    if op.method == "POST" and tail[-1] == "items":
+        return lambda op, w: Call.with_json(path_values(op, w), [{"i": 4}])
+    if op.method == "POST" and tail[-1] in ("run-sync", "run-sync-get-dataset-items"):
+        return lambda op, w: Call.with_json(path_values(op, w), {"b": 2})
+    if op.method == "DELETE" and tail[-2] == "env-vars":
+        return _delete_fresh_env_var
+    return None
+
+
+def _delete_fresh_record(op: Operation, w: World) -> Call:
+    params = path_values(op, w) | {op.params[-1]: w.unique("doomed")}
+    r = w.client.put(url(op, params), json={"x": 1})
+    assert r.status_code == 201, r.text
+    return Call(params)
+
+
+def _delete_fresh_env_var(op: Operation, w: World) -> Call:
+    params = path_values(op, w)
+    name = w.unique("DOOMED").replace("-", "_").upper()
+    r = w.client.post(url(op, params).rsplit("/", 1)[0], json={"name": name, "value": "v"})
+    assert r.status_code == 201, r.text
+    return Call(params | {op.params[-1]: name})
+
+
+def has_builder(op: Operation) -> bool:
+    return (op.method, op.spec_path) in VALID or _rule(op) is not None
+
+
+def valid_call(op: Operation, world: World) -> Call:
+    """The request from VALID, else the path parameters and the spec's own JSON body example."""
+    builder = VALID.get((op.method, op.spec_path)) or _rule(op)
+    if builder:
+        return builder(op, world)
+    example = _body_example(op)
+    if example is None:
+        return Call(path_values(op, world))
+    return Call.with_json(path_values(op, world), example)
+
+
+def _body_example(op: Operation) -> Any:
+    media = ((op.spec.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+    if "example" in media:
+        return media["example"]
+    schema = media.get("schema") or {}
+    for part in [schema, *schema.get("allOf", [])]:
+        if "example" in part:
+            return part["example"]
+        if part.get("examples"):
+            return part["examples"][0]
+    return None
+
+
+def send(world: World, op: Operation, call: Call) -> httpx.Response:
+    return world.client.request(
+        op.method, url(op, call.path_params), params=call.query, content=call.body, headers=call.headers
+    )
+
+
+def success_statuses(op: Operation) -> set[int]:
+    """The documented 2xx statuses of the operation."""
+    codes = {int(c) for c in op.spec["responses"] if str(c).startswith("2")}
+    assert codes, f"{op.id}: the spec documents no 2xx"
+    return codes
+
+
+# Errors in Apify's spec, corrected here (and reported): (method, spec path, status) -> JSON schema.
+_ITEMS = {"type": "array", "items": {"type": "object"}}
+SPEC_ERRATA: dict[tuple[str, str, str], dict[str, Any]] = {
+    # The task variants say `type: object`; the actor variants, Apify's docs and both clients: an array.
+    ("GET", "/v2/actor-tasks/{actorTaskId}/run-sync-get-dataset-items", "201"): _ITEMS,
+    ("POST", "/v2/actor-tasks/{actorTaskId}/run-sync-get-dataset-items", "201"): _ITEMS,
+}
+
+
+def violations(op: Operation, response: httpx.Response) -> list[str]:
+    """Everything about the response the spec does not allow (an empty list: it conforms)."""
+    documented = op.spec["responses"].get(str(response.status_code))
+    erratum = SPEC_ERRATA.get((op.method, op.spec_path, str(response.status_code)))
+    if documented is not None and erratum is not None:
+        documented = {**documented, "content": {"application/json": {"schema": erratum}}}
+    if documented is None:
+        return [f"status {response.status_code} is not documented: {response.text[:300]}"]
+    problems = []
+    for name, header in (documented.get("headers") or {}).items():
+        if header.get("required") and name.lower() not in response.headers:
+            problems.append(f"missing required header {name}")
+    content = documented.get("content") or {}
+    if op.method == "HEAD" or not content or not response.content:
+        return problems
+    media = response.headers.get("content-type", "").split(";")[0].strip()
+    if media in content:
+        schema = content[media].get("schema")
+    elif "*/*" in content:
+        schema = content["*/*"].get("schema")
+    else:
+        return [*problems, f"content type {media!r} is not documented (documented: {sorted(content)})"]
+    if not schema:
+        return problems
+    if media == "application/json" or media.endswith("+json"):
+        body: Any = response.json()
+    else:
+        body = response.text
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        problems.append(f"{where}: {error.message[:300]}")
+    return problems

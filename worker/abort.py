@@ -1,0 +1,86 @@
+"""Hearing that a run should abort: a Redis message wakes the supervisor, SQL says how.
+
+A message can be lost (Redis restarted, the connection dropped), so after every (re)subscription
+the watcher reads the run from SQL too: an ABORTING run is aborted even if its message never came.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+import redis
+from sqlalchemy import select
+
+from server.events import abort_channel
+from server.statuses import RunStatus
+from server.storage.db import SyncDatabase
+from server.storage.runs import RUNS
+
+
+class AbortWatch:
+    """A readable fd (for select) that becomes ready once the run is ABORTING."""
+
+    def __init__(self, redis_url: str, prefix: str, db: SyncDatabase, run_id: str):
+        self._client = redis.Redis.from_url(redis_url)
+        self._channel = abort_channel(prefix, run_id)
+        self._db = db
+        self._run_id = run_id
+        self._read_fd, self._write_fd = os.pipe()
+        self._fired = False
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name=f"abort-{run_id}", daemon=True)
+
+    def fileno(self) -> int:
+        return self._read_fd
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def graceful(self) -> bool:
+        """How the abort was asked for (read when it fires)."""
+        with self._db.begin() as connection:
+            value = connection.execute(
+                select(RUNS.c.abort_gracefully).where(RUNS.c.id == self._run_id)
+            ).scalar_one_or_none()
+        return bool(value)
+
+    def _aborting_in_sql(self) -> bool:
+        with self._db.begin() as connection:
+            status = connection.execute(select(RUNS.c.status).where(RUNS.c.id == self._run_id)).scalar_one()
+        return bool(status == RunStatus.ABORTING.value)
+
+    def _fire(self) -> None:
+        if not self._fired:
+            self._fired = True
+            os.write(self._write_fd, b"!")
+
+    def _listen(self) -> None:
+        while not self._closed.is_set():
+            pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self._channel)
+                for message in pubsub.listen():
+                    if self._closed.is_set():
+                        return
+                    if message["type"] == "message" or (
+                        message["type"] == "subscribe" and self._aborting_in_sql()
+                    ):
+                        self._fire()
+            except (redis.ConnectionError, redis.TimeoutError, OSError, ValueError):
+                if self._closed.wait(0.5):
+                    return
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            self._client.close()
+        # Closing the client's sockets ends a blocked listen() in the thread.
+        with contextlib.suppress(Exception):
+            self._client.connection_pool.disconnect()
+        os.close(self._read_fd)
+        os.close(self._write_fd)
