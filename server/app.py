@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with lifespan_for(settings) as state:
+            # What the server's signal handler calls to end held requests (server/cli.py).
+            app.state.drain_soon = state["app"].waiters.drain_soon
             yield state
 
     return Starlette(

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from types import FrameType
 
 from server.settings import Settings
 
@@ -22,12 +23,21 @@ def _serve(settings: Settings) -> None:
 
     from server.app import create_app
 
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", lifespan="on"
-    )
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn waits for in-flight requests before it stops; held run-sync and waitForFinish
+            # requests would keep it up to their wait limit, so they are answered now.
+            super().handle_exit(sig, frame)
+            drain_soon = getattr(app.state, "drain_soon", None)
+            if drain_soon is not None:
+                drain_soon()
+
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
     # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        Server(config).run()
 
 
 def _sync_db(settings: Settings):  # type: ignore[no-untyped-def]

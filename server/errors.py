@@ -124,8 +124,11 @@ class RunTimeoutExceeded(ApiError):
     status_code = 408
     error_type = "run-timeout-exceeded"
 
-    def __init__(self, wait_s: float):
-        super().__init__(f"Actor run exceeded the timeout of {wait_s:g} seconds for this API endpoint")
+    def __init__(self, wait_s: float, *, stopping: bool = False):
+        if stopping:
+            super().__init__("The API server is stopping before the Actor run finished; the run goes on")
+        else:
+            super().__init__(f"Actor run exceeded the timeout of {wait_s:g} seconds for this API endpoint")
 
 
 class NameNotUnique(ApiError):

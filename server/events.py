@@ -61,8 +61,12 @@ class RunWaiters:
         self._events: dict[str, set[asyncio.Event]] = {}
         self._log_events: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.subscribed = asyncio.Event()
         self.resubscriptions = 0
+        # Set when the process is told to stop: every wait ends now with the run as it stands, so
+        # the server can close its connections instead of holding them up to the wait limit.
+        self.draining = False
 
     @property
     def waiting(self) -> int:
@@ -74,6 +78,7 @@ class RunWaiters:
         return sum(len(events) for events in self._log_events.values())
 
     async def start(self, ready_timeout_s: float = 10.0) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._listen(), name="run-finished-listener")
         await asyncio.wait_for(self.subscribed.wait(), ready_timeout_s)
 
@@ -82,6 +87,15 @@ class RunWaiters:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._wake_all()
+
+    def drain_soon(self) -> None:
+        """Safe from a signal handler or another thread: end every wait, now and from now on."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self.draining = True
         self._wake_all()
 
     @contextlib.contextmanager

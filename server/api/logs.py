@@ -53,7 +53,8 @@ async def follow(state: AppState, run_id: str, clean: Callable[[str], str]) -> A
             for seq, content in chunks:
                 yield clean(content)
                 sent = seq
-            if status is None or RunStatus(status).is_terminal:  # None: the run was deleted meanwhile
+            # None: the run was deleted meanwhile. Draining: the server is stopping.
+            if status is None or RunStatus(status).is_terminal or state.waiters.draining:
                 return
             await woken.wait()
 

@@ -104,7 +104,7 @@ async def run_sync(request: Request) -> Response:
     run = await start_and_wait(request, state.settings.run_sync_wait_s)
     status = RunStatus(run.status)
     if not status.is_terminal:
-        raise RunTimeoutExceeded(state.settings.run_sync_wait_s)
+        raise RunTimeoutExceeded(state.settings.run_sync_wait_s, stopping=state.waiters.draining)
     if status is not RunStatus.SUCCEEDED:
         raise RunFailed(run.id, status.value)
     async with state.db.read() as session:

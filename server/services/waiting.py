@@ -24,7 +24,7 @@ async def wait_for_finish(
     woken: asyncio.Event | None = None,
     current: Run | None = None,
 ) -> Run:
-    """The run once terminal, or as it stands when timeout_s has passed (not an error).
+    """The run once terminal, or as it stands when timeout_s has passed or the server is stopping.
 
     A caller that registered itself (`woken`) before the run could finish may pass the run it
     holds as `current` instead of having it read again.
@@ -42,7 +42,7 @@ async def _wait(state: AppState, run_id: str, timeout_s: float, woken: asyncio.E
         if run is None:
             run = await read_run(state, run_id)
         remaining = deadline - loop.time()
-        if RunStatus(run.status).is_terminal or remaining <= 0:
+        if RunStatus(run.status).is_terminal or remaining <= 0 or state.waiters.draining:
             return run
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), remaining)
