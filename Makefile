@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -21,11 +21,16 @@ lint: install
 	$(BIN)/ruff format --check server worker tests bench migrations
 	$(BIN)/mypy
 
+# Three test processes: most tests wait on real processes (API, workers, actors), not on the CPU.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
 
 bench: install
 	$(BIN)/python bench/run_sync.py
+
+# Many random bad requests per implemented endpoint (Apify's OpenAPI): no 500s, nothing changed.
+fuzz: install
+	GREENROOM_SOAK=1 $(BIN)/pytest -m soak tests/contract/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             HTTPException: handle_http_exception,
             OperationalError: _database_down,
             InterfaceError: _database_down,
+            PoolTimeout: _database_down,  # every pooled connection busy: the database is overloaded
             RedisConnectionError: _redis_down,
             Exception: handle_server_error,
         },

@@ -1,4 +1,4 @@
-"""The `greenroom` command: dev, serve, worker, db upgrade, user create, token create.
+"""The `greenroom` command: dev, serve, worker, db upgrade, user create, token create, push.
 
 Each subcommand only parses arguments, builds Settings, and calls one function.
 """
@@ -87,7 +87,8 @@ def dev(settings: Settings) -> None:
     finally:
         if pool is not None:
             pool.send_signal(signal.SIGTERM)
-            pool.wait(timeout=60)
+            # The workers' running actors get their grace period (worker/shutdown.py) first.
+            pool.wait(timeout=settings.worker_stop_grace_s + settings.kill_grace_s + 30)
         if embedded is not None:
             embedded.stop()
 
@@ -108,6 +109,11 @@ def main(argv: list[str] | None = None) -> None:
         p = sub.add_parser(name)
         p.add_argument("action", choices=["create"])
         p.add_argument("username")
+    push = sub.add_parser("push", help="deploy an actor directory (with .actor/actor.json) and build it")
+    push.add_argument("directory", nargs="?", default=".")
+    push.add_argument("--url", help="the API root (default: $GREENROOM_URL, else this machine's API)")
+    push.add_argument("--token", help="API token (default: $GREENROOM_TOKEN, else <data dir>/admin-token)")
+    push.add_argument("--wait", type=float, default=600, help="seconds to wait for the build (600)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -140,6 +146,32 @@ def main(argv: list[str] | None = None) -> None:
         from server.users import create_token
 
         print(create_token(_sync_db(settings), args.username))
+    elif args.command == "push":
+        sys.exit(_push(settings, args))
+
+
+def _push(settings: Settings, args: argparse.Namespace) -> int:
+    """Token and URL from the flags, else GREENROOM_TOKEN / GREENROOM_URL, else this machine's."""
+    from pathlib import Path
+
+    from server.push import Api, PushError, push
+
+    url = args.url or os.environ.get("GREENROOM_URL") or settings.api_base_url
+    url = url.rstrip("/").removesuffix("/v2")
+    token = args.token or os.environ.get("GREENROOM_TOKEN")
+    token_file = settings.data_dir / "admin-token"
+    if not token and token_file.is_file():
+        token = token_file.read_text().strip()
+    if not token:
+        print(
+            "error: no API token: pass --token, set GREENROOM_TOKEN, or run `greenroom dev`", file=sys.stderr
+        )
+        return 2
+    try:
+        return push(Path(args.directory), Api(url, token), wait_s=args.wait)
+    except PushError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

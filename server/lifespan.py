@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis import Redis
@@ -13,8 +13,11 @@ from starlette.requests import Request
 
 from server.events import RunWaiters
 from server.queue import make_queue
+from server.services.coalesce import Coalescer
+from server.services.reads import record_reads, run_reads
 from server.settings import Settings
 from server.storage.db import Database, create_async_db_engine
+from server.storage.models import KeyValueRecord, Run
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,14 @@ class AppState:
     redis: Redis  # sync client, used only through the RQ adapter (in a thread)
     queue: Queue
     waiters: RunWaiters
+    # What woken waiters read (their runs, run-sync's records), read together: a burst of finishes
+    # costs one query per batch, not one session per request (server/services/reads.py).
+    runs: Coalescer[str, Run] = field(init=False)
+    records: Coalescer[tuple[str, str], KeyValueRecord] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runs", run_reads(self.db))
+        object.__setattr__(self, "records", record_reads(self.db))
 
 
 def state_of(request: Request) -> AppState:

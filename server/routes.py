@@ -53,6 +53,31 @@ def _actor_runs(prefix: str) -> list[BaseRoute]:
     return run_storages.owner_run_routes(f"/v2/{prefix}/{{actorId}}")
 
 
+def _builds() -> list[BaseRoute]:
+    """An actor's builds (both prefixes; /builds/default before /builds/{buildId}) and /v2/actor-builds."""
+    from server.api import builds  # imported here: this function is the builds part of the table
+
+    out: list[BaseRoute] = []
+    for prefix in ("acts", "actors"):
+        base = f"/v2/{prefix}/{{actorId}}/builds"
+        out += [
+            Route(base, builds.list_for_actor, methods=["GET"]),
+            Route(base, builds.create, methods=["POST"]),
+            Route(f"{base}/default", builds.get_default, methods=["GET"]),
+            # Apify's deprecated spellings of the two below.
+            Route(f"{base}/{{buildId}}", builds.get, methods=["GET"]),
+            Route(f"{base}/{{buildId}}/abort", builds.abort, methods=["POST"]),
+        ]
+    base = "/v2/actor-builds"
+    return [
+        *out,
+        Route(base, builds.list_for_user, methods=["GET"]),
+        Route(f"{base}/{{buildId}}", builds.get, methods=["GET"]),
+        Route(f"{base}/{{buildId}}/abort", builds.abort, methods=["POST"]),
+        Route(f"{base}/{{buildId}}/log", builds.log, methods=["GET"]),
+    ]
+
+
 def _tasks() -> list[BaseRoute]:
     base = "/v2/actor-tasks"
     return [
@@ -139,6 +164,27 @@ def _datasets() -> list[BaseRoute]:
     ]
 
 
+def _webhooks() -> list[BaseRoute]:
+    """Webhooks and their dispatches, and the webhooks of an actor (both prefixes) or a task."""
+    from server.api import webhooks  # imported here: this function is the webhooks part of the table
+
+    base = "/v2/webhooks"
+    return [
+        Route(base, webhooks.list_, methods=["GET"]),
+        Route(base, webhooks.create, methods=["POST"]),
+        Route(f"{base}/{{webhookId}}", webhooks.get, methods=["GET"]),
+        Route(f"{base}/{{webhookId}}", webhooks.update, methods=["PUT"]),
+        Route(f"{base}/{{webhookId}}", webhooks.delete_, methods=["DELETE"]),
+        Route(f"{base}/{{webhookId}}/test", webhooks.test, methods=["POST"]),
+        Route(f"{base}/{{webhookId}}/dispatches", webhooks.dispatches_of, methods=["GET"]),
+        Route("/v2/webhook-dispatches", webhooks.list_dispatches, methods=["GET"]),
+        Route("/v2/webhook-dispatches/{dispatchId}", webhooks.get_dispatch, methods=["GET"]),
+        Route("/v2/acts/{actorId}/webhooks", webhooks.list_for_actor, methods=["GET"]),
+        Route("/v2/actors/{actorId}/webhooks", webhooks.list_for_actor, methods=["GET"]),
+        Route("/v2/actor-tasks/{actorTaskId}/webhooks", webhooks.list_for_task, methods=["GET"]),
+    ]
+
+
 def _users() -> list[BaseRoute]:
     return [Route("/v2/users/me", users.me, methods=["GET"])]
 
@@ -149,6 +195,7 @@ def routes() -> list[BaseRoute]:
         *_actors("actors"),
         *_actor_runs("acts"),
         *_actor_runs("actors"),
+        *_builds(),
         *_tasks(),
         *_task_runs(),
         *_run_sync_dataset_items(),
@@ -156,5 +203,6 @@ def routes() -> list[BaseRoute]:
         *_run_control(),
         *_key_value_stores(),
         *_datasets(),
+        *_webhooks(),
         *_users(),
     ]

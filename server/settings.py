@@ -8,6 +8,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 MIB = 1024 * 1024
+MEMORY_LIMIT_MODES = ("auto", "cgroup", "poll", "off")
+# Apify's webhook retry schedule: about 1 minute, then doubling, 11 retries (some 34 hours in all).
+APIFY_WEBHOOK_RETRY_DELAYS_S = tuple(60.0 * 2**i for i in range(11))
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"GREENROOM_{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _delays(value: str) -> tuple[float, ...]:
+    """A comma list of seconds (empty: no retries)."""
+    delays = tuple(float(part) for part in value.split(",") if part.strip())
+    if any(not delay >= 0 for delay in delays):
+        raise ValueError(f"GREENROOM_WEBHOOK_RETRY_DELAYS_S must be seconds >= 0, not {value!r}")
+    return delays
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -39,14 +60,42 @@ class Settings:
     default_memory_mbytes: int = 1024
     min_memory_mbytes: int = 128
     max_memory_mbytes: int = 32768
+    # How a run's memory limit is enforced: auto (cgroup v2, else v1, else poll), cgroup (v2 or v1
+    # only: a run fails when neither is writable), poll (sample the actor's memory, kill it when
+    # over), off (measure only).
+    memory_limit: str = "auto"
     # The run log is cut at this many characters (Apify's LOG_MAX_CHARS).
     log_max_chars: int = 10_485_760
     # Worker processes started by `greenroom worker` and `greenroom dev`.
     worker_processes: int = 2
     # After SIGTERM, a timed-out or aborted actor gets this long before SIGKILL.
     kill_grace_s: float = 2.0
+    # A worker told to stop (SIGTERM, a deploy) lets its running actor go on this long, then stops it
+    # and ends the run: FAILED, or back in the queue under restartOnError.
+    worker_stop_grace_s: float = 30.0
     # An abort with gracefully=true: SIGTERM, then SIGKILL this much later (Apify waits 30 s).
     abort_grace_s: float = 30.0
+    # A worker renews its lease on a running run every third of this; a run whose lease lapsed (its
+    # worker died) is failed, or restarted under restartOnError, by the sweeper.
+    run_lease_s: float = 9.0
+    # Every worker pool sweeps this often: expired leases, and READY runs whose job was lost.
+    sweep_interval_s: float = 2.0
+    # A run still READY this long after its start, with no job waiting in Redis, is enqueued again.
+    orphan_after_s: float = 10.0
+    # A build (pip install, npm install) is stopped and TIMED-OUT after this long (Apify: 1800 s).
+    build_timeout_s: float = 1800.0
+    # Process actors: the Apify SDK emits persistState this often (APIFY_PERSIST_STATE_INTERVAL_MILLIS).
+    persist_state_interval_s: float = 60.0
+    # The events websocket sends systemInfo this often (the Apify platform: every second).
+    system_info_interval_s: float = 1.0
+    # Webhooks: each call gives up after this long (Apify: 30 s).
+    webhook_timeout_s: float = 30.0
+    # The waits before each retry of a failed call; a dispatch fails after the last one.
+    webhook_retry_delays_s: tuple[float, ...] = APIFY_WEBHOOK_RETRY_DELAYS_S
+    # Loopback, private, link-local and other non-public addresses are refused unless this is set.
+    webhook_allow_private: bool = False
+    # Processes that deliver webhooks, beside the run workers, in every `greenroom worker` pool.
+    webhook_worker_processes: int = 2
 
     @property
     def sql_url(self) -> str:
@@ -73,6 +122,10 @@ class Settings:
     @property
     def queue_name(self) -> str:
         return f"{self.redis_prefix}-runs"
+
+    @property
+    def webhook_queue_name(self) -> str:
+        return f"{self.redis_prefix}-webhooks"
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -103,10 +156,24 @@ class Settings:
             default_memory_mbytes=int(get("DEFAULT_MEMORY_MBYTES", str(d.default_memory_mbytes))),
             min_memory_mbytes=int(get("MIN_MEMORY_MBYTES", str(d.min_memory_mbytes))),
             max_memory_mbytes=int(get("MAX_MEMORY_MBYTES", str(d.max_memory_mbytes))),
+            memory_limit=_choice("MEMORY_LIMIT", get("MEMORY_LIMIT", d.memory_limit), MEMORY_LIMIT_MODES),
             log_max_chars=int(get("LOG_MAX_CHARS", str(d.log_max_chars))),
             worker_processes=int(get("WORKER_PROCESSES", str(d.worker_processes))),
             kill_grace_s=float(get("KILL_GRACE_S", str(d.kill_grace_s))),
+            worker_stop_grace_s=float(get("WORKER_STOP_GRACE_S", str(d.worker_stop_grace_s))),
             abort_grace_s=float(get("ABORT_GRACE_S", str(d.abort_grace_s))),
+            run_lease_s=float(get("RUN_LEASE_S", str(d.run_lease_s))),
+            sweep_interval_s=float(get("SWEEP_INTERVAL_S", str(d.sweep_interval_s))),
+            orphan_after_s=float(get("ORPHAN_AFTER_S", str(d.orphan_after_s))),
+            build_timeout_s=float(get("BUILD_TIMEOUT_S", str(d.build_timeout_s))),
+            persist_state_interval_s=float(get("PERSIST_STATE_INTERVAL_S", str(d.persist_state_interval_s))),
+            system_info_interval_s=float(get("SYSTEM_INFO_INTERVAL_S", str(d.system_info_interval_s))),
+            webhook_timeout_s=float(get("WEBHOOK_TIMEOUT_S", str(d.webhook_timeout_s))),
+            webhook_retry_delays_s=_delays(
+                get("WEBHOOK_RETRY_DELAYS_S", ",".join(str(x) for x in d.webhook_retry_delays_s))
+            ),
+            webhook_allow_private=_flag(get("WEBHOOK_ALLOW_PRIVATE", str(int(d.webhook_allow_private)))),
+            webhook_worker_processes=int(get("WEBHOOK_WORKER_PROCESSES", str(d.webhook_worker_processes))),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -128,8 +195,20 @@ class Settings:
             "GREENROOM_DEFAULT_MEMORY_MBYTES": str(self.default_memory_mbytes),
             "GREENROOM_MIN_MEMORY_MBYTES": str(self.min_memory_mbytes),
             "GREENROOM_MAX_MEMORY_MBYTES": str(self.max_memory_mbytes),
+            "GREENROOM_MEMORY_LIMIT": self.memory_limit,
             "GREENROOM_LOG_MAX_CHARS": str(self.log_max_chars),
             "GREENROOM_WORKER_PROCESSES": str(self.worker_processes),
             "GREENROOM_KILL_GRACE_S": str(self.kill_grace_s),
+            "GREENROOM_WORKER_STOP_GRACE_S": str(self.worker_stop_grace_s),
             "GREENROOM_ABORT_GRACE_S": str(self.abort_grace_s),
+            "GREENROOM_RUN_LEASE_S": str(self.run_lease_s),
+            "GREENROOM_SWEEP_INTERVAL_S": str(self.sweep_interval_s),
+            "GREENROOM_ORPHAN_AFTER_S": str(self.orphan_after_s),
+            "GREENROOM_BUILD_TIMEOUT_S": str(self.build_timeout_s),
+            "GREENROOM_PERSIST_STATE_INTERVAL_S": str(self.persist_state_interval_s),
+            "GREENROOM_SYSTEM_INFO_INTERVAL_S": str(self.system_info_interval_s),
+            "GREENROOM_WEBHOOK_TIMEOUT_S": str(self.webhook_timeout_s),
+            "GREENROOM_WEBHOOK_RETRY_DELAYS_S": ",".join(str(x) for x in self.webhook_retry_delays_s),
+            "GREENROOM_WEBHOOK_ALLOW_PRIVATE": "1" if self.webhook_allow_private else "0",
+            "GREENROOM_WEBHOOK_WORKER_PROCESSES": str(self.webhook_worker_processes),
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.storage.ids import iso
-from server.storage.models import Actor, Dataset, KeyValueStore, Run, Task, User
+from server.storage.models import Actor, Build, Dataset, KeyValueStore, Run, Task, User
 
 _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount", "resurrectCount")
 
@@ -214,3 +214,43 @@ def key_value_store_with_stats_json(
     shown["recordsPublicUrl"] = f"{api_base_url}/v2/key-value-stores/{store.id}/records"
     shown["stats"] = {"storageBytes": storage_bytes}
     return shown
+
+
+def _build_meta(build: Build) -> dict[str, Any]:
+    # Apify's BuildsMeta has clientIp and userAgent as strings: left out when unknown, never null.
+    meta: dict[str, Any] = {"origin": build.origin}
+    if build.client_ip is not None:
+        meta["clientIp"] = build.client_ip
+    if build.user_agent is not None:
+        meta["userAgent"] = build.user_agent
+    return meta
+
+
+def build_short_json(build: Build) -> dict[str, Any]:
+    """A build as build lists show it (Apify's BuildShort)."""
+    return {
+        "id": build.id,
+        "actId": build.act_id,
+        "userId": build.user_id,
+        "status": build.status,
+        "startedAt": iso(build.started_at),
+        "finishedAt": iso(build.finished_at),
+        "usageTotalUsd": 0.0,
+        "buildNumber": build.build_number,
+        "meta": _build_meta(build),
+    }
+
+
+def build_json(build: Build) -> dict[str, Any]:
+    """Apify's Build; actVersion is the version as built, secret env var values left out."""
+    version = public_version(build.source) | {"buildTag": build.tag}
+    return build_short_json(build) | {
+        "stats": {"durationMillis": 0, "runTimeSecs": 0.0, "computeUnits": 0.0} | dict(build.stats or {}),
+        "options": {"useCache": True, "betaPackages": False} | dict(build.options or {}),
+        "usage": {},
+        "usageUsd": {},
+        "actVersion": version,
+        "actorDefinition": None,
+        "inputSchema": None,
+        "readme": None,
+    }

@@ -147,3 +147,79 @@ def push_items(context: ActorContext) -> None:
     items = (context.input or {}).get("items") or [{"n": i, "#secret": i} for i in range(3)]
     context.push_data(items[:1])
     context.push_data(items[1:])
+
+
+def announce_then_wait_for_go(context: ActorContext) -> None:
+    """Logs "first" and "waiting", waits (at most 30 s) for GO, then logs "second".
+
+    The client's log redirection holds back the newest line until the next one starts, so the
+    "waiting" line is what releases "first" to a logger while the run is still going.
+    """
+    context.log.info("first")
+    context.log.info("waiting")
+    deadline = time.monotonic() + 30
+    while context.get_value("GO") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    context.log.info("second")
+    context.set_value("OUTPUT", {"went": True})
+
+
+def memory_hog(context: ActorContext) -> None:
+    """Touches input.mb megabytes (default 1024) in 8 MB steps, then writes OUTPUT: under a lower
+    memory limit it never gets there."""
+    megabytes = int((context.input or {}).get("mb", 1024))
+    chunks = []
+    for step in range(0, megabytes, 8):
+        chunks.append(b"\x01" * (8 << 20))
+        if step % 64 == 0:
+            print(f"holding {step + 8} MB", flush=True)
+    context.set_value("OUTPUT", {"held_mb": len(chunks) * 8})
+
+
+def cpu_burner(context: ActorContext) -> None:
+    """Keeps a core busy for input.seconds (default 1.5) while holding about 64 MB."""
+    held = b"\x01" * (64 << 20)
+    deadline = time.monotonic() + float((context.input or {}).get("seconds", 1.5))
+    while time.monotonic() < deadline:
+        sum(range(10_000))
+    context.set_value("OUTPUT", {"held": len(held)})
+
+
+def fail_until(context: ActorContext) -> None:
+    """Counts its attempts in ATTEMPTS and pushes one item each; fails until attempt input.succeed_on
+    (default: never)."""
+    attempt = int(context.get_value("ATTEMPTS") or 0) + 1
+    context.set_value("ATTEMPTS", attempt)
+    context.push_data({"attempt": attempt})
+    if attempt < int((context.input or {}).get("succeed_on", 1_000_000)):
+        raise RuntimeError(f"attempt {attempt} fails")
+    context.set_value("OUTPUT", {"attempts": attempt})
+
+
+def ignore_sigterm_and_sleep(context: ActorContext) -> None:
+    """Ignores SIGTERM, so only SIGKILL ends it."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("ready", flush=True)
+    time.sleep(3600)
+
+
+def print_lines(context: ActorContext) -> None:
+    """Prints input.lines numbered lines (default 100) and ends."""
+    for n in range(int((context.input or {}).get("lines", 100))):
+        print(f"line {n} of a chatty actor", flush=True)
+
+
+def pids_then_sleep(context: ActorContext) -> None:
+    """Writes PIDS (its own and its parent's, the worker supervising it), sleeps input.seconds, then
+    writes OUTPUT. Lets a test kill the worker in the middle of a run."""
+    context.set_value("PIDS", {"actor": os.getpid(), "worker": os.getppid()})
+    time.sleep(float((context.input or {}).get("seconds", 30)))
+    context.set_value("OUTPUT", {"survived": True})
+
+
+def nap(context: ActorContext) -> None:
+    """Sleeps input.seconds and ends (exit 0) without touching storage after reading its input: its
+    end needs the database only for the worker's own terminal write."""
+    time.sleep(float((context.input or {}).get("seconds", 1)))

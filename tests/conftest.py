@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,8 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
         redis_prefix=f"gr-test-{uuid.uuid4().hex[:8]}",
         port=free_port(),
         kill_grace_s=1.0,
+        # Runs a test leaves going do not hold up the workers' stop at the end of the session.
+        worker_stop_grace_s=3.0,
     )
 
 
@@ -100,3 +103,40 @@ def api(stack: Stack, account: Account) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def isolated_database(settings: Settings, tmp: Path) -> Iterator[Settings]:
+    """The session's settings on a fresh migrated database of the same backend, with a prefix and a
+    port of their own: for a test's own Greenroom, which the session's workers (another prefix, on
+    the session's database) must not sweep, re-enqueue or finish the runs and dispatches of."""
+    with ExitStack() as stack:
+        if settings.database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp / 'isolated.db'}"
+        else:
+            url = stack.enter_context(services.postgres_database())
+        upgrade(url)
+        yield replace(
+            settings, database_url=url, redis_prefix=f"gr-own-{uuid.uuid4().hex[:8]}", port=free_port()
+        )
+
+
+def new_account(settings: Settings) -> Account:
+    """A new user in the database of `settings`."""
+    db = SyncDatabase(create_sync_engine(settings.sql_url))
+    try:
+        user, token = create_user(db, f"u{uuid.uuid4().hex[:12]}")
+        return Account(user.username, user.id, token)
+    finally:
+        db.engine.dispose()
+
+
+@pytest.fixture
+def isolated_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    with isolated_database(settings, tmp_path) as own:
+        yield own
+
+
+@pytest.fixture
+def isolated_account(isolated_settings: Settings) -> Account:
+    return new_account(isolated_settings)

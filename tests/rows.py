@@ -17,9 +17,11 @@ from server.storage.models import (
     LogChunk,
     Run,
     Task,
+    Webhook,
+    WebhookDispatch,
 )
 
-_OWNED = (Actor, Build, Task, Run, KeyValueStore, Dataset)
+_OWNED = (Actor, Build, Task, Run, KeyValueStore, Dataset, Webhook, WebhookDispatch)
 # Child tables, reached through the parent that carries user_id.
 _CHILDREN = (
     (KeyValueRecord, KeyValueStore, KeyValueRecord.store_id == KeyValueStore.id),

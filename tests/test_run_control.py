@@ -50,6 +50,23 @@ def test_abort_kills_a_running_actor_at_once(api: httpx.Client) -> None:
     assert bye.status_code == 404
 
 
+def test_abort_right_as_the_run_starts_kills_the_actor_at_once(api: httpx.Client) -> None:
+    """RUNNING is set at the claim, before the actor's child has made its process group: an abort in
+    that moment must still kill it (it once waited for the actor to end by itself)."""
+    actor = api.post("/acts", json=callable_actor("early-abort", "sleep")).json()["data"]
+    echo = api.post("/acts", json=callable_actor("early-echo", "echo")).json()["data"]
+    for _ in range(4):
+        api.post(f"/acts/{echo['id']}/run-sync", json={})  # the workers have run something before
+        run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 30}).json()["data"]
+        while api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] != "RUNNING":
+            time.sleep(0.01)
+        asked = time.monotonic()
+        api.post(f"/actor-runs/{run['id']}/abort")
+        done = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": 60}).json()["data"]
+        assert done["status"] == "ABORTED"
+        assert time.monotonic() - asked < 5
+
+
 def test_graceful_abort_sends_sigterm_first(api: httpx.Client) -> None:
     actor = _actor(api, "graceful_sleeper")
     run = api.post(f"/acts/{actor['id']}/runs").json()["data"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
+
 from server.settings import Settings
 from worker.env import actor_env
 from worker.runners.base import RunSpec
@@ -28,10 +30,22 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         default_memory_mbytes=512,
         min_memory_mbytes=256,
         max_memory_mbytes=4096,
+        memory_limit="poll",
         log_max_chars=99,
         worker_processes=5,
         kill_grace_s=0.5,
+        worker_stop_grace_s=4.0,
         abort_grace_s=3.0,
+        run_lease_s=4.5,
+        sweep_interval_s=0.5,
+        orphan_after_s=3.0,
+        build_timeout_s=60.0,
+        persist_state_interval_s=5.0,
+        system_info_interval_s=0.25,
+        webhook_timeout_s=2.5,
+        webhook_retry_delays_s=(0.5, 1.0, 7.25),
+        webhook_allow_private=True,
+        webhook_worker_processes=3,
     )
     defaults = Settings()
     assert all(getattr(changed, f.name) != getattr(defaults, f.name) for f in fields(Settings)), (
@@ -39,6 +53,24 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
     )
     assert Settings.from_env(changed.to_env()) == changed
     assert Settings.from_env({}) == defaults
+
+
+def test_webhook_retry_delays_are_a_comma_list_and_empty_means_no_retries() -> None:
+    assert Settings.from_env({"GREENROOM_WEBHOOK_RETRY_DELAYS_S": "1, 2.5,60"}).webhook_retry_delays_s == (
+        1.0,
+        2.5,
+        60.0,
+    )
+    assert Settings.from_env({"GREENROOM_WEBHOOK_RETRY_DELAYS_S": ""}).webhook_retry_delays_s == ()
+    assert Settings().webhook_retry_delays_s[:3] == (60.0, 120.0, 240.0)
+    assert len(Settings().webhook_retry_delays_s) == 11
+    with pytest.raises(ValueError, match="GREENROOM_WEBHOOK_RETRY_DELAYS_S"):
+        Settings.from_env({"GREENROOM_WEBHOOK_RETRY_DELAYS_S": "5,-1"})
+
+
+def test_an_unknown_memory_limit_mode_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="GREENROOM_MEMORY_LIMIT must be one of auto, cgroup, poll, off"):
+        Settings.from_env({"GREENROOM_MEMORY_LIMIT": "rlimit"})
 
 
 def _spec() -> RunSpec:

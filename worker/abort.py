@@ -12,6 +12,7 @@ import threading
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.events import abort_channel
 from server.statuses import RunStatus
@@ -51,7 +52,8 @@ class AbortWatch:
             status = connection.execute(select(RUNS.c.status).where(RUNS.c.id == self._run_id)).scalar_one()
         return bool(status == RunStatus.ABORTING.value)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """Abort now (also called when the run's lease is lost: the run is no longer ours)."""
         if not self._fired:
             self._fired = True
             os.write(self._write_fd, b"!")
@@ -67,8 +69,17 @@ class AbortWatch:
                     if message["type"] == "message" or (
                         message["type"] == "subscribe" and self._aborting_in_sql()
                     ):
-                        self._fire()
-            except (redis.ConnectionError, redis.TimeoutError, OSError, ValueError):
+                        self.fire()
+            # AttributeError: redis-py, when close() drops the connection under a blocked listen().
+            # SQLAlchemyError: the database is away; resubscribing reads it again.
+            except (
+                redis.ConnectionError,
+                redis.TimeoutError,
+                OSError,
+                ValueError,
+                AttributeError,
+                SQLAlchemyError,
+            ):
                 if self._closed.wait(0.5):
                     return
             finally:

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from datetime import timedelta
 
 from server.settings import Settings
 from server.storage.ids import iso, utcnow
 from worker.runners.base import RunSpec
+from worker.usage import available_cpus
 
 # Passed through from the worker's own environment; everything else (database URLs...) stays out.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
 
 
-def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[str, str]:
+    """Apify's variables for one run; events_url only when a server is listening there."""
     env = {k: v for k, v in os.environ.items() if k in _PASS_THROUGH}
+    # stdout into a pipe is block-buffered in Python: a print() would reach the run log (and its
+    # streams) only at exit. Apify's Python images set this too; a version env var may override it.
+    env["PYTHONUNBUFFERED"] = "1"
     for var in spec.source.get("envVars") or []:
         env[var["name"]] = str(var.get("value", ""))
     memory = str(spec.options["memoryMbytes"])
@@ -28,12 +40,16 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
         "datasets": {"default": spec.default_dataset_id},
         "requestQueues": {"default": spec.default_request_queue_id},
     }
+    # A port of its own per run: Apify's default (4321) would collide between concurrent runs. The
+    # URL is the worker host's loopback: Greenroom does not proxy actors' web servers.
+    web_port = str(_free_port())
     pairs = {
         ("ACTOR_RUN_ID", "APIFY_ACTOR_RUN_ID", "APIFY_ACT_RUN_ID"): spec.run_id,
         ("ACTOR_ID", "APIFY_ACTOR_ID", "APIFY_ACT_ID"): spec.act_id,
         ("ACTOR_TASK_ID", "APIFY_ACTOR_TASK_ID"): spec.actor_task_id or "",
         ("ACTOR_BUILD_ID", "APIFY_ACTOR_BUILD_ID"): spec.build_id,
         ("ACTOR_BUILD_NUMBER", "APIFY_ACTOR_BUILD_NUMBER"): spec.build_number,
+        ("ACTOR_BUILD_TAGS",): ",".join(spec.build_tags),
         (
             "ACTOR_DEFAULT_KEY_VALUE_STORE_ID",
             "APIFY_DEFAULT_KEY_VALUE_STORE_ID",
@@ -45,6 +61,10 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
         ("ACTOR_STARTED_AT", "APIFY_STARTED_AT"): spec.started_at,
         ("ACTOR_TIMEOUT_AT", "APIFY_TIMEOUT_AT"): timeout_at,
         ("ACTOR_FULL_NAME",): f"{spec.username}/{spec.actor_name}",
+        # The run's token acts as its user, everywhere: Apify's full permissions.
+        ("ACTOR_PERMISSION_LEVEL",): "FULL_PERMISSIONS",
+        ("ACTOR_WEB_SERVER_PORT", "APIFY_CONTAINER_PORT"): web_port,
+        ("ACTOR_WEB_SERVER_URL", "APIFY_CONTAINER_URL"): f"http://127.0.0.1:{web_port}",
         ("ACTOR_STORAGES_JSON",): json.dumps(storages),
         ("ACTOR_RESTART_ON_ERROR",): "1" if spec.options.get("restartOnError") else "0",
         # The SDK reads '' as unset for these two.
@@ -56,7 +76,13 @@ def actor_env(spec: RunSpec, settings: Settings) -> dict[str, str]:
         ("APIFY_IS_AT_HOME",): "1",
         ("APIFY_USER_ID",): spec.user_id,
         ("APIFY_HEADLESS",): "1",
+        ("APIFY_META_ORIGIN",): spec.origin,
+        # The cores the actor may use; systemInfo's CPU usage is a percent of one core.
+        ("APIFY_DEDICATED_CPUS",): str(available_cpus()),
+        ("APIFY_PERSIST_STATE_INTERVAL_MILLIS",): str(round(settings.persist_state_interval_s * 1000)),
     }
+    if events_url:
+        pairs[("ACTOR_EVENTS_WEBSOCKET_URL", "APIFY_ACTOR_EVENTS_WS_URL")] = events_url
     for names, value in pairs.items():
         for name in names:
             env[name] = value

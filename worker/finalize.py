@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from server.events import publish_run_finished
+from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
 from server.storage.runs import DELETE_RUN_TOKENS, finish
+from server.webhook_events import RUN_EVENTS, fire_run_sync
 from worker.context import WorkerContext
+from worker.outage import until_written
 from worker.runners.base import RunOutcome
+from worker.webhooks import webhook_queue
 
 
 def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
@@ -14,25 +18,43 @@ def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
         return RunStatus.ABORTED, "Actor run was aborted"
     if outcome.timed_out:
         return RunStatus.TIMED_OUT, "Actor run timed out"
+    if outcome.worker_stopped:
+        return RunStatus.FAILED, "The worker running this Actor run was stopped"
+    if outcome.out_of_memory:  # even if the main process exited 0: the limit is a hard one
+        return RunStatus.FAILED, "The Actor ran out of memory"
     if outcome.exit_code == 0:
         return RunStatus.SUCCEEDED, "Actor finished with exit code 0"
     return RunStatus.FAILED, f"Actor finished with exit code {outcome.exit_code}"
 
 
-def finalize(ctx: WorkerContext, run_id: str, outcome: RunOutcome, message: str | None = None) -> RunStatus:
+def finalize(
+    ctx: WorkerContext, run_id: str, owner: str, outcome: RunOutcome, message: str | None = None
+) -> RunStatus:
+    """End the run this attempt (owner) holds; a run the sweeper already ended or restarted is left."""
     status, default_message = outcome_status(outcome)
-    with ctx.db.begin() as connection:
-        connection.execute(
-            *finish(
-                run_id,
-                status,
-                exit_code=outcome.exit_code,
-                status_message=message or default_message,
-                stats=outcome.stats,
+
+    def write() -> list[str]:
+        with ctx.db.begin() as connection:
+            moved = connection.execute(
+                *finish(
+                    run_id,
+                    status,
+                    exit_code=outcome.exit_code,
+                    status_message=message or default_message,
+                    stats=outcome.stats,
+                    owner=owner,
+                )
             )
-        )
-        # The run's own token dies with the run.
-        connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
-    # Committed: now wake the waiters.
+            # The run's own token dies with the run.
+            connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
+            # The webhooks of this transition, fired with it (none if the run was ended elsewhere).
+            return fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved.rowcount == 1 else []
+
+    # The actor's end is a fact: a database that is away (restarting) is waited for, not a reason
+    # to leave the run RUNNING for the sweeper to fail.
+    dispatches = until_written(write, f"the end of run {run_id}")
+    # Committed: now wake the waiters, then queue the webhooks.
     publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id)
+    if dispatches:
+        enqueue_new_dispatches_sync(webhook_queue(ctx), dispatches)
     return status

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
@@ -11,23 +13,40 @@ from sqlalchemy import Table, bindparam, insert, select
 
 from server.statuses import RunStatus
 from server.storage.ids import hash_token, iso, new_id, new_token, utcnow
+from server.storage.leases import RENEW_RUN
 from server.storage.models import Actor, ApiToken, Build, User
-from server.storage.runs import CLAIM, RUNS, transition_stmt
+from server.storage.runs import ACTIVE, CLAIM, RUNS, transition_stmt
 from worker.abort import AbortWatch
 from worker.context import WorkerContext, get_context
-from worker.finalize import finalize
+from worker.events import RunEvents
+from worker.finalize import finalize, outcome_status
+from worker.lease import Lease, lease_until
+from worker.limits import open_memory_limit
 from worker.logs import LogWriter
+from worker.meter import Meter
+from worker.outage import until_written
+from worker.restarts import Restarts
 from worker.runners.base import RunOutcome, RunSpec
 from worker.runners.inprocess import spawn_callable
 from worker.runners.process import spawn_process
-from worker.supervisor import Child, supervise
+from worker.shutdown import STOPPED, hand_back, stop_request
+from worker.supervisor import Child, die_with_parent, supervise
+from worker.usage import system_info
 
 log = logging.getLogger(__name__)
 
 
 _BUILDS, _ACTORS, _USERS, _TOKENS = (cast(Table, model.__table__) for model in (Build, Actor, User, ApiToken))
 _SPEC = (
-    select(RUNS, _BUILDS.c.source, _ACTORS.c.name.label("actor_name"), _USERS.c.username)
+    select(
+        RUNS,
+        _BUILDS.c.source,
+        _ACTORS.c.name.label("actor_name"),
+        _ACTORS.c.tagged_builds,
+        _BUILDS.c.status.label("build_status"),
+        _BUILDS.c.options.label("build_options"),
+        _USERS.c.username,
+    )
     .join(_BUILDS, _BUILDS.c.id == RUNS.c.build_id)
     .join(_ACTORS, _ACTORS.c.id == RUNS.c.act_id)
     .join(_USERS, _USERS.c.id == RUNS.c.user_id)
@@ -36,10 +55,12 @@ _SPEC = (
 _INSERT_TOKEN = insert(_TOKENS)
 
 
-def _claim(ctx: WorkerContext, run_id: str) -> tuple[RunSpec, dict[str, Any]] | None:
-    """READY -> RUNNING and a token for the run, in one transaction; None if someone else has it."""
+def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any]] | None:
+    """READY -> RUNNING with this attempt's lease, and a token for the run, in one transaction; None if
+    someone else has it."""
+    claim = {"run_id": run_id, "owner": owner, "until": lease_until(ctx.settings.run_lease_s)}
     with ctx.db.begin() as connection:
-        if connection.execute(CLAIM, {"run_id": run_id}).rowcount != 1:
+        if connection.execute(CLAIM, claim).rowcount != 1:
             return None
         run = connection.execute(_SPEC, {"run_id": run_id}).one()._mapping
         token = new_token()
@@ -69,20 +90,50 @@ def _claim(ctx: WorkerContext, run_id: str) -> tuple[RunSpec, dict[str, Any]] | 
         default_request_queue_id=run["default_request_queue_id"],
         started_at=iso(run["started_at"]) or "",
         token=token,
+        origin=run["origin"],
+        build_status=run["build_status"],
+        use_cache=(run["build_options"] or {}).get("useCache") is not False,
+        build_tags=tuple(
+            sorted(
+                tag
+                for tag, build in (run["tagged_builds"] or {}).items()
+                if build.get("buildId") == run["build_id"]
+            )
+        ),
     )
     return spec, dict(run["stats"])
 
 
-def _spawn(ctx: WorkerContext, spec: RunSpec) -> Child:
+def _spawn(
+    ctx: WorkerContext,
+    spec: RunSpec,
+    events: RunEvents | None,
+    join: Callable[[], None] | None,
+    run_log: LogWriter | None = None,
+    abort: AbortWatch | None = None,
+) -> Child:
+    """`join` runs in the child before the actor's code (it enters the run's memory cgroup). A process
+    actor whose build directory is not on this worker yet has it made first, into the run log."""
+    if events is None:
+        return spawn_callable(spec, join)
+    abort_fd = abort.fileno() if abort is not None else None
+    return spawn_process(spec, ctx.settings, join=join, events_url=events.url, log=run_log, abort_fd=abort_fd)
+
+
+def _events(ctx: WorkerContext, spec: RunSpec) -> RunEvents | None:
+    """Process actors get an events websocket (callables run inside Greenroom and need none)."""
     if spec.source["sourceType"] == "PYTHON_CALLABLE":
-        return spawn_callable(spec)
-    return spawn_process(spec, ctx.settings)
+        return None
+    events = RunEvents(ctx.settings.system_info_interval_s)
+    events.start()
+    return events
 
 
 def execute_run(run_id: str) -> str | None:
     """Run one actor run to its end. A run that is not READY (a duplicate delivery) is left alone."""
     ctx = get_context()
-    claimed = _claim(ctx, run_id)
+    owner = new_id()
+    claimed = _claim(ctx, run_id, owner)
     if claimed is None:
         log.info("run %s is not READY; skipping", run_id)
         return None
@@ -99,21 +150,110 @@ def execute_run(run_id: str) -> str | None:
         )
 
     settings = ctx.settings
-    message = None
+    meter = Meter(int(spec.options["memoryMbytes"]))
+    restarts = Restarts(spec, base_stats)
     # Listening before the actor starts: an abort asked for from now on is heard (or read from SQL).
     abort = AbortWatch(settings.redis_url, settings.redis_prefix, ctx.db, run_id)
     abort.start()
+    # Renewed while the run goes; lost (the sweeper ended the run while this worker was stalled), it
+    # stops the actor as an abort would, and finalize then leaves the run as the sweeper wrote it.
+    lease = Lease(ctx.db, RENEW_RUN, {"run_id": run_id, "owner": owner}, settings.run_lease_s, abort.fire)
+    lease.start()
+    events = None
+
+    def live_stats() -> None:
+        if meter.due(_LIVE_STATS_INTERVAL_S):
+            _write_stats(ctx, run_id, base_stats | meter.stats() | {"restartCount": restarts.count})
+
     try:
-        child = _spawn(ctx, spec)
-        outcome = supervise(
-            child, run_log, spec.timeout_s, settings.kill_grace_s, timing_out, abort, settings.abort_grace_s
-        )
+        # Listening before the actor starts: the SDK connects first thing.
+        events = _events(ctx, spec)
+        while True:
+            attempt = restarts.attempt_spec()
+            outcome, message, started = _attempt(
+                ctx, attempt, run_log, timing_out, abort, events, meter, live_stats
+            )
+            if not restarts.should_restart(outcome, started, abort):
+                break
+            restarts.restart(run_log, message or outcome_status(outcome)[1])
+            _write_stats(ctx, run_id, base_stats | meter.stats() | {"restartCount": restarts.count})
+    finally:
+        lease.close()
+        abort.close()
+        if events is not None:
+            events.close()
+    outcome = replace(outcome, stats=base_stats | outcome.stats | {"restartCount": restarts.count})
+    if outcome.worker_stopped:
+        if hand_back(ctx, run_id, owner, spec.options, outcome.stats, run_log):
+            return None
+        message = STOPPED.format(grace_s=settings.worker_stop_grace_s)
+    # The log is whole before the run ends, even if the database was away for a while.
+    until_written(lambda: run_log.flush(strict=True), f"the log of run {run_id}")
+    return finalize(ctx, run_id, owner, outcome, message).value
+
+
+def _attempt(
+    ctx: WorkerContext,
+    spec: RunSpec,
+    run_log: LogWriter,
+    timing_out: Callable[[], None],
+    abort: AbortWatch,
+    events: RunEvents | None,
+    meter: Meter,
+    on_sample: Callable[[], None],
+) -> tuple[RunOutcome, str | None, bool]:
+    """Start the actor under its memory limit and supervise it: (outcome, message, whether it started)."""
+    settings = ctx.settings
+    memory_mbytes = int(spec.options["memoryMbytes"])
+    try:
+        limit = open_memory_limit(settings.memory_limit, memory_mbytes, spec.run_id)
+        try:
+            child = _spawn(ctx, spec, events, _in_child(limit.join), run_log, abort)
+            if events is not None:
+                events.watch(system_info(meter, memory_mbytes))
+            outcome = supervise(
+                child,
+                run_log,
+                spec.timeout_s,
+                settings.kill_grace_s,
+                timing_out,
+                abort,
+                settings.abort_grace_s,
+                events=events,
+                limit=limit,
+                meter=meter,
+                on_sample=on_sample,
+                stop=stop_request(),
+                stop_grace_s=settings.worker_stop_grace_s,
+                on_stopping=events.migrating if events is not None else None,
+            )
+        finally:
+            limit.close()
     except Exception as exc:  # the actor could not even start: the run fails, the worker goes on
         run_log.line("[greenroom] The actor could not be started:\n" + traceback.format_exc())
         run_log.flush()
-        outcome = RunOutcome(exit_code=1)
-        message = f"The actor could not be started: {exc}"
-    finally:
-        abort.close()
-    outcome = replace(outcome, stats=base_stats | outcome.stats)
-    return finalize(ctx, run_id, outcome, message).value
+        return RunOutcome(exit_code=1, stats=meter.stats()), f"The actor could not be started: {exc}", False
+    if outcome.out_of_memory:
+        return outcome, f"The Actor ran out of memory (limit {memory_mbytes} MB)", True
+    return outcome, None, True
+
+
+def _in_child(join: Callable[[], None] | None) -> Callable[[], None]:
+    """What the actor's child runs before the actor: die with this worker, then enter the limit."""
+    worker_pid = os.getpid()
+
+    def in_child() -> None:
+        die_with_parent(worker_pid)
+        if join is not None:
+            join()
+
+    return in_child
+
+
+# While a run goes, its stats in SQL are at most this old (memCurrentBytes, cpuCurrentUsage...).
+_LIVE_STATS_INTERVAL_S = 5.0
+
+
+def _write_stats(ctx: WorkerContext, run_id: str, stats: dict[str, Any]) -> None:
+    with ctx.db.begin() as connection:
+        connection.execute(transition_stmt(run_id, ACTIVE, stats=stats))

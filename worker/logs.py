@@ -13,12 +13,14 @@ from collections.abc import Callable
 from typing import IO
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from server.events import publish_log_appended
 from server.storage.db import SyncDatabase
 from server.storage.ids import iso, utcnow
-from server.storage.logs import APPEND, NEXT_SEQ
+from server.storage.logs import RUN_LOG, LogTable
 from worker.context import get_context
+from worker.outage import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,10 @@ class LogWriter:
         max_chars: int,
         *,
         notify: Callable[[str], None] | None = None,
+        table: LogTable = RUN_LOG,
     ):
         self._db = db
+        self._table = table  # a run's log, or (BUILD_LOG) a build's: run_id is then the build's id
         self._notify = notify or _context_notifier()
         self._timer: threading.Timer | None = None
         self._run_id = run_id
@@ -66,10 +70,11 @@ class LogWriter:
         with self._lock:
             if self._truncated:
                 return
-            if self._chars + len(stamped) > self._max_chars:
+            # A line is kept only if the truncation note would still fit after it: the log, note
+            # included, never passes max_chars.
+            if self._chars + len(stamped) + len(self._note()) > self._max_chars:
                 self._truncated = True
-                note = f"[greenroom] The log reached its limit of {self._max_chars} characters."
-                stamped = f"{iso(utcnow())} {note}\n"
+                stamped = self._note()
             self._chars += len(stamped)
             self._buffer.append(stamped)
             self._buffered += len(stamped)
@@ -81,30 +86,46 @@ class LogWriter:
                 self._timer.daemon = True
                 self._timer.start()
 
+    def _note(self) -> str:
+        return f"{iso(utcnow())} [greenroom] The log was truncated at {self._max_chars} characters.\n"
+
     def _timed_flush(self) -> None:
         with self._lock:
             self._timer = None
             self._flush_locked()
 
-    def flush(self) -> None:
-        """Write what is buffered now (the supervisor calls it before the run's terminal state)."""
+    def flush(self, *, strict: bool = False) -> None:
+        """Write what is buffered now (the supervisor calls it before the run's terminal state).
+
+        While the database is unavailable the lines stay buffered for the next flush; `strict`
+        then raises (the caller retries), else the flush is only skipped.
+        """
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            self._flush_locked()
+            self._flush_locked(strict=strict)
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, *, strict: bool = False) -> None:
         self._last_flush = time.monotonic()
         if not self._buffer:
             return
         content = "".join(self._buffer)
+        try:
+            with self._db.begin() as connection:
+                if self._seq is None:
+                    key = {self._table.key: self._run_id}
+                    self._seq = int(connection.execute(self._table.next_seq, key).scalar_one())
+                connection.execute(
+                    self._table.append, {self._table.key: self._run_id, "seq": self._seq, "content": content}
+                )
+        except DBAPIError as exc:
+            if strict or not database_unavailable(exc):
+                raise
+            logger.warning("run %s: log lines kept until the database is back (%s)", self._run_id, exc)
+            return
         self._buffer.clear()
         self._buffered = 0
-        with self._db.begin() as connection:
-            if self._seq is None:
-                self._seq = int(connection.execute(NEXT_SEQ, {"run_id": self._run_id}).scalar_one())
-            connection.execute(APPEND, {"run_id": self._run_id, "seq": self._seq, "content": content})
         self._seq += 1
         # Committed: now wake the followers. A lost wake-up only delays them until the next chunk,
         # the run's end or the listener's resubscription, so Redis trouble must not fail the run.

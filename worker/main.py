@@ -1,4 +1,5 @@
-"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes.
+"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, and the
+sweeper (worker/sweeper.py) every sweep_interval_s.
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
@@ -15,20 +16,30 @@ import time
 from types import FrameType
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from server.settings import Settings
 from worker.context import configure, dispose_context, get_context
+from worker.shutdown import GreenroomWorker
+from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
+# What a stopping worker may take beyond its actor's grace: the terminal write, closing its pool.
+_STOP_MARGIN_S = 15.0
 
-def run_worker(settings: Settings, *, burst: bool = False) -> None:
+
+def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = False) -> None:
+    """webhooks: take only webhook calls (a pool runs them in processes of their own, so long runs
+    never hold them up); burst: take runs, builds and webhook calls until the queues are empty."""
     configure(settings)
     get_context()  # engine and imports before the first job, not during it
     connection = Redis.from_url(settings.redis_url)
-    queue = Queue(settings.queue_name, connection=connection)
-    worker = SimpleWorker([queue], connection=connection)
+    names = [settings.webhook_queue_name] if webhooks else [settings.queue_name]
+    if burst and not webhooks:
+        names.append(settings.webhook_queue_name)
+    queues = [Queue(name, connection=connection) for name in names]
+    worker = GreenroomWorker(queues, connection=connection)
     try:
         worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
     finally:
@@ -37,8 +48,11 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
 
 
 def run_pool(settings: Settings, processes: int) -> None:
-    """Keep `processes` workers alive until SIGTERM/SIGINT, then stop them and wait."""
+    """Keep `processes` workers and settings.webhook_worker_processes webhook workers alive until
+    SIGTERM/SIGINT, then stop them and wait."""
     env_args = [sys.executable, "-m", "worker"]
+    webhook_args = [*env_args, "--webhooks"]
+    webhook_children: list[subprocess.Popen[bytes]] = []
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -49,15 +63,32 @@ def run_pool(settings: Settings, processes: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     env = {**os.environ, **settings.to_env()}
+    configure(settings)
+    ctx = get_context()
+    sweeper = Sweeper(ctx, Queue(settings.queue_name, connection=ctx.redis))
+    next_sweep = time.monotonic()
     while not stopping:
         children = [c for c in children if c.poll() is None]
         while len(children) < processes:
             children.append(subprocess.Popen(env_args, env=env))
-        time.sleep(0.5)
+        webhook_children = [c for c in webhook_children if c.poll() is None]
+        while len(webhook_children) < settings.webhook_worker_processes:
+            webhook_children.append(subprocess.Popen(webhook_args, env=env))
+        if time.monotonic() >= next_sweep:
+            sweeper()
+            next_sweep = time.monotonic() + settings.sweep_interval_s
+        time.sleep(min(0.5, settings.sweep_interval_s))
+    dispose_context()
+    # Each worker finishes its job: its actor has worker_stop_grace_s to end, is then stopped
+    # (kill_grace_s), and the run is ended (worker/shutdown.py). Only a worker stuck past all that
+    # is killed, and its run is left to the sweepers of other pools.
+    children += webhook_children  # a webhook call ends by its own deadline (webhook_timeout_s)
     for child in children:
         child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + settings.worker_stop_grace_s + settings.kill_grace_s + _STOP_MARGIN_S
     for child in children:
         try:
-            child.wait(timeout=30)
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()

@@ -6,6 +6,8 @@ The actor runs in its own session (process group), so a timeout kills everything
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import logging
 import os
 import select
 import signal
@@ -15,8 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Protocol
 
+from worker.limits import MemoryLimit
 from worker.logs import LogWriter, pump
+from worker.meter import Meter, tree_usage
 from worker.runners.base import RunOutcome
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,9 +33,28 @@ class Child:
     output: IO[bytes]
 
 
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In the actor's child, before exec: SIGKILL it when the worker supervising it dies (a killed
+    worker must not leave its actor running; the sweeper then fails or restarts the run)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the worker died before the line above
+        os._exit(1)
+
+
 def kill_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    """Signal the actor's process group; a forked child that has not made its group yet (an abort
+    right after the start) is signalled by its pid, which is the group's id to be."""
+    try:
         os.killpg(pgid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pgid, sig)
+    except PermissionError:
+        pass
 
 
 def _exited_within(pidfd: int, timeout_s: float | None) -> bool:
@@ -43,6 +68,20 @@ class AbortSignal(Protocol):
     def fileno(self) -> int: ...
 
     def graceful(self) -> bool: ...
+
+
+class StopSignal(Protocol):
+    """Readable (fileno) when the worker is told to stop; stop_at() says until when the actor may go on."""
+
+    def fileno(self) -> int: ...
+
+    def stop_at(self, grace_s: float) -> float | None: ...
+
+
+class AbortAudience(Protocol):
+    """The run's events websocket: aborting() tells the actor, True if it was listening."""
+
+    def aborting(self) -> bool: ...
 
 
 def _stop(pidfd: int, pgid: int, grace_s: float) -> None:
@@ -62,46 +101,122 @@ def supervise(
     on_timing_out: Callable[[], None],
     abort: AbortSignal | None = None,
     abort_grace_s: float = 30.0,
+    *,
+    limit: MemoryLimit | None = None,
+    meter: Meter | None = None,
+    on_sample: Callable[[], None] | None = None,
+    events: AbortAudience | None = None,
+    stop: StopSignal | None = None,
+    stop_grace_s: float = 30.0,
+    on_stopping: Callable[[], None] | None = None,
 ) -> RunOutcome:
+    """Wait for the actor's end, a timeout, an abort, its memory going over `limit`, or the end of
+    the grace period after `stop` (its worker is stopping; `on_stopping` is called when that starts).
+
+    Every `limit.sample_interval_s` the actor's memory and CPU go to `meter` (then `on_sample` is
+    called); the outcome's stats are the meter's, so a run of several attempts passes the same meter.
+    """
+    limit = limit or MemoryLimit(0)
+    meter = meter or Meter(memory_mbytes=0)
+    meter.start_attempt()
     started = time.monotonic()
     reader = threading.Thread(target=pump, args=(child.output, log), daemon=True)
     reader.start()
     pidfd = os.pidfd_open(child.pid)
-    timed_out = aborted = False
+    timed_out = aborted = out_of_memory = worker_stopped = False
     deadline = None if timeout_s is None else started + timeout_s
-    watched = [pidfd] if abort is None else [pidfd, abort.fileno()]
+    next_sample = started + limit.sample_interval_s
+    stop_at: float | None = None
+    ready: list[int] = []
+    watched = [pidfd, *(s.fileno() for s in (abort, stop) if s is not None)]
     try:
         while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select(watched, [], [], remaining)
+            if stop is not None and (stop_at is None or stop.fileno() in ready):
+                # Also read before the first wait: a stop asked for before this attempt started.
+                stopping = stop_at is not None
+                stop_at = stop.stop_at(stop_grace_s)
+                if stop_at is not None and not stopping:
+                    log.line(f"[greenroom] The worker is stopping: the run has {stop_grace_s:g} s to finish.")
+                    if on_stopping is not None:
+                        on_stopping()
+            now = time.monotonic()
+            wake = min(t for t in (next_sample, deadline, stop_at) if t is not None)
+            ready, _, _ = select.select(watched, [], [], max(0.0, wake - now))
             if pidfd in ready:
                 break
-            if ready:  # the abort signal
+            if abort is not None and abort.fileno() in ready:
                 aborted = True
                 graceful = abort is not None and abort.graceful()
                 log.line(f"[greenroom] Aborting the run{' gracefully' if graceful else ''}.")
-                _stop(pidfd, child.pid, abort_grace_s if graceful else 0)
+                if graceful and events is not None and events.aborting():
+                    # The actor heard `aborting` on its events websocket: as on Apify, it has the
+                    # whole grace period to end by itself; only then SIGTERM, then SIGKILL.
+                    if not _exited_within(pidfd, abort_grace_s):
+                        _stop(pidfd, child.pid, kill_grace_s)
+                else:
+                    _stop(pidfd, child.pid, abort_grace_s if graceful else 0)
                 break
-            timed_out = True
-            on_timing_out()
-            _stop(pidfd, child.pid, kill_grace_s)
-            break
+            now = time.monotonic()
+            if stop_at is not None and now >= stop_at:
+                worker_stopped = True
+                log.line("[greenroom] The run did not finish before its worker stopped: stopping the Actor.")
+                _stop(pidfd, child.pid, kill_grace_s)
+                break
+            if deadline is not None and now >= deadline:
+                timed_out = True
+                on_timing_out()
+                _stop(pidfd, child.pid, kill_grace_s)
+                break
+            if now >= next_sample:
+                next_sample = now + limit.sample_interval_s
+                if _sample(child.pid, limit, meter):
+                    out_of_memory = True
+                    log.line(_oom_line(limit))
+                    # The whole group goes, as cgroup v2's memory.oom.group does it.
+                    _stop(pidfd, child.pid, 0)
+                    break
+                if on_sample is not None:
+                    try:
+                        on_sample()
+                    except Exception:  # live stats are a nicety: the actor goes on regardless
+                        logger.warning("on_sample failed for pid %s", child.pid, exc_info=True)
         _, status, usage = os.wait4(child.pid, 0)
     finally:
         os.close(pidfd)
     # Whatever the actor left behind in its group goes with it.
     kill_group(child.pid, signal.SIGKILL)
     reader.join(timeout=5)
+    if not out_of_memory and limit.exceeded(meter.memory_current):  # the kernel killed it meanwhile
+        out_of_memory = True
+        log.line(_oom_line(limit))
     log.flush()
-    duration_s = time.monotonic() - started
     code = os.waitstatus_to_exitcode(status)
     exit_code = code if code >= 0 else 128 - code
-    cpu_s = usage.ru_utime + usage.ru_stime
-    stats = {
-        "durationMillis": int(duration_s * 1000),
-        "runTimeSecs": round(duration_s, 3),
-        "memMaxBytes": usage.ru_maxrss * 1024,
-        "cpuAvgUsage": round(100 * cpu_s / duration_s, 2) if duration_s > 0 else 0,
-        "computeUnits": 0,
-    }
-    return RunOutcome(exit_code=exit_code, timed_out=timed_out, aborted=aborted, stats=stats)
+    meter.end_attempt(
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_bytes=limit.peak_bytes(),
+        maxrss_bytes=usage.ru_maxrss * 1024,
+    )
+    return RunOutcome(
+        exit_code=exit_code,
+        timed_out=timed_out,
+        aborted=aborted,
+        out_of_memory=out_of_memory,
+        worker_stopped=worker_stopped,
+        stats=meter.stats(),
+    )
+
+
+def _sample(pid: int, limit: MemoryLimit, meter: Meter) -> bool:
+    """Measure the actor once; True if it is over its memory limit."""
+    current = limit.current_bytes()
+    usage = tree_usage(pid, memory=current is None)
+    meter.sample(usage.memory_bytes if current is None else current, usage.cpu_s)
+    return limit.exceeded(meter.memory_current)
+
+
+def _oom_line(limit: MemoryLimit) -> str:
+    megabytes = limit.limit_bytes // (1024 * 1024)
+    return (
+        f"[greenroom] The Actor ran out of memory (limit {megabytes} MB; {limit.mechanism}) and was stopped."
+    )

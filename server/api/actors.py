@@ -16,6 +16,7 @@ from server.errors import InvalidInput
 from server.lifespan import state_of
 from server.responses import data_response
 from server.services.actors import create_actor, delete_actor, update_actor
+from server.services.builds import actor_change
 from server.services.resolve import get_actor
 from server.services.validation import TITLE_MAX_CHARS, check_text
 from server.shapes import actor_json, actor_short_json
@@ -30,7 +31,7 @@ async def create(request: Request) -> Response:
     body = await read_json_object(request, state.settings.max_body_bytes)
     check_text(body.get("title"), "title", TITLE_MAX_CHARS)
     check_text(body.get("description"), "description")
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await create_actor(session, state.settings, user, body)
     location = f"{state.settings.api_base_url}/v2/acts/{actor.id}"
     return data_response(actor_json(actor, user), 201, location)
@@ -95,7 +96,7 @@ async def update(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await get_actor(session, user, request.path_params["actorId"])
         await update_actor(session, state.settings, actor, body)
     return data_response(actor_json(actor, user))

@@ -15,12 +15,13 @@ from starlette.responses import Response, StreamingResponse
 from server.api.auth import authenticate
 from server.api.params import parse_bool
 from server.api.run_lists import find_last_run
+from server.errors import NotFound
 from server.lifespan import AppState, state_of
+from server.services.builds import get_build
 from server.services.resolve import get_run
 from server.statuses import RunStatus
-from server.storage.logs import READ_AFTER
+from server.storage.logs import BUILD_LOG, RUN_LOG, LogTable
 from server.storage.models import Run
-from server.storage.runs import RUN_STATUS
 
 TEXT = "text/plain; charset=utf-8"
 # CSI sequences (colours, cursor moves), OSC sequences (titles, links) and two-byte escapes.
@@ -35,7 +36,9 @@ def _keep(text: str) -> str:
     return text
 
 
-async def follow(state: AppState, run_id: str, clean: Callable[[str], str]) -> AsyncIterator[str]:
+async def follow(
+    state: AppState, run_id: str, clean: Callable[[str], str], table: LogTable = RUN_LOG
+) -> AsyncIterator[str]:
     """The run's log chunks in order, as they are committed, until the run is terminal and all is sent.
 
     Registered before the first read, so a chunk or finish committed in between wakes it. The status
@@ -48,8 +51,9 @@ async def follow(state: AppState, run_id: str, clean: Callable[[str], str]) -> A
         while True:
             woken.clear()  # before reading: a wake-up during the read means read again
             async with state.db.read() as session:
-                status = (await session.execute(RUN_STATUS, {"run_id": run_id})).scalar_one_or_none()
-                chunks = (await session.execute(READ_AFTER, {"run_id": run_id, "after_seq": sent})).all()
+                key = {table.key: run_id}
+                status = (await session.execute(table.status, key)).scalar_one_or_none()
+                chunks = (await session.execute(table.read_after, {**key, "after_seq": sent})).all()
             for seq, content in chunks:
                 yield clean(content)
                 sent = seq
@@ -60,27 +64,41 @@ async def follow(state: AppState, run_id: str, clean: Callable[[str], str]) -> A
 
 
 async def _respond(request: Request, run: Run) -> Response:
+    return await respond(request, run.id, RUN_LOG)
+
+
+async def respond(request: Request, log_id: str, table: LogTable) -> Response:
+    """A run's or a build's log (table says which), whole or (stream=1) followed."""
     state = state_of(request)
     params = request.query_params
     stream, raw, download = (bool(parse_bool(params, name)) for name in ("stream", "raw", "download"))
     clean = _keep if raw else strip_ansi
-    headers = {"Content-Disposition": f'attachment; filename="{run.id}.log"'} if download else {}
+    headers = {"Content-Disposition": f'attachment; filename="{log_id}.log"'} if download else {}
     if stream:
         # A proxy (nginx) must pass each chunk on as it comes, not buffer the response.
         headers["X-Accel-Buffering"] = "no"
-        return StreamingResponse(follow(state, run.id, clean), headers=headers, media_type=TEXT)
+        return StreamingResponse(follow(state, log_id, clean, table), headers=headers, media_type=TEXT)
     async with state.db.read() as session:
-        chunks = (await session.execute(READ_AFTER, {"run_id": run.id, "after_seq": -1})).all()
+        chunks = (await session.execute(table.read_after, {table.key: log_id, "after_seq": -1})).all()
     return Response(clean("".join(content for _, content in chunks)), headers=headers, media_type=TEXT)
 
 
 async def get(request: Request) -> Response:
-    """GET /actor-runs/:runId/log and /logs/:logId (a run id; builds have no logs of their own yet)."""
+    """GET /actor-runs/:runId/log and /logs/:logId (a run's id, or a build's)."""
     state = state_of(request)
     async with state.db.read() as session:
         user = await authenticate(request, session)
         run_id = request.path_params.get("runId") or request.path_params["logId"]
-        run = await get_run(session, user, run_id)
+        try:
+            run = await get_run(session, user, run_id)
+        except NotFound as missing:
+            if "logId" not in request.path_params:
+                raise
+            try:
+                build = await get_build(session, user, run_id)
+            except NotFound:
+                raise missing from None
+            return await respond(request, build.id, BUILD_LOG)
     return await _respond(request, run)
 
 

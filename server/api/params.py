@@ -12,11 +12,14 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from server.errors import InvalidInput
+from server.services.webhook_checks import check_ad_hoc
 from server.settings import Settings
 from server.storage.key_value_stores import is_valid_key
 
 _TRUE = {"1", "true"}
 _FALSE = {"0", "false", ""}
+# Ad-hoc webhooks one run start may attach (Apify's MAX_WEBHOOKS_PER_USER is 100).
+MAX_AD_HOC_WEBHOOKS = 100
 
 
 def parse_bool(params: QueryParams, name: str) -> bool | None:
@@ -71,8 +74,12 @@ def output_record_key(params: QueryParams) -> str:
     return key
 
 
-def parse_webhooks(raw: str | None) -> list[dict[str, Any]] | None:
-    """The `webhooks` parameter: standard Base64 of a JSON array of {eventTypes, requestUrl, ...}."""
+def parse_webhooks(raw: str | None, settings: Settings) -> list[dict[str, Any]] | None:
+    """The `webhooks` parameter: standard Base64 of a JSON array of {eventTypes, requestUrl, ...}.
+
+    Every item is checked as a webhook is (server/services/webhook_checks.py); the result is their
+    column values, written as ad-hoc webhooks of the run when it is created.
+    """
     if raw is None or raw == "":
         return None
     try:
@@ -82,16 +89,9 @@ def parse_webhooks(raw: str | None) -> list[dict[str, Any]] | None:
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.") from None
     if not isinstance(value, list):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.")
-    for hook in value:
-        if not isinstance(hook, dict):
-            raise InvalidInput("Each webhook must be a JSON object.")
-        events = hook.get("eventTypes")
-        if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
-            raise InvalidInput("Each webhook needs 'eventTypes', a non-empty array of strings.")
-        url = hook.get("requestUrl")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidInput("Each webhook needs 'requestUrl', an http or https URL.")
-    return value
+    if len(value) > MAX_AD_HOC_WEBHOOKS:
+        raise InvalidInput(f"Parameter 'webhooks' may hold at most {MAX_AD_HOC_WEBHOOKS} webhooks.")
+    return [check_ad_hoc(hook, settings) for hook in value]
 
 
 @dataclass(frozen=True)
@@ -123,5 +123,5 @@ def run_overrides(params: QueryParams, settings: Settings) -> RunOverrides:
         max_items=parse_int(params, "maxItems"),
         max_total_charge_usd=parse_number(params, "maxTotalChargeUsd"),
         restart_on_error=parse_bool(params, "restartOnError"),
-        webhooks=parse_webhooks(params.get("webhooks")),
+        webhooks=parse_webhooks(params.get("webhooks"), settings),
     )

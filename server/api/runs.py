@@ -22,7 +22,6 @@ from server.services.waiting import wait_for_finish as wait_run
 from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
-from server.storage.key_value_stores import get_record_stmt
 from server.storage.models import Actor, Run, Task
 
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -107,10 +106,8 @@ async def run_sync(request: Request) -> Response:
         raise RunTimeoutExceeded(state.settings.run_sync_wait_s, stopping=state.waiters.draining)
     if status is not RunStatus.SUCCEEDED:
         raise RunFailed(run.id, status.value)
-    async with state.db.read() as session:
-        record = (
-            await session.execute(get_record_stmt(run.default_key_value_store_id, key))
-        ).scalar_one_or_none()
+    # Read with the records of the other run-syncs woken with this one.
+    record = await state.records.get((run.default_key_value_store_id, key))
     if record is None:
         # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
         return Response(b"", 201)

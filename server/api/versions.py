@@ -1,7 +1,7 @@
 """/v2/acts/:actorId/versions[/:versionNumber[/env-vars[/:envVarName]]] (both prefixes).
 
-Every change to a version's source or env vars makes a new build at once, tagged with the
-version's buildTag, so the next run of that tag runs what the version now says.
+Every change to a version's source or env vars makes a new build at once (queued for a worker after
+the commit); runs of the version's buildTag use it from then on (server/services/actors.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from server.api.body import read_json_object
 from server.lifespan import state_of
 from server.responses import data_response
 from server.services import actors as service
+from server.services.builds import actor_change
 from server.services.resolve import get_actor
 from server.shapes import env_var_json, public_version
 
@@ -42,7 +43,7 @@ async def create_version(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await get_actor(session, user, request.path_params["actorId"])
         version = await service.add_version(session, actor, body)
     location = _url(request, actor.id, "versions", version["versionNumber"])
@@ -63,7 +64,7 @@ async def update_version(request: Request) -> Response:
     user = await authenticate(request)
     actor_ref, number = _path(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await get_actor(session, user, actor_ref)
         version = await service.update_version(session, actor, number, body)
     return data_response(public_version(version))
@@ -94,7 +95,7 @@ async def create_env_var(request: Request) -> Response:
     user = await authenticate(request)
     actor_ref, number = _path(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await get_actor(session, user, actor_ref)
         var = await service.add_env_var(session, actor, number, body)
     location = _url(request, actor.id, "versions", number, "env-vars", var["name"])
@@ -116,7 +117,7 @@ async def update_env_var(request: Request) -> Response:
     user = await authenticate(request)
     actor_ref, number = _path(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await get_actor(session, user, actor_ref)
         name = request.path_params["envVarName"]
         var = await service.update_env_var(session, actor, number, name, body)
@@ -127,7 +128,7 @@ async def delete_env_var(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     actor_ref, number = _path(request)
-    async with state.db.transaction() as session:
+    async with actor_change(state) as session:
         actor = await get_actor(session, user, actor_ref)
         await service.delete_env_var(session, actor, number, request.path_params["envVarName"])
     return Response(status_code=204)

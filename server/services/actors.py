@@ -1,4 +1,10 @@
-"""Actors and their builds. Until builds install dependencies, each version gets one build at once."""
+"""Actors, their versions, and the builds they make.
+
+Every new or changed version makes a build. A PYTHON_CALLABLE build has nothing to install: it
+succeeds at once and takes its tag. A SOURCE_FILES build is READY and queued for a worker (after the
+caller's commit, see server/services/builds.py); it takes its tag when it succeeds, and until it
+ends it is the tag's pending build, which runs of the tag use (resolve_build).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +31,31 @@ from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
 from server.storage.models import Actor, ApiToken, Build, Dataset, KeyValueStore, Run, User
+from server.webhook_events import BUILD_CREATED, BUILD_EVENTS, fire_build
 
-_SNAPSHOT_KEYS = ("versionNumber", "sourceType", "sourceFiles", "callable", "startCommand", "envVars")
+_SNAPSHOT_KEYS = (
+    "versionNumber",
+    "sourceType",
+    "sourceFiles",
+    "callable",
+    "startCommand",
+    "envVars",
+    "applyEnvVarsToBuild",
+)
+# session.info key: ids of the builds a transaction made, to enqueue once it commits.
+NEW_BUILDS = "greenroom.new_builds"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """How a build was asked for (POST .../builds); a version change makes one with the defaults."""
+
+    tag: str | None = None  # None: the version's buildTag
+    use_cache: bool = True
+    beta_packages: bool = False
+    origin: str = "API"
+    client_ip: str | None = None
+    user_agent: str | None = None
 
 
 async def create_actor(session: AsyncSession, settings: Settings, user: User, body: dict[str, Any]) -> Actor:
@@ -48,6 +77,7 @@ async def create_actor(session: AsyncSession, settings: Settings, user: User, bo
         default_run_options=run_options,
         versions=checked,
         tagged_builds={},
+        pending_builds={},
     )
     session.add(actor)
     try:
@@ -59,28 +89,48 @@ async def create_actor(session: AsyncSession, settings: Settings, user: User, bo
     return actor
 
 
-async def build_version(session: AsyncSession, actor: Actor, version: dict[str, Any]) -> Build:
-    """Snapshot a version as a finished build and tag it (latest unless the version says otherwise)."""
+async def build_version(
+    session: AsyncSession, actor: Actor, version: dict[str, Any], request: BuildRequest | None = None
+) -> Build:
+    """A new build of a version (call with the actor locked, or new: build numbers are counted)."""
+    request = request or BuildRequest()
     number = version["versionNumber"]
     count_stmt = select(func.count()).where(Build.act_id == actor.id, Build.version_number == number)
     previous = (await session.execute(count_stmt)).scalar_one()
     now = utcnow()
+    tag = request.tag or version.get("buildTag") or "latest"
+    at_once = version["sourceType"] == "PYTHON_CALLABLE"  # the worker imports it: nothing to build
     build = Build(
         act_id=actor.id,
         user_id=actor.user_id,
         version_number=number,
         build_number=f"{number}.{previous + 1}",
-        status=RunStatus.SUCCEEDED.value,
+        status=(RunStatus.SUCCEEDED if at_once else RunStatus.READY).value,
         source={k: version[k] for k in _SNAPSHOT_KEYS if k in version},
+        tag=tag,
+        options={"useCache": request.use_cache, "betaPackages": request.beta_packages},
+        stats={},
+        origin=request.origin,
+        client_ip=request.client_ip,
+        user_agent=request.user_agent,
         started_at=now,
-        finished_at=now,
+        finished_at=now if at_once else None,
     )
     session.add(build)
     await session.flush()
-    tag = version["buildTag"]
-    actor.tagged_builds = dict(actor.tagged_builds) | {
-        tag: {"buildId": build.id, "buildNumber": build.build_number, "finishedAt": iso(now)}
-    }
+    pending = dict(actor.pending_builds)
+    if at_once:
+        pending.pop(tag, None)  # this one is newer than any build of the tag still in progress
+        actor.tagged_builds = dict(actor.tagged_builds) | {
+            tag: {"buildId": build.id, "buildNumber": build.build_number, "finishedAt": iso(now)}
+        }
+    else:
+        pending[tag] = {"buildId": build.id, "buildNumber": build.build_number}
+        session.info.setdefault(NEW_BUILDS, []).append(build.id)
+    actor.pending_builds = pending
+    await fire_build(session, BUILD_CREATED, build.id, build)
+    if at_once:
+        await fire_build(session, BUILD_EVENTS[RunStatus.SUCCEEDED], build.id, build)
     return build
 
 
@@ -91,9 +141,11 @@ class BuildRef:
 
 
 async def resolve_build(session: AsyncSession, actor: Actor, tag_or_number: str) -> BuildRef:
-    """The build a run uses: a tag from taggedBuilds, else a build number; 404 unknown-build-tag."""
-    tagged = actor.tagged_builds.get(tag_or_number)
-    if tagged:  # taggedBuilds records the id and number: no query
+    """The build a run uses: the tag's build in progress, else the tag's build, else a build number;
+    404 unknown-build-tag. The newest build of a tag wins, so a run right after a version change
+    (or right after the actor is created) runs the new code; the worker builds it if it must."""
+    tagged = actor.pending_builds.get(tag_or_number) or actor.tagged_builds.get(tag_or_number)
+    if tagged:  # both record the id and number: no query
         return BuildRef(tagged["buildId"], tagged["buildNumber"])
     stmt = select(Build.id, Build.build_number).where(
         Build.act_id == actor.id, Build.build_number == tag_or_number
@@ -180,11 +232,12 @@ async def patch_tagged_builds(session: AsyncSession, actor: Actor, raw: Any) -> 
         return
     if not isinstance(raw, dict):
         raise InvalidInput("'taggedBuilds' must be an object of tag name to {buildId} or null.")
-    tags = dict(actor.tagged_builds)
+    tags, pending = dict(actor.tagged_builds), dict(actor.pending_builds)
     for tag, target in raw.items():
         check_build_tag(tag)
         if target is None:
             tags.pop(tag, None)
+            pending.pop(tag, None)
             continue
         build_id = target.get("buildId") if isinstance(target, dict) else None
         if not isinstance(build_id, str) or "\x00" in build_id:
@@ -193,12 +246,16 @@ async def patch_tagged_builds(session: AsyncSession, actor: Actor, raw: Any) -> 
         build = (await session.execute(stmt)).scalar_one_or_none()
         if build is None:
             raise InvalidInput(f"'taggedBuilds.{tag}': the Actor has no build with ID {build_id!r}.")
+        if build.status != RunStatus.SUCCEEDED.value:
+            raise InvalidInput(f"'taggedBuilds.{tag}': build {build_id} has not succeeded ({build.status}).")
+        pending.pop(tag, None)  # the user's choice, not a build still in progress, is the tag's now
         tags[tag] = {
             "buildId": build.id,
             "buildNumber": build.build_number,
             "finishedAt": iso(build.finished_at),
         }
     actor.tagged_builds = tags
+    actor.pending_builds = pending
 
 
 async def update_actor(session: AsyncSession, settings: Settings, actor: Actor, body: dict[str, Any]) -> None:

@@ -12,10 +12,12 @@ from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.services.actors import resolve_build
+from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import TERMINAL, RunStatus
 from server.storage.ids import utcnow
 from server.storage.models import Actor, Run
 from server.storage.runs import RUNS, transition_stmt
+from server.webhook_events import RUN_EVENTS, RUN_RESURRECTED, fire_run
 
 ABORTED_MESSAGE = "Actor run was aborted"
 
@@ -35,7 +37,9 @@ async def abort_run(state: AppState, run: Run, gracefully: bool) -> None:
                 status_message=ABORTED_MESSAGE,
             )
         )
-        if never_started.rowcount != 1:  # type: ignore[attr-defined]
+        if never_started.rowcount == 1:  # type: ignore[attr-defined]
+            await fire_run(session, RUN_EVENTS[RunStatus.ABORTED], run.id)
+        else:
             await session.execute(
                 transition_stmt(
                     run.id,
@@ -47,6 +51,7 @@ async def abort_run(state: AppState, run: Run, gracefully: bool) -> None:
     # Committed; now the waiters (a run that never started) or the supervisor (a running one) hear.
     if never_started.rowcount == 1:  # type: ignore[attr-defined]
         await anyio.to_thread.run_sync(publish_run_finished, state.redis, state.settings.redis_prefix, run.id)
+        await enqueue_dispatches_of(state, session)
     else:
         await anyio.to_thread.run_sync(publish_abort, state.redis, state.settings.redis_prefix, run.id)
 
@@ -88,7 +93,10 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
             .where(RUNS.c.id == run.id, RUNS.c.status.in_([s.value for s in TERMINAL]))
             .values(**values)
         )
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            await fire_run(session, RUN_RESURRECTED, run.id)
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
     await enqueue_run(state.queue, run.id)
+    await enqueue_dispatches_of(state, session)
     return True

@@ -11,10 +11,12 @@ from server.api.params import RunOverrides
 from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.services.actors import resolve_build
+from server.services.webhooks import add_ad_hoc_webhooks, enqueue_dispatches_of
 from server.statuses import RunStatus
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, Run, Task, User
+from server.webhook_events import RUN_CREATED, fire_run
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,6 @@ async def start_run(
             user_agent=meta.user_agent,
             options=options,
             stats={"inputBodyLen": len(run_input.body) if run_input else 0},
-            webhooks=overrides.webhooks,
             default_key_value_store_id=store_id,
             default_dataset_id=dataset_id,
             default_request_queue_id=new_id(),
@@ -117,8 +118,12 @@ async def start_run(
                     state.db.dialect, store_id, "INPUT", run_input.body, run_input.content_type, None
                 )
             )
-    # Committed: only now may a worker see the job.
+        if overrides.webhooks:
+            await add_ad_hoc_webhooks(session, state.db.dialect, user.id, run_id, overrides.webhooks)
+        await fire_run(session, RUN_CREATED, run_id, run)
+    # Committed: only now may a worker see the job (and a webhook worker the dispatches).
     await enqueue_run(state.queue, run_id)
+    await enqueue_dispatches_of(state, session)
     return run
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from sqlalchemy.exc import NoResultFound
+
 from server.lifespan import AppState
 from server.statuses import RunStatus
 from server.storage.models import Run
-from server.storage.runs import GET_RUN
 
 
 async def read_run(state: AppState, run_id: str) -> Run:
-    async with state.db.read() as session:
-        return (await session.execute(GET_RUN, {"run_id": run_id})).scalar_one()
+    """The run as it stands now, read with the runs of the other waiters woken with it."""
+    run = await state.runs.get(run_id)
+    if run is None:  # deleted meanwhile
+        raise NoResultFound(f"run {run_id} is gone")
+    return run
 
 
 async def wait_for_finish(

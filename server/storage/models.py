@@ -69,16 +69,22 @@ class Actor(Base):
     default_run_options: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
     # Apify's versions array, as sent (secret env var values included; the API never returns them).
     versions: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False, default=list)
-    # {"latest": {"buildId", "buildNumber", "finishedAt"}}
+    # {"latest": {"buildId", "buildNumber", "finishedAt"}}: set when a build succeeds.
     tagged_builds: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    # {"latest": {"buildId", "buildNumber"}}: the newest build of a tag still in progress. A run of
+    # the tag uses it (and builds it itself if it must), so a changed version runs at once.
+    pending_builds: Mapped[dict[str, Any]] = mapped_column(
+        Json, nullable=False, default=dict, server_default="{}"
+    )
     created_at: Mapped[datetime] = _created()
     modified_at: Mapped[datetime] = _created()
 
 
 class Build(Base):
-    """An immutable snapshot of an actor version: what a run executes."""
+    """An immutable snapshot of an actor version, built by a worker: what a run executes."""
 
     __tablename__ = "builds"
+    __table_args__ = (Index("ix_builds_user_started", "user_id", "started_at"),)
     id: Mapped[str] = _id()
     act_id: Mapped[str] = mapped_column(
         ForeignKey("actors.id", ondelete="CASCADE"), nullable=False, index=True
@@ -88,8 +94,18 @@ class Build(Base):
     build_number: Mapped[str] = mapped_column(String(32), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     source: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    # The tag the build takes when it succeeds (the version's buildTag, or the `tag` parameter).
+    tag: Mapped[str | None] = mapped_column(String(64))
+    # Apify's build options: useCache, betaPackages, memoryMbytes, diskMbytes.
+    options: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict, server_default="{}")
+    stats: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict, server_default="{}")
+    origin: Mapped[str] = mapped_column(String(16), nullable=False, default="API", server_default="API")
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Renewed by the worker building it (worker/lease.py); the sweeper fails a build whose lease lapsed.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Task(Base):
@@ -128,13 +144,15 @@ class Run(Base):
     # restartOnError.
     options: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     stats: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    # Ad-hoc webhooks from the `webhooks` parameter, validated; delivered by a later part.
-    webhooks: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     default_key_value_store_id: Mapped[str] = mapped_column(Id, nullable=False)
     default_dataset_id: Mapped[str] = mapped_column(Id, nullable=False)
     default_request_queue_id: Mapped[str] = mapped_column(Id, nullable=False)
     started_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Renewed by the worker running it (worker/lease.py); the sweeper ends a run whose lease lapsed.
+    # lease_owner names the attempt, so a stalled worker cannot touch a run restarted elsewhere.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
 
 
 class KeyValueStore(Base):
@@ -191,3 +209,79 @@ class LogChunk(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     content: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class BuildLogChunk(Base):
+    """The build log (pip and npm output), appended in chunks by the worker while the build goes."""
+
+    __tablename__ = "build_log_chunks"
+    build_id: Mapped[str] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Webhook(Base):
+    """A webhook: persistent (POST /v2/webhooks) or ad hoc (a run's `webhooks` parameter, isAdHoc).
+
+    The condition columns are ANDed: each one set must match the run (or build) for it to fire.
+    """
+
+    __tablename__ = "webhooks"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        Index("ix_webhooks_user_created", "user_id", "created_at"),
+        # Matching a run's event: the user's webhooks with no run condition, or this run's.
+        Index("ix_webhooks_user_run", "user_id", "condition_run_id"),
+    )
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    is_ad_hoc: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    event_types: Mapped[list[str]] = mapped_column(Json, nullable=False)
+    condition_actor_id: Mapped[str | None] = mapped_column(Id, index=True)
+    condition_task_id: Mapped[str | None] = mapped_column(Id, index=True)
+    condition_run_id: Mapped[str | None] = mapped_column(Id)
+    request_url: Mapped[str] = mapped_column(Text, nullable=False)
+    payload_template: Mapped[str | None] = mapped_column(Text)
+    headers_template: Mapped[str | None] = mapped_column(Text)
+    should_interpolate_strings: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    ignore_ssl_errors: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    do_not_retry: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    # Greenroom's own: signs each delivery (HMAC-SHA256); never returned by the API.
+    signing_secret: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = _created()
+    modified_at: Mapped[datetime] = _created()
+
+
+class WebhookDispatch(Base):
+    """One event sent (or to be sent) by one webhook, with every call made so far.
+
+    Written in the same transaction as the status change that fired it. ACTIVE until a call
+    succeeds (SUCCEEDED) or the retries run out (FAILED). A worker delivering it holds a lease
+    (lease_owner, lease_expires_at); `claims` counts the leases taken, and names the RQ job of the
+    next one, so the sweeper can tell a dispatch whose job is waiting from one whose job was lost.
+    """
+
+    __tablename__ = "webhook_dispatches"
+    __table_args__ = (
+        Index("ix_webhook_dispatches_user_created", "user_id", "created_at"),
+        Index("ix_webhook_dispatches_webhook_created", "webhook_id", "created_at"),
+        Index("ix_webhook_dispatches_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The event as it was when it fired: eventData, and the resource (the run or build object).
+    event_data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    resource: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Apify's calls: [{startedAt, finishedAt, errorMessage, responseStatus, responseBody}].
+    calls: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False, default=list)
+    claims: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

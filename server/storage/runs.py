@@ -43,11 +43,16 @@ ACTIVE = (RunStatus.RUNNING, RunStatus.TIMING_OUT, RunStatus.ABORTING)
 
 GET_RUN: Select[Run] = select(Run).where(Run.id == bindparam("run_id"))
 
-# READY -> RUNNING. A job delivered twice finds the run no longer READY and does nothing.
+# READY -> RUNNING, with the attempt's lease (executed with {"run_id", "owner", "until"}). A job
+# delivered twice finds the run no longer READY and does nothing.
 CLAIM: Update = (
     update(RUNS)
     .where(RUNS.c.id == bindparam("run_id"), RUNS.c.status == RunStatus.READY.value)
-    .values(status=RunStatus.RUNNING.value)
+    .values(
+        status=RunStatus.RUNNING.value,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=RUNS.c.lease_expires_at.type),
+    )
 )
 
 DELETE_RUN_TOKENS: Delete = delete(cast(Table, ApiToken.__table__)).where(
@@ -64,30 +69,34 @@ def transition_stmt(run_id: str, from_statuses: Iterable[RunStatus], **values: A
     )
 
 
-def _finish(keep_progress_message: bool) -> Update:
+def _finish(keep_progress_message: bool, owned: bool) -> Update:
     # The actor's own last word stays when it marked it terminal, or (keep_progress_message) when
     # the run succeeded; a failure or timeout replaces a progress message with its cause.
     keep: ColumnElement[bool] = RUNS.c.is_status_message_terminal.is_(True)
     if keep_progress_message:
         keep = or_(keep, RUNS.c.status_message.is_not(None))
+    # owned: the worker ends only the attempt it claimed (its lease_owner), never a run that the
+    # sweeper restarted elsewhere while this worker was stalled.
+    where = (
+        [RUNS.c.status.in_([s.value for s in ACTIVE]), RUNS.c.lease_owner == bindparam("owner")]
+        if owned
+        else [RUNS.c.status.in_([s.value for s in (RunStatus.READY, *ACTIVE)])]
+    )
     return (
         update(RUNS)
-        .where(
-            RUNS.c.id == bindparam("run_id"),
-            RUNS.c.status.in_([s.value for s in (RunStatus.READY, *ACTIVE)]),
-        )
+        .where(RUNS.c.id == bindparam("run_id"), *where)
         .values(
             status=bindparam("new_status"),
             exit_code=bindparam("new_exit_code"),
             stats=bindparam("new_stats", type_=RUNS.c.stats.type),
             finished_at=bindparam("new_finished_at", type_=RUNS.c.finished_at.type),
             status_message=case((keep, RUNS.c.status_message), else_=bindparam("new_message")),
+            lease_expires_at=None,
         )
     )
 
 
-_FINISH_SUCCEEDED = _finish(keep_progress_message=True)
-_FINISH_OTHER = _finish(keep_progress_message=False)
+_FINISH = {(keep, owned): _finish(keep, owned) for keep in (True, False) for owned in (True, False)}
 
 
 def finish(
@@ -98,9 +107,12 @@ def finish(
     status_message: str,
     stats: dict[str, Any],
     finished_at: datetime | None = None,
+    owner: str | None = None,
 ) -> tuple[Update, dict[str, Any]]:
-    """The statement and parameters that end a run that is not yet terminal."""
+    """The statement and parameters that end a run that is not yet terminal (and, given an owner,
+    still held by that attempt)."""
     params = {
+        "owner": owner,
         "run_id": run_id,
         "new_status": status.value,
         "new_exit_code": exit_code,
@@ -108,7 +120,7 @@ def finish(
         "new_finished_at": finished_at or utcnow(),
         "new_message": status_message,
     }
-    return (_FINISH_SUCCEEDED if status is RunStatus.SUCCEEDED else _FINISH_OTHER), params
+    return _FINISH[(status is RunStatus.SUCCEEDED, owner is not None)], params
 
 
 @dataclass(frozen=True)

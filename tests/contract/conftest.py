@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.storage.db import SyncDatabase
-from server.storage.models import Run
+from server.storage.models import Build, Run, WebhookDispatch
 from server.users import create_user
 from tests.actors import callable_actor, files_actor
 from tests.stack import Stack
@@ -56,18 +56,44 @@ class World:
         return dict(run)
 
     def wait_idle(self, timeout_s: float = 30) -> None:
-        """Wait until none of this user's runs is still going (they write rows while they run)."""
+        """Wait until none of this user's runs, builds or webhook dispatches is still going (they write
+        rows while they go)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.unfinished_runs() == 0:
+            if (
+                self.unfinished_runs() == 0
+                and self.unfinished_builds() == 0
+                and self.active_dispatches() == 0
+            ):
                 return
             time.sleep(0.05)
         raise AssertionError("runs did not finish")
+
+    def unfinished_builds(self) -> int:
+        with self.db.transaction() as session:
+            stmt = select(func.count()).where(Build.user_id == self.user_id, Build.status.not_in(TERMINAL))
+            return int(session.execute(stmt).scalar_one())
+
+    def active_dispatches(self) -> int:
+        """Webhook dispatches still to be called (a worker writes their calls when it makes them)."""
+        with self.db.transaction() as session:
+            stmt = select(func.count()).where(
+                WebhookDispatch.user_id == self.user_id, WebhookDispatch.status == "ACTIVE"
+            )
+            return int(session.execute(stmt).scalar_one())
 
     def unfinished_runs(self) -> int:
         with self.db.transaction() as session:
             stmt = select(func.count()).where(Run.user_id == self.user_id, Run.status.not_in(TERMINAL))
             return int(session.execute(stmt).scalar_one())
+
+
+def contract_webhook(w: World) -> dict:
+    return {
+        "eventTypes": ["ACTOR.RUN.SUCCEEDED"],
+        "condition": {"actorId": w.ids["actorId"]},
+        "requestUrl": "http://localhost:9/contract-hook",
+    }
 
 
 def build_world(stack: Stack, db: SyncDatabase) -> World:
@@ -117,13 +143,20 @@ def build_world(stack: Stack, db: SyncDatabase) -> World:
         "runId": run["id"],
         "logId": run["id"],
         "buildOrRunId": run["id"],
-        "buildId": run["buildId"],
+        "buildId": own.json()["data"]["buildId"],  # the SOURCE_FILES actor's: a build Apify knows
         "storeId": store_id,
         "recordKey": RECORD_KEY,
         "datasetId": dataset_id,
         "versionNumber": "0.0",
         "envVarName": "CONTRACT_VAR",
     }
+    # A webhook and a dispatch (its calls go to a name the session's Greenroom refuses to call).
+    hook = client.post("/v2/webhooks", json=contract_webhook(w))
+    assert hook.status_code == 201, hook.text
+    dispatch = client.post(f"/v2/webhooks/{hook.json()['data']['id']}/test")
+    assert dispatch.status_code == 201, dispatch.text
+    w.ids |= {"webhookId": hook.json()["data"]["id"], "dispatchId": dispatch.json()["data"]["id"]}
+    w.wait_idle()  # the dispatch's (refused) call is written by a worker: done before any snapshot
     return w
 
 

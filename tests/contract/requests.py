@@ -12,7 +12,7 @@ import httpx
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.actors import files_actor
-from tests.contract.conftest import World
+from tests.contract.conftest import World, contract_webhook
 from tests.contract.spec import Operation
 
 
@@ -60,6 +60,12 @@ def _fresh_task(world: World) -> str:
     return str(r.json()["data"]["id"])
 
 
+def _fresh_webhook(world: World) -> str:
+    r = world.client.post("/v2/webhooks", json=contract_webhook(world))
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
 def _running_run(world: World) -> str:
     r = world.client.post(f"/v2/acts/{world.ids['sleeperId']}/runs", json={"seconds": 30})
     assert r.status_code == 201, r.text
@@ -87,6 +93,9 @@ VALID: dict[tuple[str, str], Builder] = {
         path_values(op, w), {"b": 2}, query={"waitForFinish": 30}
     ),
     ("POST", "/v2/actors/{actorId}/run-sync"): lambda op, w: Call.with_json(path_values(op, w), {"b": 2}),
+    ("POST", "/v2/actors/{actorId}/builds"): lambda op, w: Call(
+        path_values(op, w), query={"version": "0.0", "waitForFinish": 30}
+    ),
     ("PUT", "/v2/actors/{actorId}"): lambda op, w: Call.with_json(path_values(op, w), {"isPublic": False}),
     ("POST", "/v2/actors/{actorId}/versions"): lambda op, w: Call.with_json(
         path_values(op, w),
@@ -141,6 +150,11 @@ VALID: dict[tuple[str, str], Builder] = {
         path_values(op, w), {"v": 3}
     ),
     ("POST", "/v2/datasets/{datasetId}/items"): lambda op, w: Call.with_json(path_values(op, w), [{"i": 3}]),
+    ("POST", "/v2/webhooks"): lambda op, w: Call.with_json({}, contract_webhook(w)),
+    ("PUT", "/v2/webhooks/{webhookId}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"description": "checked", "doNotRetry": True}
+    ),
+    ("DELETE", "/v2/webhooks/{webhookId}"): lambda op, w: Call({"webhookId": _fresh_webhook(w)}),
 }
 
 

@@ -23,6 +23,13 @@ class RunSpec:
     default_request_queue_id: str
     started_at: str
     token: str
+    origin: str = "API"
+    # The tags (latest, beta...) that point at this build now.
+    build_tags: tuple[str, ...] = ()
+    # The build's status when the run was claimed (a run may start before its build ends), and
+    # whether it shares its directory with builds of the same files (Apify's useCache).
+    build_status: str = "SUCCEEDED"
+    use_cache: bool = True
 
     @property
     def timeout_s(self) -> float | None:
@@ -35,4 +42,8 @@ class RunOutcome:
     exit_code: int
     timed_out: bool = False
     aborted: bool = False
+    # Went over its memory limit (killed by the kernel's OOM killer or by the supervisor).
+    out_of_memory: bool = False
+    # Stopped because its worker was told to stop and the grace period ran out (worker/shutdown.py).
+    worker_stopped: bool = False
     stats: dict[str, Any] = field(default_factory=dict)

@@ -1,48 +1,29 @@
-"""SOURCE_FILES actors: files written once per build, started as a process in its own session."""
+"""SOURCE_FILES actors: started as a process in its own session, in their build's directory.
+
+The directory (files, virtualenv, node_modules) is made by worker/builder.py: by the build's job, or
+here, by the run, when this worker does not have it yet (the build is still in progress, or it was
+made on another machine).
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
-import shutil
 import subprocess
-import sys
-import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server.services.validation import check_source_path
 from server.settings import Settings
+from server.statuses import RunStatus
+from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare, step_env
 from worker.env import actor_env
 from worker.runners.base import RunSpec
 from worker.supervisor import Child
 
 _CMD_RE = re.compile(r"^\s*CMD\s+(.+)$", re.MULTILINE)
-
-
-def materialize(build_id: str, files: list[dict[str, Any]], builds_dir: Path) -> Path:
-    """The build's directory, written once; concurrent writers race harmlessly to one rename."""
-    target = builds_dir / build_id
-    if target.is_dir():
-        return target
-    builds_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{build_id}-", dir=builds_dir))
-    for file in files:
-        path = staging / check_source_path(file["name"])
-        if file.get("folder"):
-            path.mkdir(parents=True, exist_ok=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        content = file.get("content", "")
-        data = base64.b64decode(content) if file.get("format") == "BASE64" else content.encode()
-        path.write_bytes(data)
-    try:
-        staging.rename(target)
-    except OSError:  # another worker finished first
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _dockerfile_cmd(directory: Path) -> list[str] | None:
@@ -60,8 +41,9 @@ def _dockerfile_cmd(directory: Path) -> list[str] | None:
     return None
 
 
-def start_command(directory: Path, source: dict[str, Any]) -> list[str]:
+def start_command(build: BuildDir, source: dict[str, Any]) -> list[str]:
     """The version's startCommand, else the Dockerfile's CMD, else a default by the files present."""
+    directory = build.app
     if source.get("startCommand"):
         argv = shlex.split(source["startCommand"])
     elif (from_docker := _dockerfile_cmd(directory)) is not None:
@@ -70,28 +52,68 @@ def start_command(directory: Path, source: dict[str, Any]) -> list[str]:
         argv = ["python3", "-m", "src"]
     elif (directory / "main.py").is_file():
         argv = ["python3", "main.py"]
+    elif _npm_start(directory):
+        argv = ["npm", "start", "--silent"]
     elif (directory / "main.js").is_file():
         argv = ["node", "main.js"]
     else:
-        raise FileNotFoundError("No start command: set startCommand, a Dockerfile CMD, main.py or main.js.")
-    # Until builds make per-actor virtualenvs, Python actors run on the worker's own interpreter (the
-    # real binary, not a version-manager shim on PATH, which costs 50 ms a start).
+        raise FileNotFoundError(
+            "No start command: set startCommand, a Dockerfile CMD, main.py, a package.json start script"
+            " or main.js."
+        )
+    # python3 is the build's virtualenv, else the worker's own interpreter (the real binary, not a
+    # version-manager shim on PATH, which costs 50 ms a start).
     if argv and argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
+        argv[0] = build.python
     return argv
 
 
-def spawn_process(spec: RunSpec, settings: Settings) -> Child:
-    directory = materialize(spec.build_id, spec.source.get("sourceFiles") or [], settings.builds_dir)
-    argv = start_command(directory, spec.source)
+def _npm_start(directory: Path) -> bool:
+    try:
+        scripts = json.loads((directory / "package.json").read_text()).get("scripts")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(scripts, dict) and bool(scripts.get("start"))
+
+
+_UNUSABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTING, RunStatus.ABORTED)
+
+
+def build_dir(spec: RunSpec, settings: Settings, log: LineLog | None, abort_fd: int | None) -> BuildDir:
+    """The run's build directory: this worker's, or made now (pip/npm output into the run log)."""
+    if RunStatus(spec.build_status) in _UNUSABLE:
+        raise RuntimeError(
+            f"Build {spec.build_number} ({spec.build_id}) ended {spec.build_status}: its log says why."
+        )
+    key = build_key(spec.build_id, spec.source, spec.use_cache)
+    deadline = time.monotonic() + settings.build_timeout_s
+    steps = Steps(log or Discard(), step_env(spec.source), deadline, abort_fd)
+    return prepare(spec.source, key, settings.builds_dir, steps)[0]
+
+
+def spawn_process(
+    spec: RunSpec,
+    settings: Settings,
+    join: Callable[[], None] | None = None,
+    events_url: str = "",
+    *,
+    log: LineLog | None = None,
+    abort_fd: int | None = None,
+) -> Child:
+    """`join` runs in the child before exec (it puts the actor in its memory cgroup); `events_url` is
+    where the run's events websocket listens. `log` gets the output of a build made for this run,
+    which `abort_fd` (readable once the run is aborted) stops."""
+    build = build_dir(spec, settings, log, abort_fd)
+    argv = start_command(build, spec.source)
     proc = subprocess.Popen(
         argv,
-        cwd=directory,
-        env=actor_env(spec, settings),
+        cwd=build.app,
+        env=build.process_env(actor_env(spec, settings, events_url)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=join,
     )
     assert proc.stdout is not None
     # The supervisor reaps the pid itself (os.wait4, for rusage); Popen must not try again.

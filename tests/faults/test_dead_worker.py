@@ -1,0 +1,117 @@
+"""A worker SIGKILLed in the middle of a run: the run ends FAILED with a message naming the cause
+(or is restarted under restartOnError), and its waiters are answered, within 15 s."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from server.settings import Settings
+from tests.actors import callable_actor
+from tests.conftest import Account
+from tests.stack import Stack
+
+DETECT_S = 15.0
+
+
+@pytest.fixture
+def own_stack(isolated_settings: Settings) -> Iterator[Stack]:
+    """Its own workers (one of them gets killed) with a short lease, on the session's services."""
+    stack = Stack(
+        replace(
+            isolated_settings,
+            run_lease_s=3.0,
+            sweep_interval_s=0.5,
+        )
+    )
+    try:
+        stack.start_workers(2)
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _client(stack: Stack, isolated_account: Account) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {isolated_account.token}"}
+    return httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60)
+
+
+def _first_run(api: httpx.Client, actor_id: str) -> str:
+    deadline = time.monotonic() + 10
+    while not (items := api.get(f"/acts/{actor_id}/runs").json()["data"]["items"]):
+        assert time.monotonic() < deadline, "the run was never created"
+        time.sleep(0.02)
+    return str(items[0]["id"])
+
+
+def _pids(api: httpx.Client, run_id: str) -> dict:
+    store = api.get(f"/actor-runs/{run_id}").json()["data"]["defaultKeyValueStoreId"]
+    deadline = time.monotonic() + 30
+    while (response := api.get(f"/key-value-stores/{store}/records/PIDS")).status_code != 200:
+        assert time.monotonic() < deadline, "the actor never started"
+        time.sleep(0.05)
+    return response.json()
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_worker_fails_its_run_and_answers_its_waiters(
+    own_stack: Stack, isolated_account: Account
+) -> None:
+    with _client(own_stack, isolated_account) as api, ThreadPoolExecutor(2) as pool:
+        actor = api.post("/acts", json=callable_actor("doomed", "pids_then_sleep")).json()["data"]
+        run_sync = pool.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": 60})
+        run_id = _first_run(api, actor["id"])
+        waiting = pool.submit(api.get, f"/actor-runs/{run_id}", params={"waitForFinish": 60})
+        pids = _pids(api, run_id)
+        os.kill(pids["worker"], signal.SIGKILL)
+        killed = time.monotonic()
+        answer = run_sync.result(timeout=DETECT_S + 5)
+        detected_s = time.monotonic() - killed
+        waited = waiting.result(timeout=5).json()["data"]
+        run = api.get(f"/actor-runs/{run_id}").json()["data"]
+    assert detected_s < DETECT_S, detected_s
+    assert answer.status_code == 400 and answer.json()["error"]["type"] == "run-failed"
+    assert run["status"] == "FAILED" and waited["status"] == "FAILED"
+    assert "worker" in run["statusMessage"] and "stopped" in run["statusMessage"]
+    assert run["finishedAt"] is not None
+    # The actor did not outlive its supervisor.
+    assert _gone(pids["actor"], 5)
+
+
+def test_a_killed_workers_run_is_restarted_under_restart_on_error(
+    own_stack: Stack, isolated_account: Account
+) -> None:
+    with _client(own_stack, isolated_account) as api, ThreadPoolExecutor(1) as pool:
+        body = callable_actor("phoenix", "pids_then_sleep", restartOnError=True)
+        actor = api.post("/acts", json=body).json()["data"]
+        run_sync = pool.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": 2})
+        run_id = _first_run(api, actor["id"])
+        first = _pids(api, run_id)
+        store = api.get(f"/actor-runs/{run_id}").json()["data"]["defaultKeyValueStoreId"]
+        api.delete(f"/key-value-stores/{store}/records/PIDS")
+        os.kill(first["worker"], signal.SIGKILL)
+        answer = run_sync.result(timeout=DETECT_S + 10)
+        second = _pids(api, run_id)
+        run = api.get(f"/actor-runs/{run_id}").json()["data"]
+    assert answer.status_code == 201 and answer.json() == {"survived": True}
+    assert run["status"] == "SUCCEEDED" and run["stats"]["restartCount"] == 1
+    assert second["actor"] != first["actor"]
+    assert _gone(first["actor"], 5)

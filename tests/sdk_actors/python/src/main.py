@@ -1,0 +1,57 @@
+"""An actor written with the Apify SDK for Python; its input's `mode` chooses what it does.
+
+- "echo" (default): OUTPUT {"hello": input.name, "input": input}, two dataset items, a status message.
+- "events": OUTPUT is the first systemInfo event the platform sent.
+- "wait": waits for a graceful abort (then writes ABORTING and ends cleanly) or input.seconds.
+- "fail": Actor.fail(exit_code=91); "exit": sys.exit(input.code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from apify import Actor, Event
+
+
+async def main() -> None:
+    async with Actor:
+        actor_input = await Actor.get_input() or {}
+        mode = actor_input.get("mode", "echo")
+        await Actor.set_status_message(f"Working in mode {mode}")
+
+        if mode == "echo":
+            await Actor.set_value("OUTPUT", {"hello": actor_input.get("name"), "input": actor_input})
+            await Actor.push_data([{"n": 1, "name": actor_input.get("name")}, {"n": 2}])
+            await Actor.set_status_message("Echoed the input")
+
+        elif mode == "events":
+            heard: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+
+            def on_system_info(data: object) -> None:
+                if not heard.done():
+                    heard.set_result(data.model_dump(mode="json"))  # type: ignore[attr-defined]
+
+            Actor.on(Event.SYSTEM_INFO, on_system_info)
+            await Actor.set_value("OUTPUT", await asyncio.wait_for(heard, 20))
+
+        elif mode == "wait":
+            aborting = asyncio.Event()
+            persisted = []
+            Actor.on(Event.ABORTING, lambda: aborting.set())
+            Actor.on(Event.PERSIST_STATE, lambda data: persisted.append(data.is_migrating))
+            await Actor.set_value("WAITING", {"waiting": True})
+            try:
+                await asyncio.wait_for(aborting.wait(), float(actor_input.get("seconds", 60)))
+            except TimeoutError:
+                await Actor.set_value("OUTPUT", {"aborted": False})
+                return
+            await asyncio.sleep(0.5)  # persistState follows aborting
+            await Actor.set_value("ABORTING", {"heard": True, "persistState": persisted})
+            Actor.log.info("Heard aborting; ending cleanly")
+
+        elif mode == "fail":
+            await Actor.fail(exit_code=91, status_message="Failed on purpose")
+
+        elif mode == "exit":
+            sys.exit(int(actor_input.get("code", 1)))

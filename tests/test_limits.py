@@ -1,0 +1,294 @@
+"""Run limits: memory (cgroup, poll or off), timeout precision, measured stats, the log cap."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+from server.storage.db import SyncDatabase
+from tests.actors import callable_actor, files_actor
+from tests.conftest import Account
+from tests.procs import alive
+from tests.runs_db import insert_run
+from worker import context as worker_context
+from worker import jobs
+from worker.limits import MemoryLimitUnavailable, open_memory_limit
+from worker.logs import LogWriter
+
+OOM_MESSAGE = "The Actor ran out of memory (limit 128 MB)"
+
+# A process actor that touches 1 GB in 8 MB steps and exits 0 if it ever gets there.
+HOG_SCRIPT = """\
+chunks = []
+for step in range(0, 1024, 8):
+    chunks.append(b"\\x01" * (8 << 20))
+    if step % 64 == 0:
+        print(f"holding {step + 8} MB", flush=True)
+print("survived", flush=True)
+"""
+
+# Starts a process in a session of its own (out of reach of the actor's process group), records its
+# pid in the ESCAPEE record, and exits 0.
+ESCAPE_SCRIPT = """\
+import json, os, subprocess, sys, urllib.request
+p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+b = os.environ["APIFY_API_BASE_URL"]; s = os.environ["ACTOR_DEFAULT_KEY_VALUE_STORE_ID"]
+h = {"Authorization": "Bearer " + os.environ["APIFY_TOKEN"], "Content-Type": "application/json"}
+r = urllib.request.Request(f"{b}/v2/key-value-stores/{s}/records/ESCAPEE",
+                           data=json.dumps({"pid": p.pid}).encode(), method="PUT", headers=h)
+urllib.request.urlopen(r).close()
+"""
+
+
+def _mechanism() -> str:
+    """What `auto` picks on this host (the stack's workers are this process's children: same cgroup)."""
+    try:
+        limit = open_memory_limit("auto", 128, f"probe-{uuid.uuid4().hex[:8]}")
+    except MemoryLimitUnavailable:
+        return "none"
+    limit.close()
+    return limit.mechanism
+
+
+def _create(api: httpx.Client | TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post("/acts", json=body)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def _elapsed_s(run: dict[str, Any]) -> float:
+    def parse(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    return (parse(run["finishedAt"]) - parse(run["startedAt"])).total_seconds()
+
+
+def _assert_out_of_memory(api: httpx.Client | TestClient, run: dict[str, Any]) -> None:
+    assert run["status"] == "FAILED", run
+    assert run["statusMessage"] == OOM_MESSAGE
+    assert run["exitCode"] != 0
+    log = api.get(f"/actor-runs/{run['id']}/log").text
+    assert "holding 8 MB" in log and "survived" not in log
+    assert "[greenroom] The Actor ran out of memory (limit 128 MB" in log
+
+
+def test_process_actor_over_its_memory_is_killed_and_fails(api: httpx.Client) -> None:
+    actor = _create(api, files_actor("hog-proc", {"main.py": HOG_SCRIPT}))
+    params = {"memory": 128, "waitForFinish": 60}
+    run = api.post(f"/acts/{actor['id']}/runs", params=params).json()["data"]
+    _assert_out_of_memory(api, run)
+    if _mechanism().startswith("cgroup"):  # the kernel stopped it at the limit
+        assert 64 << 20 < run["stats"]["memMaxBytes"] <= 128 << 20
+
+
+def test_callable_over_its_memory_is_killed_and_fails(api: httpx.Client) -> None:
+    actor = _create(api, callable_actor("hog-callable", "memory_hog"))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"memory": 128, "waitForFinish": 60}).json()["data"]
+    _assert_out_of_memory(api, run)
+
+
+def test_the_same_hog_succeeds_with_enough_memory(api: httpx.Client) -> None:
+    """The control for the two above: 1 GB fits in 2048 MB, so the limit is what killed them."""
+    actor = _create(api, files_actor("hog-fits", {"main.py": HOG_SCRIPT}))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"memory": 2048, "waitForFinish": 60}).json()["data"]
+    assert run["status"] == "SUCCEEDED", run
+    assert run["stats"]["memMaxBytes"] > 1000 << 20
+
+
+def test_a_process_that_left_the_actors_group_goes_with_the_cgroup(api: httpx.Client) -> None:
+    if not _mechanism().startswith("cgroup"):
+        pytest.skip(f"no writable memory cgroup here ({_mechanism()}): escaped processes are not tracked")
+    actor = _create(api, files_actor("escaper", {"main.py": ESCAPE_SCRIPT}))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 60}).json()["data"]
+    assert run["status"] == "SUCCEEDED", api.get(f"/actor-runs/{run['id']}/log").text
+    pid = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/ESCAPEE").json()["pid"]
+    try:
+        deadline = time.monotonic() + 3
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_no_cgroup_is_left_behind(api: httpx.Client) -> None:
+    mechanism = _mechanism()
+    if not mechanism.startswith("cgroup"):
+        pytest.skip(f"no writable memory cgroup here ({mechanism})")
+    actor = _create(api, callable_actor("tidy", "noop"))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 30}).json()["data"]
+    assert run["status"] == "SUCCEEDED"
+    probe = open_memory_limit("cgroup", 128, "probe-dir")
+    parent = probe.directory.parent  # type: ignore[attr-defined]
+    probe.close()
+    assert not (parent / f"greenroom-run-{run['id']}").exists()
+
+
+def test_stats_are_measured(api: httpx.Client) -> None:
+    actor = _create(api, callable_actor("burner", "cpu_burner"))
+    run = api.post(
+        f"/acts/{actor['id']}/runs", params={"memory": 512, "waitForFinish": 60}, json={"seconds": 2.2}
+    ).json()["data"]
+    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0
+    stats = run["stats"]
+    assert 2200 <= stats["durationMillis"] < 6000
+    assert stats["runTimeSecs"] == pytest.approx(stats["durationMillis"] / 1000, abs=0.002)
+    assert 64 << 20 < stats["memMaxBytes"] < 512 << 20  # it holds 64 MB
+    assert 0 < stats["memAvgBytes"] <= stats["memMaxBytes"]
+    assert stats["memCurrentBytes"] == 0 and stats["cpuCurrentUsage"] == 0  # it has ended
+    assert 20 < stats["cpuAvgUsage"] <= 110  # one busy core (less when the machine is busy)
+    assert stats["cpuMaxUsage"] >= stats["cpuAvgUsage"] * 0.9
+    assert stats["computeUnits"] == pytest.approx(0.5 * stats["runTimeSecs"] / 3600, rel=0.01)
+    assert stats["restartCount"] == 0 and stats["resurrectCount"] == 0
+
+
+def test_timeout_ends_the_run_within_a_second_of_its_deadline(api: httpx.Client) -> None:
+    script = "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n"
+    actor = _create(api, files_actor("sleeper-1s", {"main.py": script}))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"timeout": 1, "waitForFinish": 30}).json()["data"]
+    assert run["status"] == "TIMED-OUT"
+    assert 1.0 <= _elapsed_s(run) < 2.0, _elapsed_s(run)
+
+
+def test_timing_out_is_seen_until_the_actor_is_killed(api: httpx.Client, settings: Settings) -> None:
+    """An actor that ignores SIGTERM stays TIMING-OUT for the kill grace, then is SIGKILLed."""
+    actor = _create(api, callable_actor("stubborn", "ignore_sigterm_and_sleep"))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"timeout": 1}).json()["data"]
+    seen: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = api.get(f"/actor-runs/{run['id']}").json()["data"]["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "TIMED-OUT":
+            break
+        time.sleep(0.05)
+    assert "TIMING-OUT" in seen and seen[-1] == "TIMED-OUT", seen
+    finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
+    elapsed = _elapsed_s(finished)
+    assert 1 + settings.kill_grace_s <= elapsed < 1 + settings.kill_grace_s + 1, elapsed
+
+
+@pytest.fixture
+def local_worker(
+    settings: Settings, account: Account, request: pytest.FixtureRequest
+) -> Iterator[tuple[TestClient, Any]]:
+    """The API in-process on a queue of its own, and run_jobs() to drain it in this process, with
+    the settings changes given as the fixture's parameter (callable actors only: no HTTP server)."""
+    changes: dict[str, Any] = getattr(request, "param", {})
+    local = replace(settings, redis_prefix=f"gr-limits-{uuid.uuid4().hex[:8]}", **changes)
+    app = create_app(local)
+    headers = {"Authorization": f"Bearer {account.token}"}
+    with TestClient(app, base_url="http://testserver/v2", headers=headers) as api:
+        worker_context.configure(local)
+
+        def run_jobs() -> None:
+            connection = Redis.from_url(local.redis_url)
+            queue = Queue(local.queue_name, connection=connection)
+            SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+            connection.close()
+
+        try:
+            yield api, run_jobs
+        finally:
+            worker_context.dispose_context()
+            worker_context.configure(settings)
+
+
+@pytest.mark.parametrize("local_worker", [{"memory_limit": "poll"}], indirect=True)
+def test_poll_mode_kills_a_hog(local_worker: tuple[TestClient, Any]) -> None:
+    api, run_jobs = local_worker
+    actor = _create(api, callable_actor("hog-poll", "memory_hog"))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"memory": 128}).json()["data"]
+    run_jobs()
+    finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
+    _assert_out_of_memory(api, finished)
+    assert "(limit 128 MB; poll)" in api.get(f"/actor-runs/{run['id']}/log").text
+
+
+@pytest.mark.parametrize("local_worker", [{"memory_limit": "off"}], indirect=True)
+def test_off_mode_only_measures(local_worker: tuple[TestClient, Any]) -> None:
+    api, run_jobs = local_worker
+    actor = _create(api, callable_actor("hog-off", "memory_hog"))
+    run = api.post(f"/acts/{actor['id']}/runs", params={"memory": 128}, json={"mb": 256}).json()["data"]
+    run_jobs()
+    finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
+    assert finished["status"] == "SUCCEEDED"
+    assert finished["stats"]["memMaxBytes"] > 200 << 20
+
+
+@pytest.mark.parametrize("local_worker", [{"log_max_chars": 4000}], indirect=True)
+def test_a_runs_log_is_cut_at_its_limit_with_a_last_line_saying_so(
+    local_worker: tuple[TestClient, Any],
+) -> None:
+    api, run_jobs = local_worker
+    actor = _create(api, callable_actor("chatty", "print_lines"))
+    run = api.post(f"/acts/{actor['id']}/runs", json={"lines": 500}).json()["data"]
+    run_jobs()
+    finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
+    assert finished["status"] == "SUCCEEDED"  # the log's limit does not end the run
+    log = api.get(f"/actor-runs/{run['id']}/log").text
+    assert len(log) <= 4000
+    assert log.splitlines()[-1].endswith("[greenroom] The log was truncated at 4000 characters.")
+    assert log.count("truncated") == 1 and "line 0 " in log and "line 499 " not in log
+
+
+def test_the_log_cap_holds_while_the_log_is_read(api: httpx.Client, db: SyncDatabase) -> None:
+    actor = _create(api, callable_actor("capped", "noop"))
+    run_id = insert_run(db, actor["id"])
+    writer = LogWriter(db, run_id, 1000, notify=lambda _: None)
+    for n in range(5):
+        writer.line(f"line {n}")
+    writer.flush()
+    assert api.get(f"/actor-runs/{run_id}/log").text.count("line ") == 5  # readable meanwhile
+    for n in range(5, 100):
+        writer.line(f"line {n} " + "x" * 20)
+    writer.line("[greenroom] after the cut")
+    writer.flush()
+    log = api.get(f"/actor-runs/{run_id}/log").text
+    assert len(log) <= 1000 and "after the cut" not in log
+    assert log.splitlines()[-1].endswith("The log was truncated at 1000 characters.")
+
+
+def test_live_stats_while_the_run_goes(
+    local_worker: tuple[TestClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, run_jobs = local_worker
+    monkeypatch.setattr(jobs, "_LIVE_STATS_INTERVAL_S", 0.5)
+    actor = _create(api, callable_actor("live", "cpu_burner"))
+    run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 3}).json()["data"]
+    # execute_run itself in a thread (an RQ worker needs the main thread for its signals).
+    worker = threading.Thread(target=jobs.execute_run, args=(run["id"],))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 15
+        live: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            current = api.get(f"/actor-runs/{run['id']}").json()["data"]
+            if current["status"] == "RUNNING" and current["stats"].get("memCurrentBytes", 0) > 0:
+                live = current["stats"]
+                break
+            time.sleep(0.1)
+        assert live, "no live stats while the run went"
+        assert live["durationMillis"] > 0 and live["cpuCurrentUsage"] >= 0
+    finally:
+        worker.join(timeout=30)
+    run_jobs()  # the queued job finds the run finished and does nothing
+    assert api.get(f"/actor-runs/{run['id']}").json()["data"]["stats"]["memCurrentBytes"] == 0

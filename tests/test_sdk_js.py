@@ -1,0 +1,176 @@
+"""An actor written with the Apify SDK for JavaScript (tests/sdk_actors/js), unchanged, on a real Greenroom.
+
+It is laid out as `apify create` makes it: package.json ("type": "module", a start script, `apify`
+pinned, with its package-lock.json) and src/main.js. Its build runs `npm install`; the Dockerfile's
+CMD (`npm start --silent`) starts it, as on Apify. Node is optional: without node and npm it skips.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from apify_client import ApifyClient
+
+from server.storage.db import SyncDatabase
+from server.users import create_user
+from tests.conftest import Account
+from tests.stack import Stack
+
+ACTOR_DIR = Path(__file__).resolve().parent / "sdk_actors" / "js"
+
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("node") is None or shutil.which("npm") is None,
+        reason="node and npm are not on PATH: the JS SDK actor check is optional and skipped",
+    ),
+    # The first test of a backend waits for the build (npm install of the SDK: seconds to a minute).
+    pytest.mark.timeout(300),
+]
+
+
+def sdk_actor_body(name: str = "sdk-js") -> dict[str, Any]:
+    files = [
+        {"name": str(path.relative_to(ACTOR_DIR)), "format": "TEXT", "content": path.read_text()}
+        for path in sorted(ACTOR_DIR.rglob("*"))
+        if path.is_file() and "node_modules" not in path.parts
+    ]
+    return {
+        "name": name,
+        "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
+    }
+
+
+@pytest.fixture(scope="session")
+def sdk_js_build(stack: Stack, db: SyncDatabase) -> dict[str, Any]:
+    """The JS SDK actor built once per backend: later actors with the same files reuse its node_modules."""
+    _, token = create_user(db, f"sdkjs{uuid.uuid4().hex[:12]}")
+    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as api:
+        actor = api.post("/acts", json=sdk_actor_body()).json()["data"]
+        started = time.monotonic()
+        while True:
+            build = api.get(f"/acts/{actor['id']}/builds/default", params={"waitForFinish": 60}, timeout=90)
+            build_data = build.json()["data"]
+            if build_data["finishedAt"] is not None or time.monotonic() - started > 240:
+                break
+        log = api.get(f"/actor-builds/{build_data['id']}/log").text
+    assert build_data["status"] == "SUCCEEDED", log
+    # npm install ran here, or for an earlier build of the same files this session (test_push's).
+    assert "npm install" in log or "reusing its result" in log, log
+    print(f"JS SDK actor build: {time.monotonic() - started:.1f} s")
+    return dict(build_data)
+
+
+@pytest.fixture
+def sdk_actor(api: httpx.Client, sdk_js_build: dict[str, Any]) -> dict[str, Any]:
+    response = api.post("/acts", json=sdk_actor_body())
+    assert response.status_code == 201, response.text
+    return dict(response.json()["data"])
+
+
+def _start(api: httpx.Client, actor: dict[str, Any], run_input: dict[str, Any], **params: Any) -> str:
+    response = api.post(f"/acts/{actor['id']}/runs", json=run_input, params=params)
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+def _finished(api: httpx.Client, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 30}).json()["data"]
+        if run["finishedAt"] is not None or time.monotonic() > deadline:
+            return dict(run)
+
+
+def _log(api: httpx.Client, run_id: str) -> str:
+    return api.get(f"/actor-runs/{run_id}/log").text
+
+
+def test_run_sync_returns_the_js_sdk_actors_output(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    task = api.post(
+        "/actor-tasks", json={"actId": sdk_actor["id"], "name": "sdk-js", "input": {"name": "task"}}
+    )
+    assert task.status_code == 201, task.text
+    response = api.post("/actor-tasks/~sdk-js/run-sync", json={"name": "sync"})
+    run = api.get("/actor-tasks/~sdk-js/runs/last").json()["data"]
+    assert response.status_code == 201, _log(api, run["id"])
+    assert response.json() == {"hello": "sync", "input": {"name": "sync"}}
+    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0, _log(api, run["id"])
+    assert run["statusMessage"] == "Echoed the input"
+    items = api.get(f"/datasets/{run['defaultDatasetId']}/items").json()
+    assert items == [{"n": 1, "name": "sync"}, {"n": 2}]
+
+
+def test_the_js_sdk_actor_through_apify_clients_task_call(
+    stack: Stack, account: Account, sdk_js_build: dict[str, Any]
+) -> None:
+    client = ApifyClient(token=account.token, api_url=stack.url, max_retries=0)
+    body = sdk_actor_body("sdk-js-client")
+    actor = client.actors().create(name=body["name"], versions=body["versions"])
+    task = client.tasks().create(actor_id=actor.id, name="sdk-js-client-task", task_input={"name": "saved"})
+    run = client.task(task.id).call(task_input={"extra": 1})
+    assert run is not None
+    assert run.status == "SUCCEEDED", client.run(run.id).log().get()
+    output = client.key_value_store(run.default_key_value_store_id).get_record("OUTPUT")
+    assert output is not None
+    assert output["value"] == {"hello": "saved", "input": {"name": "saved", "extra": 1}}
+    assert client.dataset(run.default_dataset_id).list_items().items == [{"n": 1, "name": "saved"}, {"n": 2}]
+    again = client.run(run.id).get()
+    assert again is not None and again.status_message == "Echoed the input"
+
+
+def test_the_js_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    run = _finished(api, _start(api, sdk_actor, {"mode": "events"}))
+    assert run["status"] == "SUCCEEDED", _log(api, run["id"])
+    info = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+    # What the websocket sent, as the SDK handed it to its listener: node's memory as Greenroom
+    # measured it, under the run's limit.
+    assert 10_000_000 < info["memCurrentBytes"] < run["options"]["memoryMbytes"] * 1024 * 1024
+    assert info["memMaxBytes"] == run["options"]["memoryMbytes"] * 1024 * 1024
+    assert info["cpuCurrentUsage"] >= 0 and info["isCpuOverloaded"] in (True, False)
+
+
+def test_a_graceful_abort_lets_the_js_sdk_actor_exit_cleanly(
+    api: httpx.Client, sdk_actor: dict[str, Any]
+) -> None:
+    run_id = _start(api, sdk_actor, {"mode": "wait", "seconds": 60})
+    store = api.get(f"/actor-runs/{run_id}").json()["data"]["defaultKeyValueStoreId"]
+    deadline = time.monotonic() + 30
+    while api.get(f"/key-value-stores/{store}/records/WAITING").status_code != 200:
+        assert time.monotonic() < deadline, _log(api, run_id)
+        time.sleep(0.1)
+    started = time.monotonic()
+    assert api.post(f"/actor-runs/{run_id}/abort", params={"gracefully": "true"}).status_code == 200
+    run = _finished(api, run_id)
+    log = _log(api, run_id)
+    assert run["status"] == "ABORTED", log
+    # The SDK heard `aborting` on its events websocket, ran its listeners, and Actor.init's graceful
+    # shutdown called Actor.exit(): exit code 0 well within the grace period (30 s), never a signal.
+    assert run["exitCode"] == 0, log
+    assert time.monotonic() - started < 15
+    assert "Heard aborting; ending cleanly" in log
+    heard = api.get(f"/key-value-stores/{store}/records/ABORTING").json()
+    assert heard["heard"] is True and False in heard["persistState"], heard
+    assert api.get(f"/key-value-stores/{store}/records/OUTPUT").status_code == 404
+
+
+def test_a_failing_js_sdk_actor_ends_failed_with_its_exit_code(
+    api: httpx.Client, sdk_actor: dict[str, Any]
+) -> None:
+    failed = _start(api, sdk_actor, {"mode": "fail"})
+    exited = _start(api, sdk_actor, {"mode": "exit", "code": 91})
+    run = _finished(api, failed)
+    assert run["status"] == "FAILED" and run["exitCode"] == 91, _log(api, run["id"])
+    assert "Failed on purpose" in _log(api, run["id"])
+    run = _finished(api, exited)
+    assert run["status"] == "FAILED" and run["exitCode"] == 91, _log(api, run["id"])
+
+
+def test_a_js_sdk_actor_past_its_timeout_ends_timed_out(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    run = _finished(api, _start(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=3))
+    assert run["status"] == "TIMED-OUT", _log(api, run["id"])

@@ -1,0 +1,154 @@
+"""An actor written with the Apify SDK for Python (tests/sdk_actors/python), unchanged, on a real Greenroom.
+
+Its build installs requirements.txt (the pinned SDK) into a virtualenv, and the Dockerfile's CMD
+(`python3 -m src`) runs on it, as `apify push` and a build do on Apify.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from apify_client import ApifyClient
+
+from server.storage.db import SyncDatabase
+from server.users import create_user
+from tests.conftest import Account
+from tests.stack import Stack
+
+ACTOR_DIR = Path(__file__).resolve().parent / "sdk_actors" / "python"
+
+
+def sdk_actor_body(name: str = "sdk-python") -> dict[str, Any]:
+    files = [
+        {"name": str(path.relative_to(ACTOR_DIR)), "format": "TEXT", "content": path.read_text()}
+        for path in sorted(ACTOR_DIR.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    return {
+        "name": name,
+        "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
+    }
+
+
+@pytest.fixture(scope="session")
+def sdk_build(stack: Stack, db: SyncDatabase) -> dict[str, Any]:
+    """The SDK actor built once per backend: later actors with the same files reuse its virtualenv."""
+    _, token = create_user(db, f"sdk{uuid.uuid4().hex[:12]}")
+    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as api:
+        actor = api.post("/acts", json=sdk_actor_body()).json()["data"]
+        started = time.monotonic()
+        while True:
+            build = api.get(f"/acts/{actor['id']}/builds/default", params={"waitForFinish": 60}, timeout=90)
+            build_data = build.json()["data"]
+            if build_data["finishedAt"] is not None or time.monotonic() - started > 300:
+                break
+        log = api.get(f"/actor-builds/{build_data['id']}/log").text
+    assert build_data["status"] == "SUCCEEDED", log
+    print(f"SDK actor build: {time.monotonic() - started:.1f} s")
+    return dict(build_data)
+
+
+@pytest.fixture
+def sdk_actor(api: httpx.Client, sdk_build: dict[str, Any]) -> dict[str, Any]:
+    response = api.post("/acts", json=sdk_actor_body())
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def _start(api: httpx.Client, actor: dict[str, Any], run_input: dict[str, Any], **params: Any) -> str:
+    response = api.post(f"/acts/{actor['id']}/runs", json=run_input, params=params)
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+def _finished(api: httpx.Client, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 30}).json()["data"]
+        if run["finishedAt"] is not None or time.monotonic() > deadline:
+            return dict(run)
+
+
+def _log(api: httpx.Client, run_id: str) -> str:
+    return api.get(f"/actor-runs/{run_id}/log").text
+
+
+def test_run_sync_returns_the_sdk_actors_output(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    task = api.post("/actor-tasks", json={"actId": sdk_actor["id"], "name": "sdk", "input": {"name": "task"}})
+    assert task.status_code == 201, task.text
+    response = api.post("/actor-tasks/~sdk/run-sync", json={"name": "sync"})
+    assert response.status_code == 201, response.text
+    assert response.json() == {"hello": "sync", "input": {"name": "sync"}}
+    run = api.get("/actor-tasks/~sdk/runs/last").json()["data"]
+    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0, _log(api, run["id"])
+    assert run["statusMessage"] == "Echoed the input"
+    items = api.get(f"/datasets/{run['defaultDatasetId']}/items").json()
+    assert items == [{"n": 1, "name": "sync"}, {"n": 2}]
+
+
+def test_the_sdk_actor_through_apify_clients_task_call(
+    stack: Stack, account: Account, sdk_build: dict[str, Any]
+) -> None:
+    client = ApifyClient(token=account.token, api_url=stack.url, max_retries=0)
+    body = sdk_actor_body("sdk-client")
+    actor = client.actors().create(name=body["name"], versions=body["versions"])
+    task = client.tasks().create(actor_id=actor.id, name="sdk-client-task", task_input={"name": "saved"})
+    run = client.task(task.id).call(task_input={"extra": 1})
+    assert run is not None
+    assert run.status == "SUCCEEDED", client.run(run.id).log().get()
+    output = client.key_value_store(run.default_key_value_store_id).get_record("OUTPUT")
+    assert output is not None
+    assert output["value"] == {"hello": "saved", "input": {"name": "saved", "extra": 1}}
+    assert client.dataset(run.default_dataset_id).list_items().items == [{"n": 1, "name": "saved"}, {"n": 2}]
+    assert client.run(run.id).get().status_message == "Echoed the input"
+
+
+def test_the_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    run = _finished(api, _start(api, sdk_actor, {"mode": "events"}))
+    assert run["status"] == "SUCCEEDED", _log(api, run["id"])
+    info = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+    # The SDK's own model of it (crawlee's EventSystemInfoData): the actor's memory as Greenroom
+    # measured it (at home the SDK has no other source), and its CPU as a share of its cores.
+    assert 10_000_000 < info["memory_info"]["current_size"] < run["options"]["memoryMbytes"] * 1024 * 1024
+    assert info["cpu_info"]["used_ratio"] >= 0
+
+
+def test_a_graceful_abort_lets_the_sdk_actor_end_cleanly(
+    api: httpx.Client, sdk_actor: dict[str, Any]
+) -> None:
+    run_id = _start(api, sdk_actor, {"mode": "wait", "seconds": 60})
+    store = api.get(f"/actor-runs/{run_id}").json()["data"]["defaultKeyValueStoreId"]
+    deadline = time.monotonic() + 30
+    while api.get(f"/key-value-stores/{store}/records/WAITING").status_code != 200:
+        assert time.monotonic() < deadline, _log(api, run_id)
+        time.sleep(0.1)
+    started = time.monotonic()
+    assert api.post(f"/actor-runs/{run_id}/abort", params={"gracefully": "true"}).status_code == 200
+    run = _finished(api, run_id)
+    assert run["status"] == "ABORTED"
+    # It heard `aborting` (then persistState) before any signal, and ended by itself, well within
+    # the grace period (30 s): exit code 0, not 143 (SIGTERM) or 137 (SIGKILL).
+    assert run["exitCode"] == 0, _log(api, run_id)
+    assert time.monotonic() - started < 15
+    heard = api.get(f"/key-value-stores/{store}/records/ABORTING").json()
+    assert heard == {"heard": True, "persistState": [False]}
+
+
+def test_a_failing_sdk_actor_ends_failed_with_its_exit_code(
+    api: httpx.Client, sdk_actor: dict[str, Any]
+) -> None:
+    run = _finished(api, _start(api, sdk_actor, {"mode": "fail"}))
+    assert run["status"] == "FAILED" and run["exitCode"] == 91, _log(api, run["id"])
+    assert run["statusMessage"] == "Failed on purpose"
+    exited = _finished(api, _start(api, sdk_actor, {"mode": "exit", "code": 91}))
+    assert exited["status"] == "FAILED" and exited["exitCode"] == 91
+
+
+def test_an_sdk_actor_past_its_timeout_ends_timed_out(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    run = _finished(api, _start(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=5))
+    assert run["status"] == "TIMED-OUT", _log(api, run["id"])

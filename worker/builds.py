@@ -1,0 +1,177 @@
+"""execute_build: the RQ entry point for builds. Claim, make the build directory, finish, tag, publish.
+
+Like execute_run: the claim is a compare-and-set (READY → RUNNING), so a job delivered twice builds
+once; this process writes the terminal state, commits, and only then publishes (on the run-finished
+channel, which wakes waiters by id). A successful build takes its tag unless a newer build has it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import traceback
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, func, select, update
+
+from server.events import publish_run_finished
+from server.queue import enqueue_new_dispatches_sync
+from server.statuses import RunStatus
+from server.storage.db import SyncDatabase
+from server.storage.ids import iso, utcnow
+from server.storage.leases import RENEW_BUILD
+from server.storage.logs import BUILD_LOG
+from server.storage.models import Actor, Build
+from server.webhook_events import BUILD_EVENTS, fire_build_sync
+from worker.abort import AbortWatch
+from worker.builder import BuildAborted, BuildFailed, BuildTimedOut, Steps, build_key, prepare, step_env
+from worker.context import WorkerContext, get_context
+from worker.lease import Lease, lease_until
+from worker.logs import LogWriter
+from worker.webhooks import webhook_queue
+
+log = logging.getLogger(__name__)
+
+BUILDS, ACTORS = cast(Table, Build.__table__), cast(Table, Actor.__table__)
+_CLAIM = (
+    update(BUILDS)
+    .where(BUILDS.c.id == bindparam("build_id"), BUILDS.c.status == RunStatus.READY.value)
+    .values(
+        status=RunStatus.RUNNING.value,
+        lease_expires_at=bindparam("until", type_=BUILDS.c.lease_expires_at.type),
+    )
+)
+_GET = select(BUILDS).where(BUILDS.c.id == bindparam("build_id"))
+
+
+class BuildAbortWatch(AbortWatch):
+    """AbortWatch on a build: the same channel (by id), the build's row in SQL; always immediate."""
+
+    def __init__(self, redis_url: str, prefix: str, db: SyncDatabase, build_id: str):
+        super().__init__(redis_url, prefix, db, build_id)
+        self._build_id = build_id
+
+    def _aborting_in_sql(self) -> bool:
+        with self._db.begin() as connection:
+            status = connection.execute(
+                select(BUILDS.c.status).where(BUILDS.c.id == self._build_id)
+            ).scalar_one_or_none()
+        return status == RunStatus.ABORTING.value
+
+    def graceful(self) -> bool:
+        return False
+
+
+def execute_build(build_id: str) -> str | None:
+    """Make one build's directory and end the build. A build that is not READY is left alone."""
+    ctx = get_context()
+    with ctx.db.begin() as connection:
+        claim = {"build_id": build_id, "until": lease_until(ctx.settings.run_lease_s)}
+        if connection.execute(_CLAIM, claim).rowcount != 1:
+            log.info("build %s is not READY; skipping", build_id)
+            return None
+        row = dict(connection.execute(_GET, {"build_id": build_id}).one()._mapping)
+    settings = ctx.settings
+    build_log = LogWriter(ctx.db, build_id, settings.log_max_chars, table=BUILD_LOG)
+    abort = BuildAbortWatch(settings.redis_url, settings.redis_prefix, ctx.db, build_id)
+    abort.start()
+    # As for runs: a dead worker's build is failed by the sweeper; a lost lease stops this build.
+    lease = Lease(ctx.db, RENEW_BUILD, {"build_id": build_id}, settings.run_lease_s, abort.fire)
+    lease.start()
+    started = time.monotonic()
+    source: dict[str, Any] = dict(row["source"])
+    use_cache = (row["options"] or {}).get("useCache") is not False
+    try:
+        build_log.line(
+            f"[greenroom] Build {row['build_number']} of version {row['version_number']} "
+            f"on worker {socket.gethostname()}."
+        )
+        steps = Steps(build_log, step_env(source), started + settings.build_timeout_s, abort.fileno())
+        _, cached = prepare(source, build_key(build_id, source, use_cache), settings.builds_dir, steps)
+        if cached:
+            build_log.line("[greenroom] The files did not change since an earlier build: reusing its result.")
+        build_log.line("[greenroom] Build succeeded.")
+        status = RunStatus.SUCCEEDED
+    except BuildTimedOut:
+        build_log.line(f"[greenroom] The build reached its timeout of {settings.build_timeout_s:g} seconds.")
+        status = RunStatus.TIMED_OUT
+    except BuildAborted:
+        build_log.line("[greenroom] The build was aborted.")
+        status = RunStatus.ABORTED
+    except BuildFailed as exc:
+        build_log.line(f"[greenroom] Build failed: {exc}")
+        status = RunStatus.FAILED
+    except Exception:
+        build_log.line("[greenroom] Build failed:\n" + traceback.format_exc())
+        status = RunStatus.FAILED
+    finally:
+        lease.close()
+        abort.close()
+    build_log.flush()
+    duration_s = time.monotonic() - started
+    stats = {"durationMillis": int(duration_s * 1000), "runTimeSecs": round(duration_s, 3), "computeUnits": 0}
+    final = finish_build(ctx, row, status, stats)
+    # Committed: now wake the waiters.
+    publish_run_finished(ctx.redis, settings.redis_prefix, build_id)
+    return final.value if final is not None else None
+
+
+def finish_build(
+    ctx: WorkerContext, row: dict[str, Any], status: RunStatus, stats: dict[str, Any]
+) -> RunStatus | None:
+    """The terminal state (ABORTED if an abort came meanwhile) and the actor's tags, in one
+    transaction. None if the build is gone (its actor was deleted)."""
+    now = utcnow()
+    values = {"finished_at": now, "stats": stats}
+    build = BUILDS.c.id == row["id"]
+    with ctx.db.begin() as connection:
+        aborting = BUILDS.c.status == RunStatus.ABORTING.value
+        if connection.execute(
+            update(BUILDS).where(build, aborting).values(status=RunStatus.ABORTED.value, **values)
+        ).rowcount:
+            status = RunStatus.ABORTED
+        else:
+            running = BUILDS.c.status == RunStatus.RUNNING.value
+            moved = connection.execute(
+                update(BUILDS).where(build, running).values(status=status.value, **values)
+            )
+            if moved.rowcount != 1:
+                return None
+        _retag(connection, row, status, now)
+        dispatches = fire_build_sync(connection, BUILD_EVENTS[status], row["id"])
+    # Committed: now the webhooks can be called.
+    if dispatches:
+        enqueue_new_dispatches_sync(webhook_queue(ctx), dispatches)
+    return status
+
+
+_LOCK_ACTOR = (
+    update(ACTORS).where(ACTORS.c.id == bindparam("act_id")).values(modified_at=ACTORS.c.modified_at)
+)
+_ACTOR_TAGS = select(ACTORS.c.tagged_builds, ACTORS.c.pending_builds).where(
+    ACTORS.c.id == bindparam("act_id")
+)
+
+
+def _retag(connection: Connection, row: dict[str, Any], status: RunStatus, now: Any) -> None:
+    """The build is no longer its tag's pending build; a success takes the tag unless a build that
+    started later has it already (builds may end out of order)."""
+    tag, act = row["tag"], {"act_id": row["act_id"]}
+    # The actor's row is locked first, as the API does (server/services/actors.lock_actor).
+    if tag is None or connection.execute(_LOCK_ACTOR, act).rowcount != 1:
+        return
+    tagged, pending = (dict(tags or {}) for tags in connection.execute(_ACTOR_TAGS, act).one())
+    if (pending.get(tag) or {}).get("buildId") == row["id"]:
+        del pending[tag]
+    if status is RunStatus.SUCCEEDED:
+        holder = (tagged.get(tag) or {}).get("buildId")
+        this_started = select(BUILDS.c.started_at).where(BUILDS.c.id == row["id"]).scalar_subquery()
+        later = select(func.count()).where(BUILDS.c.id == holder, BUILDS.c.started_at > this_started)
+        if holder is None or not connection.execute(later).scalar_one():
+            tagged[tag] = {"buildId": row["id"], "buildNumber": row["build_number"], "finishedAt": iso(now)}
+    connection.execute(
+        update(ACTORS)
+        .where(ACTORS.c.id == row["act_id"])
+        .values(tagged_builds=tagged, pending_builds=pending)
+    )

@@ -1,0 +1,153 @@
+"""The sweeper: what a dead worker or a lost job left behind, put right. Run by every worker pool.
+
+- A run (or build) whose lease expired: its worker died (or the machine did). It ends FAILED with a
+  status message naming the cause, or, under restartOnError, goes back to READY and is enqueued
+  again; then its waiters are woken.
+- A run (or build) still READY some time after it was created whose RQ job is gone (Redis was down
+  when the API enqueued it, Redis lost its data, a worker died between taking the job and claiming
+  the run): enqueued again. A job delivered twice is harmless: the claim is a compare-and-set.
+
+SQL decides every status, by compare-and-set; RQ's registries are only asked whether a job is
+still waiting. Several sweepers (one per worker machine) may run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.events import publish_run_finished
+from server.queue import enqueue_builds_sync, enqueue_new_dispatches_sync, enqueue_run_sync
+from server.statuses import RunStatus
+from server.storage.ids import utcnow
+from server.storage.leases import (
+    EXPIRED_BUILDS,
+    EXPIRED_RUNS,
+    REAP_RUN,
+    REQUEUE_RUN,
+    STALE_READY_BUILDS,
+    STALE_READY_RUNS,
+)
+from server.storage.runs import DELETE_RUN_TOKENS
+from server.webhook_events import RUN_EVENTS, fire_run_sync
+from worker.builds import finish_build
+from worker.context import WorkerContext
+from worker.restarts import MAX_RESTARTS
+from worker.webhooks import enqueue_due, webhook_queue
+
+log = logging.getLogger(__name__)
+
+DEAD_WORKER = "The worker running this Actor run stopped (no lease renewal for {lease_s:g} s); the run failed"
+# At most this many stale READY rows are checked per sweep: a long backlog is not a lost one.
+_READY_BATCH = 500
+_WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+@dataclass
+class Swept:
+    failed: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    builds_failed: list[str] = field(default_factory=list)
+    builds_requeued: list[str] = field(default_factory=list)
+
+
+def sweep(ctx: WorkerContext, queue: Queue, *, judge_leases: bool = True) -> Swept:
+    swept = Swept()
+    if judge_leases:
+        _expired_runs(ctx, queue, swept)
+        _expired_builds(ctx, swept)
+    _lost_jobs(ctx, queue, swept)
+    for run_id in (*swept.failed, *swept.builds_failed):
+        publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id)
+    # Then webhook calls that are due (retries, and calls whose job or worker was lost).
+    enqueue_due(ctx)
+    for name, ids in vars(swept).items():
+        if ids:
+            log.warning("sweeper: %s %s", name, ids)
+    return swept
+
+
+class Sweeper:
+    """sweep() every time it is called; after the database was away, leases are judged again only
+    one lease period later. No worker could renew its lease during the outage, and the workers that
+    are alive need a renewal (or, for a run whose actor ended meanwhile, their terminal write: see
+    worker/outage.py) before their runs may be taken for a dead worker's."""
+
+    def __init__(self, ctx: WorkerContext, queue: Queue):
+        self._ctx = ctx
+        self._queue = queue
+        self._judge_leases_from = 0.0
+
+    def __call__(self) -> Swept | None:
+        settings = self._ctx.settings
+        try:
+            return sweep(self._ctx, self._queue, judge_leases=time.monotonic() >= self._judge_leases_from)
+        except SQLAlchemyError as exc:
+            self._judge_leases_from = time.monotonic() + settings.run_lease_s + settings.sweep_interval_s
+            log.warning("sweep failed: %s", exc)
+        except RedisError as exc:  # Redis is away: the next sweep tries again
+            log.warning("sweep failed: %s", exc)
+        return None
+
+
+def _expired_runs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
+    now = utcnow()
+    message = DEAD_WORKER.format(lease_s=ctx.settings.run_lease_s)
+    dispatches: list[str] = []
+    with ctx.db.begin() as connection:
+        for run_id, options, stats in connection.execute(EXPIRED_RUNS, {"now": now}).all():
+            restarts = int((stats or {}).get("restartCount", 0))
+            if (options or {}).get("restartOnError") and restarts < MAX_RESTARTS:
+                params = {"run_id": run_id, "now": now, "stats": {**stats, "restartCount": restarts + 1}}
+                if connection.execute(REQUEUE_RUN, params).rowcount:
+                    swept.restarted.append(run_id)
+            elif connection.execute(REAP_RUN, {"run_id": run_id, "now": now, "message": message}).rowcount:
+                connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
+                dispatches += fire_run_sync(connection, RUN_EVENTS[RunStatus.FAILED], run_id)
+                swept.failed.append(run_id)
+    # Committed: now the restarted runs can be taken by a worker, and the webhooks be called.
+    for run_id in swept.restarted:
+        enqueue_run_sync(queue, run_id)
+    if dispatches:
+        enqueue_new_dispatches_sync(webhook_queue(ctx), dispatches)
+
+
+def _expired_builds(ctx: WorkerContext, swept: Swept) -> None:
+    with ctx.db.begin() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(EXPIRED_BUILDS, {"now": utcnow()})]
+    for row in rows:
+        # As the build's own worker would end it: FAILED, and the tag stays on the last good build.
+        if finish_build(ctx, row, RunStatus.FAILED, {}) is not None:
+            swept.builds_failed.append(row["id"])
+
+
+def _job_waiting(queue: Queue, job_id: str) -> bool:
+    try:
+        return Job.fetch(job_id, connection=queue.connection).get_status() in _WAITING
+    except NoSuchJobError:
+        return False
+
+
+def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
+    before = utcnow() - timedelta(seconds=ctx.settings.orphan_after_s)
+    with ctx.db.begin() as connection:
+        runs = connection.execute(STALE_READY_RUNS.limit(_READY_BATCH), {"before": before}).scalars().all()
+        builds = (
+            connection.execute(STALE_READY_BUILDS.limit(_READY_BATCH), {"before": before}).scalars().all()
+        )
+    for run_id in runs:
+        if not _job_waiting(queue, run_id):
+            enqueue_run_sync(queue, run_id)
+            swept.requeued.append(run_id)
+    lost_builds = [b for b in builds if not _job_waiting(queue, b)]
+    enqueue_builds_sync(queue, lost_builds)
+    swept.builds_requeued.extend(lost_builds)
