@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +16,11 @@ import pytest
 from apify_client import ApifyClient
 
 from server.storage.db import SyncDatabase
-from server.users import create_user
 from tests.conftest import Account
+from tests.sdk_support import SDK_ACTORS, actor_body, build_once
 from tests.stack import Stack
 
-ACTOR_DIR = Path(__file__).resolve().parent / "sdk_actors" / "js"
+ACTOR_DIR = SDK_ACTORS / "js"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -35,35 +33,17 @@ pytestmark = [
 
 
 def sdk_actor_body(name: str = "sdk-js") -> dict[str, Any]:
-    files = [
-        {"name": str(path.relative_to(ACTOR_DIR)), "format": "TEXT", "content": path.read_text()}
-        for path in sorted(ACTOR_DIR.rglob("*"))
-        if path.is_file() and "node_modules" not in path.parts
-    ]
-    return {
-        "name": name,
-        "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
-    }
+    return actor_body(ACTOR_DIR, name)
 
 
 @pytest.fixture(scope="session")
 def sdk_js_build(stack: Stack, db: SyncDatabase) -> dict[str, Any]:
     """The JS SDK actor built once per backend: later actors with the same files reuse its node_modules."""
-    _, token = create_user(db, f"sdkjs{uuid.uuid4().hex[:12]}")
-    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as api:
-        actor = api.post("/acts", json=sdk_actor_body()).json()["data"]
-        started = time.monotonic()
-        while True:
-            build = api.get(f"/acts/{actor['id']}/builds/default", params={"waitForFinish": 60}, timeout=90)
-            build_data = build.json()["data"]
-            if build_data["finishedAt"] is not None or time.monotonic() - started > 240:
-                break
-        log = api.get(f"/actor-builds/{build_data['id']}/log").text
-    assert build_data["status"] == "SUCCEEDED", log
+    build, log = build_once(stack, db, sdk_actor_body(), limit_s=240)
+    assert build["status"] == "SUCCEEDED", log
     # npm install ran here, or for an earlier build of the same files this session (test_push's).
     assert "npm install" in log or "reusing its result" in log, log
-    print(f"JS SDK actor build: {time.monotonic() - started:.1f} s")
-    return dict(build_data)
+    return build
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ Its build installs requirements.txt (the pinned SDK) into a virtualenv, and the 
 from __future__ import annotations
 
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,41 +14,23 @@ import pytest
 from apify_client import ApifyClient
 
 from server.storage.db import SyncDatabase
-from server.users import create_user
 from tests.conftest import Account
+from tests.sdk_support import SDK_ACTORS, actor_body, build_once
 from tests.stack import Stack
 
-ACTOR_DIR = Path(__file__).resolve().parent / "sdk_actors" / "python"
+ACTOR_DIR = SDK_ACTORS / "python"
 
 
 def sdk_actor_body(name: str = "sdk-python") -> dict[str, Any]:
-    files = [
-        {"name": str(path.relative_to(ACTOR_DIR)), "format": "TEXT", "content": path.read_text()}
-        for path in sorted(ACTOR_DIR.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
-    ]
-    return {
-        "name": name,
-        "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
-    }
+    return actor_body(ACTOR_DIR, name)
 
 
 @pytest.fixture(scope="session")
 def sdk_build(stack: Stack, db: SyncDatabase) -> dict[str, Any]:
     """The SDK actor built once per backend: later actors with the same files reuse its virtualenv."""
-    _, token = create_user(db, f"sdk{uuid.uuid4().hex[:12]}")
-    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as api:
-        actor = api.post("/acts", json=sdk_actor_body()).json()["data"]
-        started = time.monotonic()
-        while True:
-            build = api.get(f"/acts/{actor['id']}/builds/default", params={"waitForFinish": 60}, timeout=90)
-            build_data = build.json()["data"]
-            if build_data["finishedAt"] is not None or time.monotonic() - started > 300:
-                break
-        log = api.get(f"/actor-builds/{build_data['id']}/log").text
-    assert build_data["status"] == "SUCCEEDED", log
-    print(f"SDK actor build: {time.monotonic() - started:.1f} s")
-    return dict(build_data)
+    build, log = build_once(stack, db, sdk_actor_body(), limit_s=300)
+    assert build["status"] == "SUCCEEDED", log
+    return build
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ _SPEC = (
         _ACTORS.c.tagged_builds,
         _BUILDS.c.status.label("build_status"),
         _BUILDS.c.options.label("build_options"),
+        _BUILDS.c.tag.label("build_tag"),
         _USERS.c.username,
     )
     .join(_BUILDS, _BUILDS.c.id == RUNS.c.build_id)
@@ -93,11 +94,16 @@ def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[s
         origin=run["origin"],
         build_status=run["build_status"],
         use_cache=(run["build_options"] or {}).get("useCache") is not False,
+        # The tags pointing at the build, and the one it takes when it succeeds: a run of a build still
+        # in progress (built on demand) has its tag too.
         build_tags=tuple(
             sorted(
-                tag
-                for tag, build in (run["tagged_builds"] or {}).items()
-                if build.get("buildId") == run["build_id"]
+                {
+                    tag
+                    for tag, build in (run["tagged_builds"] or {}).items()
+                    if build.get("buildId") == run["build_id"]
+                }
+                | ({run["build_tag"]} if run["build_tag"] else set())
             )
         ),
     )

@@ -1,0 +1,49 @@
+"""The Apify SDK actors in tests/sdk_actors/: their files as an actor body, and one build per backend."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from server.storage.db import SyncDatabase
+from server.users import create_user
+from tests.stack import Stack
+
+SDK_ACTORS = Path(__file__).resolve().parent / "sdk_actors"
+_NOT_SOURCES = {"node_modules", "__pycache__"}
+
+
+def actor_body(directory: Path, name: str) -> dict[str, Any]:
+    """The directory's files (not installed dependencies) as one SOURCE_FILES version."""
+    files = [
+        {"name": str(path.relative_to(directory)), "format": "TEXT", "content": path.read_text()}
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and not _NOT_SOURCES & set(path.parts)
+    ]
+    return {
+        "name": name,
+        "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
+    }
+
+
+def build_once(
+    stack: Stack, db: SyncDatabase, body: dict[str, Any], limit_s: float
+) -> tuple[dict[str, Any], str]:
+    """Create the actor as a new user and wait for its first build: (the build, its log). Later actors
+    with the same files reuse the build's dependencies."""
+    _, token = create_user(db, f"sdk{uuid.uuid4().hex[:12]}")
+    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as api:
+        actor = api.post("/acts", json=body).json()["data"]
+        started = time.monotonic()
+        while True:
+            build = api.get(f"/acts/{actor['id']}/builds/default", params={"waitForFinish": 60}, timeout=90)
+            build_data = build.json()["data"]
+            if build_data["finishedAt"] is not None or time.monotonic() - started > limit_s:
+                break
+        log = api.get(f"/actor-builds/{build_data['id']}/log").text
+    print(f"{body['name']} build: {time.monotonic() - started:.1f} s")
+    return dict(build_data), log
