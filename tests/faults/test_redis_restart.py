@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,7 +65,12 @@ def test_waiters_and_queued_runs_survive_a_redis_restart(
         assert during.json()["data"]["status"] == "READY"
         time.sleep(1.0)
         redis.start()
-        answers = [f.result(timeout=45) for f in held]
+        _, waiting = wait(held, timeout=45)
+        runs = api.get(f"/acts/{actor['id']}/runs", params={"limit": 100}).json()["data"]["items"]
+        assert not waiting, (
+            f"{len(waiting)} run-syncs unanswered; runs: {[(r['id'], r['status']) for r in runs]}"
+        )
+        answers = [f.result() for f in held]
         assert [a.status_code for a in answers] == [201] * HELD, [a.text for a in answers]
         assert all(a.json() == {"slept": RUN_S} for a in answers)
         deadline = time.monotonic() + 30
