@@ -10,7 +10,9 @@ parameters. Paging, formats, keys and errors stay exactly those of /v2/datasets 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,6 +24,7 @@ from server.services.resolve import get_dataset, get_key_value_store, get_run
 from server.storage.models import Dataset, KeyValueStore, Run, User
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+S = TypeVar("S")
 
 
 async def _run(request: Request) -> tuple[AppState, User, Run]:
@@ -35,28 +38,28 @@ async def _run(request: Request) -> tuple[AppState, User, Run]:
     return state, user, run
 
 
-def _on_dataset(
-    endpoint: Callable[[Request, AppState, User, Dataset], Awaitable[Response]],
+def _on_default(
+    fetch: Callable[[AsyncSession, User, str], Awaitable[S]],
+    storage_id: Callable[[Run], str],
+    endpoint: Callable[[Request, AppState, User, S], Awaitable[Response]],
 ) -> Endpoint:
+    """The endpoint on the run's default storage (the one storage_id names), fetched as fetch does."""
+
     async def handler(request: Request) -> Response:
         state, user, run = await _run(request)
         async with state.db.read() as session:
-            dataset = await get_dataset(session, user, run.default_dataset_id)
-        return await endpoint(request, state, user, dataset)
+            storage = await fetch(session, user, storage_id(run))
+        return await endpoint(request, state, user, storage)
 
     return handler
 
 
-def _on_store(
-    endpoint: Callable[[Request, AppState, User, KeyValueStore], Awaitable[Response]],
-) -> Endpoint:
-    async def handler(request: Request) -> Response:
-        state, user, run = await _run(request)
-        async with state.db.read() as session:
-            store = await get_key_value_store(session, user, run.default_key_value_store_id)
-        return await endpoint(request, state, user, store)
+def _on_dataset(endpoint: Callable[[Request, AppState, User, Dataset], Awaitable[Response]]) -> Endpoint:
+    return _on_default(get_dataset, _dataset_id, endpoint)
 
-    return handler
+
+def _on_store(endpoint: Callable[[Request, AppState, User, KeyValueStore], Awaitable[Response]]) -> Endpoint:
+    return _on_default(get_key_value_store, _store_id, endpoint)
 
 
 def _with_path_param(endpoint: Endpoint, param: str, storage_id: Callable[[Run], str]) -> Endpoint:
