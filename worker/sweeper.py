@@ -130,11 +130,28 @@ def _expired_builds(ctx: WorkerContext, swept: Swept) -> None:
             swept.builds_failed.append(row["id"])
 
 
-def _job_waiting(queue: Queue, job_id: str) -> bool:
+def _lost(queue: Queue, job_ids: list[str]) -> list[str]:
+    """The jobs that will not reach a worker by themselves: gone, ended, or taken off the queue by a
+    worker that died before starting them. A worker moves a job to the queue's intermediate list as
+    it takes it; one still there and still QUEUED after orphan_after_s is lost (RQ would fail it only
+    after a minute, at its next maintenance, every 10 minutes). Such a job leaves that list here, so
+    that once enqueued again it counts as waiting."""
+    taken = set(queue.intermediate_queue.get_job_ids()) if job_ids else set()
+    lost = []
+    for job_id in job_ids:
+        if job_id in taken:
+            queue.intermediate_queue.remove(job_id)
+        elif _status(queue, job_id) in _WAITING:
+            continue
+        lost.append(job_id)
+    return lost
+
+
+def _status(queue: Queue, job_id: str) -> JobStatus | None:
     try:
-        return Job.fetch(job_id, connection=queue.connection).get_status() in _WAITING
+        return Job.fetch(job_id, connection=queue.connection).get_status()
     except NoSuchJobError:
-        return False
+        return None
 
 
 def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
@@ -144,10 +161,9 @@ def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
         builds = (
             connection.execute(STALE_READY_BUILDS.limit(_READY_BATCH), {"before": before}).scalars().all()
         )
-    for run_id in runs:
-        if not _job_waiting(queue, run_id):
-            enqueue_run_sync(queue, run_id)
-            swept.requeued.append(run_id)
-    lost_builds = [b for b in builds if not _job_waiting(queue, b)]
+    for run_id in _lost(queue, list(runs)):
+        enqueue_run_sync(queue, run_id)
+        swept.requeued.append(run_id)
+    lost_builds = _lost(queue, list(builds))
     enqueue_builds_sync(queue, lost_builds)
     swept.builds_requeued.extend(lost_builds)

@@ -1,5 +1,6 @@
 """A worker SIGKILLed in the middle of a run: the run ends FAILED with a message naming the cause
-(or is restarted under restartOnError), and its waiters are answered, within 15 s."""
+(or is restarted under restartOnError), and its waiters are answered, within 15 s. A worker that
+died as it took a job off the queue: the run is still run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from redis import Redis
+from rq import Queue
 
 from server.settings import Settings
 from tests.actors import callable_actor
@@ -115,3 +118,24 @@ def test_a_killed_workers_run_is_restarted_under_restart_on_error(
     assert run["status"] == "SUCCEEDED" and run["stats"]["restartCount"] == 1
     assert second["actor"] != first["actor"]
     assert _gone(first["actor"], 5)
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_run(
+    isolated_settings: Settings, isolated_account: Account
+) -> None:
+    stack = Stack(replace(isolated_settings, orphan_after_s=1.0, sweep_interval_s=0.3))
+    try:
+        stack.start_api()
+        with _client(stack, isolated_account) as api, Redis.from_url(stack.settings.redis_url) as redis:
+            actor = api.post("/acts", json=callable_actor("dropped", "sleep")).json()["data"]
+            run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 0}).json()["data"]
+            # What a worker does as it takes the job (RQ's LMOVE to the intermediate list), then dies.
+            queue = Queue(stack.settings.queue_name, connection=redis)
+            assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
+            stack.start_workers(1)
+            finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": DETECT_S}).json()
+            assert finished["data"]["status"] == "SUCCEEDED", finished
+            # Enqueued once more, and no more: the next sweeps see it waiting or done.
+            assert queue.intermediate_queue.get_job_ids() == []
+    finally:
+        stack.stop()
