@@ -7,41 +7,36 @@ can answer with the same code.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api import dataset_formats as fmt
+from server.api import storages
 from server.api.auth import authenticate
-from server.api.body import read_json, read_json_object
-from server.api.pagination import page_params, paginated
+from server.api.body import read_json
 from server.api.params import parse_bool, parse_int
-from server.errors import InvalidInput, InvalidRequest, NameNotUnique, NotFound
+from server.api.storages import StorageKind, list_storages, rename
+from server.errors import InvalidInput, InvalidRequest, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
 from server.services.resolve import get_dataset
-from server.services.validation import check_storage_name
 from server.shapes import dataset_json
 from server.storage.datasets import (
-    count_datasets_stmt,
     delete_dataset_stmts,
     insert_items_stmt,
-    list_datasets_stmt,
     list_items_stmt,
     reserve_stmt,
 )
-from server.storage.ids import utcnow
 from server.storage.models import Dataset, User
 
 # What Apify reports as the limit when none was given (the Python SDK also sends it as a limit).
 NO_LIMIT = 999_999_999_999
-GENERAL_ACCESS = ("ANYONE_WITH_ID_CAN_READ", "ANYONE_WITH_NAME_CAN_READ", "FOLLOW_USER_SETTING", "RESTRICTED")
 
 
 @dataclass(frozen=True)
@@ -232,93 +227,25 @@ async def get(request: Request) -> Response:
     return data_response(dataset_json(dataset, user, state.settings.api_base_url))
 
 
+async def _shape(
+    session: AsyncSession, rows: Sequence[Dataset], user: User, base: str
+) -> list[dict[str, Any]]:
+    return [dataset_json(d, user, base) for d in rows]
+
+
+DATASETS = StorageKind(Dataset, "Dataset", "datasets", _shape)
+
+
 async def list_(request: Request) -> Response:
-    """GET /v2/datasets: named datasets only unless unnamed=1, oldest first unless desc=1."""
-    state = state_of(request)
-    page = page_params(request)
-    unnamed = bool(parse_bool(request.query_params, "unnamed"))
-    shared = shared_only(request.query_params)
-    async with state.db.read() as session:
-        user = await authenticate(request, session)
-        if shared:
-            return paginated(page, 0, [])
-        total = (await session.execute(count_datasets_stmt(user.id, unnamed))).scalar_one()
-        stmt = page.apply(list_datasets_stmt(user.id, unnamed), Dataset.created_at)
-        datasets = (await session.execute(stmt)).scalars().all()
-    base = state.settings.api_base_url
-    return paginated(page, total, [dataset_json(d, user, base) for d in datasets])
-
-
-async def _named(session: AsyncSession, user: User, name: str) -> Dataset | None:
-    stmt = select(Dataset).where(Dataset.user_id == user.id, Dataset.name == name)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await list_storages(request, DATASETS)
 
 
 async def get_or_create(request: Request) -> Response:
-    """POST ?name=: 201 with a new dataset, 200 with the existing one of that name."""
-    state = state_of(request)
-    user = await authenticate(request)
-    name = request.query_params.get("name") or None
-    if name is not None:
-        check_storage_name(name, "Dataset")
-    base = state.settings.api_base_url
-    try:
-        async with state.db.transaction() as session:
-            existing = None if name is None else await _named(session, user, name)
-            if existing is not None:
-                return data_response(dataset_json(existing, user, base))
-            dataset = Dataset(user_id=user.id, name=name, item_count=0)
-            session.add(dataset)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent create of the same name won (its transaction rolled ours back): answer with it.
-        async with state.db.read() as session:
-            existing = None if name is None else await _named(session, user, name)
-        if existing is None:
-            raise
-        return data_response(dataset_json(existing, user, base))
-    return data_response(dataset_json(dataset, user, base), 201, f"{base}/v2/datasets/{dataset.id}")
-
-
-def shared_only(params: QueryParams) -> bool:
-    """ownership=sharedWithMe: nothing is shared between users here, so the list is empty."""
-    ownership = params.get("ownership")
-    if ownership not in (None, "", "ownedByMe", "sharedWithMe"):
-        raise InvalidInput("Parameter 'ownership' must be ownedByMe or sharedWithMe.")
-    return ownership == "sharedWithMe"
-
-
-def check_update(body: dict[str, object], what: str) -> tuple[bool, str | None]:
-    """PUT {name?, generalAccess?}: whether to rename, and to what (null makes it unnamed)."""
-    access = body.get("generalAccess")
-    if access is not None and access not in GENERAL_ACCESS:
-        raise InvalidInput(f"'generalAccess' must be one of {', '.join(GENERAL_ACCESS)}.")
-    if "name" not in body:
-        return False, None
-    name = body["name"]
-    return True, None if name is None else check_storage_name(name, what)
+    return await storages.get_or_create(request, DATASETS)
 
 
 async def update_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
-    """PUT: rename (409 if the user has another dataset of that name); generalAccess is accepted."""
-    body = await read_json_object(request, state.settings.max_body_bytes)
-    rename, name = check_update(body, "Dataset")
-    async with state.db.transaction() as session:
-        row = await session.get(Dataset, dataset.id)
-        if row is None:
-            raise NotFound("Dataset was not found")
-        if rename and name != row.name:
-            if name is not None:
-                taken = select(Dataset.id).where(Dataset.user_id == user.id, Dataset.name == name)
-                if (await session.execute(taken)).first() is not None:
-                    raise NameNotUnique("name-not-unique")
-            row.name = name
-            row.modified_at = utcnow()
-            try:
-                await session.flush()
-            except IntegrityError as exc:  # a concurrent rename to the same name won
-                raise NameNotUnique("name-not-unique") from exc
-    return data_response(dataset_json(row, user, state.settings.api_base_url))
+    return await rename(request, state, user, dataset, DATASETS)
 
 
 async def delete_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:

@@ -6,34 +6,32 @@ resolved, so run-scoped routes (a run's default store) can answer with the same 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.api import storages
 from server.api.auth import authenticate
-from server.api.body import content_encoding, content_type, read_json_object, read_raw
-from server.api.datasets import check_update, shared_only
-from server.api.pagination import MAX_LIMIT, page_params, paginated
-from server.api.params import parse_bool, parse_int
-from server.errors import InvalidInput, InvalidRecordKey, NameNotUnique, NotFound
+from server.api.body import content_encoding, content_type, read_raw
+from server.api.pagination import MAX_LIMIT
+from server.api.params import parse_int
+from server.api.storages import StorageKind, list_storages, rename
+from server.errors import InvalidInput, InvalidRecordKey, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response, record_response
 from server.services.resolve import get_key_value_store
-from server.services.validation import check_storage_name
 from server.shapes import key_value_store_with_stats_json
 from server.storage.ids import utcnow
 from server.storage.key_value_stores import (
-    count_stores_stmt,
     delete_record_stmt,
     delete_store_stmts,
     get_record_stmt,
     is_valid_key,
     list_keys_stmt,
-    list_stores_stmt,
     store_bytes_stmt,
     upsert_record_stmt,
 )
@@ -72,48 +70,26 @@ async def get_store(request: Request) -> Response:
     return await get_store_for(request, *await _resolved(request))
 
 
+async def _shape(
+    session: AsyncSession, stores: Sequence[KeyValueStore], user: User, base: str
+) -> list[dict[str, Any]]:
+    sizes = await _storage_bytes(session, [s.id for s in stores])
+    return [key_value_store_with_stats_json(s, user, base, sizes.get(s.id, 0)) for s in stores]
+
+
+STORES = StorageKind(KeyValueStore, "Key-value store", "key-value-stores", _shape)
+
+
 async def list_(request: Request) -> Response:
-    """GET /v2/key-value-stores: named stores only unless unnamed=1, oldest first unless desc=1."""
-    state = state_of(request)
-    page = page_params(request)
-    unnamed = bool(parse_bool(request.query_params, "unnamed"))
-    shared = shared_only(request.query_params)
-    async with state.db.read() as session:
-        user = await authenticate(request, session)
-        if shared:
-            return paginated(page, 0, [])
-        total = (await session.execute(count_stores_stmt(user.id, unnamed))).scalar_one()
-        stmt = page.apply(list_stores_stmt(user.id, unnamed), KeyValueStore.created_at)
-        stores = list((await session.execute(stmt)).scalars().all())
-        sizes = await _storage_bytes(session, [s.id for s in stores])
-    base = state.settings.api_base_url
-    items = [key_value_store_with_stats_json(s, user, base, sizes.get(s.id, 0)) for s in stores]
-    return paginated(page, total, items)
+    return await list_storages(request, STORES)
+
+
+async def get_or_create(request: Request) -> Response:
+    return await storages.get_or_create(request, STORES)
 
 
 async def update_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
-    """PUT: rename (409 if the user has another store of that name); generalAccess is accepted."""
-    body = await read_json_object(request, state.settings.max_body_bytes)
-    rename, name = check_update(body, "Key-value store")
-    async with state.db.transaction() as session:
-        row = await session.get(KeyValueStore, store.id)
-        if row is None:
-            raise NotFound("Key-value store was not found")
-        if rename and name != row.name:
-            if name is not None:
-                taken = select(KeyValueStore.id).where(
-                    KeyValueStore.user_id == user.id, KeyValueStore.name == name
-                )
-                if (await session.execute(taken)).first() is not None:
-                    raise NameNotUnique("name-not-unique")
-            row.name = name
-            row.modified_at = utcnow()
-            try:
-                await session.flush()
-            except IntegrityError as exc:  # a concurrent rename to the same name won
-                raise NameNotUnique("name-not-unique") from exc
-        size = (await _storage_bytes(session, [row.id])).get(row.id, 0)
-    return data_response(key_value_store_with_stats_json(row, user, state.settings.api_base_url, size))
+    return await rename(request, state, user, store, STORES)
 
 
 async def update(request: Request) -> Response:
@@ -171,39 +147,6 @@ async def list_keys_for(request: Request, state: AppState, user: User, store: Ke
 
 async def list_keys(request: Request) -> Response:
     return await list_keys_for(request, *await _resolved(request))
-
-
-async def _named(session: AsyncSession, user: User, name: str) -> KeyValueStore | None:
-    stmt = select(KeyValueStore).where(KeyValueStore.user_id == user.id, KeyValueStore.name == name)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def get_or_create(request: Request) -> Response:
-    """POST ?name=: 201 with a new store, 200 with the existing one of that name."""
-    state = state_of(request)
-    user = await authenticate(request)
-    name = request.query_params.get("name") or None
-    if name is not None:
-        check_storage_name(name, "Key-value store")
-    base = state.settings.api_base_url
-    try:
-        async with state.db.transaction() as session:
-            existing = None if name is None else await _named(session, user, name)
-            if existing is not None:
-                size = (await _storage_bytes(session, [existing.id])).get(existing.id, 0)
-                return data_response(key_value_store_with_stats_json(existing, user, base, size))
-            store = KeyValueStore(user_id=user.id, name=name)
-            session.add(store)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent create of the same name won (its transaction rolled ours back): answer with it.
-        async with state.db.read() as session:
-            existing = None if name is None else await _named(session, user, name)
-        if existing is None:
-            raise
-        return data_response(key_value_store_with_stats_json(existing, user, base, 0))
-    location = f"{base}/v2/key-value-stores/{store.id}"
-    return data_response(key_value_store_with_stats_json(store, user, base, 0), 201, location)
 
 
 async def get_record(request: Request) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Select, Update, delete, func, insert, select, update
+from sqlalchemy import Delete, Insert, Select, Update, delete, insert, select, update
 
 from server.storage.ids import utcnow
 from server.storage.models import Dataset, DatasetItem
@@ -35,16 +35,6 @@ def list_items_stmt(dataset_id: str, offset: int, limit: int | None, desc: bool)
     order = DatasetItem.seq.desc() if desc else DatasetItem.seq.asc()
     stmt = select(DatasetItem.data).where(DatasetItem.dataset_id == dataset_id).order_by(order).offset(offset)
     return stmt.limit(limit) if limit is not None else stmt
-
-
-def list_datasets_stmt(user_id: str, unnamed: bool) -> Select[Dataset]:
-    """A user's datasets; Apify lists only named ones unless asked for all."""
-    stmt = select(Dataset).where(Dataset.user_id == user_id)
-    return stmt if unnamed else stmt.where(Dataset.name.is_not(None))
-
-
-def count_datasets_stmt(user_id: str, unnamed: bool) -> Select[int]:
-    return select(func.count()).select_from(list_datasets_stmt(user_id, unnamed).subquery())
 
 
 def delete_dataset_stmts(dataset_id: str) -> tuple[Delete, Delete]:

@@ -75,16 +75,6 @@ def store_bytes_stmt(store_ids: list[str]) -> Select[str, int]:
     )
 
 
-def list_stores_stmt(user_id: str, unnamed: bool) -> Select[KeyValueStore]:
-    """A user's stores; Apify lists only named ones unless asked for all."""
-    stmt = select(KeyValueStore).where(KeyValueStore.user_id == user_id)
-    return stmt if unnamed else stmt.where(KeyValueStore.name.is_not(None))
-
-
-def count_stores_stmt(user_id: str, unnamed: bool) -> Select[int]:
-    return select(func.count()).select_from(list_stores_stmt(user_id, unnamed).subquery())
-
-
 def delete_store_stmts(store_id: str) -> tuple[Delete, Delete]:
     """Records first, then the store: explicit, so it does not hang on the FK cascade being enabled."""
     return (
