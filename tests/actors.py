@@ -13,6 +13,11 @@ def noop(context: ActorContext) -> None:
     pass
 
 
+def read_input(context: ActorContext) -> None:
+    """One statement, first thing."""
+    assert context.input is None or context.input is not None
+
+
 def echo(context: ActorContext) -> None:
     """OUTPUT = {"input": INPUT}, plus one dataset item and a status message."""
     context.log.info("echo got %s", context.input)

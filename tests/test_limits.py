@@ -16,15 +16,14 @@ import httpx
 import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
-from starlette.testclient import TestClient
 
-from server.app import create_app
 from server.settings import Settings
 from server.storage.db import SyncDatabase
 from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
 from tests.runs_db import insert_run
+from tests.stack import Stack, free_port
 from worker import context as worker_context
 from worker import jobs
 from worker.limits import MemoryLimitUnavailable, open_memory_limit
@@ -65,7 +64,7 @@ def _mechanism() -> str:
     return limit.mechanism
 
 
-def _create(api: httpx.Client | TestClient, body: dict[str, Any]) -> dict[str, Any]:
+def _create(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     response = api.post("/acts", json=body)
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()["data"]
@@ -79,7 +78,7 @@ def _elapsed_s(run: dict[str, Any]) -> float:
     return (parse(run["finishedAt"]) - parse(run["startedAt"])).total_seconds()
 
 
-def _assert_out_of_memory(api: httpx.Client | TestClient, run: dict[str, Any]) -> None:
+def _assert_out_of_memory(api: httpx.Client, run: dict[str, Any]) -> None:
     assert run["status"] == "FAILED", run
     assert run["statusMessage"] == OOM_MESSAGE
     assert run["exitCode"] != 0
@@ -196,31 +195,34 @@ def test_timing_out_is_seen_until_the_actor_is_killed(api: httpx.Client, setting
 @pytest.fixture
 def local_worker(
     settings: Settings, account: Account, request: pytest.FixtureRequest
-) -> Iterator[tuple[TestClient, Any]]:
-    """The API in-process on a queue of its own, and run_jobs() to drain it in this process, with
-    the settings changes given as the fixture's parameter (callable actors only: no HTTP server)."""
+) -> Iterator[tuple[httpx.Client, Any]]:
+    """An API process on a queue of its own, and run_jobs() to drain it in this process, with the
+    settings changes given as the fixture's parameter (callable actors only: no HTTP server). The
+    API is not in this process: a callable forked here must not copy its SQLite threads' locks."""
     changes: dict[str, Any] = getattr(request, "param", {})
-    local = replace(settings, redis_prefix=f"gr-limits-{uuid.uuid4().hex[:8]}", **changes)
-    app = create_app(local)
+    local = replace(settings, redis_prefix=f"gr-limits-{uuid.uuid4().hex[:8]}", port=free_port(), **changes)
+    stack = Stack(local)
+    stack.start_api()
     headers = {"Authorization": f"Bearer {account.token}"}
-    with TestClient(app, base_url="http://testserver/v2", headers=headers) as api:
-        worker_context.configure(local)
+    worker_context.configure(local)
 
-        def run_jobs() -> None:
-            connection = Redis.from_url(local.redis_url)
-            queue = Queue(local.queue_name, connection=connection)
-            SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
-            connection.close()
+    def run_jobs() -> None:
+        connection = Redis.from_url(local.redis_url)
+        queue = Queue(local.queue_name, connection=connection)
+        SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+        connection.close()
 
-        try:
+    try:
+        with httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60) as api:
             yield api, run_jobs
-        finally:
-            worker_context.dispose_context()
-            worker_context.configure(settings)
+    finally:
+        stack.stop()
+        worker_context.dispose_context()
+        worker_context.configure(settings)
 
 
 @pytest.mark.parametrize("local_worker", [{"memory_limit": "poll"}], indirect=True)
-def test_poll_mode_kills_a_hog(local_worker: tuple[TestClient, Any]) -> None:
+def test_poll_mode_kills_a_hog(local_worker: tuple[httpx.Client, Any]) -> None:
     api, run_jobs = local_worker
     actor = _create(api, callable_actor("hog-poll", "memory_hog"))
     run = api.post(f"/acts/{actor['id']}/runs", params={"memory": 128}).json()["data"]
@@ -231,7 +233,7 @@ def test_poll_mode_kills_a_hog(local_worker: tuple[TestClient, Any]) -> None:
 
 
 @pytest.mark.parametrize("local_worker", [{"memory_limit": "off"}], indirect=True)
-def test_off_mode_only_measures(local_worker: tuple[TestClient, Any]) -> None:
+def test_off_mode_only_measures(local_worker: tuple[httpx.Client, Any]) -> None:
     api, run_jobs = local_worker
     actor = _create(api, callable_actor("hog-off", "memory_hog"))
     run = api.post(f"/acts/{actor['id']}/runs", params={"memory": 128}, json={"mb": 256}).json()["data"]
@@ -243,7 +245,7 @@ def test_off_mode_only_measures(local_worker: tuple[TestClient, Any]) -> None:
 
 @pytest.mark.parametrize("local_worker", [{"log_max_chars": 4000}], indirect=True)
 def test_a_runs_log_is_cut_at_its_limit_with_a_last_line_saying_so(
-    local_worker: tuple[TestClient, Any],
+    local_worker: tuple[httpx.Client, Any],
 ) -> None:
     api, run_jobs = local_worker
     actor = _create(api, callable_actor("chatty", "print_lines"))
@@ -275,7 +277,7 @@ def test_the_log_cap_holds_while_the_log_is_read(api: httpx.Client, db: SyncData
 
 
 def test_live_stats_while_the_run_goes(
-    local_worker: tuple[TestClient, Any], monkeypatch: pytest.MonkeyPatch
+    local_worker: tuple[httpx.Client, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api, run_jobs = local_worker
     monkeypatch.setattr(jobs, "_LIVE_STATS_INTERVAL_S", 0.5)

@@ -12,9 +12,7 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
-from starlette.testclient import TestClient
 
-from server.app import create_app
 from server.queue import enqueue_run_sync
 from server.settings import Settings
 from server.storage.db import SyncDatabase
@@ -22,27 +20,30 @@ from server.storage.models import DatasetItem
 from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
+from tests.stack import Stack, free_port
 from worker import context as worker_context
 
 
 @pytest.fixture
-def quiet(settings: Settings, account: Account) -> Iterator[tuple[Settings, TestClient]]:
-    """The API in-process (ASGI) on a queue no worker consumes: the test runs the worker itself."""
-    quiet_settings = replace(settings, redis_prefix=f"gr-quiet-{uuid.uuid4().hex[:8]}")
-    app = create_app(quiet_settings)
-    with TestClient(
-        app, base_url="http://testserver/v2", headers={"Authorization": f"Bearer {account.token}"}
-    ) as tc:
-        worker_context.configure(quiet_settings)
-        try:
-            yield quiet_settings, tc
-        finally:
-            worker_context.dispose_context()
-            worker_context.configure(settings)
+def quiet(settings: Settings, account: Account) -> Iterator[tuple[Settings, httpx.Client]]:
+    """An API process on a queue no worker consumes: the test runs the worker itself, here (the API
+    is not in this process: a callable forked here must not copy its SQLite threads' locks)."""
+    quiet_settings = replace(settings, redis_prefix=f"gr-quiet-{uuid.uuid4().hex[:8]}", port=free_port())
+    stack = Stack(quiet_settings)
+    stack.start_api()
+    headers = {"Authorization": f"Bearer {account.token}"}
+    worker_context.configure(quiet_settings)
+    try:
+        with httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60) as api:
+            yield quiet_settings, api
+    finally:
+        stack.stop()
+        worker_context.dispose_context()
+        worker_context.configure(settings)
 
 
 def test_job_delivered_twice_runs_the_actor_once(
-    quiet: tuple[Settings, TestClient], db: SyncDatabase
+    quiet: tuple[Settings, httpx.Client], db: SyncDatabase
 ) -> None:
     settings, api = quiet
     actor = api.post("/acts", json=callable_actor("once", "count_once")).json()["data"]

@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.storage.fork_gate import FORK_GATE
+
 
 def driver_url(url: str, *, asynchronous: bool) -> str:
     """Map a plain sqlite:// or postgresql:// URL to the driver each side uses."""
@@ -75,7 +77,8 @@ class Database:
 
 
 class SyncDatabase:
-    """The worker's database handle."""
+    """The worker's database handle. Used through transaction() and begin() only: a fork (a callable
+    actor's start) waits until no thread is inside the driver (server/storage/fork_gate.py)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -84,11 +87,11 @@ class SyncDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        with FORK_GATE.passing(), self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A Core connection in a transaction: for prebuilt statements on hot paths (no ORM)."""
-        with self.engine.begin() as connection:
+        with FORK_GATE.passing(), self.engine.begin() as connection:
             yield connection

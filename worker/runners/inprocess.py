@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from server.storage.fork_gate import FORK_GATE
 from worker.actor_api import ActorContext
 from worker.context import after_fork, get_context
 from worker.runners.base import RunSpec
@@ -48,7 +49,8 @@ def spawn_callable(spec: RunSpec, join: Callable[[], None] | None = None) -> Chi
     # Everything alive now moves to the permanent generation: the child's collections then skip the
     # whole inherited heap (and leave its pages shared).
     gc.freeze()
-    pid = os.fork()
+    with FORK_GATE.forking():  # the child's first statement would hang on a lock held now
+        pid = os.fork()
     if pid == 0:  # the child
         code = 1
         try:

@@ -1,0 +1,57 @@
+"""No thread inside the database driver while the process forks.
+
+A fork copies every lock as it stands, and the child has only the forking thread: a lock another
+thread held at that instant stays held in the child forever. SQLite's are process-wide (its malloc
+mutex, among others), so a callable actor forked while the worker's lease or abort thread was in the
+middle of a statement hung on its first statement (seen: a child stuck in sqlite3Malloc for
+minutes). Every use of a SyncDatabase passes the process's one gate (the driver's locks are the
+process's, whichever engine holds them), and the fork waits for it to empty.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class ForkGate:
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._inside = 0
+        self._forking = False
+
+    @contextmanager
+    def passing(self) -> Iterator[None]:
+        """Around a use of the driver: many threads at once, none while a fork is under way."""
+        with self._changed:
+            while self._forking:
+                self._changed.wait()
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def forking(self) -> Iterator[None]:
+        """Around os.fork(): entered once no thread is inside (the calling one must not be either).
+        No thread enters once a fork waits, or threads taking turns inside would starve it. The
+        condition's own lock is free during the fork, so the child leaves this block cleanly."""
+        with self._changed:
+            while self._forking:  # one fork at a time
+                self._changed.wait()
+            self._forking = True
+            while self._inside:
+                self._changed.wait()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._forking = False
+                self._changed.notify_all()
+
+
+FORK_GATE = ForkGate()

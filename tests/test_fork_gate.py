@@ -1,0 +1,121 @@
+"""A callable actor is forked from a worker whose other threads (lease, abort watch) use the database:
+the child must never inherit a lock held by one of them (SQLite's are process-wide)."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from server.migrate import upgrade
+from server.settings import Settings
+from worker import context as worker_context
+from worker.runners.base import RunSpec
+from worker.runners.inprocess import spawn_callable
+
+FORKS = 150
+
+
+def _spec(target: str) -> RunSpec:
+    return RunSpec(
+        run_id="r" * 17,
+        user_id="u" * 17,
+        username="alice",
+        act_id="a" * 17,
+        actor_name="gate",
+        actor_task_id=None,
+        build_id="b" * 17,
+        build_number="0.0.1",
+        source={"sourceType": "PYTHON_CALLABLE", "callable": target},
+        options={"memoryMbytes": 256, "timeoutSecs": 0},
+        default_key_value_store_id="k" * 17,
+        default_dataset_id="d" * 17,
+        default_request_queue_id="q" * 17,
+        started_at="2026-11-28T10:00:00.000Z",
+        token="apify_api_x",
+    )
+
+
+@pytest.fixture
+def sqlite_worker(settings: Settings, tmp_path: Path) -> Iterator[worker_context.WorkerContext]:
+    """This process as a worker on a SQLite file of its own (the driver whose locks are global)."""
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    upgrade(url)
+    worker_context.configure(replace(settings, database_url=url))
+    try:
+        yield worker_context.get_context()
+    finally:
+        worker_context.dispose_context()
+        worker_context.configure(settings)
+
+
+def _exit_code(pid: int, within_s: float) -> int | None:
+    """The child's exit code, or None (and it is killed) if it did not end within_s."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], within_s)
+    finally:
+        os.close(pidfd)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if ready else None
+
+
+def test_callables_forked_while_other_threads_use_the_database_all_start(
+    sqlite_worker: worker_context.WorkerContext,
+) -> None:
+    db = sqlite_worker.db
+    done = threading.Event()
+
+    def busy() -> None:  # what the lease and abort threads do, without pause
+        while not done.is_set():
+            with db.begin() as connection:
+                connection.execute(text("SELECT count(*) FROM runs")).scalar_one()
+
+    threads = [threading.Thread(target=busy, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    hung = 0
+    try:
+        for _ in range(FORKS):
+            child = spawn_callable(_spec("tests.actors:read_input"))
+            child.output.close()
+            code = _exit_code(child.pid, within_s=10)
+            hung += code is None
+            assert code in (0, None), code
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    assert hung == 0, f"{hung} of {FORKS} children hung on their first statement"
+
+
+def test_the_fork_waits_for_a_statement_in_flight(sqlite_worker: worker_context.WorkerContext) -> None:
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with sqlite_worker.db.begin():
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(5)
+    forked: list[int] = []
+    spawner = threading.Thread(target=lambda: forked.append(spawn_callable(_spec("tests.actors:noop")).pid))
+    spawner.start()
+    time.sleep(0.3)
+    assert forked == []  # still waiting for the statement to end
+    leave.set()
+    holder.join()
+    spawner.join(10)
+    assert len(forked) == 1 and _exit_code(forked[0], within_s=10) == 0
