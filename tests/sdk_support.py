@@ -1,4 +1,5 @@
-"""The Apify SDK actors in tests/sdk_actors/: their files as an actor body, and one build per backend."""
+"""The Apify SDK actors in tests/sdk_actors/: their files as an actor body, one build per backend, and
+a run of one: started, waited for, its log."""
 
 from __future__ import annotations
 
@@ -47,3 +48,31 @@ def build_once(
         log = api.get(f"/actor-builds/{build_data['id']}/log").text
     print(f"{body['name']} build: {time.monotonic() - started:.1f} s")
     return dict(build_data), log
+
+
+def start_run(api: httpx.Client, actor: dict[str, Any], run_input: dict[str, Any], **params: Any) -> str:
+    response = api.post(f"/acts/{actor['id']}/runs", json=run_input, params=params)
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+def run_when_done(api: httpx.Client, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    """The run once it has finished, or as it is after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 30}).json()["data"]
+        if run["finishedAt"] is not None or time.monotonic() > deadline:
+            return dict(run)
+
+
+def run_log(api: httpx.Client, run_id: str) -> str:
+    return api.get(f"/actor-runs/{run_id}/log").text
+
+
+def wait_for_record(api: httpx.Client, store_id: str, key: str, run_id: str, timeout_s: float = 30) -> None:
+    """Wait until the run's actor has written `key` to the store (how it says how far it got); on a
+    timeout the run's log is the failure message."""
+    deadline = time.monotonic() + timeout_s
+    while api.get(f"/key-value-stores/{store_id}/records/{key}").status_code != 200:
+        assert time.monotonic() < deadline, run_log(api, run_id)
+        time.sleep(0.1)

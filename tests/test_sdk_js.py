@@ -17,7 +17,15 @@ from apify_client import ApifyClient
 
 from server.storage.db import SyncDatabase
 from tests.conftest import Account
-from tests.sdk_support import SDK_ACTORS, actor_body, build_once
+from tests.sdk_support import (
+    SDK_ACTORS,
+    actor_body,
+    build_once,
+    run_log,
+    run_when_done,
+    start_run,
+    wait_for_record,
+)
 from tests.stack import Stack
 
 ACTOR_DIR = SDK_ACTORS / "js"
@@ -53,24 +61,6 @@ def sdk_actor(api: httpx.Client, sdk_js_build: dict[str, Any]) -> dict[str, Any]
     return dict(response.json()["data"])
 
 
-def _start(api: httpx.Client, actor: dict[str, Any], run_input: dict[str, Any], **params: Any) -> str:
-    response = api.post(f"/acts/{actor['id']}/runs", json=run_input, params=params)
-    assert response.status_code == 201, response.text
-    return str(response.json()["data"]["id"])
-
-
-def _finished(api: httpx.Client, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        run = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 30}).json()["data"]
-        if run["finishedAt"] is not None or time.monotonic() > deadline:
-            return dict(run)
-
-
-def _log(api: httpx.Client, run_id: str) -> str:
-    return api.get(f"/actor-runs/{run_id}/log").text
-
-
 def test_run_sync_returns_the_js_sdk_actors_output(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
     task = api.post(
         "/actor-tasks", json={"actId": sdk_actor["id"], "name": "sdk-js", "input": {"name": "task"}}
@@ -78,9 +68,9 @@ def test_run_sync_returns_the_js_sdk_actors_output(api: httpx.Client, sdk_actor:
     assert task.status_code == 201, task.text
     response = api.post("/actor-tasks/~sdk-js/run-sync", json={"name": "sync"})
     run = api.get("/actor-tasks/~sdk-js/runs/last").json()["data"]
-    assert response.status_code == 201, _log(api, run["id"])
+    assert response.status_code == 201, run_log(api, run["id"])
     assert response.json() == {"hello": "sync", "input": {"name": "sync"}}
-    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0, _log(api, run["id"])
+    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0, run_log(api, run["id"])
     assert run["statusMessage"] == "Echoed the input"
     items = api.get(f"/datasets/{run['defaultDatasetId']}/items").json()
     assert items == [{"n": 1, "name": "sync"}, {"n": 2}]
@@ -105,8 +95,8 @@ def test_the_js_sdk_actor_through_apify_clients_task_call(
 
 
 def test_the_js_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
-    run = _finished(api, _start(api, sdk_actor, {"mode": "events"}))
-    assert run["status"] == "SUCCEEDED", _log(api, run["id"])
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "events"}))
+    assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
     info = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
     # What the websocket sent, as the SDK handed it to its listener: node's memory as Greenroom
     # measured it, under the run's limit.
@@ -118,16 +108,13 @@ def test_the_js_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, An
 def test_a_graceful_abort_lets_the_js_sdk_actor_exit_cleanly(
     api: httpx.Client, sdk_actor: dict[str, Any]
 ) -> None:
-    run_id = _start(api, sdk_actor, {"mode": "wait", "seconds": 60})
+    run_id = start_run(api, sdk_actor, {"mode": "wait", "seconds": 60})
     store = api.get(f"/actor-runs/{run_id}").json()["data"]["defaultKeyValueStoreId"]
-    deadline = time.monotonic() + 30
-    while api.get(f"/key-value-stores/{store}/records/WAITING").status_code != 200:
-        assert time.monotonic() < deadline, _log(api, run_id)
-        time.sleep(0.1)
+    wait_for_record(api, store, "WAITING", run_id)
     started = time.monotonic()
     assert api.post(f"/actor-runs/{run_id}/abort", params={"gracefully": "true"}).status_code == 200
-    run = _finished(api, run_id)
-    log = _log(api, run_id)
+    run = run_when_done(api, run_id)
+    log = run_log(api, run_id)
     assert run["status"] == "ABORTED", log
     # The SDK heard `aborting` on its events websocket, ran its listeners, and Actor.init's graceful
     # shutdown called Actor.exit(): exit code 0 well within the grace period (30 s), never a signal.
@@ -142,15 +129,15 @@ def test_a_graceful_abort_lets_the_js_sdk_actor_exit_cleanly(
 def test_a_failing_js_sdk_actor_ends_failed_with_its_exit_code(
     api: httpx.Client, sdk_actor: dict[str, Any]
 ) -> None:
-    failed = _start(api, sdk_actor, {"mode": "fail"})
-    exited = _start(api, sdk_actor, {"mode": "exit", "code": 91})
-    run = _finished(api, failed)
-    assert run["status"] == "FAILED" and run["exitCode"] == 91, _log(api, run["id"])
-    assert "Failed on purpose" in _log(api, run["id"])
-    run = _finished(api, exited)
-    assert run["status"] == "FAILED" and run["exitCode"] == 91, _log(api, run["id"])
+    failed = start_run(api, sdk_actor, {"mode": "fail"})
+    exited = start_run(api, sdk_actor, {"mode": "exit", "code": 91})
+    run = run_when_done(api, failed)
+    assert run["status"] == "FAILED" and run["exitCode"] == 91, run_log(api, run["id"])
+    assert "Failed on purpose" in run_log(api, run["id"])
+    run = run_when_done(api, exited)
+    assert run["status"] == "FAILED" and run["exitCode"] == 91, run_log(api, run["id"])
 
 
 def test_a_js_sdk_actor_past_its_timeout_ends_timed_out(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
-    run = _finished(api, _start(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=3))
-    assert run["status"] == "TIMED-OUT", _log(api, run["id"])
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=3))
+    assert run["status"] == "TIMED-OUT", run_log(api, run["id"])

@@ -15,7 +15,15 @@ from apify_client import ApifyClient
 
 from server.storage.db import SyncDatabase
 from tests.conftest import Account
-from tests.sdk_support import SDK_ACTORS, actor_body, build_once
+from tests.sdk_support import (
+    SDK_ACTORS,
+    actor_body,
+    build_once,
+    run_log,
+    run_when_done,
+    start_run,
+    wait_for_record,
+)
 from tests.stack import Stack
 
 ACTOR_DIR = SDK_ACTORS / "python"
@@ -40,24 +48,6 @@ def sdk_actor(api: httpx.Client, sdk_build: dict[str, Any]) -> dict[str, Any]:
     return response.json()["data"]
 
 
-def _start(api: httpx.Client, actor: dict[str, Any], run_input: dict[str, Any], **params: Any) -> str:
-    response = api.post(f"/acts/{actor['id']}/runs", json=run_input, params=params)
-    assert response.status_code == 201, response.text
-    return str(response.json()["data"]["id"])
-
-
-def _finished(api: httpx.Client, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        run = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 30}).json()["data"]
-        if run["finishedAt"] is not None or time.monotonic() > deadline:
-            return dict(run)
-
-
-def _log(api: httpx.Client, run_id: str) -> str:
-    return api.get(f"/actor-runs/{run_id}/log").text
-
-
 def test_run_sync_returns_the_sdk_actors_output(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
     task = api.post("/actor-tasks", json={"actId": sdk_actor["id"], "name": "sdk", "input": {"name": "task"}})
     assert task.status_code == 201, task.text
@@ -65,7 +55,7 @@ def test_run_sync_returns_the_sdk_actors_output(api: httpx.Client, sdk_actor: di
     assert response.status_code == 201, response.text
     assert response.json() == {"hello": "sync", "input": {"name": "sync"}}
     run = api.get("/actor-tasks/~sdk/runs/last").json()["data"]
-    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0, _log(api, run["id"])
+    assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0, run_log(api, run["id"])
     assert run["statusMessage"] == "Echoed the input"
     items = api.get(f"/datasets/{run['defaultDatasetId']}/items").json()
     assert items == [{"n": 1, "name": "sync"}, {"n": 2}]
@@ -89,8 +79,8 @@ def test_the_sdk_actor_through_apify_clients_task_call(
 
 
 def test_the_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
-    run = _finished(api, _start(api, sdk_actor, {"mode": "events"}))
-    assert run["status"] == "SUCCEEDED", _log(api, run["id"])
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "events"}))
+    assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
     info = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
     # The SDK's own model of it (crawlee's EventSystemInfoData): the actor's memory as Greenroom
     # measured it (at home the SDK has no other source), and its CPU as a share of its cores.
@@ -101,19 +91,16 @@ def test_the_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, Any])
 def test_a_graceful_abort_lets_the_sdk_actor_end_cleanly(
     api: httpx.Client, sdk_actor: dict[str, Any]
 ) -> None:
-    run_id = _start(api, sdk_actor, {"mode": "wait", "seconds": 60})
+    run_id = start_run(api, sdk_actor, {"mode": "wait", "seconds": 60})
     store = api.get(f"/actor-runs/{run_id}").json()["data"]["defaultKeyValueStoreId"]
-    deadline = time.monotonic() + 30
-    while api.get(f"/key-value-stores/{store}/records/WAITING").status_code != 200:
-        assert time.monotonic() < deadline, _log(api, run_id)
-        time.sleep(0.1)
+    wait_for_record(api, store, "WAITING", run_id)
     started = time.monotonic()
     assert api.post(f"/actor-runs/{run_id}/abort", params={"gracefully": "true"}).status_code == 200
-    run = _finished(api, run_id)
+    run = run_when_done(api, run_id)
     assert run["status"] == "ABORTED"
     # It heard `aborting` (then persistState) before any signal, and ended by itself, well within
     # the grace period (30 s): exit code 0, not 143 (SIGTERM) or 137 (SIGKILL).
-    assert run["exitCode"] == 0, _log(api, run_id)
+    assert run["exitCode"] == 0, run_log(api, run_id)
     assert time.monotonic() - started < 15
     heard = api.get(f"/key-value-stores/{store}/records/ABORTING").json()
     assert heard == {"heard": True, "persistState": [False]}
@@ -122,13 +109,13 @@ def test_a_graceful_abort_lets_the_sdk_actor_end_cleanly(
 def test_a_failing_sdk_actor_ends_failed_with_its_exit_code(
     api: httpx.Client, sdk_actor: dict[str, Any]
 ) -> None:
-    run = _finished(api, _start(api, sdk_actor, {"mode": "fail"}))
-    assert run["status"] == "FAILED" and run["exitCode"] == 91, _log(api, run["id"])
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "fail"}))
+    assert run["status"] == "FAILED" and run["exitCode"] == 91, run_log(api, run["id"])
     assert run["statusMessage"] == "Failed on purpose"
-    exited = _finished(api, _start(api, sdk_actor, {"mode": "exit", "code": 91}))
+    exited = run_when_done(api, start_run(api, sdk_actor, {"mode": "exit", "code": 91}))
     assert exited["status"] == "FAILED" and exited["exitCode"] == 91
 
 
 def test_an_sdk_actor_past_its_timeout_ends_timed_out(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
-    run = _finished(api, _start(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=5))
-    assert run["status"] == "TIMED-OUT", _log(api, run["id"])
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=5))
+    assert run["status"] == "TIMED-OUT", run_log(api, run["id"])

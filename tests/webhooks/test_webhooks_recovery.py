@@ -19,22 +19,10 @@ from server.storage.ids import utcnow
 from server.storage.webhooks import INSERT_DISPATCH
 from server.webhook_events import dispatch_row
 from tests.actors import callable_actor
-from tests.conftest import Account, isolated_database, new_account
+from tests.conftest import Account
 from tests.stack import Stack
-from tests.webhooks_support import dispatch_when_done, receiving, webhook_stack
+from tests.webhooks.webhooks_support import dispatch_when_done, receiving
 from worker.webhooks import LOST_CALL
-
-
-@pytest.fixture(scope="module")
-def hooks_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with isolated_database(settings, tmp_path_factory.mktemp("hooks")) as own:
-        yield own
-
-
-@pytest.fixture(scope="module")
-def hooks_stack(hooks_settings: Settings) -> Iterator[Stack]:
-    with webhook_stack(hooks_settings) as stack:
-        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +31,6 @@ def db(hooks_settings: Settings) -> Iterator[SyncDatabase]:
     database = SyncDatabase(create_sync_engine(hooks_settings.sql_url))
     yield database
     database.engine.dispose()
-
-
-@pytest.fixture
-def account(hooks_settings: Settings) -> Account:
-    """This module's users live in its own Greenroom's database."""
-    return new_account(hooks_settings)
-
-
-@pytest.fixture
-def hooks_api(hooks_stack: Stack, account: Account) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {account.token}"}
-    with httpx.Client(base_url=f"{hooks_stack.url}/v2", headers=headers, timeout=60) as client:
-        yield client
 
 
 def _webhook_workers(stack: Stack) -> list[int]:
@@ -98,7 +73,7 @@ def test_a_webhook_worker_killed_mid_call_does_not_lose_the_call(
 
 
 def test_a_dispatch_whose_job_never_reached_redis_is_delivered_by_the_sweeper(
-    hooks_api: httpx.Client, db: SyncDatabase, account: Account
+    hooks_api: httpx.Client, db: SyncDatabase, hooks_account: Account
 ) -> None:
     actor = hooks_api.post("/acts", json=callable_actor("lost-job", "noop")).json()["data"]
     with receiving() as receiver:
@@ -106,7 +81,12 @@ def test_a_dispatch_whose_job_never_reached_redis_is_delivered_by_the_sweeper(
         webhook = hooks_api.post("/webhooks", json=hook | {"requestUrl": receiver.url}).json()["data"]
         # Committed, as by a process that died before it could enqueue the job.
         row = dispatch_row(
-            webhook["id"], account.user_id, "ACTOR.RUN.SUCCEEDED", {"actorId": actor["id"]}, {}, utcnow()
+            webhook["id"],
+            hooks_account.user_id,
+            "ACTOR.RUN.SUCCEEDED",
+            {"actorId": actor["id"]},
+            {},
+            utcnow(),
         )
         with db.begin() as connection:
             connection.execute(INSERT_DISPATCH, row)

@@ -12,7 +12,7 @@ from apify_client import ApifyClient
 from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.stack import Stack
-from tests.webhooks_support import TERMINAL
+from tests.webhooks.webhooks_support import TERMINAL
 
 REFUSED_URL = "http://localhost:9/hook"  # a name: accepted when saved, refused when called
 

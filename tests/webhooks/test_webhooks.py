@@ -1,7 +1,7 @@
 """Webhooks end to end: real runs on a real Greenroom, calls to a real HTTP receiver on loopback.
 
-The module runs its own Greenroom (loopback receivers allowed, retries 0.3 s then 0.6 s, a 2 s call
-timeout, a fast sweeper); the session's stack keeps the default settings.
+The module runs its own Greenroom (conftest.py's hooks_stack: loopback receivers allowed, retries
+0.3 s then 0.6 s, a 2 s call timeout, a fast sweeper); the session's stack keeps the default settings.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from server.settings import Settings
 from tests.actors import callable_actor, files_actor
-from tests.conftest import Account, isolated_database, new_account
-from tests.stack import Stack
-from tests.webhooks_support import (
+from tests.conftest import Account
+from tests.webhooks.webhooks_support import (
     DELAYS_S,
     Receiver,
     b64,
@@ -29,37 +26,11 @@ from tests.webhooks_support import (
     receiving,
     self_signed_certificate,
     verify,
-    webhook_stack,
 )
 
 
-@pytest.fixture(scope="module")
-def hooks_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with isolated_database(settings, tmp_path_factory.mktemp("hooks")) as own:
-        yield own
-
-
-@pytest.fixture(scope="module")
-def hooks_stack(hooks_settings: Settings) -> Iterator[Stack]:
-    with webhook_stack(hooks_settings) as stack:
-        yield stack
-
-
-@pytest.fixture
-def account(hooks_settings: Settings) -> Account:
-    """This module's users live in its own Greenroom's database."""
-    return new_account(hooks_settings)
-
-
-@pytest.fixture
-def hooks_api(hooks_stack: Stack, account: Account) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {account.token}"}
-    with httpx.Client(base_url=f"{hooks_stack.url}/v2", headers=headers, timeout=60) as client:
-        yield client
-
-
 def test_an_ad_hoc_webhook_gets_created_then_succeeded_with_apify_payload_and_headers(
-    hooks_api: httpx.Client, account: Account
+    hooks_api: httpx.Client, hooks_account: Account
 ) -> None:
     actor = hooks_api.post("/acts", json=callable_actor("echo", "echo")).json()["data"]
     with receiving() as receiver:
@@ -84,7 +55,7 @@ def test_an_ad_hoc_webhook_gets_created_then_succeeded_with_apify_payload_and_he
         body = r.json()
         assert r.path == "/in"
         assert set(body) == {"userId", "createdAt", "eventType", "eventData", "resource"}
-        assert body["userId"] == account.user_id
+        assert body["userId"] == hooks_account.user_id
         assert body["eventData"] == {"actorId": actor["id"], "actorRunId": run_id}
         assert r.headers["content-type"] == "application/json"
         assert r.headers["x-apify-request-origin"] == "WEBHOOK"
@@ -251,7 +222,7 @@ def test_build_events_carry_the_build(hooks_api: httpx.Client) -> None:
     assert listed["total"] == 1 and listed["items"][0]["eventTypes"] == events
 
 
-def test_signed_templated_test_call(hooks_api: httpx.Client, account: Account) -> None:
+def test_signed_templated_test_call(hooks_api: httpx.Client, hooks_account: Account) -> None:
     """POST /webhooks/:id/test sends a TEST event; the templates and the signature apply to it."""
     secret = "s3cr3t-" + uuid.uuid4().hex
     payload = '{"who": {{userId}}, "what": "{{eventType}} for {{userId}}", "data": "{{eventData}}", "n": 1}'
@@ -276,8 +247,8 @@ def test_signed_templated_test_call(hooks_api: httpx.Client, account: Account) -
         assert tested.json()["data"]["eventType"] == "TEST"
         (call,) = receiver.wait_for(1)
     assert call.json() == {
-        "who": account.user_id,
-        "what": f"TEST for {account.user_id}",
+        "who": hooks_account.user_id,
+        "what": f"TEST for {hooks_account.user_id}",
         "data": None,
         "n": 1,
     }

@@ -10,7 +10,7 @@ from server.storage.db import SyncDatabase
 from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.rows import counts, snapshot
-from tests.webhooks_support import b64, dispatch_when_done, receiving
+from tests.webhooks.webhooks_support import b64, dispatch_when_done, receiving
 
 PUBLIC_URL = "https://hooks.example.com/in"
 RUN_END = ["ACTOR.RUN.SUCCEEDED", "ACTOR.RUN.FAILED"]
