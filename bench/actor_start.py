@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -45,9 +44,11 @@ from rq.job import Job
 
 if __package__ in (None, ""):  # run as `python bench/actor_start.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.cli import add_database_url, add_redis_url, command_line, table_report
 from bench.common import (
-    DEFAULT_REDIS_URL,
     Setup,
+    api_client,
+    create_actor,
     greenroom_settings,
     nearest_rank,
     setup,
@@ -173,16 +174,10 @@ def _mechanism(mode: str, tag: str) -> str:
         limit.close()
 
 
-def create_actor(client: httpx.Client) -> str:
+def create_built_actor(client: httpx.Client) -> str:
     """The actor, and its build finished: later runs find its directory made (a cached build)."""
     files = [{"name": "main.py", "format": "TEXT", "content": ACTOR_MAIN}]
-    body = {
-        "name": "actor-start",
-        "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
-    }
-    response = client.post("/acts", json=body)
-    response.raise_for_status()
-    actor_id = str(response.json()["data"]["id"])
+    actor_id = create_actor(client, "actor-start", {"sourceType": "SOURCE_FILES", "sourceFiles": files})
     deadline = time.monotonic() + REQUEST_TIMEOUT_S
     while True:
         build = client.get(f"/acts/{actor_id}/builds/default", params={"waitForFinish": 30}).json()["data"]
@@ -202,13 +197,8 @@ def measure_phase(
     script.write_text(ACTOR_MAIN)
     runs: dict[str, Series] = {}
     try:
-        with httpx.Client(
-            base_url=f"{settings.api_base_url}/v2",
-            headers={"Authorization": f"Bearer {bench.token}"},
-            timeout=REQUEST_TIMEOUT_S,
-            trust_env=False,  # no proxy between us and the loopback API
-        ) as client:
-            actor_id = actor_id or create_actor(client)
+        with api_client(settings.api_base_url, bench.token, timeout=REQUEST_TIMEOUT_S) as client:
+            actor_id = actor_id or create_built_actor(client)
             print(f"measuring GREENROOM_MEMORY_LIMIT={mode} ...", file=sys.stderr, flush=True)
             for _ in range(args.warmup):
                 greenroom_run(client, bench.connection, actor_id)
@@ -259,14 +249,7 @@ def report(header: list[tuple[str, str]], bare: dict[str, Series], phases: list[
         for key, label in ROWS:
             row(f"memory {phase.mode} ({phase.mechanism}): {label}", phase.runs[key])
     columns = ("interval", "n", "p50 ms", "p99 ms", "mean ms", "p50 - bare")
-    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join([cells[0].ljust(widths[0]), *rest])
-
-    out = [f"{key + ':':<10} {value}" for key, value in header]
-    out += ["", line(columns), line(tuple("-" * w for w in widths)), *(line(r) for r in table), ""]
+    out = table_report(header, columns, table)
     out.append(
         "p50 - bare = this row's p50 minus the bare Popen -> actor p50 (the same script, same Python)."
     )
@@ -285,15 +268,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="off,auto",
         help=f"GREENROOM_MEMORY_LIMIT modes, comma-separated, of {', '.join(MEMORY_LIMIT_MODES)} (off,auto)",
     )
-    parser.add_argument(
-        "--database-url",
-        help="postgresql://... : a server to create (and drop) a throwaway database on; "
-        "sqlite:///... : that file; default: a fresh SQLite file in a temporary directory",
-    )
-    parser.add_argument(
-        "--redis-url",
-        help=f"a loopback Redis (default {DEFAULT_REDIS_URL} if reachable, else an embedded one)",
-    )
+    add_database_url(parser)
+    add_redis_url(parser)
     args = parser.parse_args(argv)
     args.modes = [mode.strip() for mode in args.memory_limit.split(",") if mode.strip()]
     if not args.modes or any(mode not in MEMORY_LIMIT_MODES for mode in args.modes):
@@ -305,7 +281,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join([sys.executable, *(sys.argv if argv is None else ["bench/actor_start.py", *argv])])
+    command = command_line("bench/actor_start.py", argv)
     load_before = os.getloadavg()[0]
     bare = {name: Series(name, []) for name in ("Popen", "read", "preexec")}
     phases: list[Phase] = []

@@ -1,5 +1,6 @@
 """What the benchmarks share: the services they run on (Redis, a database), the processes they start
-(a Greenroom API and worker pool, each in its own session), and how they report percentiles.
+(a Greenroom API and worker pool, each in its own session), how they talk to the API, and how they
+report percentiles (bench/cli.py has their shared flags and report table).
 
 Every benchmark talks to loopback services only, starts its own Greenroom, and stops (and, on a
 shared Redis, cleans up after) everything it started.
@@ -108,6 +109,19 @@ def redis_service(url: str | None, tmp: Path) -> Iterator[RedisService]:
         )
     finally:
         embedded.stop()
+
+
+@contextlib.contextmanager
+def private_redis(prefix: str) -> Iterator[EmbeddedRedis]:
+    """A redis-server of our own, in a temporary directory: CLIENT LIST shows our connections only,
+    and it may be restarted (setup() is then given its URL)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        redis = EmbeddedRedis(Path(tmp))
+        redis.start()
+        try:
+            yield redis
+        finally:
+            redis.stop()
 
 
 @contextlib.contextmanager
@@ -319,15 +333,21 @@ def greenroom_settings(bench: Setup, **overrides: Any) -> Settings:
     )
 
 
+def start_api(bench: Setup, settings: Settings) -> subprocess.Popen[bytes]:
+    """An API (no workers), started and answering."""
+    api = bench.children.start([sys.executable, "-m", "server.cli", "serve"], child_env(settings.to_env()))
+    wait_for_api(settings.api_base_url, api)
+    return api
+
+
 def start_greenroom(bench: Setup, settings: Settings, workers: int) -> list[subprocess.Popen[bytes]]:
     """A worker pool and an API, started and ready (every worker listening); stop them with
     bench.children.stop(returned list)."""
-    env = child_env(settings.to_env())
     pool = bench.children.start(
-        [sys.executable, "-m", "server.cli", "worker", "--processes", str(workers)], env
+        [sys.executable, "-m", "server.cli", "worker", "--processes", str(workers)],
+        child_env(settings.to_env()),
     )
-    api = bench.children.start([sys.executable, "-m", "server.cli", "serve"], env)
-    wait_for_api(settings.api_base_url, api)
+    api = start_api(bench, settings)
     wait_for_workers(bench.connection, settings.queue_name, workers, [pool, api])
     return [api, pool]
 
@@ -337,3 +357,28 @@ def software() -> str:
         f"Python {platform.python_version()}, rq {rq.__version__}, redis-py {redis.__version__}, "
         f"{os.cpu_count()} CPUs"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The API, as the benchmark's user
+
+
+def _api_options(base_url: str, token: str) -> dict[str, Any]:
+    # trust_env=False: no proxy from the environment may sit between us and the loopback API.
+    return {"base_url": f"{base_url}/v2", "headers": {"Authorization": f"Bearer {token}"}, "trust_env": False}
+
+
+def api_client(base_url: str, token: str, **options: Any) -> httpx.Client:
+    """A client of the API's /v2 (base_url: Settings.api_base_url); options go to httpx.Client."""
+    return httpx.Client(**_api_options(base_url, token), **options)
+
+
+def async_api_client(base_url: str, token: str, **options: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(**_api_options(base_url, token), **options)
+
+
+def create_actor(client: httpx.Client, name: str, version: dict[str, Any]) -> str:
+    """An actor with one version, 0.0, of the given source (sourceType and its fields); its id."""
+    response = client.post("/acts", json={"name": name, "versions": [{"versionNumber": "0.0", **version}]})
+    response.raise_for_status()
+    return str(response.json()["data"]["id"])

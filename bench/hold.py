@@ -24,11 +24,8 @@ import argparse
 import asyncio
 import contextlib
 import resource
-import shlex
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +35,19 @@ from sqlalchemy import func, select, update
 
 if __package__ in (None, ""):  # run as `python bench/hold.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Setup, child_env, greenroom_settings, nearest_rank, setup, software, wait_for_api
+from bench.cli import add_database_url, command_line
+from bench.common import (
+    Setup,
+    api_client,
+    async_api_client,
+    create_actor,
+    greenroom_settings,
+    nearest_rank,
+    private_redis,
+    setup,
+    software,
+    start_api,
+)
 from bench.noop import NOOP_CALLABLE
 from server.embedded_redis import EmbeddedRedis
 from server.events import finished_channel
@@ -202,44 +211,12 @@ class Report:
         return "\n".join(f"{k + ':':<{width}} {v}" for k, v in self.lines)
 
 
-@contextlib.contextmanager
-def private_redis(tmp: Path) -> Iterator[EmbeddedRedis]:
-    redis = EmbeddedRedis(tmp)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
-
-
-def create_actor(settings: Settings, token: str) -> str:
-    with httpx.Client(
-        base_url=f"{settings.api_base_url}/v2",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-        trust_env=False,
-    ) as client:
-        body = {
-            "name": "held",
-            "versions": [
-                {"versionNumber": "0.0", "sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE}
-            ],
-        }
-        response = client.post("/acts", json=body)
-        response.raise_for_status()
-        return str(response.json()["data"]["id"])
-
-
 async def start_runs(settings: Settings, token: str, act_id: str, count: int) -> list[str]:
     """Runs to wait on, created through the API (64 at a time)."""
     ids: list[str] = []
     limit = asyncio.Semaphore(64)
-    async with httpx.AsyncClient(
-        base_url=f"{settings.api_base_url}/v2",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-        trust_env=False,
-        limits=httpx.Limits(max_connections=64),
+    async with async_api_client(
+        settings.api_base_url, token, timeout=60, limits=httpx.Limits(max_connections=64)
     ) as client:
 
         async def one() -> None:
@@ -274,11 +251,12 @@ async def hold_run_syncs(
 
 async def bench(args: argparse.Namespace, bench: Setup, redis: EmbeddedRedis, report: Report) -> int:
     settings = greenroom_settings(bench, run_sync_wait_s=HOLD_S, wait_for_finish_max_s=HOLD_S)
-    api = bench.children.start([sys.executable, "-m", "server.cli", "serve"], child_env(settings.to_env()))
-    wait_for_api(settings.api_base_url, api)
+    api = start_api(bench, settings)
     db = SyncDatabase(create_sync_engine(bench.database_url))
     try:
-        act_id = create_actor(settings, bench.token)
+        with api_client(settings.api_base_url, bench.token, timeout=30) as client:
+            noop = {"sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE}
+            act_id = create_actor(client, "held", noop)
         runs = Runs(db, act_id)
         connected = asyncio.Semaphore(args.connecting)
         host, port = settings.host, settings.port
@@ -360,10 +338,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--run-syncs", type=int, default=10_000, help="run-sync requests to hold (10000)")
     parser.add_argument("--waits", type=int, default=2_000, help="waitForFinish requests to hold (2000)")
     parser.add_argument("--connecting", type=int, default=256, help="connections being opened at once (256)")
-    parser.add_argument(
-        "--database-url",
-        help="postgresql://... : a server to create (and drop) a throwaway database on; default: SQLite",
-    )
+    add_database_url(parser)
     args = parser.parse_args(argv)
     if args.run_syncs < 0 or args.waits < 0 or args.run_syncs + args.waits < 1:
         parser.error("hold at least one request")
@@ -372,7 +347,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join([sys.executable, *(sys.argv if argv is None else ["bench/hold.py", *argv])])
+    command = command_line("bench/hold.py", argv)
     limit = increase_open_files()
     needed = args.run_syncs + args.waits + 200
     if limit < needed:
@@ -380,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     report.add("command", command)
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="greenroom-hold-")))
-        redis = stack.enter_context(private_redis(tmp))
+        redis = stack.enter_context(private_redis("greenroom-hold-"))
         services = stack.enter_context(setup(redis.url, args.database_url))
         report.add("services", f"{services.database_description}; private redis-server at {redis.url}")
         report.add("software", f"{software()}; open-file limit {limit}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import sys
 import threading
 import time
@@ -38,10 +37,12 @@ from rq.results import Result
 
 if __package__ in (None, ""):  # run as `python bench/run_sync.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.cli import add_database_url, add_redis_url, command_line, table_report
 from bench.common import (
-    DEFAULT_REDIS_URL,
     Setup,
+    api_client,
     child_env,
+    create_actor,
     greenroom_settings,
     nearest_rank,
     setup,
@@ -206,13 +207,7 @@ def rq_caller(connection: Redis, queue_name: str, tag: str) -> Iterator[Call]:
 
 @contextlib.contextmanager
 def run_sync_caller(base_url: str, token: str, task_id: str) -> Iterator[Call]:
-    # trust_env=False: no proxy from the environment may sit between us and the loopback API.
-    with httpx.Client(
-        base_url=f"{base_url}/v2",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=REQUEST_TIMEOUT_S,
-        trust_env=False,
-    ) as client:
+    with api_client(base_url, token, timeout=REQUEST_TIMEOUT_S) as client:
 
         def call() -> None:
             response = client.post(f"/actor-tasks/{task_id}/run-sync")
@@ -245,9 +240,8 @@ def bench_baseline(bench: Setup, args: argparse.Namespace) -> list[Measurement]:
 
 
 def create_task(client: httpx.Client, name: str, version: dict[str, Any]) -> str:
-    actor = client.post("/acts", json={"name": name, "versions": [{"versionNumber": "0.0", **version}]})
-    actor.raise_for_status()
-    task = client.post("/actor-tasks", json={"actId": actor.json()["data"]["id"], "name": f"{name}-task"})
+    act_id = create_actor(client, name, version)
+    task = client.post("/actor-tasks", json={"actId": act_id, "name": f"{name}-task"})
     task.raise_for_status()
     return str(task.json()["data"]["id"])
 
@@ -257,12 +251,7 @@ def bench_greenroom(bench: Setup, args: argparse.Namespace) -> list[Measurement]
     token = bench.token
     started = start_greenroom(bench, settings, args.workers)
     try:
-        with httpx.Client(
-            base_url=f"{settings.api_base_url}/v2",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-            trust_env=False,
-        ) as admin:
+        with api_client(settings.api_base_url, token, timeout=30) as admin:
             callable_task = create_task(
                 admin, "noop-callable", {"sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE}
             )
@@ -294,7 +283,7 @@ def bench_greenroom(bench: Setup, args: argparse.Namespace) -> list[Measurement]
 def report(header: list[tuple[str, str]], rows: list[Measurement]) -> str:
     baselines = {row.clients: row for row in rows if row.scenario.startswith("bare RQ")}
     columns = ("scenario", "clients", "n", "err", "p50 ms", "p99 ms", "runs/s", "p50 ratio", "runs/s ratio")
-    table = []
+    table: list[tuple[str, ...]] = []
     for row in rows:
         base = baselines[row.clients]
         table.append(
@@ -310,14 +299,7 @@ def report(header: list[tuple[str, str]], rows: list[Measurement]) -> str:
                 f"{row.runs_per_s / base.runs_per_s:.2f}",
             )
         )
-    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        first = cells[0].ljust(widths[0])
-        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
-
-    out = [f"{key + ':':<10} {value}" for key, value in header]
-    out += ["", line(columns), line(tuple("-" * w for w in widths)), *(line(r) for r in table), ""]
+    out = table_report(header, columns, table)
     out.append(
         "ratio = this row / bare RQ with the same clients: a p50 ratio above 1 is slower, "
         "a runs/s ratio below 1 is fewer runs."
@@ -344,15 +326,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=int, default=20, help="unmeasured requests before each scenario (20)"
     )
-    parser.add_argument(
-        "--database-url",
-        help="postgresql://... : a server to create (and drop) a throwaway database on; "
-        "sqlite:///... : that file; default: a fresh SQLite file in a temporary directory",
-    )
-    parser.add_argument(
-        "--redis-url",
-        help=f"a loopback Redis (default {DEFAULT_REDIS_URL} if reachable, else an embedded one)",
-    )
+    add_database_url(parser)
+    add_redis_url(parser)
     args = parser.parse_args(argv)
     if args.concurrent_requests is None:
         args.concurrent_requests = args.requests
@@ -366,7 +341,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join([sys.executable, *(sys.argv if argv is None else ["bench/run_sync.py", *argv])])
+    command = command_line("bench/run_sync.py", argv)
     # Other processes share these CPUs; the load average says how much they took.
     load_before = os.getloadavg()[0]
     with setup(args.redis_url, args.database_url) as bench:
