@@ -10,6 +10,7 @@ process's, whichever engine holds them), and the fork waits for it to empty.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,12 @@ from contextlib import contextmanager
 
 class ForkGate:
     def __init__(self) -> None:
+        self._reset()
+        # Another thread may hold the condition's own lock at the fork (briefly, on its way to wait):
+        # the child starts with a gate of its own.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._changed = threading.Condition()
         self._inside = 0
         self._forking = False
@@ -38,8 +45,7 @@ class ForkGate:
     @contextmanager
     def forking(self) -> Iterator[None]:
         """Around os.fork(): entered once no thread is inside (the calling one must not be either).
-        No thread enters once a fork waits, or threads taking turns inside would starve it. The
-        condition's own lock is free during the fork, so the child leaves this block cleanly."""
+        No thread enters once a fork waits, or threads taking turns inside would starve it."""
         with self._changed:
             while self._forking:  # one fork at a time
                 self._changed.wait()
