@@ -158,7 +158,7 @@ def _retag(connection: Connection, row: dict[str, Any], status: RunStatus, now: 
     """The build is no longer its tag's pending build; a success takes the tag unless a build that
     started later has it already (builds may end out of order)."""
     tag, act = row["tag"], {"act_id": row["act_id"]}
-    # The actor's row is locked first, as the API does (server/services/actors.lock_actor).
+    # The actor's row is locked first, as the API does (server/services/build_versions.lock_actor).
     if tag is None or connection.execute(_LOCK_ACTOR, act).rowcount != 1:
         return
     tagged, pending = (dict(tags or {}) for tags in connection.execute(_ACTOR_TAGS, act).one())

@@ -13,7 +13,7 @@ from server.api.params import parse_bool, wait_for_finish
 from server.errors import InvalidInput, NotFound
 from server.lifespan import state_of
 from server.responses import data_response
-from server.services.actors import BuildRequest, resolve_build
+from server.services.build_versions import BuildRequest, resolve_build
 from server.services.builds import abort_build, get_build, read_build, start_build, wait_for_build
 from server.services.resolve import get_actor
 from server.services.validation import VERSION_RE, check_build_tag

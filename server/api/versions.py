@@ -1,7 +1,7 @@
 """/v2/acts/:actorId/versions[/:versionNumber[/env-vars[/:envVarName]]] (both prefixes).
 
 Every change to a version's source or env vars makes a new build at once (queued for a worker after
-the commit); runs of the version's buildTag use it from then on (server/services/actors.py).
+the commit); runs of the version's buildTag use it from then on (server/services/build_versions.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from server.api.auth import authenticate
 from server.api.body import read_json_object
 from server.lifespan import state_of
 from server.responses import data_response
-from server.services import actors as service
+from server.services import versions as service
 from server.services.builds import actor_change
 from server.services.resolve import get_actor
 from server.shapes import env_var_json, public_version

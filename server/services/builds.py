@@ -1,7 +1,7 @@
 """Builds: start one, find one, wait for one, abort one. Workers execute them (worker/builds.py).
 
 A transaction that makes builds (a new or changed version, POST .../builds) records their ids in
-its session (actors.NEW_BUILDS); `actor_change` enqueues them once it has committed.
+its session (build_versions.NEW_BUILDS); `actor_change` enqueues them once it has committed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from server.errors import NotFound
 from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
 from server.queue import enqueue_builds
-from server.services.actors import NEW_BUILDS, BuildRequest, build_version, find_version, lock_actor
+from server.services.build_versions import NEW_BUILDS, BuildRequest, build_version, lock_actor
 from server.services.resolve import get_actor
+from server.services.versions import find_version
 from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import RunStatus
 from server.storage.ids import utcnow

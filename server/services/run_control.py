@@ -11,7 +11,7 @@ from server.api.params import RunOverrides
 from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
 from server.queue import enqueue_run
-from server.services.actors import resolve_build
+from server.services.build_versions import resolve_build
 from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import TERMINAL, RunStatus
 from server.storage.ids import utcnow

@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from server.api.params import RunOverrides
 from server.lifespan import AppState
 from server.queue import enqueue_run
-from server.services.actors import resolve_build
+from server.services.build_versions import resolve_build
 from server.services.webhooks import add_ad_hoc_webhooks, enqueue_dispatches_of
 from server.statuses import RunStatus
 from server.storage.ids import new_id, utcnow
