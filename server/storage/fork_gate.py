@@ -10,10 +10,16 @@ process's, whichever engine holds them), and the fork waits for it to empty.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+
+_SLOW_S = 0.25
 
 
 class ForkGate:
@@ -46,12 +52,15 @@ class ForkGate:
     def forking(self) -> Iterator[None]:
         """Around os.fork(): entered once no thread is inside (the calling one must not be either).
         No thread enters once a fork waits, or threads taking turns inside would starve it."""
+        asked = time.monotonic()
         with self._changed:
             while self._forking:  # one fork at a time
                 self._changed.wait()
             self._forking = True
             while self._inside:
                 self._changed.wait()
+        if (waited_s := time.monotonic() - asked) > _SLOW_S:
+            log.warning("a fork waited %.2f s for database statements in flight", waited_s)
         try:
             yield
         finally:
