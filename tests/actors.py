@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
 
 from worker.actor_api import ActorContext
+from worker.runners.base import RunSpec
 
 
 def noop(context: ActorContext) -> None:
@@ -97,6 +99,29 @@ def callable_actor(name: str, target: str, **run_options: Any) -> dict[str, Any]
     if run_options:
         body["defaultRunOptions"] = run_options
     return body
+
+
+def run_spec(**changes: Any) -> RunSpec:
+    """A claimed run as a runner gets it (alice's run of `hello`, one secret env var, no timeout),
+    with `changes` to its fields."""
+    spec = RunSpec(
+        run_id="r" * 17,
+        user_id="u" * 17,
+        username="alice",
+        act_id="a" * 17,
+        actor_name="hello",
+        actor_task_id=None,
+        build_id="b" * 17,
+        build_number="0.0.1",
+        source={"envVars": [{"name": "SECRET", "value": "s3", "isSecret": True}]},
+        options={"memoryMbytes": 256, "timeoutSecs": 0},
+        default_key_value_store_id="k" * 17,
+        default_dataset_id="d" * 17,
+        default_request_queue_id="q" * 17,
+        started_at="2026-11-28T10:00:00.000Z",
+        token="apify_api_x",
+    )
+    return dataclasses.replace(spec, **changes)
 
 
 def files_actor(name: str, files: dict[str, str], **version: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.users import create_user
 from tests import services
-from tests.stack import Stack, free_port
+from tests.stack import Stack, free_port, running
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -69,13 +69,8 @@ def db(settings: Settings) -> Iterator[SyncDatabase]:
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Iterator[Stack]:
     """uvicorn + a pool of two RQ workers, shared by the tests of one backend."""
-    running = Stack(settings)
-    try:
-        running.start_workers(2)
-        running.start_api()
-        yield running
-    finally:
-        running.stop()
+    with running(settings, workers=2) as greenroom:
+        yield greenroom
 
 
 @dataclass
@@ -94,9 +89,7 @@ def account(db: SyncDatabase) -> Account:
 
 @pytest.fixture
 def api(stack: Stack, account: Account) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {account.token}"}, timeout=60
-    ) as client:
+    with stack.client(account.token) as client:
         yield client
 
 

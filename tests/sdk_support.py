@@ -37,7 +37,7 @@ def build_once(
     """Create the actor as a new user and wait for its first build: (the build, its log). Later actors
     with the same files reuse the build's dependencies."""
     _, token = create_user(db, f"sdk{uuid.uuid4().hex[:12]}")
-    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as api:
+    with stack.client(token, timeout=5) as api:  # the build's long wait sets a timeout of its own
         actor = api.post("/acts", json=body).json()["data"]
         started = time.monotonic()
         while True:

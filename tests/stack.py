@@ -8,12 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from server.settings import Settings
+from worker import context as worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +40,12 @@ class Stack:
     @property
     def url(self) -> str:
         return self.settings.api_base_url
+
+    def client(self, token: str, timeout: float = 60) -> httpx.Client:
+        """A client of this Greenroom's API v2 as the user of `token`."""
+        return httpx.Client(
+            base_url=f"{self.url}/v2", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
 
     def start_api(self, settings: Settings | None = None) -> str:
         """Start an API process (optionally with other settings on the same services); returns its URL."""
@@ -66,6 +75,35 @@ class Stack:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextmanager
+def running(settings: Settings, workers: int = 2) -> Iterator[Stack]:
+    """A Greenroom on `settings`: a pool of `workers` worker processes (none for 0), then the API;
+    all stopped at the end."""
+    stack = Stack(settings)
+    try:
+        if workers > 0:
+            stack.start_workers(workers)
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextmanager
+def worker_here(settings: Settings, token: str, restore: Settings) -> Iterator[httpx.Client]:
+    """An API process on `settings` and no worker process: the test runs the jobs itself, in this
+    process, which is a worker on `settings` meanwhile (on `restore` again after). The API is not in
+    this process: a callable forked here must not copy the API's SQLite threads' locks."""
+    try:
+        with running(settings, workers=0) as stack:
+            worker_context.configure(settings)
+            with stack.client(token) as client:
+                yield client
+    finally:
+        worker_context.dispose_context()
+        worker_context.configure(restore)
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:

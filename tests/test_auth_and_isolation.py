@@ -91,9 +91,7 @@ class Other:
 @pytest.fixture
 def other(stack, db) -> Iterator[Other]:
     user, token = create_user(db, f"o{uuid.uuid4().hex[:12]}")
-    with httpx.Client(
-        base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60
-    ) as client:
+    with stack.client(token) as client:
         yield Other(user.username, user.id, client)
 
 

@@ -20,7 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 from server.settings import Settings
 from tests.actors import files_actor
 from tests.conftest import Account
-from tests.stack import Stack, free_port
+from tests.stack import Stack, free_port, running
 from worker.events import RunEvents
 from worker.meter import Meter
 from worker.usage import system_info
@@ -169,22 +169,14 @@ def test_a_listening_actor_hears_aborting_and_ends_by_itself(api: httpx.Client) 
 @pytest.fixture
 def short_grace(settings: Settings, stack: Stack, account: Account) -> Iterator[httpx.Client]:
     """An API and a worker of their own (own Redis prefix, same database) with a 2 s abort grace."""
-    own = Stack(
-        settings.with_(
-            redis_prefix=f"gr-grace-{uuid.uuid4().hex[:8]}",
-            port=free_port(),
-            abort_grace_s=2.0,
-            system_info_interval_s=0.2,
-        )
+    own = settings.with_(
+        redis_prefix=f"gr-grace-{uuid.uuid4().hex[:8]}",
+        port=free_port(),
+        abort_grace_s=2.0,
+        system_info_interval_s=0.2,
     )
-    try:
-        own.start_workers(1)
-        url = own.start_api()
-        headers = {"Authorization": f"Bearer {account.token}"}
-        with httpx.Client(base_url=f"{url}/v2", headers=headers, timeout=60) as client:
-            yield client
-    finally:
-        own.stop()
+    with running(own, workers=1) as grace, grace.client(account.token) as client:
+        yield client
 
 
 def test_sigterm_comes_only_after_the_grace_period_when_the_actor_listens(short_grace: httpx.Client) -> None:

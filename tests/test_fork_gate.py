@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from server.migrate import upgrade
 from server.settings import Settings
+from tests.actors import run_spec
 from worker import context as worker_context
 from worker.runners.base import RunSpec
 from worker.runners.inprocess import spawn_callable
@@ -25,23 +26,7 @@ FORKS = 150
 
 
 def _spec(target: str) -> RunSpec:
-    return RunSpec(
-        run_id="r" * 17,
-        user_id="u" * 17,
-        username="alice",
-        act_id="a" * 17,
-        actor_name="gate",
-        actor_task_id=None,
-        build_id="b" * 17,
-        build_number="0.0.1",
-        source={"sourceType": "PYTHON_CALLABLE", "callable": target},
-        options={"memoryMbytes": 256, "timeoutSecs": 0},
-        default_key_value_store_id="k" * 17,
-        default_dataset_id="d" * 17,
-        default_request_queue_id="q" * 17,
-        started_at="2026-11-28T10:00:00.000Z",
-        token="apify_api_x",
-    )
+    return run_spec(actor_name="gate", source={"sourceType": "PYTHON_CALLABLE", "callable": target})
 
 
 @pytest.fixture

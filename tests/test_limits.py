@@ -23,8 +23,7 @@ from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
 from tests.runs_db import insert_run
-from tests.stack import Stack, free_port
-from worker import context as worker_context
+from tests.stack import free_port, worker_here
 from worker import jobs
 from worker.limits import MemoryLimitUnavailable, open_memory_limit
 from worker.logs import LogWriter
@@ -206,14 +205,10 @@ def local_worker(
     settings: Settings, account: Account, request: pytest.FixtureRequest
 ) -> Iterator[tuple[httpx.Client, Any]]:
     """An API process on a queue of its own, and run_jobs() to drain it in this process, with the
-    settings changes given as the fixture's parameter (callable actors only: no HTTP server). The
-    API is not in this process: a callable forked here must not copy its SQLite threads' locks."""
+    settings changes given as the fixture's parameter (callable actors only: no HTTP server).
+    tests.stack.worker_here says why the API is not in this process."""
     changes: dict[str, Any] = getattr(request, "param", {})
     local = replace(settings, redis_prefix=f"gr-limits-{uuid.uuid4().hex[:8]}", port=free_port(), **changes)
-    stack = Stack(local)
-    stack.start_api()
-    headers = {"Authorization": f"Bearer {account.token}"}
-    worker_context.configure(local)
 
     def run_jobs() -> None:
         connection = Redis.from_url(local.redis_url)
@@ -221,13 +216,8 @@ def local_worker(
         SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
         connection.close()
 
-    try:
-        with httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60) as api:
-            yield api, run_jobs
-    finally:
-        stack.stop()
-        worker_context.dispose_context()
-        worker_context.configure(settings)
+    with worker_here(local, account.token, restore=settings) as api:
+        yield api, run_jobs
 
 
 @pytest.mark.parametrize("local_worker", [{"memory_limit": "poll"}], indirect=True)

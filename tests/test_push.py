@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import Account
@@ -80,8 +79,7 @@ def test_push_creates_updates_and_builds(stack: Stack, account: Account, tmp_pat
     assert "Build 0.1.1" in first.stdout and "SUCCEEDED" in first.stdout
     assert "warning: API_KEY refers to the secret @apiKey" in first.stdout
 
-    api = httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {account.token}"})
-    with api:
+    with stack.client(account.token, timeout=5) as api:
         actor = api.get("/acts/~pushed").json()["data"]
         assert actor["title"] == "Pushed"
         [version] = actor["versions"]
@@ -131,8 +129,7 @@ def _push_and_call(stack: Stack, account: Account, directory: Path, name: str) -
     pushed = _push(directory, "--url", stack.url, "--token", account.token)
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert f"Created actor {name}" in pushed.stdout and "SUCCEEDED" in pushed.stdout
-    headers = {"Authorization": f"Bearer {account.token}"}
-    with httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=120) as api:
+    with stack.client(account.token, timeout=120) as api:
         actor = api.get(f"/acts/~{name}").json()["data"]
         names = {f["name"] for f in actor["versions"][0]["sourceFiles"]}
         assert ".actor/actor.json" in names and not any("node_modules" in n for n in names)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from server.settings import Settings
+from tests.actors import run_spec
 from worker.env import actor_env
-from worker.runners.base import RunSpec
 
 
 def test_every_setting_survives_the_trip_to_a_child_process() -> None:
@@ -73,29 +73,9 @@ def test_an_unknown_memory_limit_mode_is_refused_at_start() -> None:
         Settings.from_env({"GREENROOM_MEMORY_LIMIT": "rlimit"})
 
 
-def _spec() -> RunSpec:
-    return RunSpec(
-        run_id="r" * 17,
-        user_id="u" * 17,
-        username="alice",
-        act_id="a" * 17,
-        actor_name="hello",
-        actor_task_id=None,
-        build_id="b" * 17,
-        build_number="0.0.1",
-        source={"envVars": [{"name": "SECRET", "value": "s3", "isSecret": True}]},
-        options={"memoryMbytes": 256, "timeoutSecs": 0},
-        default_key_value_store_id="k" * 17,
-        default_dataset_id="d" * 17,
-        default_request_queue_id="q" * 17,
-        started_at="2026-11-28T10:00:00.000Z",
-        token="apify_api_x",
-    )
-
-
 def test_actors_get_the_internal_url_and_the_public_one_separately() -> None:
     settings = Settings(public_base_url="https://gr.example.com/", internal_base_url="http://api:8000")
-    env = actor_env(_spec(), settings)
+    env = actor_env(run_spec(), settings)
     assert env["APIFY_API_BASE_URL"] == "http://api:8000"
     assert env["APIFY_API_PUBLIC_BASE_URL"] == "https://gr.example.com"
     assert env["SECRET"] == "s3"
@@ -105,5 +85,5 @@ def test_actors_get_the_internal_url_and_the_public_one_separately() -> None:
 
 
 def test_without_an_internal_url_actors_use_the_public_one() -> None:
-    env = actor_env(_spec(), Settings(port=8123))
+    env = actor_env(run_spec(), Settings(port=8123))
     assert env["APIFY_API_BASE_URL"] == env["APIFY_API_PUBLIC_BASE_URL"] == "http://127.0.0.1:8123"

@@ -20,26 +20,16 @@ from server.storage.models import DatasetItem
 from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
-from tests.stack import Stack, free_port
-from worker import context as worker_context
+from tests.stack import free_port, worker_here
 
 
 @pytest.fixture
 def quiet(settings: Settings, account: Account) -> Iterator[tuple[Settings, httpx.Client]]:
-    """An API process on a queue no worker consumes: the test runs the worker itself, here (the API
-    is not in this process: a callable forked here must not copy its SQLite threads' locks)."""
+    """An API process on a queue no worker consumes: the test runs the worker itself, here
+    (tests.stack.worker_here says why the API is not in this process)."""
     quiet_settings = replace(settings, redis_prefix=f"gr-quiet-{uuid.uuid4().hex[:8]}", port=free_port())
-    stack = Stack(quiet_settings)
-    stack.start_api()
-    headers = {"Authorization": f"Bearer {account.token}"}
-    worker_context.configure(quiet_settings)
-    try:
-        with httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60) as api:
-            yield quiet_settings, api
-    finally:
-        stack.stop()
-        worker_context.dispose_context()
-        worker_context.configure(settings)
+    with worker_here(quiet_settings, account.token, restore=settings) as api:
+        yield quiet_settings, api
 
 
 def test_job_delivered_twice_runs_the_actor_once(

@@ -19,7 +19,7 @@ from rq import Queue
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.stack import Stack
+from tests.stack import Stack, running
 
 DETECT_S = 15.0
 
@@ -27,24 +27,8 @@ DETECT_S = 15.0
 @pytest.fixture
 def own_stack(isolated_settings: Settings) -> Iterator[Stack]:
     """Its own workers (one of them gets killed) with a short lease, on the session's services."""
-    stack = Stack(
-        replace(
-            isolated_settings,
-            run_lease_s=3.0,
-            sweep_interval_s=0.5,
-        )
-    )
-    try:
-        stack.start_workers(2)
-        stack.start_api()
+    with running(replace(isolated_settings, run_lease_s=3.0, sweep_interval_s=0.5), workers=2) as stack:
         yield stack
-    finally:
-        stack.stop()
-
-
-def _client(stack: Stack, isolated_account: Account) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {isolated_account.token}"}
-    return httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60)
 
 
 def _first_run(api: httpx.Client, actor_id: str) -> str:
@@ -78,7 +62,7 @@ def _gone(pid: int, within_s: float) -> bool:
 def test_a_killed_worker_fails_its_run_and_answers_its_waiters(
     own_stack: Stack, isolated_account: Account
 ) -> None:
-    with _client(own_stack, isolated_account) as api, ThreadPoolExecutor(2) as pool:
+    with own_stack.client(isolated_account.token) as api, ThreadPoolExecutor(2) as pool:
         actor = api.post("/acts", json=callable_actor("doomed", "pids_then_sleep")).json()["data"]
         run_sync = pool.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": 60})
         run_id = _first_run(api, actor["id"])
@@ -102,7 +86,7 @@ def test_a_killed_worker_fails_its_run_and_answers_its_waiters(
 def test_a_killed_workers_run_is_restarted_under_restart_on_error(
     own_stack: Stack, isolated_account: Account
 ) -> None:
-    with _client(own_stack, isolated_account) as api, ThreadPoolExecutor(1) as pool:
+    with own_stack.client(isolated_account.token) as api, ThreadPoolExecutor(1) as pool:
         body = callable_actor("phoenix", "pids_then_sleep", restartOnError=True)
         actor = api.post("/acts", json=body).json()["data"]
         run_sync = pool.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": 2})
@@ -123,19 +107,20 @@ def test_a_killed_workers_run_is_restarted_under_restart_on_error(
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_run(
     isolated_settings: Settings, isolated_account: Account
 ) -> None:
-    stack = Stack(replace(isolated_settings, orphan_after_s=1.0, sweep_interval_s=0.3))
-    try:
-        stack.start_api()
-        with _client(stack, isolated_account) as api, Redis.from_url(stack.settings.redis_url) as redis:
-            actor = api.post("/acts", json=callable_actor("dropped", "sleep")).json()["data"]
-            run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 0}).json()["data"]
-            # What a worker does as it takes the job (RQ's LMOVE to the intermediate list), then dies.
-            queue = Queue(stack.settings.queue_name, connection=redis)
-            assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
-            stack.start_workers(1)
-            finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": DETECT_S}).json()
-            assert finished["data"]["status"] == "SUCCEEDED", finished
-            # Enqueued once more, and no more: the next sweeps see it waiting or done.
-            assert queue.intermediate_queue.get_job_ids() == []
-    finally:
-        stack.stop()
+    own = replace(isolated_settings, orphan_after_s=1.0, sweep_interval_s=0.3)
+    # The API first, and the worker only once the job sits in the intermediate list.
+    with (
+        running(own, workers=0) as stack,
+        stack.client(isolated_account.token) as api,
+        Redis.from_url(stack.settings.redis_url) as redis,
+    ):
+        actor = api.post("/acts", json=callable_actor("dropped", "sleep")).json()["data"]
+        run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 0}).json()["data"]
+        # What a worker does as it takes the job (RQ's LMOVE to the intermediate list), then dies.
+        queue = Queue(stack.settings.queue_name, connection=redis)
+        assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
+        stack.start_workers(1)
+        finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": DETECT_S}).json()
+        assert finished["data"]["status"] == "SUCCEEDED", finished
+        # Enqueued once more, and no more: the next sweeps see it waiting or done.
+        assert queue.intermediate_queue.get_job_ids() == []

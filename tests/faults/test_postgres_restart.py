@@ -22,7 +22,7 @@ from server.storage.db import SyncDatabase, create_sync_engine
 from server.users import create_user
 from tests.actors import callable_actor
 from tests.pg_server import PrivatePostgres, unavailable_reason
-from tests.stack import Stack, free_port
+from tests.stack import Stack, free_port, running
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -49,26 +49,20 @@ def pg_stack(redis_url: str, tmp_path: Path) -> Iterator[PgStack]:
             token = create_user(db, "pg-fault")[1]
         finally:
             db.engine.dispose()
-        stack = Stack(
-            Settings(
-                data_dir=tmp_path / "data",
-                database_url=url,
-                redis_url=redis_url,
-                redis_prefix=f"gr-fault-{uuid.uuid4().hex[:8]}",
-                port=free_port(),
-                kill_grace_s=1.0,
-                run_lease_s=3.0,
-                sweep_interval_s=0.5,
-                orphan_after_s=2.0,
-                worker_stop_grace_s=3.0,
-            )
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            database_url=url,
+            redis_url=redis_url,
+            redis_prefix=f"gr-fault-{uuid.uuid4().hex[:8]}",
+            port=free_port(),
+            kill_grace_s=1.0,
+            run_lease_s=3.0,
+            sweep_interval_s=0.5,
+            orphan_after_s=2.0,
+            worker_stop_grace_s=3.0,
         )
-        try:
-            stack.start_workers(2)
-            stack.start_api()
+        with running(settings, workers=2) as stack:
             yield PgStack(stack, pg, token)
-        finally:
-            stack.stop()
     finally:
         pg.close()
 
@@ -121,10 +115,9 @@ def _records(key: str, i: int) -> bytes:
 
 def test_postgres_restart_under_load(pg_stack: PgStack) -> None:
     stack, pg = pg_stack.stack, pg_stack.pg
-    headers = {"Authorization": f"Bearer {pg_stack.token}"}
     with (
-        httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=REQUEST_TIMEOUT_S) as api,
-        httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60) as held_client,
+        stack.client(pg_stack.token, timeout=REQUEST_TIMEOUT_S) as api,
+        stack.client(pg_stack.token) as held_client,
         ThreadPoolExecutor(8) as pool,
     ):
         napper = api.post("/acts", json=callable_actor("napper", "nap")).json()["data"]

@@ -9,14 +9,13 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 
 from server.embedded_redis import EmbeddedRedis
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.stack import Stack
+from tests.stack import Stack, running
 
 HELD = 12
 RUN_S = 0.5
@@ -33,13 +32,10 @@ def restartable(isolated_settings: Settings, tmp_path: Path) -> Iterator[tuple[S
         orphan_after_s=1.5,
         sweep_interval_s=0.3,
     )
-    stack = Stack(own)
     try:
-        stack.start_workers(2)
-        stack.start_api()
-        yield stack, redis
+        with running(own, workers=2) as stack:
+            yield stack, redis
     finally:
-        stack.stop()
         redis.stop()
 
 
@@ -47,11 +43,7 @@ def test_waiters_and_queued_runs_survive_a_redis_restart(
     restartable: tuple[Stack, EmbeddedRedis], isolated_account: Account
 ) -> None:
     stack, redis = restartable
-    headers = {"Authorization": f"Bearer {isolated_account.token}"}
-    with (
-        httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60) as api,
-        ThreadPoolExecutor(HELD) as pool,
-    ):
+    with stack.client(isolated_account.token) as api, ThreadPoolExecutor(HELD) as pool:
         actor = api.post("/acts", json=callable_actor("sleepy", "sleep")).json()["data"]
         held = [
             pool.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": RUN_S})

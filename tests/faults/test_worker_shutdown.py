@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.stack import ROOT, Stack, child_env
+from tests.stack import ROOT, Stack, child_env, running
 from worker.events import RunEvents
 
 GRACE_S = 3.0
@@ -33,25 +33,15 @@ LEASE_S = 30.0
 @pytest.fixture
 def own_stack(isolated_settings: Settings) -> Iterator[Stack]:
     """An API of its own, and workers that the test starts (and stops) itself."""
-    stack = Stack(
-        replace(
-            isolated_settings,
-            worker_stop_grace_s=GRACE_S,
-            kill_grace_s=KILL_GRACE_S,
-            run_lease_s=LEASE_S,
-            sweep_interval_s=0.5,
-        )
+    own = replace(
+        isolated_settings,
+        worker_stop_grace_s=GRACE_S,
+        kill_grace_s=KILL_GRACE_S,
+        run_lease_s=LEASE_S,
+        sweep_interval_s=0.5,
     )
-    try:
-        stack.start_api()
+    with running(own, workers=0) as stack:
         yield stack
-    finally:
-        stack.stop()
-
-
-def _client(stack: Stack, isolated_account: Account) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {isolated_account.token}"}
-    return httpx.Client(base_url=f"{stack.url}/v2", headers=headers, timeout=60)
 
 
 def _wait_for(
@@ -84,7 +74,7 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
     own_stack: Stack, isolated_account: Account
 ) -> None:
     pool = own_stack.start_workers(2)
-    with _client(own_stack, isolated_account) as api, ThreadPoolExecutor(2) as waiters:
+    with own_stack.client(isolated_account.token) as api, ThreadPoolExecutor(2) as waiters:
         actor = api.post("/acts", json=callable_actor("deployed", "sleep")).json()["data"]
         run_sync = f"/acts/{actor['id']}/run-sync"
         short = waiters.submit(api.post, run_sync, json={"seconds": 1.5})
@@ -119,7 +109,7 @@ def test_a_restart_on_error_run_is_handed_back_and_finished_by_the_next_worker(
     own_stack: Stack, isolated_account: Account
 ) -> None:
     pool = own_stack.start_workers(1)
-    with _client(own_stack, isolated_account) as api, ThreadPoolExecutor(1) as waiters:
+    with own_stack.client(isolated_account.token) as api, ThreadPoolExecutor(1) as waiters:
         body = callable_actor("migrant", "sleep", restartOnError=True)
         actor = api.post("/acts", json=body).json()["data"]
         held = waiters.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": GRACE_S + 1})
@@ -145,7 +135,7 @@ def test_a_single_rq_worker_stops_its_run_at_once_on_a_second_sigterm(
 ) -> None:
     own_stack.settings = replace(own_stack.settings, worker_stop_grace_s=60.0)
     worker = _single_worker(own_stack)
-    with _client(own_stack, isolated_account) as api:
+    with own_stack.client(isolated_account.token) as api:
         actor = api.post("/acts", json=callable_actor("stubborn", "sleep")).json()["data"]
         started = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 60}).json()["data"]
         _running(api, actor["id"], 1)

@@ -39,6 +39,5 @@ def hooks_account(hooks_settings: Settings) -> Account:
 
 @pytest.fixture
 def hooks_api(hooks_stack: Stack, hooks_account: Account) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {hooks_account.token}"}
-    with httpx.Client(base_url=f"{hooks_stack.url}/v2", headers=headers, timeout=60) as client:
+    with hooks_stack.client(hooks_account.token) as client:
         yield client

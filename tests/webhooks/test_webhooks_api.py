@@ -193,7 +193,7 @@ def test_other_users_webhooks_and_dispatches_are_not_found(
     hook = api.post("/webhooks", json=_hook(actor)).json()["data"]
     dispatch = api.post(f"/webhooks/{hook['id']}/test").json()["data"]
     _, token = create_user(db, f"intruder{hook['id'][:6].lower()}")
-    with httpx.Client(base_url=f"{stack.url}/v2", headers={"Authorization": f"Bearer {token}"}) as intruder:
+    with stack.client(token, timeout=5) as intruder:
         for method, url in (
             ("GET", f"/webhooks/{hook['id']}"),
             ("PUT", f"/webhooks/{hook['id']}"),

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from server.settings import Settings
-from tests.stack import Stack
+from tests.stack import Stack, running
 
 DELAYS_S = (0.3, 0.6)
 TERMINAL = {"SUCCEEDED", "FAILED"}
@@ -33,23 +33,17 @@ def webhook_stack(settings: Settings) -> Iterator[Stack]:
     """A Greenroom on `settings` (a database of its own: tests.conftest.isolated_database): loopback
     receivers allowed, retries after 0.3 s and
     0.6 s, a 2 s call timeout, a sweeper every 0.2 s, a 3 s run lease, one webhook worker."""
-    stack = Stack(
-        replace(
-            settings,
-            webhook_allow_private=True,
-            webhook_retry_delays_s=DELAYS_S,
-            webhook_timeout_s=2.0,
-            sweep_interval_s=0.2,
-            run_lease_s=3.0,
-            webhook_worker_processes=1,
-        )
+    own = replace(
+        settings,
+        webhook_allow_private=True,
+        webhook_retry_delays_s=DELAYS_S,
+        webhook_timeout_s=2.0,
+        sweep_interval_s=0.2,
+        run_lease_s=3.0,
+        webhook_worker_processes=1,
     )
-    try:
-        stack.start_workers(2)
-        stack.start_api()
+    with running(own, workers=2) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def b64(value: object) -> str:
