@@ -15,18 +15,21 @@ from server.storage.models import (
     KeyValueRecord,
     KeyValueStore,
     LogChunk,
+    QueueRequest,
+    RequestQueue,
     Run,
     Task,
     Webhook,
     WebhookDispatch,
 )
 
-_OWNED = (Actor, Build, Task, Run, KeyValueStore, Dataset, Webhook, WebhookDispatch)
+_OWNED = (Actor, Build, Task, Run, KeyValueStore, Dataset, RequestQueue, Webhook, WebhookDispatch)
 # Child tables, reached through the parent that carries user_id.
 _CHILDREN = (
     (KeyValueRecord, KeyValueStore, KeyValueRecord.store_id == KeyValueStore.id),
     (DatasetItem, Dataset, DatasetItem.dataset_id == Dataset.id),
     (LogChunk, Run, LogChunk.run_id == Run.id),
+    (QueueRequest, RequestQueue, QueueRequest.queue_id == RequestQueue.id),
 )
 
 

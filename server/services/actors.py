@@ -26,7 +26,7 @@ from server.services.versions import check_versions, save_versions
 from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
-from server.storage.models import Actor, ApiToken, Build, Dataset, KeyValueStore, Run, User
+from server.storage.models import Actor, ApiToken, Build, Dataset, KeyValueStore, RequestQueue, Run, User
 
 
 async def create_actor(session: AsyncSession, settings: Settings, user: User, body: dict[str, Any]) -> Actor:
@@ -137,7 +137,7 @@ async def delete_actor(session: AsyncSession, actor: Actor) -> None:
             error_type="cannot-remove-running-run",
         )
     runs = select(Run.id).where(Run.act_id == actor.id).scalar_subquery()
-    for model in (KeyValueStore, Dataset):
+    for model in (KeyValueStore, Dataset, RequestQueue):
         # Their records and items go with them (ON DELETE CASCADE).
         await session.execute(delete(model).where(model.act_run_id.in_(runs), model.name.is_(None)))
     # Builds, tasks, runs and run logs cascade from the actor row.

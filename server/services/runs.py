@@ -15,7 +15,7 @@ from server.services.webhooks import add_ad_hoc_webhooks, enqueue_dispatches_of
 from server.statuses import RunStatus
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
-from server.storage.models import Actor, Base, Dataset, KeyValueStore, Run, Task, User
+from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
 from server.webhook_events import RUN_CREATED, fire_run
 
 
@@ -86,7 +86,7 @@ async def start_run(
     options = effective_options(overrides, task, actor)
     run_id = run_id or new_id()
     now = utcnow()
-    store_id, dataset_id = new_id(), new_id()
+    store_id, dataset_id, queue_id = new_id(), new_id(), new_id()
     owner = {"user_id": user.id, "act_id": actor.id, "act_run_id": run_id}
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
     async with state.db.transaction() as session:
@@ -106,11 +106,15 @@ async def start_run(
             stats={"inputBodyLen": len(run_input.body) if run_input else 0},
             default_key_value_store_id=store_id,
             default_dataset_id=dataset_id,
-            default_request_queue_id=new_id(),
+            default_request_queue_id=queue_id,
             started_at=now,
         )
         await session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
         await session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
+        await session.execute(
+            _INSERT_QUEUE,
+            _row(RequestQueue, id=queue_id, **_EMPTY_QUEUE, **owner, **stamps),
+        )
         await session.execute(_INSERT_RUN, _row(Run, **{c: getattr(run, c) for c in _RUN_COLUMNS}))
         if run_input is not None:
             await session.execute(
@@ -132,3 +136,10 @@ _RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)
 _INSERT_STORE = insert(Base.metadata.tables["key_value_stores"])
 _INSERT_DATASET = insert(Base.metadata.tables["datasets"])
 _INSERT_RUN = insert(Base.metadata.tables["runs"])
+_INSERT_QUEUE = insert(Base.metadata.tables["request_queues"])
+_EMPTY_QUEUE = {
+    "total_request_count": 0,
+    "handled_request_count": 0,
+    "order_seq": 0,
+    "had_multiple_clients": False,
+}

@@ -202,6 +202,51 @@ class DatasetItem(Base):
     data: Mapped[str] = mapped_column(Text, nullable=False)
 
 
+class RequestQueue(Base):
+    """A queue of requests to crawl. Counts are kept on the row, written in the transaction that
+    changes the requests: every write first updates this row, which serialises writers per queue."""
+
+    __tablename__ = "request_queues"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(63))
+    act_id: Mapped[str | None] = mapped_column(Id)
+    act_run_id: Mapped[str | None] = mapped_column(Id)
+    total_request_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    handled_request_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Numbers each placement of a request: +n at the end of the queue, -n at its forefront.
+    order_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # The first clientKey that touched the queue ("" for a call without one), and whether any other has.
+    client_key: Mapped[str | None] = mapped_column(String(32))
+    had_multiple_clients: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = _created()
+    modified_at: Mapped[datetime] = _created()
+    accessed_at: Mapped[datetime] = _created()
+
+
+class QueueRequest(Base):
+    """One request of a queue. Its id is derived from its uniqueKey (as Apify's clients derive it),
+    so the primary key is also the uniqueKey's uniqueness."""
+
+    __tablename__ = "queue_requests"
+    __table_args__ = (Index("ix_queue_requests_head", "queue_id", "order_no"),)
+    queue_id: Mapped[str] = mapped_column(
+        ForeignKey("request_queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unique_key: Mapped[str] = mapped_column(Text, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The request's JSON as sent (userData, payload, headers, retryCount, ...), without id and handledAt.
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    # Head order, ascending; NULL once handled (a handled request is never in the head).
+    order_no: Mapped[int | None] = mapped_column(BigInteger)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lock_client_key: Mapped[str | None] = mapped_column(String(32))
+
+
 class LogChunk(Base):
     """The run log, appended in chunks by the worker while the run goes."""
 

@@ -35,6 +35,8 @@ from server.storage.models import (
     KeyValueRecord,
     KeyValueStore,
     LogChunk,
+    QueueRequest,
+    RequestQueue,
     Run,
 )
 
@@ -188,6 +190,8 @@ def delete_run_children_stmts(run: Run) -> list[Delete]:
         delete(KeyValueStore).where(KeyValueStore.id == store),
         delete(DatasetItem).where(DatasetItem.dataset_id == dataset),
         delete(Dataset).where(Dataset.id == dataset),
+        delete(QueueRequest).where(QueueRequest.queue_id == run.default_request_queue_id),
+        delete(RequestQueue).where(RequestQueue.id == run.default_request_queue_id),
         delete(cast(Table, ApiToken.__table__)).where(ApiToken.__table__.c.run_id == run.id),
     ]
 
