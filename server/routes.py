@@ -164,6 +164,17 @@ def _datasets() -> list[BaseRoute]:
     ]
 
 
+def _request_queues() -> list[BaseRoute]:
+    from server.api import queue_params, queue_routes, request_queues
+
+    base = "/v2/request-queues"
+    return [
+        Route(base, request_queues.list_, methods=["GET"]),
+        Route(base, request_queues.get_or_create, methods=["POST"]),
+        *queue_routes.queue_routes(f"{base}/{{queueId}}", queue_params.by_path),
+    ]
+
+
 def _webhooks() -> list[BaseRoute]:
     """Webhooks and their dispatches, and the webhooks of an actor (both prefixes) or a task."""
     from server.api import webhooks  # imported here: this function is the webhooks part of the table
@@ -203,6 +214,7 @@ def routes() -> list[BaseRoute]:
         *_run_control(),
         *_key_value_stores(),
         *_datasets(),
+        *_request_queues(),
         *_webhooks(),
         *_users(),
     ]

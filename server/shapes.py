@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.storage.ids import iso
-from server.storage.models import Actor, Build, Dataset, KeyValueStore, Run, Task, User
+from server.storage.models import (
+    Actor,
+    Build,
+    Dataset,
+    KeyValueStore,
+    QueueRequest,
+    RequestQueue,
+    Run,
+    Task,
+    User,
+)
 
 _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount", "resurrectCount")
 
@@ -126,6 +137,51 @@ def dataset_json(dataset: Dataset, user: User, api_base_url: str) -> dict[str, A
         "itemsPublicUrl": f"{base}/items",
         "generalAccess": "FOLLOW_USER_SETTING",
         "stats": {},
+    }
+
+
+def request_queue_json(queue: RequestQueue, user: User, api_base_url: str) -> dict[str, Any]:
+    return {
+        "id": queue.id,
+        "name": queue.name,
+        "userId": queue.user_id,
+        "username": user.username,
+        "createdAt": iso(queue.created_at),
+        "modifiedAt": iso(queue.modified_at),
+        "accessedAt": iso(queue.accessed_at),
+        "totalRequestCount": queue.total_request_count,
+        "handledRequestCount": queue.handled_request_count,
+        "pendingRequestCount": queue.total_request_count - queue.handled_request_count,
+        "actId": queue.act_id,
+        "actRunId": queue.act_run_id,
+        "hadMultipleClients": queue.had_multiple_clients,
+        "consoleUrl": f"{api_base_url}/v2/request-queues/{queue.id}",
+        "generalAccess": "FOLLOW_USER_SETTING",
+        "stats": {},
+    }
+
+
+def queue_request_json(row: QueueRequest) -> dict[str, Any]:
+    """A request as stored: the fields it was sent with, and its id, uniqueKey and handledAt."""
+    stored: dict[str, Any] = json.loads(row.data)
+    return stored | {
+        "id": row.id,
+        "uniqueKey": row.unique_key,
+        "url": row.url,
+        "method": row.method,
+        "handledAt": iso(row.handled_at),
+    }
+
+
+def head_item_json(row: QueueRequest) -> dict[str, Any]:
+    """A request as the head lists it (Apify's HeadRequest): enough to fetch it and tell it apart."""
+    retry_count = json.loads(row.data).get("retryCount") or 0
+    return {
+        "id": row.id,
+        "uniqueKey": row.unique_key,
+        "url": row.url,
+        "method": row.method,
+        "retryCount": retry_count,
     }
 
 

@@ -4,7 +4,7 @@ Each endpoint resolves the run (which checks the token and the owner) and then i
 storage, and hands over to the storage endpoints' own code: their `*_for(request, state, user,
 storage)` functions where they exist, else the endpoint itself with the storage id put in its path
 parameters. Paging, formats, keys and errors stay exactly those of /v2/datasets and
-/v2/key-value-stores.
+/v2/key-value-stores and /v2/request-queues.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from starlette.routing import BaseRoute, Route
 
 from server.api import datasets, key_value_stores, logs, run_lists
 from server.api.auth import authenticate
+from server.api.queue_params import QueueEndpoint
+from server.api.queue_routes import queue_routes
 from server.lifespan import AppState, state_of
-from server.services.resolve import get_dataset, get_key_value_store, get_run
+from server.services.resolve import get_dataset, get_key_value_store, get_request_queue, get_run
 from server.storage.models import Dataset, KeyValueStore, Run, User
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -62,6 +64,10 @@ def _on_store(endpoint: Callable[[Request, AppState, User, KeyValueStore], Await
     return _on_default(get_key_value_store, _store_id, endpoint)
 
 
+def _on_queue(endpoint: QueueEndpoint) -> Endpoint:
+    return _on_default(get_request_queue, _queue_id, endpoint)
+
+
 def _with_path_param(endpoint: Endpoint, param: str, storage_id: Callable[[Run], str]) -> Endpoint:
     """For endpoints that resolve their storage from the path themselves (no *_for function)."""
 
@@ -80,6 +86,10 @@ def _dataset_id(run: Run) -> str:
 
 def _store_id(run: Run) -> str:
     return run.default_key_value_store_id
+
+
+def _queue_id(run: Run) -> str:
+    return run.default_request_queue_id
 
 
 dataset = _with_path_param(datasets.get, "datasetId", _dataset_id)
@@ -104,6 +114,7 @@ def storage_routes(base: str) -> list[BaseRoute]:
         Route(record, get_record, methods=["GET", "HEAD"]),
         Route(record, put_record, methods=["PUT", "POST"]),
         Route(record, delete_record, methods=["DELETE"]),
+        *queue_routes(f"{base}/request-queue", _on_queue),
     ]
 
 

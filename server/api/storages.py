@@ -1,5 +1,6 @@
-"""What datasets and key-value stores share: the list of a user's storages, get-or-create by name,
-rename, and the parameters and body those take. Each kind says how its rows are shaped."""
+"""What datasets, key-value stores and request queues share: the list of a user's storages,
+get-or-create by name, rename, and the parameters and body those take. Each kind says how its rows
+are shaped."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ from server.lifespan import AppState, state_of
 from server.responses import data_response
 from server.services.validation import check_storage_name
 from server.storage.ids import utcnow
-from server.storage.models import Dataset, KeyValueStore, User
+from server.storage.models import Dataset, KeyValueStore, RequestQueue, User
 
 GENERAL_ACCESS = ("ANYONE_WITH_ID_CAN_READ", "ANYONE_WITH_NAME_CAN_READ", "FOLLOW_USER_SETTING", "RESTRICTED")
 
-M = TypeVar("M", Dataset, KeyValueStore)
+M = TypeVar("M", Dataset, KeyValueStore, RequestQueue)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import ActorNotFound, NotFound
-from server.storage.models import Actor, Dataset, KeyValueStore, Run, Task, User
+from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
 
-M = TypeVar("M", Actor, Task, KeyValueStore, Dataset)
+M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue)
 
 
 async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
@@ -54,6 +54,13 @@ async def get_dataset(session: AsyncSession, user: User, ref: str) -> Dataset:
     if dataset is None:
         raise NotFound("Dataset was not found")
     return dataset
+
+
+async def get_request_queue(session: AsyncSession, user: User, ref: str) -> RequestQueue:
+    queue = await _by_ref(session, RequestQueue, user, ref)
+    if queue is None:
+        raise NotFound("Request queue was not found")
+    return queue
 
 
 async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
