@@ -136,6 +136,11 @@ def build_world(stack: Stack, db: SyncDatabase) -> World:
     store_id = store.json()["data"]["id"]
     record = client.put(f"/v2/key-value-stores/{store_id}/records/{RECORD_KEY}", json={"v": 1})
     assert record.status_code == 201, record.text
+    queue = client.post("/v2/request-queues", params={"name": "contract-queue"})
+    assert queue.status_code == 201, queue.text
+    queue_id = queue.json()["data"]["id"]
+    added = client.post(f"/v2/request-queues/{queue_id}/requests", json={"url": "https://example.com/c"})
+    assert added.status_code == 201, added.text
     dataset_id = run["defaultDatasetId"]
     pushed = client.post(f"/v2/datasets/{dataset_id}/items", json=[{"i": 1}, {"i": 2}])
     assert pushed.status_code == 201, pushed.text
@@ -147,6 +152,8 @@ def build_world(stack: Stack, db: SyncDatabase) -> World:
         "storeId": store_id,
         "recordKey": RECORD_KEY,
         "datasetId": dataset_id,
+        "queueId": queue_id,
+        "requestId": added.json()["data"]["requestId"],
         "versionNumber": "0.0",
         "envVarName": "CONTRACT_VAR",
     }

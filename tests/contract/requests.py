@@ -143,6 +143,7 @@ VALID: dict[tuple[str, str], Builder] = {
     ("POST", "/v2/actor-runs/{runId}/abort"): lambda op, w: Call({"runId": _running_run(w)}),
     ("POST", "/v2/actor-runs/{runId}/resurrect"): lambda op, w: Call({"runId": w.finished_run()["id"]}),
     ("POST", "/v2/key-value-stores"): lambda op, w: Call({}, query={"name": w.unique("store")}),
+    ("POST", "/v2/request-queues"): lambda op, w: Call({}, query={"name": w.unique("queue")}),
     ("PUT", "/v2/key-value-stores/{storeId}/records/{recordKey}"): lambda op, w: Call.with_json(
         path_values(op, w), {"v": 2}
     ),
@@ -158,8 +159,70 @@ VALID: dict[tuple[str, str], Builder] = {
 }
 
 
+def _queue_base(op: Operation, params: dict[str, str]) -> str:
+    """The queue's own URL (/v2/request-queues/{id} or a run's .../request-queue)."""
+    path = url(op, params)
+    marker = "/request-queues/" if "/request-queues/" in path else "/request-queue"
+    head, _, rest = path.partition(marker)
+    return head + marker + (rest.split("/", 1)[0] if marker == "/request-queues/" else "")
+
+
+def _fresh_request(op: Operation, w: World, *, locked: bool = False) -> Call:
+    """A new request at the queue's forefront (locked to clientKey=contract for the lock routes)."""
+    params = {
+        m: w.ids.get(t) or w.ids[m]
+        for m, t in zip(op.params, op.spec_params, strict=True)
+        if t != "requestId"
+    }
+    base = _queue_base(op, params | {op.params[-1]: "x"})
+    r = w.client.post(
+        f"{base}/requests", params={"forefront": "true"}, json={"url": f"https://x/{w.unique('r')}"}
+    )
+    assert r.status_code == 201, r.text
+    request_id = str(r.json()["data"]["requestId"])
+    params[op.params[-1]] = request_id
+    if locked:
+        r = w.client.post(f"{base}/head/lock", params={"lockSecs": 60, "limit": 1, "clientKey": "contract"})
+        assert [i["id"] for i in r.json()["data"]["items"]] == [request_id], r.text
+        return Call(params, query={"clientKey": "contract", "lockSecs": 60})
+    if op.method == "PUT":  # marks it handled
+        got = w.client.get(f"{base}/requests/{request_id}").json()["data"]
+        body = {"url": got["url"], "uniqueKey": got["uniqueKey"], "handledAt": "2026-01-01T00:00:00.000Z"}
+        return Call.with_json(params, body)
+    return Call(params)
+
+
+def _queue_rule(op: Operation) -> Builder | None:
+    """Requests for a queue's routes, by the shape of the path (ids, run defaults, last runs)."""
+    path = op.spec_path
+    if "/request-queue" not in path:
+        return None
+    if path.endswith("/requests/{requestId}"):
+        return _fresh_request
+    if path.endswith("/lock") and "{requestId}" in path:
+        return lambda op, w: _fresh_request(op, w, locked=True)
+    if path.endswith("/requests/batch") and op.method == "POST":
+        return lambda op, w: Call.with_json(
+            path_values(op, w), [{"url": f"https://x/{w.unique('b')}"}, {"url": "https://x/same"}]
+        )
+    if path.endswith("/requests/batch"):
+        return lambda op, w: Call.with_json(path_values(op, w), [{"uniqueKey": "https://x/same"}])
+    if path.endswith("/requests") and op.method == "POST":
+        return lambda op, w: Call.with_json(path_values(op, w), {"url": f"https://x/{w.unique('a')}"})
+    if path.endswith("/head/lock"):
+        return lambda op, w: Call(path_values(op, w), query={"lockSecs": 30, "limit": 2, "clientKey": "c2"})
+    if path.endswith("/requests/unlock"):
+        return lambda op, w: Call(path_values(op, w), query={"clientKey": "c2"})
+    if op.method == "PUT":
+        return lambda op, w: Call.with_json(path_values(op, w), {"name": w.unique("queue")})
+    return None
+
+
 def _rule(op: Operation) -> Builder | None:
     """Requests by the shape of the path, for the many aliases of records and items."""
+    queue = _queue_rule(op)
+    if queue is not None:
+        return queue
     tail = op.spec_path.rsplit("/", 2)
     if tail[-2:] == ["records", "{recordKey}"]:
         if op.method in ("PUT", "POST"):
