@@ -188,3 +188,47 @@ def test_dataset_update_delete_and_list(stack: Stack, account: Account) -> None:
     dataset.delete()
     assert dataset.get() is None
     assert client.datasets().list().items == []
+
+
+def test_request_queue_client(stack: Stack, account: Account) -> None:
+    """The client's request queue calls, as the SDK's storage client makes them."""
+    from datetime import timedelta
+
+    client = ApifyClient(token=account.token, api_url=stack.url, max_retries=0)
+    queue = client.request_queues().get_or_create(name="rq-client")
+    rq = client.request_queue(queue.id, client_key="client-a")
+    added = rq.add_request({"url": "https://h/1", "uniqueKey": "https://h/1", "userData": {"n": 1}})
+    assert added.was_already_present is False
+    assert rq.add_request({"url": "https://h/1", "uniqueKey": "https://h/1"}).was_already_present is True
+    rq.add_request({"url": "https://h/0", "uniqueKey": "https://h/0"}, forefront=True)
+    batch = rq.batch_add_requests([{"url": f"https://h/{i}", "uniqueKey": f"https://h/{i}"} for i in (2, 3)])
+    assert len(batch.processed_requests) == 2 and batch.unprocessed_requests == []
+    assert [i.url for i in rq.list_head(limit=10).items] == [
+        "https://h/0",
+        "https://h/1",
+        "https://h/2",
+        "https://h/3",
+    ]
+
+    got = rq.get_request(added.request_id)
+    assert got is not None and got.url == "https://h/1" and got.user_data is not None
+    locked = rq.list_and_lock_head(lock_duration=timedelta(seconds=60), limit=2)
+    assert [i.url for i in locked.items] == ["https://h/0", "https://h/1"]
+    assert [i.url for i in rq.list_head().items] == ["https://h/2", "https://h/3"]
+    assert rq.prolong_request_lock(added.request_id, lock_duration=timedelta(seconds=90)) is not None
+    rq.delete_request_lock(added.request_id)
+
+    handled = got.model_dump(by_alias=True) | {"handledAt": "2026-01-01T00:00:00.000Z"}
+    assert rq.update_request(handled).was_already_handled is False
+    assert rq.unlock_requests().unlocked_count == 1  # h/0, still locked by client-a
+    rq.delete_request(rq.list_head().items[0].id)
+    rq.batch_delete_requests([{"uniqueKey": "https://h/3"}])
+    after = rq.get()
+    assert after is not None
+    assert (after.total_request_count, after.handled_request_count, after.pending_request_count) == (
+        2,
+        1,
+        1,
+    )  # h/1 handled, h/2 pending
+    assert sorted(i.url for i in rq.list_requests().items) == ["https://h/1", "https://h/2"]
+    assert rq.get_request("missing0000000") is None
