@@ -78,6 +78,20 @@ def test_the_sdk_actor_through_apify_clients_task_call(
     assert client.run(run.id).get().status_message == "Echoed the input"
 
 
+def test_the_sdk_works_through_its_default_request_queue(
+    api: httpx.Client, sdk_actor: dict[str, Any]
+) -> None:
+    urls = [f"https://example.com/{n}" for n in range(3)]
+    response = api.post(f"/acts/{sdk_actor['id']}/run-sync", json={"mode": "queue", "urls": urls})
+    run = api.get(f"/acts/{sdk_actor['id']}/runs/last").json()["data"]
+    assert response.status_code == 201, run_log(api, run["id"])
+    assert response.json() == {"handled": urls, "finished": True}
+    queue = api.get(f"/actor-runs/{run['id']}/request-queue").json()["data"]
+    assert queue["id"] == run["defaultRequestQueueId"]
+    counts = {k: queue[k] for k in ("totalRequestCount", "handledRequestCount", "pendingRequestCount")}
+    assert counts == {"totalRequestCount": 3, "handledRequestCount": 3, "pendingRequestCount": 0}
+
+
 def test_the_sdk_hears_system_info(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
     run = run_when_done(api, start_run(api, sdk_actor, {"mode": "events"}))
     assert run["status"] == "SUCCEEDED", run_log(api, run["id"])

@@ -3,6 +3,8 @@
 - "echo" (default): OUTPUT {"hello": input.name, "input": input}, two dataset items, a status message.
 - "events": OUTPUT is the first systemInfo event the platform sent.
 - "wait": waits for a graceful abort (then writes ABORTING and ends cleanly) or input.seconds.
+- "queue": adds input.urls (and one of them again) to its default request queue, then takes and
+  handles every request: OUTPUT {"handled": the URLs in the order taken, "finished": is_finished()}.
 - "fail": Actor.fail(exit_code=91); "exit": sys.exit(input.code).
 """
 
@@ -49,6 +51,16 @@ async def main() -> None:
             await asyncio.sleep(0.5)  # persistState follows aborting
             await Actor.set_value("ABORTING", {"heard": True, "persistState": persisted})
             Actor.log.info("Heard aborting; ending cleanly")
+
+        elif mode == "queue":
+            queue = await Actor.open_request_queue()
+            for url in [*actor_input["urls"], actor_input["urls"][0]]:
+                await queue.add_request(url)
+            handled = []
+            while request := await queue.fetch_next_request():
+                handled.append(request.url)
+                await queue.mark_request_as_handled(request)
+            await Actor.set_value("OUTPUT", {"handled": handled, "finished": await queue.is_finished()})
 
         elif mode == "fail":
             await Actor.fail(exit_code=91, status_message="Failed on purpose")
