@@ -155,9 +155,11 @@ class Run(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(32))
 
 
-class KeyValueStore(Base):
-    __tablename__ = "key_value_stores"
-    __table_args__ = (UniqueConstraint("user_id", "name"),)
+class _Storage:
+    """What every storage row has (key-value stores, datasets, request queues): its owner, a name
+    unique per owner (none for a run's default storages), the run that made it, Apify's three times.
+    Each table declares the (user_id, name) constraint itself: a constraint belongs to one table."""
+
     id: Mapped[str] = _id()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str | None] = mapped_column(String(63))
@@ -166,6 +168,11 @@ class KeyValueStore(Base):
     created_at: Mapped[datetime] = _created()
     modified_at: Mapped[datetime] = _created()
     accessed_at: Mapped[datetime] = _created()
+
+
+class KeyValueStore(_Storage, Base):
+    __tablename__ = "key_value_stores"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
 
 
 class KeyValueRecord(Base):
@@ -181,18 +188,10 @@ class KeyValueRecord(Base):
     modified_at: Mapped[datetime] = _created()
 
 
-class Dataset(Base):
+class Dataset(_Storage, Base):
     __tablename__ = "datasets"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
-    id: Mapped[str] = _id()
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    name: Mapped[str | None] = mapped_column(String(63))
-    act_id: Mapped[str | None] = mapped_column(Id)
-    act_run_id: Mapped[str | None] = mapped_column(Id)
     item_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    created_at: Mapped[datetime] = _created()
-    modified_at: Mapped[datetime] = _created()
-    accessed_at: Mapped[datetime] = _created()
 
 
 class DatasetItem(Base):
@@ -202,17 +201,12 @@ class DatasetItem(Base):
     data: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class RequestQueue(Base):
+class RequestQueue(_Storage, Base):
     """A queue of requests to crawl. Counts are kept on the row, written in the transaction that
     changes the requests: every write first updates this row, which serialises writers per queue."""
 
     __tablename__ = "request_queues"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
-    id: Mapped[str] = _id()
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    name: Mapped[str | None] = mapped_column(String(63))
-    act_id: Mapped[str | None] = mapped_column(Id)
-    act_run_id: Mapped[str | None] = mapped_column(Id)
     total_request_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     handled_request_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # Numbers each placement of a request: +n at the end of the queue, -n at its forefront.
@@ -220,9 +214,6 @@ class RequestQueue(Base):
     # The first clientKey that touched the queue ("" for a call without one), and whether any other has.
     client_key: Mapped[str | None] = mapped_column(String(32))
     had_multiple_clients: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_at: Mapped[datetime] = _created()
-    modified_at: Mapped[datetime] = _created()
-    accessed_at: Mapped[datetime] = _created()
 
 
 class QueueRequest(Base):
