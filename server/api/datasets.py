@@ -17,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api import dataset_formats as fmt
-from server.api import storages
 from server.api.auth import authenticate
 from server.api.body import read_json
 from server.api.params import parse_bool, parse_int
-from server.api.storages import StorageKind, list_storages, rename
+from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRequest, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
@@ -234,18 +233,7 @@ async def _shape(
 
 
 DATASETS = StorageKind(Dataset, "Dataset", "datasets", _shape)
-
-
-async def list_(request: Request) -> Response:
-    return await list_storages(request, DATASETS)
-
-
-async def get_or_create(request: Request) -> Response:
-    return await storages.get_or_create(request, DATASETS)
-
-
-async def update_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
-    return await rename(request, state, user, dataset, DATASETS)
+list_, get_or_create, update_for = DATASETS.list_, DATASETS.get_or_create, DATASETS.update_for
 
 
 async def delete_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:

@@ -14,12 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import storages
 from server.api.auth import authenticate
 from server.api.body import content_encoding, content_type, read_raw
 from server.api.pagination import MAX_LIMIT
 from server.api.params import parse_int
-from server.api.storages import StorageKind, list_storages, rename
+from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRecordKey, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response, record_response
@@ -78,18 +77,7 @@ async def _shape(
 
 
 STORES = StorageKind(KeyValueStore, "Key-value store", "key-value-stores", _shape)
-
-
-async def list_(request: Request) -> Response:
-    return await list_storages(request, STORES)
-
-
-async def get_or_create(request: Request) -> Response:
-    return await storages.get_or_create(request, STORES)
-
-
-async def update_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
-    return await rename(request, state, user, store, STORES)
+list_, get_or_create, update_for = STORES.list_, STORES.get_or_create, STORES.update_for
 
 
 async def update(request: Request) -> Response:

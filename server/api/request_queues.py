@@ -17,9 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api import queue_params as qp
-from server.api import storages
 from server.api.body import read_json
-from server.api.storages import StorageKind, list_storages, rename
+from server.api.storages import StorageKind
 from server.errors import InvalidInput
 from server.lifespan import AppState
 from server.responses import data_response
@@ -40,22 +39,11 @@ async def _shape(
 
 
 QUEUES = StorageKind(RequestQueue, "Request queue", "request-queues", _shape)
-
-
-async def list_(request: Request) -> Response:
-    return await list_storages(request, QUEUES)
-
-
-async def get_or_create(request: Request) -> Response:
-    return await storages.get_or_create(request, QUEUES)
+list_, get_or_create, update_for = QUEUES.list_, QUEUES.get_or_create, QUEUES.update_for
 
 
 async def get_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     return data_response(request_queue_json(queue, user, state.settings.api_base_url))
-
-
-async def update_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
-    return await rename(request, state, user, queue, QUEUES)
 
 
 async def delete_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:

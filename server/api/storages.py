@@ -1,6 +1,6 @@
 """What datasets, key-value stores and request queues share: the list of a user's storages,
-get-or-create by name, rename, and the parameters and body those take. Each kind says how its rows
-are shaped."""
+get-or-create by name, rename, and the parameters and body those take. Each kind says how its rows are
+shaped, and serves these as its own handlers."""
 
 from __future__ import annotations
 
@@ -42,6 +42,16 @@ class StorageKind(Generic[M]):
     async def one(self, session: AsyncSession, row: M, user: User, base: str) -> dict[str, Any]:
         return (await self.shape(session, [row], user, base))[0]
 
+    # The handlers every kind serves the same way (its module exposes them as its own).
+    async def list_(self, request: Request) -> Response:
+        return await _list(request, self)
+
+    async def get_or_create(self, request: Request) -> Response:
+        return await _get_or_create(request, self)
+
+    async def update_for(self, request: Request, state: AppState, user: User, storage: M) -> Response:
+        return await _rename(request, state, user, storage, self)
+
 
 def _shared_only(params: QueryParams) -> bool:
     """ownership=sharedWithMe: nothing is shared between users here, so the list is empty."""
@@ -51,7 +61,7 @@ def _shared_only(params: QueryParams) -> bool:
     return ownership == "sharedWithMe"
 
 
-async def list_storages(request: Request, kind: StorageKind[M]) -> Response:
+async def _list(request: Request, kind: StorageKind[M]) -> Response:
     """GET /v2/<collection>: named ones only unless unnamed=1 (as Apify), oldest first unless desc=1."""
     state = state_of(request)
     page = page_params(request)
@@ -75,7 +85,7 @@ async def _named(session: AsyncSession, kind: StorageKind[M], user: User, name: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_or_create(request: Request, kind: StorageKind[M]) -> Response:
+async def _get_or_create(request: Request, kind: StorageKind[M]) -> Response:
     """POST ?name=: 201 with a new storage, 200 with the existing one of that name."""
     state = state_of(request)
     user = await authenticate(request)
@@ -114,7 +124,9 @@ def _check_update(body: dict[str, object], what: str) -> tuple[bool, str | None]
     return True, None if name is None else check_storage_name(name, what)
 
 
-async def rename(request: Request, state: AppState, user: User, storage: M, kind: StorageKind[M]) -> Response:
+async def _rename(
+    request: Request, state: AppState, user: User, storage: M, kind: StorageKind[M]
+) -> Response:
     """PUT: rename (409 if the user has another storage of that name); generalAccess is accepted."""
     body = await read_json_object(request, state.settings.max_body_bytes)
     wanted, name = _check_update(body, kind.what)
