@@ -78,9 +78,11 @@ def _elapsed_s(run: dict[str, Any]) -> float:
 
 
 def _since_first_line(api: httpx.Client, run: dict[str, Any], text: str) -> float:
-    """Seconds from the actor's log line ending with `text` to the run's finishedAt. A timeout counts
-    from the actor's start (that line is a moment after it), not from startedAt: a loaded machine
-    may take a while to get there (a fresh worker, the build)."""
+    """Seconds from the actor's log line ending with `text` to the run's finishedAt: an upper bound
+    only. A timeout counts from the actor's start, which that line follows, so a loaded machine's
+    slow start (a fresh worker, the build) does not count against it. The line is stamped when the
+    worker reads it from the pipe, a moment after the actor printed it, so it gives no lower bound:
+    `_elapsed_s` (from startedAt, before the actor's start) does."""
     log = api.get(f"/actor-runs/{run['id']}/log").text
     line = next(line for line in log.splitlines() if line.endswith(f" {text}"))
     started = datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
@@ -173,7 +175,7 @@ def test_timeout_ends_the_run_within_a_second_of_its_deadline(api: httpx.Client)
     actor = _create(api, files_actor("sleeper-1s", {"main.py": script}))
     run = api.post(f"/acts/{actor['id']}/runs", params={"timeout": 1, "waitForFinish": 30}).json()["data"]
     assert run["status"] == "TIMED-OUT"
-    assert 0.9 <= _since_first_line(api, run, "sleeping") < 2.0
+    assert _since_first_line(api, run, "sleeping") < 2.0
     assert 1.0 <= _elapsed_s(run) < 10.0, _elapsed_s(run)
 
 
@@ -192,11 +194,7 @@ def test_timing_out_is_seen_until_the_actor_is_killed(api: httpx.Client, setting
         time.sleep(0.05)
     assert "TIMING-OUT" in seen and seen[-1] == "TIMED-OUT", seen
     finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
-    assert (
-        1 + settings.kill_grace_s - 0.1
-        <= _since_first_line(api, finished, "ready")
-        < 2 + settings.kill_grace_s
-    )
+    assert _since_first_line(api, finished, "ready") < 2 + settings.kill_grace_s
     assert 1 + settings.kill_grace_s <= _elapsed_s(finished) < 10.0, _elapsed_s(finished)
 
 
