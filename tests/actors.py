@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from worker.actor_api import ActorContext
@@ -49,6 +50,15 @@ def sleep(context: ActorContext) -> None:
 
 async def async_echo(context: ActorContext) -> None:
     context.set_value("OUTPUT", {"async": True, "input": context.input})
+
+
+def own_group(context: ActorContext) -> None:
+    """OUTPUT = its pid, its parent's, and its memory cgroup (v1's memory hierarchy, or v2's)."""
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    groups = dict(line.split(":", 2)[1:] for line in lines)
+    memory = [path for controllers, path in groups.items() if "memory" in controllers.split(",")]
+    group = memory[0] if memory else groups.get("")
+    context.set_value("OUTPUT", {"pid": os.getpid(), "ppid": os.getppid(), "group": group})
 
 
 def write_pid_then_sleep(context: ActorContext) -> None:

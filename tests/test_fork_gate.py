@@ -20,13 +20,19 @@ from server.settings import Settings
 from tests.actors import run_spec
 from worker import context as worker_context
 from worker.runners.base import RunSpec
-from worker.runners.inprocess import spawn_callable
+from worker.runners.standby import Standby
+from worker.supervisor import Child
 
 FORKS = 100  # before the gate, about 1 in 30 hung
 
 
 def _spec(target: str) -> RunSpec:
     return run_spec(actor_name="gate", source={"sourceType": "PYTHON_CALLABLE", "callable": target})
+
+
+def _start(target: str) -> Child:
+    """The callable in a standby forked now (the worker forks them between jobs: its threads go on)."""
+    return Standby("off").start(_spec(target))
 
 
 @pytest.fixture
@@ -72,7 +78,7 @@ def test_callables_forked_while_other_threads_use_the_database_all_start(
     hung = 0
     try:
         for _ in range(FORKS):
-            child = spawn_callable(_spec("tests.actors:read_input"))
+            child = _start("tests.actors:read_input")
             child.output.close()
             code = _exit_code(child.pid, within_s=10)
             hung += code is None
@@ -96,11 +102,18 @@ def test_the_fork_waits_for_a_statement_in_flight(sqlite_worker: worker_context.
     holder.start()
     inside.wait(5)
     forked: list[int] = []
-    spawner = threading.Thread(target=lambda: forked.append(spawn_callable(_spec("tests.actors:noop")).pid))
+    codes: list[int | None] = []
+
+    def spawn() -> None:  # waits for its child too: the child dies with the thread that forked it
+        standby = Standby("off")
+        forked.append(standby.pid)
+        codes.append(_exit_code(standby.start(_spec("tests.actors:noop")).pid, within_s=10))
+
+    spawner = threading.Thread(target=spawn)
     spawner.start()
     time.sleep(0.3)
     assert forked == []  # still waiting for the statement to end
     leave.set()
     holder.join()
-    spawner.join(10)
-    assert len(forked) == 1 and _exit_code(forked[0], within_s=10) == 0
+    spawner.join(15)
+    assert len(forked) == 1 and codes == [0]

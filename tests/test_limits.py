@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -27,6 +30,7 @@ from tests.stack import free_port, worker_here
 from worker import jobs
 from worker.limits import MemoryLimitUnavailable, open_memory_limit
 from worker.logs import LogWriter
+from worker.runners.standby import Standbys
 
 OOM_MESSAGE = "The Actor ran out of memory (limit 128 MB)"
 
@@ -139,17 +143,55 @@ def test_a_process_that_left_the_actors_group_goes_with_the_cgroup(api: httpx.Cl
             os.kill(pid, signal.SIGKILL)
 
 
-def test_no_cgroup_is_left_behind(api: httpx.Client) -> None:
+def _groups_parent() -> Path:
+    """Where the stack's workers make their groups (they are this process's children: same cgroup)."""
+    probe = open_memory_limit("cgroup", 128, f"probe-{uuid.uuid4().hex[:8]}")
+    probe.close()
+    return probe.directory.parent  # type: ignore[attr-defined,no-any-return]
+
+
+def test_an_actor_runs_in_a_group_of_its_own_which_goes_with_the_run(api: httpx.Client) -> None:
+    """The actor starts in a standby the worker made before the run, already in its own group; the
+    group is removed after the run, and the worker's next standby waits in a new one."""
     mechanism = _mechanism()
     if not mechanism.startswith("cgroup"):
         pytest.skip(f"no writable memory cgroup here ({mechanism})")
-    actor = _create(api, callable_actor("tidy", "noop"))
-    run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 30}).json()["data"]
-    assert run["status"] == "SUCCEEDED"
-    probe = open_memory_limit("cgroup", 128, "probe-dir")
-    parent = probe.directory.parent  # type: ignore[attr-defined]
-    probe.close()
-    assert not (parent / f"greenroom-run-{run['id']}").exists()
+    actor = _create(api, callable_actor("tidy", "own_group"))
+    first, second = (api.post(f"/acts/{actor['id']}/run-sync").json() for _ in range(2))
+    parent = _groups_parent()
+    for seen in (first, second):
+        name = PurePosixPath(seen["group"]).name
+        worker_pid = seen["ppid"]
+        assert re.fullmatch(rf"greenroom-{worker_pid}-\d+", name), seen
+        assert not (parent / name).exists()
+    assert first["group"] != second["group"]
+
+
+def test_groups_left_by_dead_workers_are_removed() -> None:
+    """A worker SIGKILLed leaves its standby's group (the standby dies with it); the next worker
+    to make a standby removes it, with whatever escaped into it."""
+    mechanism = _mechanism()
+    if not mechanism.startswith("cgroup"):
+        pytest.skip(f"no writable memory cgroup here ({mechanism})")
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    parent = _groups_parent()
+    orphan = parent / f"greenroom-{dead}-0"
+    orphan.mkdir()
+    procs = orphan / "cgroup.procs"
+    escapee = subprocess.Popen(["sleep", "300"], preexec_fn=lambda: procs.write_text(str(os.getpid())))
+    try:
+        standbys = Standbys("cgroup")
+        standbys.take().close()
+        assert not orphan.exists()
+        assert escapee.wait(5) == -signal.SIGKILL
+    finally:
+        escapee.kill()
+        escapee.wait()
+        if orphan.exists():
+            orphan.rmdir()
 
 
 def test_stats_are_measured(api: httpx.Client) -> None:

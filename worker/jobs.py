@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,16 +20,16 @@ from worker.context import WorkerContext, get_context
 from worker.events import RunEvents
 from worker.finalize import finalize, outcome_status
 from worker.lease import Lease, lease_until
-from worker.limits import open_memory_limit
 from worker.logs import LogWriter
 from worker.meter import Meter
 from worker.outage import until_written
 from worker.restarts import Restarts
 from worker.runners.base import RunOutcome, RunSpec
-from worker.runners.inprocess import spawn_callable
+from worker.runners.inprocess import load_callable
 from worker.runners.process import spawn_process
+from worker.runners.standby import Standby, standbys
 from worker.shutdown import STOPPED, hand_back, stop_request
-from worker.supervisor import Child, die_with_parent, supervise
+from worker.supervisor import Child, supervise
 from worker.usage import system_info
 
 log = logging.getLogger(__name__)
@@ -113,17 +112,17 @@ def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[s
 def _spawn(
     ctx: WorkerContext,
     spec: RunSpec,
+    standby: Standby,
     events: RunEvents | None,
-    join: Callable[[], None] | None,
-    run_log: LogWriter | None = None,
-    abort: AbortWatch | None = None,
+    run_log: LogWriter,
+    abort: AbortWatch,
 ) -> Child:
-    """`join` runs in the child before the actor's code (it enters the run's memory cgroup). A process
-    actor whose build directory is not on this worker yet has it made first, into the run log."""
+    """The actor, started in `standby`. A process actor whose build directory is not on this worker
+    yet has it made first, into the run log."""
     if events is None:
-        return spawn_callable(spec, join)
-    abort_fd = abort.fileno() if abort is not None else None
-    return spawn_process(spec, ctx.settings, join=join, events_url=events.url, log=run_log, abort_fd=abort_fd)
+        load_callable(spec)  # an import error fails the run here, in the worker's own words
+        return standby.start(spec)
+    return spawn_process(spec, ctx.settings, standby, events.url, log=run_log, abort_fd=abort.fileno())
 
 
 def _events(ctx: WorkerContext, spec: RunSpec) -> RunEvents | None:
@@ -212,9 +211,11 @@ def _attempt(
     settings = ctx.settings
     memory_mbytes = int(spec.options["memoryMbytes"])
     try:
-        limit = open_memory_limit(settings.memory_limit, memory_mbytes, spec.run_id)
+        standby = standbys().take()
+        limit = standby.limit
         try:
-            child = _spawn(ctx, spec, events, _in_child(limit.join), run_log, abort)
+            limit.apply(memory_mbytes * 1024 * 1024)
+            child = _spawn(ctx, spec, standby, events, run_log, abort)
             if events is not None:
                 events.watch(system_info(meter, memory_mbytes))
             outcome = supervise(
@@ -234,7 +235,7 @@ def _attempt(
                 on_stopping=events.migrating if events is not None else None,
             )
         finally:
-            limit.close()
+            standby.close()
     except Exception as exc:  # the actor could not even start: the run fails, the worker goes on
         run_log.line("[greenroom] The actor could not be started:\n" + traceback.format_exc())
         run_log.flush()
@@ -242,18 +243,6 @@ def _attempt(
     if outcome.out_of_memory:
         return outcome, f"The Actor ran out of memory (limit {memory_mbytes} MB)", True
     return outcome, None, True
-
-
-def _in_child(join: Callable[[], None] | None) -> Callable[[], None]:
-    """What the actor's child runs before the actor: die with this worker, then enter the limit."""
-    worker_pid = os.getpid()
-
-    def in_child() -> None:
-        die_with_parent(worker_pid)
-        if join is not None:
-            join()
-
-    return in_child
 
 
 # While a run goes, its stats in SQL are at most this old (memCurrentBytes, cpuCurrentUsage...).

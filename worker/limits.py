@@ -55,7 +55,11 @@ class MemoryLimit:
     mechanism = "off"
     sample_interval_s = SAMPLE_INTERVAL_S
 
-    def __init__(self, limit_bytes: int):
+    def __init__(self) -> None:
+        self.limit_bytes = 0  # none until apply()
+
+    def apply(self, limit_bytes: int) -> None:
+        """Set the cap, before the actor's code runs (a standby waits inside the group until then)."""
         self.limit_bytes = limit_bytes
 
     @property
@@ -111,20 +115,26 @@ class _CgroupLimit(MemoryLimit):
     _current_file = ""
     _peak_file = ""
 
-    def __init__(self, limit_bytes: int, directory: Path):
-        super().__init__(limit_bytes)
+    _unlimited = ""
+
+    def __init__(self, directory: Path):
+        super().__init__()
         self.directory = directory
         self._procs = os.fsencode(directory / "cgroup.procs")
-        if directory.exists():  # left by a worker that died mid-run
-            self._release()
+        if directory.exists():  # left by a worker that died
+            _release(directory)
         try:
             directory.mkdir()
-            self._configure()
+            self._configure(self._unlimited)  # proves the group's files writable while `auto` can fall back
         except OSError as exc:
-            self._release()
+            _release(directory)
             raise MemoryLimitUnavailable(f"cannot set up {directory}: {exc}") from exc
 
-    def _configure(self) -> None:
+    def apply(self, limit_bytes: int) -> None:
+        super().apply(limit_bytes)
+        self._configure(str(limit_bytes))
+
+    def _configure(self, limit: str) -> None:
         raise NotImplementedError
 
     @property
@@ -145,28 +155,31 @@ class _CgroupLimit(MemoryLimit):
         return _read_int(self.directory / self._peak_file) if self._peak_file else None
 
     def close(self) -> None:
-        self._release()
+        _release(self.directory)
 
-    def _pids(self) -> list[int]:
-        try:
-            return [int(p) for p in (self.directory / "cgroup.procs").read_text().split()]
-        except (OSError, ValueError):
-            return []
 
-    def _release(self) -> None:
-        # Processes that left the actor's process group (setsid, double fork) are still in its cgroup.
-        deadline = time.monotonic() + _RELEASE_TIMEOUT_S
-        while (pids := self._pids()) and time.monotonic() < deadline:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
-        try:
-            self.directory.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("could not remove the cgroup %s: %s", self.directory, exc)
+def _release(directory: Path) -> None:
+    """Kill what is left in a group, then remove it. Processes that left the actor's process group
+    (setsid, a double fork) are still in its cgroup."""
+    deadline = time.monotonic() + _RELEASE_TIMEOUT_S
+    while (pids := _pids(directory)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+    try:
+        directory.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove the cgroup %s: %s", directory, exc)
+
+
+def _pids(directory: Path) -> list[int]:
+    try:
+        return [int(p) for p in (directory / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 class CgroupV2Limit(_CgroupLimit):
@@ -174,8 +187,10 @@ class CgroupV2Limit(_CgroupLimit):
     _current_file = "memory.current"
     _peak_file = "memory.peak"  # Linux 5.19+; without it, the sampled peak is used
 
-    def _configure(self) -> None:
-        (self.directory / "memory.max").write_text(str(self.limit_bytes))
+    _unlimited = "max"
+
+    def _configure(self, limit: str) -> None:
+        (self.directory / "memory.max").write_text(limit)
         for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
             with contextlib.suppress(OSError):  # no swap accounting / an older kernel
                 (self.directory / name).write_text(value)
@@ -190,12 +205,14 @@ class CgroupV1Limit(_CgroupLimit):
     _current_file = "memory.usage_in_bytes"
     _peak_file = "memory.max_usage_in_bytes"
 
-    def _configure(self) -> None:
-        (self.directory / "memory.limit_in_bytes").write_text(str(self.limit_bytes))
+    _unlimited = "-1"
+
+    def _configure(self, limit: str) -> None:
+        (self.directory / "memory.limit_in_bytes").write_text(limit)
         # Memory + swap gets the same cap, so swapping out is no way around it (absent without
-        # swap accounting).
+        # swap accounting; never below memory.limit_in_bytes, hence second).
         with contextlib.suppress(OSError):
-            (self.directory / "memory.memsw.limit_in_bytes").write_text(str(self.limit_bytes))
+            (self.directory / "memory.memsw.limit_in_bytes").write_text(limit)
 
     def exceeded(self, current_bytes: int) -> bool:
         control = _read_counters(self.directory / "memory.oom_control")
@@ -243,12 +260,12 @@ def _v2_parent() -> Path:
     return parent
 
 
-def _cgroup_limit(limit_bytes: int, name: str) -> MemoryLimit:
+def _cgroup_limit(name: str) -> MemoryLimit:
     reasons = []
     for version, make in ((2, CgroupV2Limit), (1, CgroupV1Limit)):
         try:
             parent = _v2_parent() if version == 2 else _own_cgroup(1).resolve()
-            return make(limit_bytes, parent / name)
+            return make(parent / name)
         except (MemoryLimitUnavailable, OSError) as exc:
             reasons.append(f"v{version}: {exc}")
     raise MemoryLimitUnavailable("no writable memory cgroup (" + "; ".join(reasons) + ")")
@@ -257,26 +274,52 @@ def _cgroup_limit(limit_bytes: int, name: str) -> MemoryLimit:
 _announced: set[str] = set()
 
 
-def open_memory_limit(mode: str, limit_mbytes: int, run_id: str) -> MemoryLimit:
-    """The limit for one attempt of a run (close() it after the run). Raises MemoryLimitUnavailable
+def open_memory_limit(mode: str, limit_mbytes: int | None, name: str) -> MemoryLimit:
+    """The limit for one attempt of a run (close() it after the run), as the group `name` where a
+    cgroup enforces it; with limit_mbytes None, apply() sets it later. Raises MemoryLimitUnavailable
     when mode is `cgroup` and this host has no writable memory cgroup."""
-    limit_bytes = limit_mbytes * 1024 * 1024
     chosen = MemoryLimitMode(mode)
     limit: MemoryLimit
     if chosen is MemoryLimitMode.OFF:
-        limit = MemoryLimit(limit_bytes)
+        limit = MemoryLimit()
     elif chosen is MemoryLimitMode.POLL:
-        limit = PollLimit(limit_bytes)
+        limit = PollLimit()
     else:
         try:
-            limit = _cgroup_limit(limit_bytes, f"greenroom-run-{run_id}")
+            limit = _cgroup_limit(name)
         except MemoryLimitUnavailable as exc:
             if chosen is MemoryLimitMode.CGROUP:
                 raise
             if "poll" not in _announced:
                 log.warning("memory limits fall back to polling: %s", exc)
-            limit = PollLimit(limit_bytes)
+            limit = PollLimit()
+    if limit_mbytes is not None:
+        limit.apply(limit_mbytes * 1024 * 1024)
     if limit.mechanism not in _announced:
         _announced.add(limit.mechanism)
         log.info("memory limits are enforced by %s", limit.mechanism)
     return limit
+
+
+def remove_orphan_groups(limit: MemoryLimit) -> None:
+    """Remove the groups beside `limit` that workers which died left behind (`greenroom-<pid>-<n>`),
+    killing what escaped into them; and the empty `greenroom-run-<runId>` groups of older versions."""
+    if not isinstance(limit, _CgroupLimit):
+        return
+    for directory in limit.directory.parent.glob("greenroom-*"):
+        owner = directory.name.split("-")[1]
+        if not owner.isdigit():
+            with contextlib.suppress(OSError):  # EBUSY: an older worker's run is in it
+                directory.rmdir()
+        elif not _alive(int(owner)):
+            _release(directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -20,6 +20,7 @@ from rq import Queue
 
 from server.settings import Settings
 from worker.context import configure, dispose_context, get_context
+from worker.runners.standby import standbys
 from worker.shutdown import GreenroomWorker
 from worker.sweeper import Sweeper
 
@@ -40,9 +41,12 @@ def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = Fals
         names.append(settings.webhook_queue_name)
     queues = [Queue(name, connection=connection) for name in names]
     worker = GreenroomWorker(queues, connection=connection)
+    if not webhooks:
+        standbys().enable()  # the first run's actor process, made before it comes
     try:
         worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
     finally:
+        standbys().close()
         dispose_context()
         connection.close()
 

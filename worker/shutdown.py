@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.worker import WorkerStatus
 
 from server.queue import enqueue_run_sync
@@ -28,6 +29,7 @@ from worker.context import WorkerContext
 from worker.logs import LogWriter
 from worker.outage import until_written
 from worker.restarts import MAX_RESTARTS
+from worker.runners.standby import standbys
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,11 @@ class GreenroomWorker(SimpleWorker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         stop_request().request()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        super().execute_job(job, queue)
+        # Between jobs, off any run's path: the next run's actor process (worker/runners/standby.py).
+        standbys().refill()
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         stop = stop_request()

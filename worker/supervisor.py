@@ -116,7 +116,7 @@ def supervise(
     Every `limit.sample_interval_s` the actor's memory and CPU go to `meter` (then `on_sample` is
     called); the outcome's stats are the meter's, so a run of several attempts passes the same meter.
     """
-    limit = limit or MemoryLimit(0)
+    limit = limit or MemoryLimit()
     meter = meter or Meter(memory_mbytes=0)
     meter.start_attempt()
     started = time.monotonic()

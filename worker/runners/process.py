@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from server.statuses import RunStatus
 from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare, step_env
 from worker.env import actor_env
 from worker.runners.base import RunSpec
+from worker.runners.standby import Exec, Standby
 from worker.supervisor import Child
 
 _CMD_RE = re.compile(r"^\s*CMD\s+(.+)$", re.MULTILINE)
@@ -94,28 +93,16 @@ def build_dir(spec: RunSpec, settings: Settings, log: LineLog | None, abort_fd: 
 def spawn_process(
     spec: RunSpec,
     settings: Settings,
-    join: Callable[[], None] | None = None,
-    events_url: str = "",
+    standby: Standby,
+    events_url: str,
     *,
     log: LineLog | None = None,
     abort_fd: int | None = None,
 ) -> Child:
-    """`join` runs in the child before exec (it puts the actor in its memory cgroup); `events_url` is
-    where the run's events websocket listens. `log` gets the output of a build made for this run,
-    which `abort_fd` (readable once the run is aborted) stops."""
+    """The actor's program, exec'd in `standby`; `events_url` is where the run's events websocket
+    listens. `log` gets the output of a build made for this run, which `abort_fd` (readable once the
+    run is aborted) stops."""
     build = build_dir(spec, settings, log, abort_fd)
     argv = start_command(build, spec.source)
-    proc = subprocess.Popen(
-        argv,
-        cwd=build.app,
-        env=build.process_env(actor_env(spec, settings, events_url)),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=join,
-    )
-    assert proc.stdout is not None
-    # The supervisor reaps the pid itself (os.wait4, for rusage); Popen must not try again.
-    proc.returncode = 0
-    return Child(pid=proc.pid, output=proc.stdout)
+    env = build.process_env(actor_env(spec, settings, events_url))
+    return standby.start(Exec(argv=argv, cwd=str(build.app), env=env))
