@@ -178,6 +178,39 @@ def world(stack: Stack, db: SyncDatabase) -> Iterator[World]:
         w.client.close()
 
 
+class SpareWorlds:
+    """Worlds for requests that may destroy things. One is handed to the next test as long as every
+    request made in it was rejected: a rejected request changes no row (the fuzz test asserts it)."""
+
+    def __init__(self, stack: Stack, db: SyncDatabase) -> None:
+        self._stack, self._db = stack, db
+        self._spare: World | None = None
+
+    def take(self) -> World:
+        world, self._spare = self._spare, None
+        return world or build_world(self._stack, self._db)
+
+    def give_back(self, world: World, *, untouched: bool) -> None:
+        world.wait_idle()
+        if untouched and self._spare is None:
+            self._spare = world
+        else:
+            world.client.close()
+
+    def close(self) -> None:
+        if self._spare is not None:
+            self._spare.client.close()
+
+
+@pytest.fixture(scope="module")
+def spare_worlds(stack: Stack, db: SyncDatabase) -> Iterator[SpareWorlds]:
+    worlds = SpareWorlds(stack, db)
+    try:
+        yield worlds
+    finally:
+        worlds.close()
+
+
 @pytest.fixture
 def fresh_world(stack: Stack, db: SyncDatabase) -> Iterator[World]:
     w = build_world(stack, db)
