@@ -64,8 +64,14 @@ class Standby:
         # Everything alive now moves to the permanent generation: the child's collections then skip
         # the whole inherited heap (and leave its pages shared).
         gc.freeze()
-        with FORK_GATE.forking():  # a lock held by another thread now would be held in the child forever
-            pid = os.fork()
+        try:
+            with FORK_GATE.forking():  # a lock held by another thread now would be held in the child forever
+                pid = os.fork()
+        except OSError:  # EAGAIN, ENOMEM: nothing is left behind
+            for fd in (orders_read, self._orders, self._status, status_write, output_read, output_write):
+                os.close(fd)
+            self.limit.close()
+            raise
         if pid == 0:
             os.close(self._orders)
             os.close(self._status)
