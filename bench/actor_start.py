@@ -19,8 +19,10 @@ time (`POST /v2/acts/:id/runs?waitForFinish=60`, one worker). Per run, wall cloc
 The baseline, interleaved with the runs: subprocess.Popen of the same main.py by the same interpreter
 (stdout a pipe, a session of its own, as the worker starts actors), from just before Popen to the
 child's first line (`Popen -> actor`) and to this process reading that line (`Popen -> line read`);
-and once more with the worker's preexec_fn (die with the parent), which makes subprocess fork() the
-parent where it would otherwise vfork() it (this process is not the worker: its size differs).
+and once more with the preexec_fn the worker used before standbys (die with the parent), which
+makes subprocess fork() the parent where it would otherwise vfork() it (this process is not the
+worker: its size differs). Now the worker forks a standby between runs (worker/runners/standby.py)
+and the run only execs in it.
 
 Each --memory-limit mode gets its own Greenroom (an API and one worker, GREENROOM_MEMORY_LIMIT=mode)
 on the same database and build directory, one after the other. Numbers are printed, never asserted.
@@ -124,8 +126,8 @@ def bare_start(
 
 
 def _as_the_worker() -> Callable[[], None]:
-    """What the worker runs in the actor's child before exec (but the memory cgroup): a preexec_fn
-    makes subprocess fork() where it would otherwise vfork()."""
+    """What the worker ran in the actor's child before exec until standbys (but the memory cgroup):
+    a preexec_fn makes subprocess fork() where it would otherwise vfork()."""
     parent = os.getpid()
     return lambda: die_with_parent(parent)
 
@@ -244,7 +246,7 @@ def report(header: list[tuple[str, str]], bare: dict[str, Series], phases: list[
 
     row("bare subprocess: Popen -> actor", bare["Popen"])
     row("bare subprocess: Popen -> line read", bare["read"])
-    row("bare subprocess + the worker's preexec_fn: Popen -> actor", bare["preexec"])
+    row("bare subprocess + the old worker's preexec_fn: Popen -> actor", bare["preexec"])
     for phase in phases:
         for key, label in ROWS:
             row(f"memory {phase.mode} ({phase.mechanism}): {label}", phase.runs[key])

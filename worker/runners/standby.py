@@ -184,6 +184,7 @@ class Standbys:
         self._ready: Standby | None = None
         self._enabled = False
         self._swept = False
+        self._failed = False
 
     def enable(self) -> None:
         self._enabled = True
@@ -202,8 +203,10 @@ class Standbys:
             return
         try:
             self._ready = self._make()
-        except Exception:  # the next run makes its own, and fails with the reason if it cannot
-            log.warning("could not make a standby actor process", exc_info=True)
+        except Exception as exc:  # the next run makes its own, and fails with the reason if it cannot
+            if not self._failed:  # once: with GREENROOM_MEMORY_LIMIT=cgroup and no cgroup, every time
+                log.warning("could not make a standby actor process: %s", exc, exc_info=True)
+            self._failed = True
 
     def close(self) -> None:
         ready, self._ready = self._ready, None
