@@ -23,10 +23,10 @@ lint: install
 
 # Three test processes: most tests wait on real processes (API, workers, actors), not on the CPU.
 # (Two while callables could hang at their fork; with that fixed, three ran clean twice here,
-# 7 min 7 s and 7 min 15 s against 8 min 29 s with two.) Work stealing: an idle process takes tests
-# queued on a busy one (pytest 423 s against 484 s with the default distribution, same code).
+# 7 min 7 s and 7 min 15 s against 8 min 29 s with two.) `--dist worksteal` was tried: pytest 423 s
+# and 503 s, against 439-490 s in five runs with the default distribution; no clear gain.
 test: lint
-	$(BIN)/pytest -n 3 --dist worksteal
+	$(BIN)/pytest -n 3
 
 bench: install
 	$(BIN)/python bench/run_sync.py
