@@ -60,12 +60,21 @@ class Swept:
     builds_requeued: list[str] = field(default_factory=list)
 
 
-def sweep(ctx: WorkerContext, queue: Queue, *, judge_leases: bool = True) -> Swept:
+@dataclass
+class Taken:
+    """The job ids in the queue's intermediate list at the previous sweep."""
+
+    job_ids: frozenset[str] = frozenset()
+
+
+def sweep(
+    ctx: WorkerContext, queue: Queue, *, judge_leases: bool = True, taken: Taken | None = None
+) -> Swept:
     swept = Swept()
     if judge_leases:
         _expired_runs(ctx, queue, swept)
         _expired_builds(ctx, swept)
-    _lost_jobs(ctx, queue, swept)
+    _lost_jobs(ctx, queue, swept, taken or Taken())
     for run_id in (*swept.failed, *swept.builds_failed):
         publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id)
     # Then webhook calls that are due (retries, and calls whose job or worker was lost).
@@ -86,11 +95,13 @@ class Sweeper:
         self._ctx = ctx
         self._queue = queue
         self._judge_leases_from = 0.0
+        self._taken = Taken()
 
     def __call__(self) -> Swept | None:
         settings = self._ctx.settings
         try:
-            return sweep(self._ctx, self._queue, judge_leases=time.monotonic() >= self._judge_leases_from)
+            judge_leases = time.monotonic() >= self._judge_leases_from
+            return sweep(self._ctx, self._queue, judge_leases=judge_leases, taken=self._taken)
         except SQLAlchemyError as exc:
             self._judge_leases_from = time.monotonic() + settings.run_lease_s + settings.sweep_interval_s
             log.warning("sweep failed: %s", exc)
@@ -130,16 +141,18 @@ def _expired_builds(ctx: WorkerContext, swept: Swept) -> None:
             swept.builds_failed.append(row["id"])
 
 
-def _lost(queue: Queue, job_ids: list[str]) -> list[str]:
+def _lost(queue: Queue, job_ids: list[str], taken: frozenset[str], taken_before: frozenset[str]) -> list[str]:
     """The jobs that will not reach a worker by themselves: gone, ended, or taken off the queue by a
     worker that died before starting them. A worker moves a job to the queue's intermediate list as
-    it takes it; one still there and still QUEUED after orphan_after_s is lost (RQ would fail it only
-    after a minute, at its next maintenance, every 10 minutes). Such a job leaves that list here, so
-    that once enqueued again it counts as waiting."""
-    taken = set(queue.intermediate_queue.get_job_ids()) if job_ids else set()
+    it takes it, and out of it a moment later, as it starts the job; one still there at two sweeps in
+    a row (at one, a live worker may have just taken it: CI saw that job enqueued twice) is lost. RQ
+    would fail it only after a minute, at its next maintenance, every 10 minutes. Such a job leaves
+    that list here, so that once enqueued again it counts as waiting."""
     lost = []
     for job_id in job_ids:
         if job_id in taken:
+            if job_id not in taken_before:
+                continue
             queue.intermediate_queue.remove(job_id)
         elif _status(queue, job_id) in _WAITING:
             continue
@@ -154,16 +167,18 @@ def _status(queue: Queue, job_id: str) -> JobStatus | None:
         return None
 
 
-def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
+def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept, taken: Taken) -> None:
     before = utcnow() - timedelta(seconds=ctx.settings.orphan_after_s)
     with ctx.db.begin() as connection:
         runs = connection.execute(STALE_READY_RUNS.limit(_READY_BATCH), {"before": before}).scalars().all()
         builds = (
             connection.execute(STALE_READY_BUILDS.limit(_READY_BATCH), {"before": before}).scalars().all()
         )
-    for run_id in _lost(queue, list(runs)):
+    now = frozenset(queue.intermediate_queue.get_job_ids())
+    seen, taken.job_ids = taken.job_ids, now
+    for run_id in _lost(queue, list(runs), now, seen):
         enqueue_run_sync(queue, run_id)
         swept.requeued.append(run_id)
-    lost_builds = _lost(queue, list(builds))
+    lost_builds = _lost(queue, list(builds), now, seen)
     enqueue_builds_sync(queue, lost_builds)
     swept.builds_requeued.extend(lost_builds)

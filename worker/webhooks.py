@@ -184,7 +184,7 @@ def enqueue_due(ctx: WorkerContext) -> list[str]:
     """For the sweeper: queue every dispatch whose call is due, that no worker holds, and whose job
     is not waiting in Redis already (a retry, or a job that was lost)."""
     with ctx.db.begin() as connection:
-        due = connection.execute(DUE_DISPATCHES.limit(_DUE_BATCH), {"now": utcnow()}).tuples().all()
+        due = connection.execute(DUE_DISPATCHES.limit(_DUE_BATCH), {"now": utcnow()}).all()
     if not due:
         return []
     redis: Redis = ctx.redis

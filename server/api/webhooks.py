@@ -38,7 +38,7 @@ async def _summaries(session: AsyncSession, webhook_ids: list[str]) -> dict[str,
     per_webhook = (
         select(WebhookDispatch.webhook_id, func.count()).where(mine).group_by(WebhookDispatch.webhook_id)
     )
-    counts = {webhook_id: count for webhook_id, count in (await session.execute(per_webhook)).tuples()}
+    counts = {webhook_id: count for webhook_id, count in (await session.execute(per_webhook)).all()}
     newest = func.row_number().over(
         partition_by=WebhookDispatch.webhook_id,
         order_by=(WebhookDispatch.created_at.desc(), WebhookDispatch.id.desc()),
@@ -53,7 +53,7 @@ async def _summaries(session: AsyncSession, webhook_ids: list[str]) -> dict[str,
     last = await session.execute(
         select(ranked.c.webhook_id, ranked.c.status, ranked.c.finished_at).where(ranked.c.n == 1)
     )
-    lasts = {webhook_id: (status, finished) for webhook_id, status, finished in last.tuples()}
+    lasts = {webhook_id: (status, finished) for webhook_id, status, finished in last.all()}
     return {webhook_id: (lasts.get(webhook_id), count) for webhook_id, count in counts.items()}
 
 
@@ -149,7 +149,7 @@ async def _page_of_dispatches(request: Request, *where: ColumnElement[bool]) -> 
             .offset(page.offset)
             .limit(page.limit)
         )
-        rows = (await session.execute(stmt)).tuples().all()
+        rows = (await session.execute(stmt)).all()
     return paginated(page, total, [dispatch_json(d, w) for d, w in rows])
 
 
@@ -176,7 +176,7 @@ async def get_dispatch(request: Request) -> Response:
                 .join(Webhook, Webhook.id == WebhookDispatch.webhook_id)
                 .where(WebhookDispatch.id == dispatch_id, WebhookDispatch.user_id == user.id)
             )
-            row = (await session.execute(stmt)).tuples().one_or_none()
+            row = (await session.execute(stmt)).one_or_none()
     if row is None:
         raise NotFound("Webhook dispatch was not found")
     return data_response(dispatch_json(*row))

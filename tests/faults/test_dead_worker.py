@@ -20,6 +20,8 @@ from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.stack import Stack, running
+from worker import context as worker_context
+from worker.sweeper import Sweeper
 
 DETECT_S = 15.0
 
@@ -124,3 +126,31 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_run(
         assert finished["data"]["status"] == "SUCCEEDED", finished
         # Enqueued once more, and no more: the next sweeps see it waiting or done.
         assert queue.intermediate_queue.get_job_ids() == []
+
+
+def test_a_job_a_live_worker_has_just_taken_is_not_enqueued_again(
+    isolated_settings: Settings, isolated_account: Account
+) -> None:
+    """In the intermediate list at one sweep only, a job may be one a worker took a moment ago: it is
+    lost only if the next sweep still finds it there (CI once saw such a job enqueued twice)."""
+    own = replace(isolated_settings, orphan_after_s=0.2)
+    with (
+        running(own, workers=0) as stack,
+        stack.client(isolated_account.token) as api,
+        Redis.from_url(own.redis_url) as redis,
+    ):
+        actor = api.post("/acts", json=callable_actor("taken", "sleep")).json()["data"]
+        run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 0}).json()["data"]
+        queue = Queue(own.queue_name, connection=redis)
+        time.sleep(0.5)  # the run is older than orphan_after_s
+        assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
+        worker_context.configure(own)
+        try:
+            sweeper = Sweeper(worker_context.get_context(), queue)
+            first, second = sweeper(), sweeper()
+        finally:
+            worker_context.dispose_context()
+            worker_context.configure(isolated_settings)
+        assert first is not None and first.requeued == []
+        assert second is not None and second.requeued == [run["id"]]
+        assert queue.get_job_ids() == [run["id"]] and queue.intermediate_queue.get_job_ids() == []
