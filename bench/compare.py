@@ -21,22 +21,14 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as `python bench/compare.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.cli import add_database_url, add_redis_url, command_line, table_report
 from bench.common import api_client, greenroom_settings, nearest_rank, setup, software, start_greenroom
-from bench.run_sync import NOOP_CALLABLE, create_task
+from bench.run_sync import NOOP_VERSIONS, create_task
 
-_VERSIONS: dict[str, dict[str, Any]] = {
-    "callable": {"sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE},
-    "process": {
-        "sourceType": "SOURCE_FILES",
-        "sourceFiles": [{"name": "main.py", "format": "TEXT", "content": "pass\n"}],
-    },
-}
 _PAUSE_S = 0.02  # between requests: each starts with both Greenrooms idle
 
 
@@ -46,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--baseline", required=True, type=Path, help="the other checkout (a git worktree)")
     parser.add_argument(
-        "--kind", choices=sorted(_VERSIONS), default="callable", help="the no-op actor (callable)"
+        "--kind", choices=sorted(NOOP_VERSIONS), default="callable", help="the no-op actor (callable)"
     )
     parser.add_argument("--requests", type=int, default=200, help="measured requests per side (200)")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured requests per side first (10)")
@@ -74,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = replace(greenroom_settings(bench), redis_prefix=f"{bench.tag}-{name}")
             start_greenroom(bench, settings, args.workers)
             client = api_client(settings.api_base_url, bench.token, timeout=60)
-            task = create_task(client, f"noop-{name}", _VERSIONS[args.kind])
+            task = create_task(client, f"noop-{name}", NOOP_VERSIONS[args.kind])
             calls[name] = (client, f"/actor-tasks/{task}/run-sync")
         common.ROOT = sides["this"]
         for round_ in range(args.warmup + args.requests):

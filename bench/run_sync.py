@@ -55,6 +55,14 @@ from bench.common import (
 # process should not load what it measures).
 NOOP_CALLABLE = "bench.noop:noop"
 NOOP_JOB = "bench.noop.noop_job"
+# The no-op actors' versions (bench/compare.py measures the same two).
+NOOP_VERSIONS: dict[str, dict[str, Any]] = {
+    "callable": {"sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE},
+    "process": {
+        "sourceType": "SOURCE_FILES",
+        "sourceFiles": [{"name": "main.py", "format": "TEXT", "content": "pass\n"}],
+    },
+}
 REQUEST_TIMEOUT_S = 60
 MAX_ERRORS = 10
 
@@ -252,17 +260,8 @@ def bench_greenroom(bench: Setup, args: argparse.Namespace) -> list[Measurement]
     started = start_greenroom(bench, settings, args.workers)
     try:
         with api_client(settings.api_base_url, token, timeout=30) as admin:
-            callable_task = create_task(
-                admin, "noop-callable", {"sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE}
-            )
-            process_task = create_task(
-                admin,
-                "noop-process",
-                {
-                    "sourceType": "SOURCE_FILES",
-                    "sourceFiles": [{"name": "main.py", "format": "TEXT", "content": "pass\n"}],
-                },
-            )
+            callable_task = create_task(admin, "noop-callable", NOOP_VERSIONS["callable"])
+            process_task = create_task(admin, "noop-process", NOOP_VERSIONS["process"])
         url = settings.api_base_url
         return [
             *measure(

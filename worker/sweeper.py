@@ -67,14 +67,12 @@ class Taken:
     job_ids: frozenset[str] = frozenset()
 
 
-def sweep(
-    ctx: WorkerContext, queue: Queue, *, judge_leases: bool = True, taken: Taken | None = None
-) -> Swept:
+def sweep(ctx: WorkerContext, queue: Queue, *, judge_leases: bool, taken: Taken) -> Swept:
     swept = Swept()
     if judge_leases:
         _expired_runs(ctx, queue, swept)
         _expired_builds(ctx, swept)
-    _lost_jobs(ctx, queue, swept, taken or Taken())
+    _lost_jobs(ctx, queue, swept, taken)
     for run_id in (*swept.failed, *swept.builds_failed):
         publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id)
     # Then webhook calls that are due (retries, and calls whose job or worker was lost).
