@@ -58,7 +58,7 @@ from bench.common import (
     start_greenroom,
 )
 from server.settings import MEMORY_LIMIT_MODES
-from worker.limits import open_memory_limit
+from worker.sandbox.memory import open_memory_limit
 from worker.supervisor import die_with_parent
 
 MARK = "actor-start"

@@ -1,4 +1,9 @@
-"""The RQ adapter. The server enqueues by dotted path and never imports worker/."""
+"""The RQ adapter. The server enqueues by dotted path and never imports worker/.
+
+Jobs are JSON (RQ's default, pickle, would run code as a worker loads a job), and a worker calls
+only the functions named in JOB_FUNCTIONS: a job someone else put in the queue can name nothing
+else, and those functions act only on a run, build or dispatch that SQL says is theirs to take.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,34 @@ import anyio.to_thread
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 log = logging.getLogger(__name__)
 
 EXECUTE_RUN = "worker.jobs.execute_run"
 EXECUTE_BUILD = "worker.builds.execute_build"
+DELIVER_DISPATCH = "worker.webhooks.deliver"
+JOB_FUNCTIONS = frozenset({EXECUTE_RUN, EXECUTE_BUILD, DELIVER_DISPATCH})
+
+
+class ForbiddenJob(Exception):
+    """Raised when a job names a function Greenroom does not run as a job."""
+
+
+class GreenroomJob(Job):
+    """A job that can call only JOB_FUNCTIONS."""
+
+    @property
+    def func(self):  # type: ignore[no-untyped-def]
+        if self.func_name not in JOB_FUNCTIONS or self.instance is not None:
+            raise ForbiddenJob(f"job {self.id} names {self.func_name!r}, which is not a Greenroom job")
+        return super().func
 
 
 def make_queue(connection: Redis, name: str) -> Queue:
-    return Queue(name, connection=connection)
+    """Every queue Greenroom enqueues to or works on is made here (its serializer and job class)."""
+    return Queue(name, connection=connection, serializer=JSONSerializer, job_class=GreenroomJob)
 
 
 def enqueue_run_sync(queue: Queue, run_id: str) -> None:
@@ -50,9 +74,6 @@ async def enqueue_builds(queue: Queue, build_ids: list[str]) -> None:
     """Call only after the build rows are committed."""
     if build_ids:
         await anyio.to_thread.run_sync(enqueue_builds_sync, queue, build_ids)
-
-
-DELIVER_DISPATCH = "worker.webhooks.deliver"
 
 
 def dispatch_job_id(dispatch_id: str, claims: int) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 MIB = 1024 * 1024
 MEMORY_LIMIT_MODES = ("auto", "cgroup", "poll", "off")
+SANDBOX_MODES = ("on", "auto", "off")
 # Apify's webhook retry schedule: about 1 minute, then doubling, 11 retries (some 34 hours in all).
 APIFY_WEBHOOK_RETRY_DELAYS_S = tuple(60.0 * 2**i for i in range(11))
 
@@ -25,6 +26,28 @@ def _delays(value: str) -> tuple[float, ...]:
     if any(not delay >= 0 for delay in delays):
         raise ValueError(f"GREENROOM_WEBHOOK_RETRY_DELAYS_S must be seconds >= 0, not {value!r}")
     return delays
+
+
+def _uid_range(value: str) -> range:
+    """`FIRST-LAST`, inclusive, unprivileged (1000 and up)."""
+    first, _, last = value.partition("-")
+    try:
+        uids = range(int(first), int(last) + 1)
+    except ValueError:
+        uids = range(0)
+    if not uids or uids[0] < 1000 or uids[-1] > 2**32 - 2:
+        raise ValueError(
+            f"GREENROOM_SANDBOX_UIDS must be FIRST-LAST with 1000 <= FIRST <= LAST, not {value!r}"
+        )
+    return uids
+
+
+def _paths(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _format_range(uids: range) -> str:
+    return f"{uids[0]}-{uids[-1]}"
 
 
 def _flag(value: str) -> bool:
@@ -64,6 +87,21 @@ class Settings:
     # only: a run fails when neither is writable), poll (sample the actor's memory, kill it when
     # over), off (measure only).
     memory_limit: str = "auto"
+    # SOURCE_FILES actors and their build steps run in a sandbox (worker/sandbox/): on (required: a
+    # worker that cannot make one says so and fails such runs and builds), auto (sandboxed where
+    # possible; elsewhere unsandboxed, said loudly: `greenroom dev`'s default), off.
+    sandbox: str = "on"
+    # The uids (= gids) sandboxes run as: one per concurrent sandbox on the machine.
+    sandbox_uids: range = range(200000, 201000)
+    # Where the workers of this machine lock the uids they hold (one directory for the machine).
+    sandbox_lock_dir: Path = Path("/run/greenroom/uids")
+    # Read-only paths a sandbox sees beyond /usr, /etc and the Python and node toolchains.
+    sandbox_read_only_paths: tuple[str, ...] = ()
+    # Per run: at most this many processes and threads (0: no limit), this CPU share (cgroup v1
+    # cpu.shares; v2 cpu.weight = shares * 100 / 1024), at most this many cores (0: no cap).
+    run_pids_max: int = 4096
+    run_cpu_shares: int = 1024
+    run_cpu_cores: float = 0.0
     # The run log is cut at this many characters (Apify's LOG_MAX_CHARS).
     log_max_chars: int = 10_485_760
     # Worker processes started by `greenroom worker` and `greenroom dev`.
@@ -120,6 +158,11 @@ class Settings:
         return (self.data_dir / "builds").resolve()
 
     @property
+    def sandboxes_dir(self) -> Path:
+        """Sandboxes' scratch space (a home and /tmp per uid) and build steps' homes per owner."""
+        return (self.data_dir / "sandbox").resolve()
+
+    @property
     def queue_name(self) -> str:
         return f"{self.redis_prefix}-runs"
 
@@ -157,6 +200,15 @@ class Settings:
             min_memory_mbytes=int(get("MIN_MEMORY_MBYTES", str(d.min_memory_mbytes))),
             max_memory_mbytes=int(get("MAX_MEMORY_MBYTES", str(d.max_memory_mbytes))),
             memory_limit=_choice("MEMORY_LIMIT", get("MEMORY_LIMIT", d.memory_limit), MEMORY_LIMIT_MODES),
+            sandbox=_choice("SANDBOX", get("SANDBOX", d.sandbox), SANDBOX_MODES),
+            sandbox_uids=_uid_range(get("SANDBOX_UIDS", _format_range(d.sandbox_uids))),
+            sandbox_lock_dir=Path(get("SANDBOX_LOCK_DIR", str(d.sandbox_lock_dir))),
+            sandbox_read_only_paths=_paths(
+                get("SANDBOX_READ_ONLY_PATHS", ",".join(d.sandbox_read_only_paths))
+            ),
+            run_pids_max=int(get("RUN_PIDS_MAX", str(d.run_pids_max))),
+            run_cpu_shares=int(get("RUN_CPU_SHARES", str(d.run_cpu_shares))),
+            run_cpu_cores=float(get("RUN_CPU_CORES", str(d.run_cpu_cores))),
             log_max_chars=int(get("LOG_MAX_CHARS", str(d.log_max_chars))),
             worker_processes=int(get("WORKER_PROCESSES", str(d.worker_processes))),
             kill_grace_s=float(get("KILL_GRACE_S", str(d.kill_grace_s))),
@@ -196,6 +248,13 @@ class Settings:
             "GREENROOM_MIN_MEMORY_MBYTES": str(self.min_memory_mbytes),
             "GREENROOM_MAX_MEMORY_MBYTES": str(self.max_memory_mbytes),
             "GREENROOM_MEMORY_LIMIT": self.memory_limit,
+            "GREENROOM_SANDBOX": self.sandbox,
+            "GREENROOM_SANDBOX_UIDS": _format_range(self.sandbox_uids),
+            "GREENROOM_SANDBOX_LOCK_DIR": str(self.sandbox_lock_dir),
+            "GREENROOM_SANDBOX_READ_ONLY_PATHS": ",".join(self.sandbox_read_only_paths),
+            "GREENROOM_RUN_PIDS_MAX": str(self.run_pids_max),
+            "GREENROOM_RUN_CPU_SHARES": str(self.run_cpu_shares),
+            "GREENROOM_RUN_CPU_CORES": str(self.run_cpu_cores),
             "GREENROOM_LOG_MAX_CHARS": str(self.log_max_chars),
             "GREENROOM_WORKER_PROCESSES": str(self.worker_processes),
             "GREENROOM_KILL_GRACE_S": str(self.kill_grace_s),

@@ -12,3 +12,19 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def running_with(marker: str) -> list[int]:
+    """The live processes (of any pid namespace: the host sees them all) with `marker` as an
+    argument on their command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in argv and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

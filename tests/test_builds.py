@@ -328,12 +328,15 @@ def test_the_worker_refuses_names_that_escape_and_leaves_nothing_half_made(tmp_p
 
 def test_concurrent_builds_of_the_same_files_build_once(tmp_path: Path) -> None:
     source = {"sourceFiles": python_files(value=9)}
-    key = content_key(source)
+    key = content_key(source, "alice")
     assert (
         key
-        == content_key({"sourceFiles": python_files(value=9)})
-        != content_key({"sourceFiles": python_files(value=8)})
+        == content_key({"sourceFiles": python_files(value=9)}, "alice")
+        != content_key({"sourceFiles": python_files(value=8)}, "alice")
     )
+    # Another owner's identical files are another directory: no user's run executes what another
+    # user's build made.
+    assert content_key(source, "bob") != key
     logs = [_Lines(), _Lines()]
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda log: prepare(source, key, tmp_path, _steps(log=log)), logs))

@@ -32,7 +32,7 @@ def _spec(target: str) -> RunSpec:
 
 def _start(target: str) -> Child:
     """The callable in a standby forked now (the worker forks them between jobs: its threads go on)."""
-    return Standby("off").start(_spec(target))
+    return Standby(Settings(memory_limit="off", sandbox="off")).start(_spec(target))
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_the_fork_waits_for_a_statement_in_flight(sqlite_worker: worker_context.
     codes: list[int | None] = []
 
     def spawn() -> None:  # waits for its child too: the child dies with the thread that forked it
-        standby = Standby("off")
+        standby = Standby(Settings(memory_limit="off", sandbox="off"))
         forked.append(standby.pid)
         codes.append(_exit_code(standby.start(_spec("tests.actors:noop")).pid, within_s=10))
 

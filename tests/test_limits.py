@@ -18,19 +18,20 @@ from typing import Any
 import httpx
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
 
+from server.queue import make_queue
 from server.settings import Settings
 from server.storage.db import SyncDatabase
 from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
-from tests.procs import alive
+from tests.procs import running_with
 from tests.runs_db import insert_run
 from tests.stack import free_port, worker_here
 from worker import jobs
-from worker.limits import MemoryLimitUnavailable, open_memory_limit
 from worker.logs import LogWriter
+from worker.main import new_worker
 from worker.runners.standby import Standbys
+from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
 
 OOM_MESSAGE = "The Actor ran out of memory (limit 128 MB)"
 
@@ -44,11 +45,13 @@ for step in range(0, 1024, 8):
 print("survived", flush=True)
 """
 
-# Starts a process in a session of its own (out of reach of the actor's process group), records its
-# pid in the ESCAPEE record, and exits 0.
+# Starts a process in a session of its own (out of reach of the actor's process group), the run's id
+# on its command line (in a sandbox its pid is its namespace's: the host finds it by that id), records
+# its pid in the ESCAPEE record, and exits 0.
 ESCAPE_SCRIPT = """\
 import json, os, subprocess, sys, urllib.request
-p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+sleeper = [sys.executable, "-c", "import time; time.sleep(300)", os.environ["ACTOR_RUN_ID"]]
+p = subprocess.Popen(sleeper, start_new_session=True)
 b = os.environ["APIFY_API_BASE_URL"]; s = os.environ["ACTOR_DEFAULT_KEY_VALUE_STORE_ID"]
 h = {"Authorization": "Bearer " + os.environ["APIFY_TOKEN"], "Content-Type": "application/json"}
 r = urllib.request.Request(f"{b}/v2/key-value-stores/{s}/records/ESCAPEE",
@@ -132,15 +135,13 @@ def test_a_process_that_left_the_actors_group_goes_with_the_cgroup(api: httpx.Cl
     actor = _create(api, files_actor("escaper", {"main.py": ESCAPE_SCRIPT}))
     run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 60}).json()["data"]
     assert run["status"] == "SUCCEEDED", api.get(f"/actor-runs/{run['id']}/log").text
-    pid = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/ESCAPEE").json()["pid"]
-    try:
-        deadline = time.monotonic() + 3
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not alive(pid)
-    finally:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    assert api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/ESCAPEE").json()["pid"]
+    deadline = time.monotonic() + 3
+    while (left := running_with(run["id"])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left
 
 
 def _groups_parent() -> Path:
@@ -183,7 +184,7 @@ def test_groups_left_by_dead_workers_are_removed() -> None:
     procs = orphan / "cgroup.procs"
     escapee = subprocess.Popen(["sleep", "300"], preexec_fn=lambda: procs.write_text(str(os.getpid())))
     try:
-        standbys = Standbys("cgroup")
+        standbys = Standbys(Settings(memory_limit="cgroup", sandbox="off"))
         standbys.take().close()
         assert not orphan.exists()
         assert escapee.wait(5) == -signal.SIGKILL
@@ -252,8 +253,8 @@ def local_worker(
 
     def run_jobs() -> None:
         connection = Redis.from_url(local.redis_url)
-        queue = Queue(local.queue_name, connection=connection)
-        SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+        queue = make_queue(connection, local.queue_name)
+        new_worker([queue], connection).work(burst=True, with_scheduler=False)
         connection.close()
 
     with worker_here(local, account.token, restore=settings) as api:

@@ -11,10 +11,9 @@ from datetime import datetime
 import httpx
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
-from server.queue import enqueue_run_sync
+from server.queue import enqueue_run_sync, make_queue
 from server.settings import Settings
 from server.storage.db import SyncDatabase
 from server.storage.models import DatasetItem
@@ -22,6 +21,7 @@ from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
 from tests.stack import free_port, worker_here
+from worker.main import new_worker
 
 
 @pytest.fixture
@@ -41,10 +41,10 @@ def test_job_delivered_twice_runs_the_actor_once(
     run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
     assert run["status"] == "READY"
     connection = Redis.from_url(settings.redis_url)
-    queue = Queue(settings.queue_name, connection=connection)
+    queue = make_queue(connection, settings.queue_name)
     enqueue_run_sync(queue, run["id"])  # the same job, delivered a second time
     assert queue.count == 2
-    SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+    new_worker([queue], connection).work(burst=True, with_scheduler=False)
     connection.close()
     finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
     assert finished["status"] == "SUCCEEDED"

@@ -2,6 +2,8 @@
 
 A message can be lost (Redis restarted, the connection dropped), so after every (re)subscription
 the watcher reads the run from SQL too: an ABORTING run is aborted even if its message never came.
+A message can also be forged (anyone who can PUBLISH on Redis), so a message only makes the watcher
+read SQL: the run is aborted only if SQL says it is ABORTING.
 """
 
 from __future__ import annotations
@@ -66,9 +68,7 @@ class AbortWatch:
                 for message in pubsub.listen():
                     if self._closed.is_set():
                         return
-                    if message["type"] == "message" or (
-                        message["type"] == "subscribe" and self._aborting_in_sql()
-                    ):
+                    if message["type"] in ("message", "subscribe") and self._aborting_in_sql():
                         self.fire()
             # AttributeError: redis-py, when close() drops the connection under a blocked listen().
             # SQLAlchemyError: the database is away; resubscribing reads it again.

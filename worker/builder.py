@@ -7,9 +7,13 @@ Under the worker's builds dir (GREENROOM_DATA_DIR/builds):
     <key>/built   written last: the directory is complete
     <key>.lock    flock'ed by the process building <key>; others on this machine wait, then reuse it
 
-The key hashes what the directory is made of (the files and the worker's Python), so a version whose
-files did not change is built once per worker machine, however many builds and runs use it. A build
-with useCache=false gets a directory of its own (its id joins the key). Whoever needs a directory
+The key hashes what the directory is made of (the files and the worker's Python) and whose it is (the
+owner's user id), so a version whose files did not change is built once per owner and worker
+machine, however many builds and runs use it; another user's identical files get a directory of
+their own, so no run can change what another user's run executes. A build with useCache=false gets
+a directory of its own (its id joins the key). In a sandbox (worker/sandbox/), pip and npm run as a
+sandbox uid that can write only the directory being made and the owner's build home (its caches);
+runs see the directory read-only. Whoever needs a directory
 first makes it, a build job or a run, so a run never waits for a build queued behind it; the lock
 makes the other wait and reuse the result. A half-made directory (a killed worker) is made again.
 """
@@ -37,6 +41,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from server.services.validation import check_source_path
+from worker.sandbox import Sandbox, Slot
+from worker.sandbox.identity import chown_tree
 from worker.supervisor import kill_group
 
 # What a build step (pip, npm) gets from the worker's environment: locale, home (pip and npm read
@@ -81,6 +87,10 @@ class BuildDir:
     venv: Path | None  # the virtualenv, if the files have a requirements.txt
 
     @property
+    def root(self) -> Path:
+        return self.app.parent
+
+    @property
     def python(self) -> str:
         """What `python3` means for this actor: the venv's, else the worker's own interpreter."""
         return str(self.venv / "bin" / "python") if self.venv is not None else sys.executable
@@ -97,10 +107,11 @@ class BuildDir:
         return env | {"PATH": os.pathsep.join([*paths, env.get("PATH") or os.defpath])}
 
 
-def content_key(source: dict[str, Any]) -> str:
-    """The hash of what a build directory is made of: the files, and the Python that makes the venv."""
+def content_key(source: dict[str, Any], owner: str) -> str:
+    """The hash of what a build directory is made of (the files, and the Python that makes the venv)
+    and of whose it is."""
     digest = hashlib.sha256()
-    digest.update(f"{sys.version}\0{sys.executable}\0".encode())
+    digest.update(f"{sys.version}\0{sys.executable}\0{owner}\0".encode())
     for file in source.get("sourceFiles") or []:
         entry = [file.get("name"), bool(file.get("folder")), file.get("format"), file.get("content")]
         digest.update(json.dumps(entry).encode() + b"\n")
@@ -110,10 +121,11 @@ def content_key(source: dict[str, Any]) -> str:
 _KEYS: dict[str, str] = {}  # build id -> key: a build's files never change, so hash them once
 
 
-def build_key(build_id: str, source: dict[str, Any], use_cache: bool) -> str:
+def build_key(build_id: str, source: dict[str, Any], use_cache: bool, owner: str) -> str:
     key = _KEYS.get(build_id)
     if key is None:
-        key = content_key(source) if use_cache else f"{content_key(source)}-{build_id}"
+        content = content_key(source, owner)
+        key = content if use_cache else f"{content}-{build_id}"
         if len(_KEYS) > 4096:
             _KEYS.clear()
         _KEYS[build_id] = key
@@ -135,12 +147,37 @@ def step_env(source: dict[str, Any]) -> dict[str, str]:
 
 @dataclass
 class Steps:
-    """Runs build steps one after the other under one deadline, stopping them on abort."""
+    """Runs build steps one after the other under one deadline, stopping them on abort; in
+    `sandbox`, as a sandbox uid, with the owner's build home as HOME."""
 
     log: LineLog
     env: dict[str, str]
     deadline: float | None  # time.monotonic()
     abort_fd: int | None  # readable once the build must stop
+    sandbox: Sandbox | None = None
+    owner: str = ""
+    _slot: Slot | None = None
+    _making: Path | None = None  # the build directory the sandboxed steps may write
+
+    @contextlib.contextmanager
+    def making(self, root: Path) -> Iterator[None]:
+        """The steps in here make `root`: in a sandbox, under a uid of their own that owns `root` and
+        the owner's build home meanwhile; root's again after."""
+        if self.sandbox is None:
+            yield
+            return
+        home = self.sandbox.owner_home(self.owner)
+        slot = self.sandbox.slot()
+        try:
+            for tree in (root, home):
+                chown_tree(tree, slot.uid)
+            self._slot, self._making = slot, root
+            yield
+        finally:
+            self._slot = self._making = None
+            slot.close()
+            if root.exists():
+                chown_tree(root, 0)
 
     def _remaining(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
@@ -160,10 +197,15 @@ class Steps:
         """One step (`what` names it in the failure message), its output into the log."""
         self.check()
         self.log.line(f"$ {shlex.join(argv)}")
+        env = self.env
+        if self._slot is not None and self._making is not None and self.sandbox is not None:
+            home = self.sandbox.owner_home(self.owner)
+            argv = self._slot.wrap(argv, str(cwd), writable=[str(self._making)], home=home, worker_env=True)
+            env = Slot.env(env)
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            env=self.env,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -279,11 +321,12 @@ def prepare(source: dict[str, Any], key: str, builds_dir: Path, steps: Steps) ->
             app.mkdir(parents=True)
             _write_files(app, source.get("sourceFiles") or [])
             venv = None
-            if (app / "requirements.txt").is_file():
-                venv = root / "venv"
-                _install_python(app, venv, steps)
-            if (app / "package.json").is_file():
-                _install_node(app, steps)
+            with steps.making(root):
+                if (app / "requirements.txt").is_file():
+                    venv = root / "venv"
+                    _install_python(app, venv, steps)
+                if (app / "package.json").is_file():
+                    _install_node(app, steps)
             partial = root / "built.partial"
             partial.write_text(json.dumps({"venv": venv is not None}))
             partial.rename(root / "built")

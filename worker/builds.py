@@ -29,6 +29,7 @@ from worker.builder import BuildAborted, BuildFailed, BuildTimedOut, Steps, buil
 from worker.context import WorkerContext, get_context
 from worker.lease import Lease, lease_until
 from worker.logs import LogWriter
+from worker.sandbox import SandboxUnavailable, sandbox_for
 from worker.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,16 @@ def execute_build(build_id: str) -> str | None:
             f"[greenroom] Build {row['build_number']} of version {row['version_number']} "
             f"on worker {socket.gethostname()}."
         )
-        steps = Steps(build_log, step_env(source), started + settings.build_timeout_s, abort.fileno())
-        _, cached = prepare(source, build_key(build_id, source, use_cache), settings.builds_dir, steps)
+        steps = Steps(
+            build_log,
+            step_env(source),
+            started + settings.build_timeout_s,
+            abort.fileno(),
+            sandbox=sandbox_for(settings),
+            owner=row["user_id"],
+        )
+        key = build_key(build_id, source, use_cache, row["user_id"])
+        _, cached = prepare(source, key, settings.builds_dir, steps)
         if cached:
             build_log.line("[greenroom] The files did not change since an earlier build: reusing its result.")
         build_log.line("[greenroom] Build succeeded.")
@@ -99,7 +108,7 @@ def execute_build(build_id: str) -> str | None:
     except BuildAborted:
         build_log.line("[greenroom] The build was aborted.")
         status = RunStatus.ABORTED
-    except BuildFailed as exc:
+    except (BuildFailed, SandboxUnavailable) as exc:
         build_log.line(f"[greenroom] Build failed: {exc}")
         status = RunStatus.FAILED
     except Exception:

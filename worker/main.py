@@ -17,7 +17,9 @@ from types import FrameType
 
 from redis import Redis
 from rq import Queue
+from rq.serializers import JSONSerializer
 
+from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
 from worker.context import configure, dispose_context, get_context
 from worker.runners.standby import standbys
@@ -30,6 +32,11 @@ log = logging.getLogger(__name__)
 _STOP_MARGIN_S = 15.0
 
 
+def new_worker(queues: list[Queue], connection: Redis) -> GreenroomWorker:
+    """A worker on `queues` (from server.queue.make_queue): JSON jobs, Greenroom's functions only."""
+    return GreenroomWorker(queues, connection=connection, serializer=JSONSerializer, job_class=GreenroomJob)
+
+
 def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = False) -> None:
     """webhooks: take only webhook calls (a pool runs them in processes of their own, so long runs
     never hold them up); burst: take runs, builds and webhook calls until the queues are empty."""
@@ -39,8 +46,8 @@ def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = Fals
     names = [settings.webhook_queue_name] if webhooks else [settings.queue_name]
     if burst and not webhooks:
         names.append(settings.webhook_queue_name)
-    queues = [Queue(name, connection=connection) for name in names]
-    worker = GreenroomWorker(queues, connection=connection)
+    queues = [make_queue(connection, name) for name in names]
+    worker = new_worker(queues, connection)
     if not webhooks:
         standbys().enable()  # the first run's actor process, made before it comes
     try:
@@ -69,7 +76,7 @@ def run_pool(settings: Settings, processes: int) -> None:
     env = {**os.environ, **settings.to_env()}
     configure(settings)
     ctx = get_context()
-    sweeper = Sweeper(ctx, Queue(settings.queue_name, connection=ctx.redis))
+    sweeper = Sweeper(ctx, make_queue(ctx.redis, settings.queue_name))
     next_sweep = time.monotonic()
     while not stopping:
         children = [c for c in children if c.poll() is None]

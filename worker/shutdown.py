@@ -22,7 +22,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.worker import WorkerStatus
 
-from server.queue import enqueue_run_sync
+from server.queue import enqueue_run_sync, make_queue
 from server.storage.leases import HAND_BACK_RUN
 from server.storage.runs import DELETE_RUN_TOKENS
 from worker.context import WorkerContext
@@ -139,7 +139,7 @@ def hand_back(
         connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
     # Committed: now it can be taken. Redis away: the sweeper enqueues a READY run with no job.
     try:
-        enqueue_run_sync(Queue(ctx.settings.queue_name, connection=ctx.redis), run_id)
+        enqueue_run_sync(make_queue(ctx.redis, ctx.settings.queue_name), run_id)
     except RedisError as exc:
         log.warning("run %s is back to READY but not enqueued (%s); the sweeper will enqueue it", run_id, exc)
     return True

@@ -17,20 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from worker.limits import MemoryLimit
 from worker.logs import LogWriter, pump
 from worker.meter import Meter, tree_usage
 from worker.runners.base import RunOutcome
+from worker.sandbox.memory import MemoryLimit
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Child:
-    """A started actor process: its pid (also its process group id) and its merged stdout/stderr."""
+    """A started actor process: its pid (also its process group id) and its merged stdout/stderr;
+    `sandboxed`: the pid is the sandbox's bwrap, and the actor runs inside (worker/sandbox/jail.py)."""
 
     pid: int
     output: IO[bytes]
+    sandboxed: bool = False
 
 
 _PR_SET_PDEATHSIG = 1
@@ -55,6 +57,36 @@ def kill_group(pgid: int, sig: signal.Signals) -> None:
             os.kill(pgid, sig)
     except PermissionError:
         pass
+
+
+def signal_actor(child: Child, sig: signal.Signals) -> None:
+    """Signal everything the actor runs. In a sandbox, SIGKILL goes to bwrap, which takes the whole
+    pid namespace with it; any other signal goes to the processes of the group but bwrap's two (a
+    SIGTERM would end bwrap, and the namespace with it, before the actor could handle it)."""
+    if not child.sandboxed or sig == signal.SIGKILL:
+        kill_group(child.pid, sig)
+        return
+    members = _group_members(child.pid)
+    for pid, parent in members.items():
+        if pid != child.pid and parent != child.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+
+def _group_members(pgid: int) -> dict[int, int]:
+    """pid -> parent pid of every process in the process group `pgid` (from /proc)."""
+    members = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            members[int(entry)] = int(fields[1])
+    return members
 
 
 def _exited_within(pidfd: int, timeout_s: float | None) -> bool:
@@ -84,13 +116,13 @@ class AbortAudience(Protocol):
     def aborting(self) -> bool: ...
 
 
-def _stop(pidfd: int, pgid: int, grace_s: float) -> None:
+def _stop(pidfd: int, child: Child, grace_s: float) -> None:
     """SIGTERM, then SIGKILL if the actor is still there after grace_s (0: SIGKILL at once)."""
     if grace_s > 0:
-        kill_group(pgid, signal.SIGTERM)
+        signal_actor(child, signal.SIGTERM)
         if _exited_within(pidfd, grace_s):
             return
-    kill_group(pgid, signal.SIGKILL)
+    signal_actor(child, signal.SIGKILL)
 
 
 def supervise(
@@ -152,20 +184,20 @@ def supervise(
                     # The actor heard `aborting` on its events websocket: as on Apify, it has the
                     # whole grace period to end by itself; only then SIGTERM, then SIGKILL.
                     if not _exited_within(pidfd, abort_grace_s):
-                        _stop(pidfd, child.pid, kill_grace_s)
+                        _stop(pidfd, child, kill_grace_s)
                 else:
-                    _stop(pidfd, child.pid, abort_grace_s if graceful else 0)
+                    _stop(pidfd, child, abort_grace_s if graceful else 0)
                 break
             now = time.monotonic()
             if stop_at is not None and now >= stop_at:
                 worker_stopped = True
                 log.line("[greenroom] The run did not finish before its worker stopped: stopping the Actor.")
-                _stop(pidfd, child.pid, kill_grace_s)
+                _stop(pidfd, child, kill_grace_s)
                 break
             if deadline is not None and now >= deadline:
                 timed_out = True
                 on_timing_out()
-                _stop(pidfd, child.pid, kill_grace_s)
+                _stop(pidfd, child, kill_grace_s)
                 break
             if now >= next_sample:
                 next_sample = now + limit.sample_interval_s
@@ -173,7 +205,7 @@ def supervise(
                     out_of_memory = True
                     log.line(_oom_line(limit))
                     # The whole group goes, as cgroup v2's memory.oom.group does it.
-                    _stop(pidfd, child.pid, 0)
+                    _stop(pidfd, child, 0)
                     break
                 if on_sample is not None:
                     try:

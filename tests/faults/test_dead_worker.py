@@ -14,8 +14,8 @@ from dataclasses import replace
 import httpx
 import pytest
 from redis import Redis
-from rq import Queue
 
+from server.queue import make_queue
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
@@ -119,7 +119,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_run(
         actor = api.post("/acts", json=callable_actor("dropped", "sleep")).json()["data"]
         run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 0}).json()["data"]
         # What a worker does as it takes the job (RQ's LMOVE to the intermediate list), then dies.
-        queue = Queue(stack.settings.queue_name, connection=redis)
+        queue = make_queue(redis, stack.settings.queue_name)
         assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
         stack.start_workers(1)
         finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": DETECT_S}).json()
@@ -141,7 +141,7 @@ def test_a_job_a_live_worker_has_just_taken_is_not_enqueued_again(
     ):
         actor = api.post("/acts", json=callable_actor("taken", "sleep")).json()["data"]
         run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 0}).json()["data"]
-        queue = Queue(own.queue_name, connection=redis)
+        queue = make_queue(redis, own.queue_name)
         time.sleep(0.5)  # the run is older than orphan_after_s
         assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
         worker_context.configure(own)

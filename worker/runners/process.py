@@ -7,9 +7,13 @@ made on another machine).
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare
 from worker.env import actor_env
 from worker.runners.base import RunSpec
 from worker.runners.standby import Exec, Standby
+from worker.sandbox import Sandbox, SandboxUnavailable, Slot, sandbox_for
 from worker.supervisor import Child
 
 _CMD_RE = re.compile(r"^\s*CMD\s+(.+)$", re.MULTILINE)
@@ -40,7 +45,7 @@ def _dockerfile_cmd(directory: Path) -> list[str] | None:
     return None
 
 
-def start_command(build: BuildDir, source: dict[str, Any]) -> list[str]:
+def start_command(build: BuildDir, source: dict[str, Any], *, sandboxed: bool = False) -> list[str]:
     """The version's startCommand, else the Dockerfile's CMD, else a default by the files present."""
     directory = build.app
     if source.get("startCommand"):
@@ -61,9 +66,12 @@ def start_command(build: BuildDir, source: dict[str, Any]) -> list[str]:
             " or main.js."
         )
     # python3 is the build's virtualenv, else the worker's own interpreter (the real binary, not a
-    # version-manager shim on PATH, which costs 50 ms a start).
+    # version-manager shim on PATH, which costs 50 ms a start); in a sandbox, which does not see the
+    # worker's virtualenv, the interpreter it was made from.
     if argv and argv[0] in ("python", "python3"):
         argv[0] = build.python
+        if sandboxed and build.venv is None:
+            argv[0] = getattr(sys, "_base_executable", None) or sys.executable
     return argv
 
 
@@ -78,15 +86,19 @@ def _npm_start(directory: Path) -> bool:
 _UNUSABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTING, RunStatus.ABORTED)
 
 
-def build_dir(spec: RunSpec, settings: Settings, log: LineLog | None, abort_fd: int | None) -> BuildDir:
+def build_dir(
+    spec: RunSpec, settings: Settings, log: LineLog | None, abort_fd: int | None, box: Sandbox | None
+) -> BuildDir:
     """The run's build directory: this worker's, or made now (pip/npm output into the run log)."""
     if RunStatus(spec.build_status) in _UNUSABLE:
         raise RuntimeError(
             f"Build {spec.build_number} ({spec.build_id}) ended {spec.build_status}: its log says why."
         )
-    key = build_key(spec.build_id, spec.source, spec.use_cache)
+    key = build_key(spec.build_id, spec.source, spec.use_cache, spec.user_id)
     deadline = time.monotonic() + settings.build_timeout_s
-    steps = Steps(log or Discard(), step_env(spec.source), deadline, abort_fd)
+    steps = Steps(
+        log or Discard(), step_env(spec.source), deadline, abort_fd, sandbox=box, owner=spec.user_id
+    )
     return prepare(spec.source, key, settings.builds_dir, steps)[0]
 
 
@@ -102,7 +114,21 @@ def spawn_process(
     """The actor's program, exec'd in `standby`; `events_url` is where the run's events websocket
     listens. `log` gets the output of a build made for this run, which `abort_fd` (readable once the
     run is aborted) stops."""
-    build = build_dir(spec, settings, log, abort_fd)
-    argv = start_command(build, spec.source)
+    box = sandbox_for(settings)  # raises SandboxUnavailable where one is required and cannot be made
+    build = build_dir(spec, settings, log, abort_fd, box)
+    argv = start_command(build, spec.source, sandboxed=box is not None)
     env = build.process_env(actor_env(spec, settings, events_url))
-    return standby.start(Exec(argv=argv, cwd=str(build.app), env=env))
+    if box is None:
+        return standby.start(Exec(argv=argv, cwd=str(build.app), env=env))
+    if standby.slot is None:
+        raise SandboxUnavailable("this worker's standby has no sandbox identity")
+    _check_program(argv[0], env.get("PATH"))
+    wrapped = standby.slot.wrap(argv, str(build.app), read_only=[str(build.root)])
+    return standby.start(Exec(argv=wrapped, cwd="/", env=Slot.env(env), sandboxed=True))
+
+
+def _check_program(program: str, path: str | None) -> None:
+    """Raise as exec would (OSError naming the program) if it is not there: inside the sandbox only
+    setpriv could tell, in the run's log."""
+    if shutil.which(program, path=path) is None:
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), program)

@@ -23,11 +23,14 @@ import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
+from server.settings import Settings
 from server.storage.fork_gate import FORK_GATE
 from worker.context import get_context
-from worker.limits import MemoryLimit, open_memory_limit, remove_orphan_groups
 from worker.runners.base import RunSpec
 from worker.runners.inprocess import EXIT_CALLABLE_RAISED, call_in_child
+from worker.sandbox import Sandbox, Slot, probe
+from worker.sandbox.memory import MemoryLimit, group_parents, open_memory_limit, remove_orphan_groups
+from worker.sandbox.tasks import TaskGroups, TaskLimits
 from worker.supervisor import Child, die_with_parent
 
 log = logging.getLogger(__name__)
@@ -37,26 +40,38 @@ _sequence = itertools.count()
 
 @dataclass(frozen=True)
 class Exec:
-    """A process actor's order: exec argv (looked up on env's PATH) in cwd, with exactly env."""
+    """A process actor's order: exec argv (looked up on env's PATH) in cwd, with exactly env;
+    `sandboxed`: argv starts the actor in its sandbox (worker/sandbox/)."""
 
     argv: list[str]
     cwd: str
     env: dict[str, str]
+    sandboxed: bool = False
 
 
 Order = Exec | RunSpec  # a RunSpec: call its PYTHON_CALLABLE
 
 
 class Standby:
-    """A forked child waiting for its order, inside `limit` (apply() the run's cap before start()).
+    """A forked child waiting for its order, inside `limit` (apply() the run's cap before start())
+    and the pids and CPU groups; with `slot`, the sandbox identity its actor will run as.
 
     Make it in a thread that outlives it: the child dies with the thread that forked it
     (PR_SET_PDEATHSIG follows the thread, not the process). The worker's main thread makes them.
     """
 
-    def __init__(self, memory_limit: str) -> None:
+    def __init__(self, settings: Settings) -> None:
         name = f"greenroom-{os.getpid()}-{next(_sequence)}"  # remove_orphan_groups reads the pid back
-        self.limit: MemoryLimit = open_memory_limit(memory_limit, None, name)
+        self.limit: MemoryLimit = open_memory_limit(settings.memory_limit, None, name)
+        limits = TaskLimits(settings.run_pids_max, settings.run_cpu_shares, settings.run_cpu_cores)
+        try:
+            self.tasks = TaskGroups(name, limits, self.limit)
+            box = probe(settings) if settings.sandbox != "off" else None
+            # None: the run fails with the reason (sandbox on) or runs unsandboxed (off, auto).
+            self.slot: Slot | None = box.slot() if isinstance(box, Sandbox) else None
+        except BaseException:
+            self.limit.close()
+            raise
         orders_read, self._orders = os.pipe()
         self._status, status_write = os.pipe()  # close-on-exec: EOF in here once the order is under way
         output_read, output_write = os.pipe()
@@ -70,13 +85,13 @@ class Standby:
         except OSError:  # EAGAIN, ENOMEM: nothing is left behind
             for fd in (orders_read, self._orders, self._status, status_write, output_read, output_write):
                 os.close(fd)
-            self.limit.close()
+            self._release()
             raise
         if pid == 0:
             os.close(self._orders)
             os.close(self._status)
             os.close(output_read)
-            _serve(self.limit, worker_pid, orders_read, status_write, output_write)
+            _serve(self.limit, self.tasks, worker_pid, orders_read, status_write, output_write)
         for fd in (orders_read, status_write, output_write):
             os.close(fd)
         self.pid = pid
@@ -103,7 +118,7 @@ class Standby:
             self._started = True  # and ended
             raise pickle.loads(report)
         self._started = True
-        return Child(pid=self.pid, output=self._output)
+        return Child(pid=self.pid, output=self._output, sandboxed=isinstance(order, Exec) and order.sandboxed)
 
     def close(self) -> None:
         """After the run (or instead of one): a child that got no order is stopped; the group goes."""
@@ -117,17 +132,30 @@ class Standby:
             os.waitpid(self.pid, 0)
             self._output.close()
             self._started = True
-        self.limit.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Whatever is left in the groups is killed, the groups go, then the sandbox's scratch space
+        and its uid."""
+        try:
+            self.limit.close()
+            self.tasks.close()
+        finally:
+            if self.slot is not None:
+                self.slot.close()
 
 
-def _serve(limit: MemoryLimit, worker_pid: int, orders: int, status: int, output: int) -> NoReturn:
-    """The child: enter the group, wait for the order, then exec the program or call the callable."""
+def _serve(
+    limit: MemoryLimit, tasks: TaskGroups, worker_pid: int, orders: int, status: int, output: int
+) -> NoReturn:
+    """The child: enter the groups, wait for the order, then exec the program or call the callable."""
     code = 1
     try:
         os.setsid()  # first: until then, a kill of the group misses it (kill_group falls back to the pid)
         die_with_parent(worker_pid)
         if limit.join is not None:
             limit.join()
+        tasks.join()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -179,8 +207,8 @@ class Standbys:
     """This worker's standby: at most one, made between jobs by refill() once enabled (a long-lived
     worker: one in a test's burst would be left behind), and taken by the next attempt."""
 
-    def __init__(self, memory_limit: str) -> None:
-        self._memory_limit = memory_limit
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._ready: Standby | None = None
         self._enabled = False
         self._swept = False
@@ -205,6 +233,7 @@ class Standbys:
             self._ready = self._make()
         except Exception as exc:  # the next run makes its own, and fails with the reason if it cannot
             if not self._failed:  # once: with GREENROOM_MEMORY_LIMIT=cgroup and no cgroup, every time
+                # (or every sandbox uid taken)
                 log.warning("could not make a standby actor process: %s", exc, exc_info=True)
             self._failed = True
 
@@ -214,21 +243,22 @@ class Standbys:
             ready.close()
 
     def _make(self) -> Standby:
-        standby = Standby(self._memory_limit)
+        standby = Standby(self._settings)
         if not self._swept:  # once per worker: groups of workers that died (their children died with them)
             self._swept = True
-            remove_orphan_groups(standby.limit)
+            for parent in {*group_parents(standby.limit), *standby.tasks.parents}:
+                remove_orphan_groups(parent)
         return standby
 
 
-_current: tuple[tuple[int, str], Standbys] | None = None
+_current: tuple[tuple[int, Settings], Standbys] | None = None
 
 
 def standbys() -> Standbys:
-    """This process's, for its settings' memory limit mode (built on first use, as the worker context
-    is; a forked child has none, and a test that changes the mode gets new ones)."""
+    """This process's, for its settings (built on first use, as the worker context is; a forked
+    child has none, and a test that changes the settings gets new ones)."""
     global _current
-    key = (os.getpid(), get_context().settings.memory_limit)
+    key = (os.getpid(), get_context().settings)
     if _current is None or _current[0] != key:
         if _current is not None and _current[0][0] == key[0]:
             _current[1].close()

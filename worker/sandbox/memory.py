@@ -122,12 +122,12 @@ class _CgroupLimit(MemoryLimit):
         self.directory = directory
         self._procs = os.fsencode(directory / "cgroup.procs")
         if directory.exists():  # left by a worker that died
-            _release(directory)
+            release_group(directory)
         try:
             directory.mkdir()
             self._configure(self._unlimited)  # proves the group's files writable while `auto` can fall back
         except OSError as exc:
-            _release(directory)
+            release_group(directory)
             raise MemoryLimitUnavailable(f"cannot set up {directory}: {exc}") from exc
 
     def apply(self, limit_bytes: int) -> None:
@@ -155,10 +155,10 @@ class _CgroupLimit(MemoryLimit):
         return _read_int(self.directory / self._peak_file) if self._peak_file else None
 
     def close(self) -> None:
-        _release(self.directory)
+        release_group(self.directory)
 
 
-def _release(directory: Path) -> None:
+def release_group(directory: Path) -> None:
     """Kill what is left in a group, then remove it. Processes that left the actor's process group
     (setsid, a double fork) are still in its cgroup."""
     deadline = time.monotonic() + _RELEASE_TIMEOUT_S
@@ -221,34 +221,34 @@ class CgroupV1Limit(_CgroupLimit):
         return (_read_int(self.directory / "memory.failcnt") or 0) > 0  # before Linux 4.13
 
 
-def _own_cgroup(version: int) -> Path:
-    """The directory of this process's cgroup: the memory controller's (v1) or the unified one (v2)."""
+def own_cgroup(version: int, controller: str = "memory") -> Path:
+    """The directory of this process's cgroup: the controller's (v1) or the unified one (v2)."""
     path = None
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         hierarchy, controllers, cgroup_path = line.split(":", 2)
         if (version == 2 and hierarchy == "0" and controllers == "") or (
-            version == 1 and "memory" in controllers.split(",")
+            version == 1 and controller in controllers.split(",")
         ):
             path = cgroup_path
     if path is None:
-        raise MemoryLimitUnavailable(f"this process is in no cgroup v{version} memory hierarchy")
+        raise MemoryLimitUnavailable(f"this process is in no cgroup v{version} {controller} hierarchy")
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields, _, tail = line.partition(" - ")
         parts, extra = fields.split(), tail.split()
         fstype, options = extra[0], extra[2].split(",") if len(extra) > 2 else []
         if (version == 2 and fstype == "cgroup2") or (
-            version == 1 and fstype == "cgroup" and "memory" in options
+            version == 1 and fstype == "cgroup" and controller in options
         ):
             root, mount_point = parts[3], parts[4]
             relative = os.path.relpath(path, root)
             if relative.startswith(".."):  # a cgroup namespace hides our group from this mount
                 continue
             return Path(mount_point) / relative
-    raise MemoryLimitUnavailable(f"no cgroup v{version} memory mount shows this process's group")
+    raise MemoryLimitUnavailable(f"no cgroup v{version} {controller} mount shows this process's group")
 
 
 def _v2_parent() -> Path:
-    parent = _own_cgroup(2).resolve()
+    parent = own_cgroup(2).resolve()
     if "memory" not in (parent / "cgroup.controllers").read_text().split():
         raise MemoryLimitUnavailable(f"the memory controller is not available in {parent}")
     subtree = parent / "cgroup.subtree_control"
@@ -264,7 +264,7 @@ def _cgroup_limit(name: str) -> MemoryLimit:
     reasons = []
     for version, make in ((2, CgroupV2Limit), (1, CgroupV1Limit)):
         try:
-            parent = _v2_parent() if version == 2 else _own_cgroup(1).resolve()
+            parent = _v2_parent() if version == 2 else own_cgroup(1).resolve()
             return make(parent / name)
         except (MemoryLimitUnavailable, OSError) as exc:
             reasons.append(f"v{version}: {exc}")
@@ -301,18 +301,21 @@ def open_memory_limit(mode: str, limit_mbytes: int | None, name: str) -> MemoryL
     return limit
 
 
-def remove_orphan_groups(limit: MemoryLimit) -> None:
-    """Remove the groups beside `limit` that workers which died left behind (`greenroom-<pid>-<n>`),
+def group_parents(limit: MemoryLimit) -> list[Path]:
+    """Where `limit` makes its groups (none without a cgroup)."""
+    return [limit.directory.parent] if isinstance(limit, _CgroupLimit) else []
+
+
+def remove_orphan_groups(parent: Path) -> None:
+    """Remove the groups in `parent` that workers which died left behind (`greenroom-<pid>-<n>`),
     killing what escaped into them; and the empty `greenroom-run-<runId>` groups of older versions."""
-    if not isinstance(limit, _CgroupLimit):
-        return
-    for directory in limit.directory.parent.glob("greenroom-*"):
+    for directory in parent.glob("greenroom-*"):
         owner = directory.name.split("-")[1]
         if not owner.isdigit():
             with contextlib.suppress(OSError):  # EBUSY: an older worker's run is in it
                 directory.rmdir()
         elif not _alive(int(owner)):
-            _release(directory)
+            release_group(directory)
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,194 @@
+"""The actor sandbox: what a SOURCE_FILES actor, and every build step that runs code, runs inside.
+
+- identity.py: a uid of its own (no other sandbox on the machine has it meanwhile), and a fresh
+  home and /tmp for it;
+- jail.py: bubblewrap's namespaces (mount, pid, IPC, UTS, cgroup) and binds, then setpriv: that uid,
+  no capabilities, no_new_privs;
+- memory.py, tasks.py: the memory, process-count and CPU limits, as cgroups it cannot leave (it sees
+  no /sys, its cgroup namespace starts at its own group, and the files belong to root);
+- network.py: the loopback addresses of Redis and the database, closed to the sandbox uids.
+
+PYTHON_CALLABLE actors are trusted code installed with the worker: they run in the worker's forked
+child, as the worker's user, inside the memory, pids and CPU groups but outside the sandbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.settings import Settings
+from worker.sandbox.identity import Identity, SandboxUnavailable, Workspace, take_identity
+from worker.sandbox.jail import HOME, Jail, identity_files, toolchains
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Sandbox", "SandboxUnavailable", "Slot", "sandbox_for"]
+
+
+class Slot:
+    """One sandbox's identity and scratch space, held by one standby or one build at a time."""
+
+    def __init__(self, box: Sandbox):
+        self._box = box
+        self._identity: Identity = take_identity(box.uids, box.lock_dir)
+        self.uid = self._identity.uid
+        try:
+            self.workspace = Workspace(box.scratch_dir / str(self.uid), self.uid)
+            identity_files(self.workspace.root, self.uid)
+        except BaseException:
+            self._identity.close()
+            raise
+
+    def wrap(
+        self,
+        argv: Sequence[str],
+        cwd: str,
+        *,
+        read_only: Iterable[str] = (),
+        writable: Iterable[str] = (),
+        home: Path | None = None,
+        worker_env: bool = False,
+    ) -> list[str]:
+        """`argv` as this slot's uid in its sandbox (`home`: another directory as HOME, such as a build
+        owner's; `worker_env`: the worker's virtualenv visible too, for pip)."""
+        jail = self._box.build_jail if worker_env else self._box.jail
+        return jail.command(
+            argv,
+            uid=self.uid,
+            cwd=cwd,
+            home=home or self.workspace.home,
+            tmp=self.workspace.tmp,
+            users=self.workspace.root,
+            read_only=read_only,
+            writable=writable,
+        )
+
+    @staticmethod
+    def env(env: dict[str, str]) -> dict[str, str]:
+        """The program's environment as it is inside (HOME, TMPDIR, USER)."""
+        return env | {"HOME": HOME, "TMPDIR": "/tmp", "USER": "actor", "LOGNAME": "actor"}
+
+    def close(self) -> None:
+        try:
+            self.workspace.close()
+        finally:
+            self._identity.close()
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    jail: Jail
+    build_jail: Jail  # the same, with the worker's virtualenv visible (build steps run its pip)
+    uids: range
+    lock_dir: Path
+    scratch_dir: Path
+    homes_dir: Path
+
+    def slot(self) -> Slot:
+        return Slot(self)
+
+    def owner_home(self, owner: str) -> Path:
+        """Build steps' HOME for one owner's builds: their pip and npm caches, never shared with
+        another user's builds."""
+        home = self.homes_dir / owner
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return home
+
+
+def _make(settings: Settings) -> Sandbox:
+    """The sandbox of `settings`, once it is proven to start a program here; else SandboxUnavailable."""
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "the worker is not root: it needs root to switch actors to the sandbox uids and bind their files"
+        )
+    missing = [name for name in ("bwrap", "setpriv") if shutil.which(name) is None]
+    if missing:
+        raise SandboxUnavailable(
+            f"{' and '.join(missing)} not found on PATH (Debian: apt-get install bubblewrap util-linux)"
+        )
+    bwrap, setpriv = (str(shutil.which(name)) for name in ("bwrap", "setpriv"))
+    extra = settings.sandbox_read_only_paths
+    box = Sandbox(
+        jail=Jail(bwrap, setpriv, toolchains(extra, worker_env=False)),
+        build_jail=Jail(bwrap, setpriv, toolchains(extra, worker_env=True)),
+        uids=settings.sandbox_uids,
+        lock_dir=settings.sandbox_lock_dir,
+        scratch_dir=settings.sandboxes_dir / "uids",
+        homes_dir=settings.sandboxes_dir / "homes",
+    )
+    try:
+        identity = take_identity(box.uids, box.lock_dir)
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot lock sandbox uids in {box.lock_dir}: {exc}") from exc
+    try:
+        probe = box.jail.command(["/bin/true"], uid=identity.uid, cwd="/", home=None, tmp=None)
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bwrap could not be started: {exc}") from exc
+    finally:
+        identity.close()
+    if done.returncode != 0:
+        raise SandboxUnavailable(f"bwrap failed: {(done.stderr or done.stdout).strip()[:500]}")
+    return box
+
+
+_cache: dict[tuple[int, Settings], Sandbox | SandboxUnavailable] = {}
+
+
+def probe(settings: Settings) -> Sandbox | SandboxUnavailable:
+    """The sandbox, or why there is none, tried once per process and settings."""
+    key = (os.getpid(), settings)
+    if key not in _cache:
+        try:
+            _cache[key] = _make(settings)
+        except SandboxUnavailable as exc:
+            _cache[key] = exc
+    return _cache[key]
+
+
+def sandbox_for(settings: Settings) -> Sandbox | None:
+    """The sandbox SOURCE_FILES actors and build steps run in; None when they run unsandboxed
+    (GREENROOM_SANDBOX=off, or auto on a host that cannot make one). Raises SandboxUnavailable
+    under `on` when this host cannot make one."""
+    if settings.sandbox == "off":
+        return None
+    found = probe(settings)
+    if isinstance(found, Sandbox):
+        return found
+    if settings.sandbox == "auto":
+        return None
+    raise SandboxUnavailable(
+        f"The sandbox is not available on this worker ({found}); set GREENROOM_SANDBOX=off to run"
+        " actors unsandboxed, as the worker's user"
+    )
+
+
+def announce(settings: Settings) -> None:
+    """Say at start what the sandbox will be (a worker pool, `greenroom dev`)."""
+    if settings.sandbox == "off":
+        log.warning("GREENROOM_SANDBOX=off: actors and build steps run unsandboxed, as the worker's user")
+        return
+    found = probe(settings)
+    if isinstance(found, Sandbox):
+        log.info("actors run sandboxed (bubblewrap; uids %s-%s)", found.uids[0], found.uids[-1])
+    elif settings.sandbox == "auto":
+        log.warning(
+            "\n%s\nNO SANDBOX: %s.\nActors run as the worker's user and can read everything it can"
+            " (its data directory and tokens included). Fine for one person on their own machine;"
+            " never for untrusted actors.\n%s",
+            "!" * 78,
+            found,
+            "!" * 78,
+        )
+    else:
+        log.error(
+            "the sandbox is not available (%s): SOURCE_FILES actors and builds will fail on this worker"
+            " until it is, or until GREENROOM_SANDBOX=off",
+            found,
+        )
