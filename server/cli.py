@@ -69,6 +69,10 @@ def dev(settings: Settings) -> None:
     from server.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if "GREENROOM_SANDBOX" not in os.environ:
+        # One person on their own machine: a laptop without bubblewrap (or not root) still runs
+        # actors, unsandboxed, and the worker pool says so loudly.
+        settings = settings.with_(sandbox="auto")
     embedded = None
     if not os.environ.get("GREENROOM_REDIS_URL"):
         embedded = EmbeddedRedis(settings.data_dir)

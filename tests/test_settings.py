@@ -31,6 +31,13 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         min_memory_mbytes=256,
         max_memory_mbytes=4096,
         memory_limit="poll",
+        sandbox="auto",
+        sandbox_uids=range(70000, 70010),
+        sandbox_lock_dir=Path("/var/lock/gr"),
+        sandbox_read_only_paths=("/opt/tools", "/srv/shared"),
+        run_pids_max=64,
+        run_cpu_shares=512,
+        run_cpu_cores=1.5,
         log_max_chars=99,
         worker_processes=5,
         kill_grace_s=0.5,
@@ -53,6 +60,17 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
     )
     assert Settings.from_env(changed.to_env()) == changed
     assert Settings.from_env({}) == defaults
+
+
+@pytest.mark.parametrize("value", ["", "5", "200000", "0-100", "999-2000", "300-200", "a-b", "1000-x"])
+def test_sandbox_uids_must_be_an_unprivileged_range(value: str) -> None:
+    with pytest.raises(ValueError, match="GREENROOM_SANDBOX_UIDS"):
+        Settings.from_env({"GREENROOM_SANDBOX_UIDS": value})
+
+
+def test_sandbox_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match="GREENROOM_SANDBOX must be one of on, auto, off"):
+        Settings.from_env({"GREENROOM_SANDBOX": "yes"})
 
 
 def test_webhook_retry_delays_are_a_comma_list_and_empty_means_no_retries() -> None:

@@ -22,7 +22,9 @@ from rq.serializers import JSONSerializer
 from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
 from worker.context import configure, dispose_context, get_context
+from worker import sandbox
 from worker.runners.standby import standbys
+from worker.sandbox.network import close_services
 from worker.shutdown import GreenroomWorker
 from worker.sweeper import Sweeper
 
@@ -74,6 +76,9 @@ def run_pool(settings: Settings, processes: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     env = {**os.environ, **settings.to_env()}
+    sandbox.announce(settings)
+    if settings.sandbox != "off" and isinstance(sandbox.probe(settings), sandbox.Sandbox):
+        close_services(settings)
     configure(settings)
     ctx = get_context()
     sweeper = Sweeper(ctx, make_queue(ctx.redis, settings.queue_name))

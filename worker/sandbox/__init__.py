@@ -28,7 +28,7 @@ from worker.sandbox.jail import HOME, Jail, identity_files, toolchains
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Sandbox", "SandboxUnavailable", "Slot", "sandbox_for"]
+__all__ = ["Sandbox", "SandboxUnavailable", "Slot", "announce", "probe", "sandbox_for"]
 
 
 class Slot:

@@ -62,17 +62,18 @@ class Jail:
             elif os.path.isdir(link):
                 args += ["--ro-bind", link, link]
         args += ["--ro-bind", "/etc", "/etc"]
-        made = {"/", "/usr", "/etc", "/tmp", HOME}
+        made = {"/", "/usr", "/etc"}
 
-        def bind(option: str, path: str) -> None:
-            # Mount points' parents as bwrap would make them copy the host's modes (a 0700
-            # temporary directory would shut the sandbox's uid out of its own build).
-            for parent in reversed(Path(path).parents):
+        def bind(option: str, path: str, target: str | None = None) -> None:
+            # A mount point's parents, as bwrap would make them, copy the modes of the source's
+            # (a 0700 data directory would shut the sandbox's uid out of its own build): 0755 here.
+            target = target or path
+            for parent in reversed(Path(target).parents):
                 if str(parent) not in made:
                     made.add(str(parent))
                     args.extend(["--perms", "0755", "--dir", str(parent)])
-            made.add(path)
-            args.extend([option, path, path])
+            made.add(target)
+            args.extend([option, path, target])
 
         for path in self.toolchains:
             bind("--ro-bind", path)
@@ -80,8 +81,9 @@ class Jail:
         for scratch, target in ((home, HOME), (tmp, "/tmp")):
             if scratch is None:
                 args += ["--perms", "1777", "--tmpfs", target]
+                made.add(target)
             else:
-                args += ["--bind", str(scratch), target]
+                bind("--bind", str(scratch), target)
         if users is not None:
             for name in ("passwd", "group"):
                 args += ["--ro-bind", str(users / name), f"/etc/{name}"]
