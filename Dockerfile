@@ -8,7 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# The user Greenroom (and so every actor process a worker starts) runs as. A fixed uid keeps the
+# The actor sandbox: bubblewrap (namespaces) and nftables (Redis and the database closed to actors);
+# setpriv comes with util-linux.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap nftables \
+ && rm -rf /var/lib/apt/lists/*
+
+# The user the API and the migrations run as (workers run as root: their sandbox needs it). A fixed uid keeps the
 # ownership of volumes stable across rebuilds. /data is GREENROOM_DATA_DIR: created here, owned by
 # that user, so a new named volume mounted on it starts out writable for it.
 RUN groupadd --system --gid 10001 greenroom \

@@ -63,12 +63,26 @@ def _admin_token(settings: Settings) -> str:
     return token
 
 
+def _secrets_key(settings: Settings) -> str:
+    """The dev secrets key: <data dir>/secrets-key, made on the first start (lose it, and the
+    secret env vars stored under it no longer open)."""
+    import base64
+
+    path = settings.data_dir / "secrets-key"
+    if not path.is_file():
+        path.touch(mode=0o600)
+        path.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    return path.read_text().strip()
+
+
 def dev(settings: Settings) -> None:
     """Everything on one machine: SQLite file, private redis-server, migrations, workers, API."""
     from server.embedded_redis import EmbeddedRedis
     from server.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secrets_key:
+        settings = settings.with_(secrets_key=_secrets_key(settings))
     if "GREENROOM_SANDBOX" not in os.environ:
         # One person on their own machine: a laptop without bubblewrap (or not root) still runs
         # actors, unsandboxed, and the worker pool says so loudly.
@@ -79,7 +93,7 @@ def dev(settings: Settings) -> None:
         settings = settings.with_(redis_url=embedded.start())
     pool = None
     try:
-        upgrade(settings.sql_url)
+        upgrade(settings.sql_url, settings.secrets_key)
         token = _admin_token(settings)
         pool = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "worker"], env={**os.environ, **settings.to_env()}
@@ -140,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "db":
         from server.migrate import upgrade
 
-        upgrade(settings.sql_url)
+        upgrade(settings.sql_url, settings.secrets_key)
     elif args.command == "user":
         from server.users import create_user
 

@@ -11,12 +11,13 @@ from alembic.config import Config
 MIGRATIONS = files("server.migrations")
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, secrets_key: str = "") -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
+    config.attributes["secrets_key"] = secrets_key  # data migrations that seal secrets (0007)
     return config
 
 
-def upgrade(url: str) -> None:
-    command.upgrade(alembic_config(url), "head")
+def upgrade(url: str, secrets_key: str = "") -> None:
+    command.upgrade(alembic_config(url, secrets_key), "head")

@@ -42,6 +42,14 @@ def _uid_range(value: str) -> range:
     return uids
 
 
+def _secrets_key(value: str) -> str:
+    if value:
+        from server.secrets import check_key
+
+        check_key(value)
+    return value
+
+
 def _paths(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -97,6 +105,9 @@ class Settings:
     sandbox_lock_dir: Path = Path("/run/greenroom/uids")
     # Read-only paths a sandbox sees beyond /usr, /etc and the Python and node toolchains.
     sandbox_read_only_paths: tuple[str, ...] = ()
+    # Seals secret env vars at rest (server/secrets.py): 32+ random bytes, base64. Empty: secret
+    # env vars cannot be stored (`greenroom dev` makes one in <data dir>/secrets-key).
+    secrets_key: str = ""
     # Per run: at most this many processes and threads (0: no limit), this CPU share (cgroup v1
     # cpu.shares; v2 cpu.weight = shares * 100 / 1024), at most this many cores (0: no cap).
     run_pids_max: int = 4096
@@ -206,6 +217,7 @@ class Settings:
             sandbox_read_only_paths=_paths(
                 get("SANDBOX_READ_ONLY_PATHS", ",".join(d.sandbox_read_only_paths))
             ),
+            secrets_key=_secrets_key(get("SECRETS_KEY", d.secrets_key)),
             run_pids_max=int(get("RUN_PIDS_MAX", str(d.run_pids_max))),
             run_cpu_shares=int(get("RUN_CPU_SHARES", str(d.run_cpu_shares))),
             run_cpu_cores=float(get("RUN_CPU_CORES", str(d.run_cpu_cores))),
@@ -252,6 +264,7 @@ class Settings:
             "GREENROOM_SANDBOX_UIDS": _format_range(self.sandbox_uids),
             "GREENROOM_SANDBOX_LOCK_DIR": str(self.sandbox_lock_dir),
             "GREENROOM_SANDBOX_READ_ONLY_PATHS": ",".join(self.sandbox_read_only_paths),
+            "GREENROOM_SECRETS_KEY": self.secrets_key,
             "GREENROOM_RUN_PIDS_MAX": str(self.run_pids_max),
             "GREENROOM_RUN_CPU_SHARES": str(self.run_cpu_shares),
             "GREENROOM_RUN_CPU_CORES": str(self.run_cpu_cores),

@@ -57,7 +57,7 @@ def public_version(version: dict[str, Any]) -> dict[str, Any]:
     shown = dict(version)
     if "envVars" in shown:
         shown["envVars"] = [
-            {k: v for k, v in var.items() if not (k == "value" and var.get("isSecret"))}
+            {k: v for k, v in var.items() if k != "sealed" and not (k == "value" and var.get("isSecret"))}
             for var in shown["envVars"] or []
         ]
     return shown

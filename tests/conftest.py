@@ -3,6 +3,7 @@ and a real Greenroom (uvicorn + RQ workers) per database backend."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,6 +21,7 @@ from tests import services
 from tests.stack import Stack, free_port, running
 
 BACKENDS = ["sqlite", "postgresql"]
+TEST_SECRETS_KEY = base64.b64encode(b"greenroom test secrets key, 32+ bytes long").decode()
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +56,7 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
         redis_prefix=f"gr-test-{uuid.uuid4().hex[:8]}",
         port=free_port(),
         kill_grace_s=1.0,
+        secrets_key=TEST_SECRETS_KEY,
         # Runs a test leaves going do not hold up the workers' stop at the end of the session.
         worker_stop_grace_s=3.0,
     )

@@ -70,11 +70,22 @@ def greenroom_services() -> dict[str, dict[str, Any]]:
     return {name: svc for name, svc in services().items() if "build" in svc or svc.get("image") in built}
 
 
-_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P<default>[^}]*))?\}")
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}")
+# What the compose file's comment tells an operator to put in .env (the secrets it requires).
+OPERATOR_ENV = {
+    "POSTGRES_PASSWORD": "pg-password",
+    "REDIS_PASSWORD": "redis-password",
+    "GREENROOM_SECRETS_KEY": "Z3JlZW5yb29tIGRlcGxveW1lbnQgdGVzdCBrZXksIDMyKyBieXRlcw==",
+}
+
+
+class MissingVariable(Exception):
+    """Compose's ${VAR:?message}: `docker compose` refuses to start without VAR."""
 
 
 def interpolate(value: str, host_env: Mapping[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR-default} and ${VAR:-default}, with the host environment given."""
+    """Compose's ${VAR}, ${VAR-default}, ${VAR:-default} and ${VAR:?error}, with the host
+    environment given."""
 
     def replace(m: re.Match[str]) -> str:
         name, op, default = m["name"], m["op"], m["default"] or ""
@@ -82,6 +93,10 @@ def interpolate(value: str, host_env: Mapping[str, str]) -> str:
             return host_env.get(name) or default
         if op == "-":
             return host_env.get(name, default)
+        if op in (":?", "?"):
+            if not host_env.get(name) if op == ":?" else name not in host_env:
+                raise MissingVariable(f"{name}: {default}")
+            return host_env[name]
         return host_env.get(name, "")
 
     rest = _INTERPOLATION.sub(replace, value.replace("$$", "\0"))
@@ -90,11 +105,13 @@ def interpolate(value: str, host_env: Mapping[str, str]) -> str:
 
 
 def environment(service: dict[str, Any], host_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A service's environment (mapping or list form), interpolated against host_env (default: empty)."""
+    """A service's environment (mapping or list form), interpolated against host_env (default: the
+    operator's .env, OPERATOR_ENV)."""
     raw = service.get("environment") or {}
     if isinstance(raw, list):
         raw = dict(item.split("=", 1) if "=" in item else (item, None) for item in raw)
-    return {k: interpolate(str(v), host_env or {}) for k, v in raw.items() if v is not None}
+    env = OPERATOR_ENV if host_env is None else host_env
+    return {k: interpolate(str(v), env) for k, v in raw.items() if v is not None}
 
 
 def variable_names_used() -> set[str]:
@@ -293,6 +310,44 @@ def test_healthchecks_use_the_images_own_tools() -> None:
     svcs = services()
     assert svcs["postgres"]["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
     assert svcs["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    # redis-cli authenticates from REDISCLI_AUTH, or the ping would be refused.
+    assert environment(svcs["redis"])["REDISCLI_AUTH"] == OPERATOR_ENV["REDIS_PASSWORD"]
+
+
+def test_redis_and_postgres_refuse_anyone_without_their_passwords() -> None:
+    """Actors share the network with them: what they cannot get past is the password, which no
+    actor sees (it reaches Greenroom's processes only, as GREENROOM_* variables)."""
+    svcs = services()
+    redis_command = [interpolate(str(part), OPERATOR_ENV) for part in svcs["redis"]["command"]]
+    assert redis_command[redis_command.index("--requirepass") + 1] == OPERATOR_ENV["REDIS_PASSWORD"]
+    postgres_env = environment(svcs["postgres"])
+    assert postgres_env["POSTGRES_HOST_AUTH_METHOD"] not in ("trust", "")
+    for name, svc in greenroom_services().items():
+        settings = settings_of(svc)
+        assert urlsplit(settings.redis_url).password == OPERATOR_ENV["REDIS_PASSWORD"], name
+        assert urlsplit(settings.sql_url).password == OPERATOR_ENV["POSTGRES_PASSWORD"], name
+        assert settings.secrets_key == OPERATOR_ENV["GREENROOM_SECRETS_KEY"], name
+    # No defaults: without the .env, compose refuses to start rather than run on known passwords.
+    for variable in OPERATOR_ENV:
+        without = {k: v for k, v in OPERATOR_ENV.items() if k != variable}
+        with pytest.raises(MissingVariable, match=variable):
+            for svc in services().values():
+                environment(svc, without)
+                [interpolate(str(part), without) for part in svc.get("command") or []]
+
+
+def test_the_workers_can_sandbox_their_actors() -> None:
+    """bwrap, cgroups and switching to the sandbox uids need root with its capabilities in the
+    worker container (the actors get none); the sandbox is on; the image has what it runs."""
+    worker = services()["worker"]
+    assert str(worker.get("user")).split(":")[0] in ("0", "root") and worker.get("privileged") is True
+    assert settings_of(worker).sandbox == "on"
+    for name in ("api", "migrate"):
+        svc = services()[name]
+        assert not svc.get("privileged") and "user" not in svc, f"{name} needs no privileges"
+    runs = " ".join(c.value[0] for c in instructions() if c.cmd.upper() == "RUN")
+    assert re.search(r"apt-get install [^&]*\bbubblewrap\b", runs), "the image has no bubblewrap"
+    assert re.search(r"apt-get install [^&]*\bnftables\b", runs), "the image has no nftables"
 
 
 def test_every_greenroom_variable_is_read_by_settings() -> None:

@@ -40,6 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from server.secrets import env_var_value
 from server.services.validation import check_source_path
 from worker.sandbox import Sandbox, Slot
 from worker.sandbox.identity import chown_tree
@@ -132,7 +133,7 @@ def build_key(build_id: str, source: dict[str, Any], use_cache: bool, owner: str
     return key
 
 
-def step_env(source: dict[str, Any]) -> dict[str, str]:
+def step_env(source: dict[str, Any], secrets_key: str = "") -> dict[str, str]:
     """The environment of pip and npm: a few of the worker's variables, and the version's env vars
     when it asks for them (applyEnvVarsToBuild, as on Apify; never Apify's system variables)."""
     env = {
@@ -141,7 +142,7 @@ def step_env(source: dict[str, Any]) -> dict[str, str]:
         if k in _PASS_THROUGH or k.startswith(_PASS_PREFIXES) or k.startswith(_PASS_PREFIXES_LOWER)
     }
     if source.get("applyEnvVarsToBuild") is True:
-        env |= {var["name"]: str(var.get("value", "")) for var in source.get("envVars") or []}
+        env |= {var["name"]: env_var_value(secrets_key, var) for var in source.get("envVars") or []}
     return env | {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONUNBUFFERED": "1"}
 
 

@@ -90,7 +90,7 @@ def execute_build(build_id: str) -> str | None:
         )
         steps = Steps(
             build_log,
-            step_env(source),
+            step_env(source, settings.secrets_key),
             started + settings.build_timeout_s,
             abort.fileno(),
             sandbox=sandbox_for(settings),

@@ -7,6 +7,7 @@ import os
 import socket
 from datetime import timedelta
 
+from server.secrets import env_var_value
 from server.settings import Settings
 from server.storage.ids import iso, utcnow
 from worker.runners.base import RunSpec
@@ -29,7 +30,7 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
     # streams) only at exit. Apify's Python images set this too; a version env var may override it.
     env["PYTHONUNBUFFERED"] = "1"
     for var in spec.source.get("envVars") or []:
-        env[var["name"]] = str(var.get("value", ""))
+        env[var["name"]] = env_var_value(settings.secrets_key, var)  # a secret is opened here only
     memory = str(spec.options["memoryMbytes"])
     timeout_at = ""
     if spec.timeout_s is not None:

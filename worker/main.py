@@ -21,8 +21,8 @@ from rq.serializers import JSONSerializer
 
 from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
-from worker.context import configure, dispose_context, get_context
 from worker import sandbox
+from worker.context import configure, dispose_context, get_context
 from worker.runners.standby import standbys
 from worker.sandbox.network import close_services
 from worker.shutdown import GreenroomWorker

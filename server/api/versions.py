@@ -56,6 +56,10 @@ async def _changing(request: Request) -> AsyncIterator[tuple[AsyncSession, Actor
         yield session, await get_actor(session, user, request.path_params["actorId"]), body
 
 
+def _key(request: Request) -> str:
+    return state_of(request).settings.secrets_key
+
+
 async def list_versions(request: Request) -> Response:
     items = [public_version(v) for v in (await _actor(request)).versions]
     return data_response({"total": len(items), "items": items})
@@ -63,7 +67,7 @@ async def list_versions(request: Request) -> Response:
 
 async def create_version(request: Request) -> Response:
     async with _changing(request) as (session, actor, body):
-        version = await service.add_version(session, actor, body)
+        version = await service.add_version(session, actor, body, _key(request))
     location = _url(request, actor.id, "versions", version["versionNumber"])
     return data_response(public_version(version), 201, location)
 
@@ -74,7 +78,7 @@ async def get_version(request: Request) -> Response:
 
 async def update_version(request: Request) -> Response:
     async with _changing(request) as (session, actor, body):
-        version = await service.update_version(session, actor, _number(request), body)
+        version = await service.update_version(session, actor, _number(request), body, _key(request))
     return data_response(public_version(version))
 
 
@@ -93,7 +97,7 @@ async def list_env_vars(request: Request) -> Response:
 async def create_env_var(request: Request) -> Response:
     number = _number(request)
     async with _changing(request) as (session, actor, body):
-        var = await service.add_env_var(session, actor, number, body)
+        var = await service.add_env_var(session, actor, number, body, _key(request))
     location = _url(request, actor.id, "versions", number, "env-vars", var["name"])
     return data_response(env_var_json(var), 201, location)
 
@@ -106,11 +110,12 @@ async def get_env_var(request: Request) -> Response:
 async def update_env_var(request: Request) -> Response:
     async with _changing(request) as (session, actor, body):
         name = request.path_params["envVarName"]
-        var = await service.update_env_var(session, actor, _number(request), name, body)
+        var = await service.update_env_var(session, actor, _number(request), name, body, _key(request))
     return data_response(env_var_json(var))
 
 
 async def delete_env_var(request: Request) -> Response:
     async with _changing(request) as (session, actor, _):
-        await service.delete_env_var(session, actor, _number(request), request.path_params["envVarName"])
+        name = request.path_params["envVarName"]
+        await service.delete_env_var(session, actor, _number(request), name, _key(request))
     return Response(status_code=204)

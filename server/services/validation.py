@@ -138,6 +138,8 @@ def check_env_var(value: Any, previous: dict[str, Any] | None = None) -> dict[st
         if text is None:
             raise InvalidInput("Environment variable 'value' must be a string.")
     elif secret and previous is not None and previous.get("isSecret"):
+        if "sealed" in previous:  # as stored: it stays sealed
+            return {"name": name, "isSecret": True, "sealed": previous["sealed"]}
         text = previous.get("value", "")
     else:
         # Also when a secret turns visible: reusing its hidden value would reveal it.

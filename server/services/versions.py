@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import ApiError, InvalidInput, NotFound
+from server.secrets import SecretsUnavailable, seal_env_vars
 from server.services.build_versions import SNAPSHOT_KEYS, build_version, lock_actor
 from server.services.validation import check_env_var, check_env_vars, check_version
 from server.storage.ids import utcnow
@@ -28,23 +29,42 @@ def _needs_build(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 
 
 def _comparable(version: dict[str, Any]) -> dict[str, Any]:
-    # Env vars as check_env_vars stores them: a version created without any equals one with [].
+    # Env vars as they are stored (secrets sealed: the same value seals the same way): a version
+    # created without any equals one with [].
     env_vars = [
-        {"name": v.get("name"), "value": v.get("value", ""), "isSecret": bool(v.get("isSecret"))}
+        {
+            "name": v.get("name"),
+            "value": v.get("sealed", v.get("value", "")),
+            "isSecret": bool(v.get("isSecret")),
+        }
         for v in version.get("envVars") or []
     ]
     snapshot = {k: version.get(k) for k in SNAPSHOT_KEYS}
     return snapshot | {"envVars": env_vars, "buildTag": version.get("buildTag")}
 
 
-async def save_versions(session: AsyncSession, actor: Actor, versions: list[dict[str, Any]]) -> None:
-    """Store checked versions in place of the actor's; build the ones that are new or changed."""
+async def save_versions(
+    session: AsyncSession, actor: Actor, versions: list[dict[str, Any]], secrets_key: str
+) -> None:
+    """Store checked versions in place of the actor's, their secrets sealed; build the ones that are
+    new or changed."""
     old = {v["versionNumber"]: v for v in actor.versions}
+    versions = sealed_versions(versions, secrets_key)
     for version in versions:
         if _needs_build(old.get(version["versionNumber"]), version):
             await build_version(session, actor, version)
     actor.versions = list(versions)  # a new list: SQLAlchemy does not see in-place JSON changes
     actor.modified_at = utcnow()
+
+
+def sealed_versions(versions: list[dict[str, Any]], secrets_key: str) -> list[dict[str, Any]]:
+    """The versions as they are stored: every secret env var sealed (server/secrets.py)."""
+    try:
+        return [v | {"envVars": seal_env_vars(secrets_key, v.get("envVars") or [])} for v in versions]
+    except SecretsUnavailable as exc:
+        raise InvalidInput(
+            f"Secret environment variables cannot be stored: {exc} (see the README's Configuration)."
+        ) from exc
 
 
 def check_versions(raw: Any, previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,7 +94,7 @@ def find_version(actor: Actor, number: str) -> dict[str, Any]:
     raise NotFound("Actor version was not found")
 
 
-async def add_version(session: AsyncSession, actor: Actor, raw: Any) -> dict[str, Any]:
+async def add_version(session: AsyncSession, actor: Actor, raw: Any, secrets_key: str) -> dict[str, Any]:
     await lock_actor(session, actor)
     if not isinstance(raw, dict) or "versionNumber" not in raw:
         raise InvalidInput("A version needs 'versionNumber' (MAJOR.MINOR) and 'sourceType'.")
@@ -85,11 +105,13 @@ async def add_version(session: AsyncSession, actor: Actor, raw: Any) -> dict[str
         raise ApiError(
             "Version with this number already exists", status_code=403, error_type="version-already-exists"
         )
-    await save_versions(session, actor, [*actor.versions, version])
+    await save_versions(session, actor, [*actor.versions, version], secrets_key)
     return version
 
 
-async def update_version(session: AsyncSession, actor: Actor, number: str, raw: Any) -> dict[str, Any]:
+async def update_version(
+    session: AsyncSession, actor: Actor, number: str, raw: Any, secrets_key: str
+) -> dict[str, Any]:
     """Fields in the body replace the version's; the others stay (Apify's PUT .../versions/:v)."""
     await lock_actor(session, actor)
     old = find_version(actor, number)
@@ -99,7 +121,7 @@ async def update_version(session: AsyncSession, actor: Actor, number: str, raw: 
         raise InvalidInput("'versionNumber' cannot be changed; create a new version instead.")
     version = check_version({**old, **raw, "versionNumber": number})
     version["envVars"] = check_env_vars(version.get("envVars"), old.get("envVars"))
-    await save_versions(session, actor, [version if v is old else v for v in actor.versions])
+    await save_versions(session, actor, [version if v is old else v for v in actor.versions], secrets_key)
     return version
 
 
@@ -121,12 +143,16 @@ def find_env_var(version: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 async def _save_env_vars(
-    session: AsyncSession, actor: Actor, version: dict[str, Any], env_vars: list[dict[str, Any]]
+    session: AsyncSession,
+    actor: Actor,
+    version: dict[str, Any],
+    env_vars: list[dict[str, Any]],
+    secrets_key: str,
 ) -> None:
     if len({v["name"] for v in env_vars}) != len(env_vars):
         raise env_var_exists()
     changed = {**version, "envVars": env_vars}
-    await save_versions(session, actor, [changed if v is version else v for v in actor.versions])
+    await save_versions(session, actor, [changed if v is version else v for v in actor.versions], secrets_key)
 
 
 def env_var_exists() -> ApiError:
@@ -138,16 +164,18 @@ def env_var_exists() -> ApiError:
     )
 
 
-async def add_env_var(session: AsyncSession, actor: Actor, number: str, raw: Any) -> dict[str, Any]:
+async def add_env_var(
+    session: AsyncSession, actor: Actor, number: str, raw: Any, secrets_key: str
+) -> dict[str, Any]:
     await lock_actor(session, actor)
     version = find_version(actor, number)
     var = check_env_var(raw)
-    await _save_env_vars(session, actor, version, [*(version.get("envVars") or []), var])
+    await _save_env_vars(session, actor, version, [*(version.get("envVars") or []), var], secrets_key)
     return var
 
 
 async def update_env_var(
-    session: AsyncSession, actor: Actor, number: str, name: str, raw: Any
+    session: AsyncSession, actor: Actor, number: str, name: str, raw: Any, secrets_key: str
 ) -> dict[str, Any]:
     """Fields in the body replace the variable's; a new `name` renames it."""
     await lock_actor(session, actor)
@@ -160,13 +188,15 @@ async def update_env_var(
         merged.pop("value", None)  # check_env_var keeps a secret's value only while it stays secret
     var = check_env_var(merged, old)
     env_vars = [var if v.get("name") == name else v for v in version.get("envVars") or []]
-    await _save_env_vars(session, actor, version, env_vars)
+    await _save_env_vars(session, actor, version, env_vars, secrets_key)
     return var
 
 
-async def delete_env_var(session: AsyncSession, actor: Actor, number: str, name: str) -> None:
+async def delete_env_var(
+    session: AsyncSession, actor: Actor, number: str, name: str, secrets_key: str
+) -> None:
     await lock_actor(session, actor)
     version = find_version(actor, number)
     find_env_var(version, name)
     env_vars = [v for v in version.get("envVars") or [] if v.get("name") != name]
-    await _save_env_vars(session, actor, version, env_vars)
+    await _save_env_vars(session, actor, version, env_vars, secrets_key)

@@ -97,7 +97,12 @@ def build_dir(
     key = build_key(spec.build_id, spec.source, spec.use_cache, spec.user_id)
     deadline = time.monotonic() + settings.build_timeout_s
     steps = Steps(
-        log or Discard(), step_env(spec.source), deadline, abort_fd, sandbox=box, owner=spec.user_id
+        log or Discard(),
+        step_env(spec.source, settings.secrets_key),
+        deadline,
+        abort_fd,
+        sandbox=box,
+        owner=spec.user_id,
     )
     return prepare(spec.source, key, settings.builds_dir, steps)[0]
 

@@ -77,7 +77,10 @@ def close_services(settings: Settings) -> bool:
     if nft is not None:
         try:
             done = subprocess.run(
-                [nft, "-f", "-"], input=ruleset(settings.sandbox_uids, addresses), capture_output=True, text=True
+                [nft, "-f", "-"],
+                input=ruleset(settings.sandbox_uids, addresses),
+                capture_output=True,
+                text=True,
             )
             problem = done.stderr.strip() if done.returncode != 0 else ""
         except OSError as exc:
