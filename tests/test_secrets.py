@@ -54,9 +54,8 @@ def test_a_secret_is_sealed_in_every_row_and_opened_only_for_the_run(
 ) -> None:
     secret = "s3cret-" + uuid.uuid4().hex
     env_vars = [{"name": "API_KEY", "value": secret, "isSecret": True}, {"name": "MODE", "value": "plain"}]
-    actor = api.post("/acts", json=files_actor("keeps-secrets", {"main.py": DUMP_ENV}, envVars=env_vars)).json()[
-        "data"
-    ]
+    body = files_actor("keeps-secrets", {"main.py": DUMP_ENV}, envVars=env_vars)
+    actor = api.post("/acts", json=body).json()["data"]
     rows = repr(snapshot(db, account.user_id))
     assert secret not in rows and "plain" in rows  # actors.versions and builds.source alike
     # No answer shows it: the actor, its version, its env vars.
@@ -66,7 +65,7 @@ def test_a_secret_is_sealed_in_every_row_and_opened_only_for_the_run(
         f"/acts/{actor['id']}/versions/0.0/env-vars",
     ):
         body = api.get(path).text
-        assert secret not in body and "\"sealed\"" not in body, (path, body)
+        assert secret not in body and '"sealed"' not in body, (path, body)
     one = api.get(f"/acts/{actor['id']}/versions/0.0/env-vars/API_KEY").json()["data"]
     assert one == {"name": "API_KEY", "isSecret": True}
     # The run's actor gets the value.
