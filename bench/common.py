@@ -329,7 +329,7 @@ def greenroom_settings(bench: Setup, **overrides: Any) -> Settings:
         redis_prefix=bench.tag,
         host="127.0.0.1",
         port=free_port(),
-        **overrides,
+        **({"callable_modules": ("bench",)} | overrides),
     )
 
 

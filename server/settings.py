@@ -105,6 +105,9 @@ class Settings:
     sandbox_lock_dir: Path = Path("/run/greenroom/uids")
     # Read-only paths a sandbox sees beyond /usr, /etc and the Python and node toolchains.
     sandbox_read_only_paths: tuple[str, ...] = ()
+    # Modules (or packages: every module under them) whose functions PYTHON_CALLABLE versions may
+    # name: trusted code installed with the workers, run outside the sandbox. Empty: none.
+    callable_modules: tuple[str, ...] = ()
     # Seals secret env vars at rest (server/secrets.py): 32+ random bytes, base64. Empty: secret
     # env vars cannot be stored (`greenroom dev` makes one in <data dir>/secrets-key).
     secrets_key: str = ""
@@ -181,6 +184,11 @@ class Settings:
     def webhook_queue_name(self) -> str:
         return f"{self.redis_prefix}-webhooks"
 
+    def allows_callable(self, target: str) -> bool:
+        """Whether a PYTHON_CALLABLE may name `target` (module:function) here."""
+        module = target.partition(":")[0]
+        return any(module == allowed or module.startswith(allowed + ".") for allowed in self.callable_modules)
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -217,6 +225,7 @@ class Settings:
             sandbox_read_only_paths=_paths(
                 get("SANDBOX_READ_ONLY_PATHS", ",".join(d.sandbox_read_only_paths))
             ),
+            callable_modules=_paths(get("CALLABLE_MODULES", "")),
             secrets_key=_secrets_key(get("SECRETS_KEY", d.secrets_key)),
             run_pids_max=int(get("RUN_PIDS_MAX", str(d.run_pids_max))),
             run_cpu_shares=int(get("RUN_CPU_SHARES", str(d.run_cpu_shares))),
@@ -264,6 +273,7 @@ class Settings:
             "GREENROOM_SANDBOX_UIDS": _format_range(self.sandbox_uids),
             "GREENROOM_SANDBOX_LOCK_DIR": str(self.sandbox_lock_dir),
             "GREENROOM_SANDBOX_READ_ONLY_PATHS": ",".join(self.sandbox_read_only_paths),
+            "GREENROOM_CALLABLE_MODULES": ",".join(self.callable_modules),
             "GREENROOM_SECRETS_KEY": self.secrets_key,
             "GREENROOM_RUN_PIDS_MAX": str(self.run_pids_max),
             "GREENROOM_RUN_CPU_SHARES": str(self.run_cpu_shares),

@@ -263,3 +263,20 @@ def nap(context: ActorContext) -> None:
     """Sleeps input.seconds and ends (exit 0) without touching storage after reading its input: its
     end needs the database only for the worker's own terminal write."""
     time.sleep(float((context.input or {}).get("seconds", 1)))
+
+
+def own_task_limits(context: ActorContext) -> None:
+    """OUTPUT = the pids.max and CPU share of its cgroups (v1 hierarchies, or v2's one group)."""
+    groups = dict(line.split(":", 2)[1:] for line in Path("/proc/self/cgroup").read_text().splitlines())
+    found: dict[str, str] = {}
+    for controller, files in (
+        ("pids", ("pids.max",)),
+        ("cpu", ("cpu.shares", "cpu.weight", "cpu.cfs_quota_us")),
+    ):
+        path = groups.get(controller) or groups.get("")
+        for root in (f"/sys/fs/cgroup/{controller}", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+            for name in files:
+                file = Path(root + (path or "")) / name
+                if name not in found and file.is_file():
+                    found[name] = file.read_text().strip()
+    context.set_value("OUTPUT", found)

@@ -57,6 +57,7 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
         port=free_port(),
         kill_grace_s=1.0,
         secrets_key=TEST_SECRETS_KEY,
+        callable_modules=("tests.actors",),
         # Runs a test leaves going do not hold up the workers' stop at the end of the session.
         worker_stop_grace_s=3.0,
     )

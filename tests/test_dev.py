@@ -37,7 +37,11 @@ def _descendants(pid: int) -> set[int]:
 def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROOM_")}
-    env |= {"GREENROOM_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    env |= {
+        "GREENROOM_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(ROOT),
+        "GREENROOM_CALLABLE_MODULES": "tests.actors",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "dev", "--port", str(port)],
         env=env,

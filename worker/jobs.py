@@ -120,6 +120,8 @@ def _spawn(
     """The actor, started in `standby`. A process actor whose build directory is not on this worker
     yet has it made first, into the run log."""
     if events is None:
+        if not ctx.settings.allows_callable(spec.source["callable"]):  # a row from before the setting
+            raise PermissionError(f"{spec.source['callable']} is not in GREENROOM_CALLABLE_MODULES")
         load_callable(spec)  # an import error fails the run here, in the worker's own words
         return standby.start(spec)
     return spawn_process(spec, ctx.settings, standby, events.url, log=run_log, abort_fd=abort.fileno())

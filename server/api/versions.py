@@ -22,6 +22,7 @@ from server.responses import data_response
 from server.services import versions as service
 from server.services.builds import actor_change
 from server.services.resolve import get_actor
+from server.settings import Settings
 from server.shapes import env_var_json, public_version
 from server.storage.models import Actor
 
@@ -56,8 +57,8 @@ async def _changing(request: Request) -> AsyncIterator[tuple[AsyncSession, Actor
         yield session, await get_actor(session, user, request.path_params["actorId"]), body
 
 
-def _key(request: Request) -> str:
-    return state_of(request).settings.secrets_key
+def _settings(request: Request) -> Settings:
+    return state_of(request).settings
 
 
 async def list_versions(request: Request) -> Response:
@@ -67,7 +68,7 @@ async def list_versions(request: Request) -> Response:
 
 async def create_version(request: Request) -> Response:
     async with _changing(request) as (session, actor, body):
-        version = await service.add_version(session, actor, body, _key(request))
+        version = await service.add_version(session, actor, body, _settings(request))
     location = _url(request, actor.id, "versions", version["versionNumber"])
     return data_response(public_version(version), 201, location)
 
@@ -78,7 +79,7 @@ async def get_version(request: Request) -> Response:
 
 async def update_version(request: Request) -> Response:
     async with _changing(request) as (session, actor, body):
-        version = await service.update_version(session, actor, _number(request), body, _key(request))
+        version = await service.update_version(session, actor, _number(request), body, _settings(request))
     return data_response(public_version(version))
 
 
@@ -97,7 +98,7 @@ async def list_env_vars(request: Request) -> Response:
 async def create_env_var(request: Request) -> Response:
     number = _number(request)
     async with _changing(request) as (session, actor, body):
-        var = await service.add_env_var(session, actor, number, body, _key(request))
+        var = await service.add_env_var(session, actor, number, body, _settings(request))
     location = _url(request, actor.id, "versions", number, "env-vars", var["name"])
     return data_response(env_var_json(var), 201, location)
 
@@ -110,12 +111,12 @@ async def get_env_var(request: Request) -> Response:
 async def update_env_var(request: Request) -> Response:
     async with _changing(request) as (session, actor, body):
         name = request.path_params["envVarName"]
-        var = await service.update_env_var(session, actor, _number(request), name, body, _key(request))
+        var = await service.update_env_var(session, actor, _number(request), name, body, _settings(request))
     return data_response(env_var_json(var))
 
 
 async def delete_env_var(request: Request) -> Response:
     async with _changing(request) as (session, actor, _):
         name = request.path_params["envVarName"]
-        await service.delete_env_var(session, actor, _number(request), name, _key(request))
+        await service.delete_env_var(session, actor, _number(request), name, _settings(request))
     return Response(status_code=204)

@@ -22,7 +22,7 @@ from server.services.validation import (
     check_name,
     check_text,
 )
-from server.services.versions import check_versions, save_versions, sealed_versions
+from server.services.versions import check_versions, save_versions, stored_versions
 from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
@@ -33,7 +33,7 @@ async def create_actor(session: AsyncSession, settings: Settings, user: User, bo
     versions = body.get("versions")
     if not isinstance(versions, list) or not versions:
         raise InvalidInput("An actor must specify at least one version of the source code in 'versions'.")
-    checked = sealed_versions(check_versions(versions, []), settings.secrets_key)
+    checked = stored_versions(check_versions(versions, []), settings)
     run_options = {
         "build": "latest",
         "timeoutSecs": settings.default_run_timeout_s,
@@ -120,9 +120,7 @@ async def update_actor(session: AsyncSession, settings: Settings, actor: Actor, 
     if options:
         actor.default_run_options = dict(actor.default_run_options) | options
     if "versions" in body:
-        await save_versions(
-            session, actor, check_versions(body["versions"], actor.versions), settings.secrets_key
-        )
+        await save_versions(session, actor, check_versions(body["versions"], actor.versions), settings)
     await patch_tagged_builds(session, actor, body.get("taggedBuilds"))
     actor.modified_at = utcnow()
 

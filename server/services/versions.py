@@ -16,6 +16,7 @@ from server.errors import ApiError, InvalidInput, NotFound
 from server.secrets import SecretsUnavailable, seal_env_vars
 from server.services.build_versions import SNAPSHOT_KEYS, build_version, lock_actor
 from server.services.validation import check_env_var, check_env_vars, check_version
+from server.settings import Settings
 from server.storage.ids import utcnow
 from server.storage.models import Actor
 
@@ -44,12 +45,12 @@ def _comparable(version: dict[str, Any]) -> dict[str, Any]:
 
 
 async def save_versions(
-    session: AsyncSession, actor: Actor, versions: list[dict[str, Any]], secrets_key: str
+    session: AsyncSession, actor: Actor, versions: list[dict[str, Any]], settings: Settings
 ) -> None:
     """Store checked versions in place of the actor's, their secrets sealed; build the ones that are
     new or changed."""
     old = {v["versionNumber"]: v for v in actor.versions}
-    versions = sealed_versions(versions, secrets_key)
+    versions = stored_versions(versions, settings)
     for version in versions:
         if _needs_build(old.get(version["versionNumber"]), version):
             await build_version(session, actor, version)
@@ -57,10 +58,20 @@ async def save_versions(
     actor.modified_at = utcnow()
 
 
-def sealed_versions(versions: list[dict[str, Any]], secrets_key: str) -> list[dict[str, Any]]:
-    """The versions as they are stored: every secret env var sealed (server/secrets.py)."""
+def stored_versions(versions: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+    """The versions as they are stored: callables only of GREENROOM_CALLABLE_MODULES (trusted code,
+    run outside the sandbox), every secret env var sealed (server/secrets.py)."""
+    for version in versions:
+        target = version.get("callable")
+        if version.get("sourceType") == "PYTHON_CALLABLE" and not settings.allows_callable(str(target)):
+            raise InvalidInput(
+                f"PYTHON_CALLABLE '{target}' is not allowed on this server: its module is not in"
+                " GREENROOM_CALLABLE_MODULES (callables are trusted code installed with the workers)."
+            )
     try:
-        return [v | {"envVars": seal_env_vars(secrets_key, v.get("envVars") or [])} for v in versions]
+        return [
+            v | {"envVars": seal_env_vars(settings.secrets_key, v.get("envVars") or [])} for v in versions
+        ]
     except SecretsUnavailable as exc:
         raise InvalidInput(
             f"Secret environment variables cannot be stored: {exc} (see the README's Configuration)."
@@ -94,7 +105,7 @@ def find_version(actor: Actor, number: str) -> dict[str, Any]:
     raise NotFound("Actor version was not found")
 
 
-async def add_version(session: AsyncSession, actor: Actor, raw: Any, secrets_key: str) -> dict[str, Any]:
+async def add_version(session: AsyncSession, actor: Actor, raw: Any, settings: Settings) -> dict[str, Any]:
     await lock_actor(session, actor)
     if not isinstance(raw, dict) or "versionNumber" not in raw:
         raise InvalidInput("A version needs 'versionNumber' (MAJOR.MINOR) and 'sourceType'.")
@@ -105,12 +116,12 @@ async def add_version(session: AsyncSession, actor: Actor, raw: Any, secrets_key
         raise ApiError(
             "Version with this number already exists", status_code=403, error_type="version-already-exists"
         )
-    await save_versions(session, actor, [*actor.versions, version], secrets_key)
+    await save_versions(session, actor, [*actor.versions, version], settings)
     return version
 
 
 async def update_version(
-    session: AsyncSession, actor: Actor, number: str, raw: Any, secrets_key: str
+    session: AsyncSession, actor: Actor, number: str, raw: Any, settings: Settings
 ) -> dict[str, Any]:
     """Fields in the body replace the version's; the others stay (Apify's PUT .../versions/:v)."""
     await lock_actor(session, actor)
@@ -121,7 +132,7 @@ async def update_version(
         raise InvalidInput("'versionNumber' cannot be changed; create a new version instead.")
     version = check_version({**old, **raw, "versionNumber": number})
     version["envVars"] = check_env_vars(version.get("envVars"), old.get("envVars"))
-    await save_versions(session, actor, [version if v is old else v for v in actor.versions], secrets_key)
+    await save_versions(session, actor, [version if v is old else v for v in actor.versions], settings)
     return version
 
 
@@ -147,12 +158,12 @@ async def _save_env_vars(
     actor: Actor,
     version: dict[str, Any],
     env_vars: list[dict[str, Any]],
-    secrets_key: str,
+    settings: Settings,
 ) -> None:
     if len({v["name"] for v in env_vars}) != len(env_vars):
         raise env_var_exists()
     changed = {**version, "envVars": env_vars}
-    await save_versions(session, actor, [changed if v is version else v for v in actor.versions], secrets_key)
+    await save_versions(session, actor, [changed if v is version else v for v in actor.versions], settings)
 
 
 def env_var_exists() -> ApiError:
@@ -165,17 +176,17 @@ def env_var_exists() -> ApiError:
 
 
 async def add_env_var(
-    session: AsyncSession, actor: Actor, number: str, raw: Any, secrets_key: str
+    session: AsyncSession, actor: Actor, number: str, raw: Any, settings: Settings
 ) -> dict[str, Any]:
     await lock_actor(session, actor)
     version = find_version(actor, number)
     var = check_env_var(raw)
-    await _save_env_vars(session, actor, version, [*(version.get("envVars") or []), var], secrets_key)
+    await _save_env_vars(session, actor, version, [*(version.get("envVars") or []), var], settings)
     return var
 
 
 async def update_env_var(
-    session: AsyncSession, actor: Actor, number: str, name: str, raw: Any, secrets_key: str
+    session: AsyncSession, actor: Actor, number: str, name: str, raw: Any, settings: Settings
 ) -> dict[str, Any]:
     """Fields in the body replace the variable's; a new `name` renames it."""
     await lock_actor(session, actor)
@@ -188,15 +199,15 @@ async def update_env_var(
         merged.pop("value", None)  # check_env_var keeps a secret's value only while it stays secret
     var = check_env_var(merged, old)
     env_vars = [var if v.get("name") == name else v for v in version.get("envVars") or []]
-    await _save_env_vars(session, actor, version, env_vars, secrets_key)
+    await _save_env_vars(session, actor, version, env_vars, settings)
     return var
 
 
 async def delete_env_var(
-    session: AsyncSession, actor: Actor, number: str, name: str, secrets_key: str
+    session: AsyncSession, actor: Actor, number: str, name: str, settings: Settings
 ) -> None:
     await lock_actor(session, actor)
     version = find_version(actor, number)
     find_env_var(version, name)
     env_vars = [v for v in version.get("envVars") or [] if v.get("name") != name]
-    await _save_env_vars(session, actor, version, env_vars, secrets_key)
+    await _save_env_vars(session, actor, version, env_vars, settings)
