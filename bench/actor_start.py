@@ -1,7 +1,8 @@
 """Actor start benchmark: from a run's start to its actor's first line of code, beside a bare
 subprocess start of the same script by the same interpreter, measured in the same run.
 
-    .venv/bin/python bench/actor_start.py [--runs 200] [--warmup 10] [--memory-limit off,auto]
+    .venv/bin/python bench/actor_start.py [--runs 200] [--warmup 10] [--memory-limit auto]
+        [--sandbox off,on]
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--redis-url redis://...]
 
 The actor is a SOURCE_FILES process actor, `main.py`, whose first line records time.time() and prints
@@ -24,8 +25,10 @@ makes subprocess fork() the parent where it would otherwise vfork() it (this pro
 worker: its size differs). Now the worker forks a standby between runs (worker/runners/standby.py)
 and the run only execs in it.
 
-Each --memory-limit mode gets its own Greenroom (an API and one worker, GREENROOM_MEMORY_LIMIT=mode)
-on the same database and build directory, one after the other. Numbers are printed, never asserted.
+Each --memory-limit and --sandbox pair gets its own Greenroom (an API and one worker,
+GREENROOM_MEMORY_LIMIT and GREENROOM_SANDBOX) on the same database and build directory, one after the
+other; the last lines give what the sandbox adds (on minus off, p50) per memory mode. The sandbox
+needs root and bubblewrap (README, The sandbox). Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from bench.common import (
     software,
     start_greenroom,
 )
-from server.settings import MEMORY_LIMIT_MODES
+from server.settings import MEMORY_LIMIT_MODES, SANDBOX_MODES
 from worker.sandbox.memory import open_memory_limit
 from worker.supervisor import die_with_parent
 
@@ -164,6 +167,7 @@ def greenroom_run(client: httpx.Client, connection: Redis, actor_id: str) -> dic
 class Phase:
     mode: str  # GREENROOM_MEMORY_LIMIT
     mechanism: str  # what it means on this host
+    sandbox: str  # GREENROOM_SANDBOX
     runs: dict[str, Series]
 
 
@@ -190,9 +194,14 @@ def create_built_actor(client: httpx.Client) -> str:
 
 
 def measure_phase(
-    bench: Setup, mode: str, args: argparse.Namespace, actor_id: str | None, bare: dict[str, Series]
+    bench: Setup,
+    mode: str,
+    sandbox: str,
+    args: argparse.Namespace,
+    actor_id: str | None,
+    bare: dict[str, Series],
 ) -> tuple[Phase, str]:
-    settings = greenroom_settings(bench, memory_limit=mode)
+    settings = greenroom_settings(bench, memory_limit=mode, sandbox=sandbox)
     started = start_greenroom(bench, settings, workers=1)
     script = bench.tmp / "bare" / "main.py"
     script.parent.mkdir(exist_ok=True)
@@ -201,7 +210,11 @@ def measure_phase(
     try:
         with api_client(settings.api_base_url, bench.token, timeout=REQUEST_TIMEOUT_S) as client:
             actor_id = actor_id or create_built_actor(client)
-            print(f"measuring GREENROOM_MEMORY_LIMIT={mode} ...", file=sys.stderr, flush=True)
+            print(
+                f"measuring GREENROOM_MEMORY_LIMIT={mode} GREENROOM_SANDBOX={sandbox} ...",
+                file=sys.stderr,
+                flush=True,
+            )
             for _ in range(args.warmup):
                 greenroom_run(client, bench.connection, actor_id)
                 bare_start(sys.executable, script)
@@ -215,7 +228,7 @@ def measure_phase(
                 bare["preexec"].values.append(bare_start(sys.executable, script, _as_the_worker())[0])
     finally:
         bench.children.stop(started)
-    return Phase(mode, _mechanism(mode, bench.tag), runs), actor_id
+    return Phase(mode, _mechanism(mode, bench.tag), sandbox, runs), actor_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,13 +262,22 @@ def report(header: list[tuple[str, str]], bare: dict[str, Series], phases: list[
     row("bare subprocess + the old worker's preexec_fn: Popen -> actor", bare["preexec"])
     for phase in phases:
         for key, label in ROWS:
-            row(f"memory {phase.mode} ({phase.mechanism}): {label}", phase.runs[key])
+            row(f"memory {phase.mode} ({phase.mechanism}), sandbox {phase.sandbox}: {label}", phase.runs[key])
     columns = ("interval", "n", "p50 ms", "p99 ms", "mean ms", "p50 - bare")
     out = table_report(header, columns, table)
     out.append(
         "p50 - bare = this row's p50 minus the bare Popen -> actor p50 (the same script, same Python)."
     )
     out.append("startedAt and spawn are stamped to the millisecond: those rows carry up to 1 ms of rounding.")
+    by_mode = {(phase.mode, phase.sandbox): phase for phase in phases}
+    for mode in dict.fromkeys(phase.mode for phase in phases):
+        on, off = by_mode.get((mode, "on")), by_mode.get((mode, "off"))
+        if on is not None and off is not None:
+            added = [
+                f"{key} {on.runs[key].ms(50) - off.runs[key].ms(50):+.1f} ms"
+                for key in ("API request", "spawn")
+            ]
+            out.append(f"the sandbox adds, memory {mode}, p50 on - off: " + ", ".join(added))
     return "\n".join(out)
 
 
@@ -267,8 +289,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured runs before each mode (10)")
     parser.add_argument(
         "--memory-limit",
-        default="off,auto",
-        help=f"GREENROOM_MEMORY_LIMIT modes, comma-separated, of {', '.join(MEMORY_LIMIT_MODES)} (off,auto)",
+        default="auto",
+        help=f"GREENROOM_MEMORY_LIMIT modes, comma-separated, of {', '.join(MEMORY_LIMIT_MODES)} (auto)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        default="off,on",
+        help=f"GREENROOM_SANDBOX modes, comma-separated, of {', '.join(SANDBOX_MODES)} (off,on)",
     )
     add_database_url(parser)
     add_redis_url(parser)
@@ -276,6 +303,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.modes = [mode.strip() for mode in args.memory_limit.split(",") if mode.strip()]
     if not args.modes or any(mode not in MEMORY_LIMIT_MODES for mode in args.modes):
         parser.error(f"--memory-limit takes modes of {', '.join(MEMORY_LIMIT_MODES)}")
+    args.sandboxes = [mode.strip() for mode in args.sandbox.split(",") if mode.strip()]
+    if not args.sandboxes or any(mode not in SANDBOX_MODES for mode in args.sandboxes):
+        parser.error(f"--sandbox takes modes of {', '.join(SANDBOX_MODES)}")
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be at least 1 and --warmup not negative")
     return args
@@ -290,8 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     with setup(args.redis_url, args.database_url) as bench:
         actor_id = None
         for mode in args.modes:
-            phase, actor_id = measure_phase(bench, mode, args, actor_id, bare)
-            phases.append(phase)
+            for sandbox in args.sandboxes:
+                phase, actor_id = measure_phase(bench, mode, sandbox, args, actor_id, bare)
+                phases.append(phase)
     header = [
         ("command", command),
         ("database", bench.database_description),

@@ -168,17 +168,21 @@ class Steps:
             yield
             return
         home = self.sandbox.owner_home(self.owner)
-        slot = self.sandbox.slot()
-        try:
-            for tree in (root, home):
-                chown_tree(tree, slot.uid)
-            self._slot, self._making = slot, root
-            yield
-        finally:
-            self._slot = self._making = None
-            slot.close()
-            if root.exists():
-                chown_tree(root, 0)
+        # One build of an owner at a time on this machine uses the home: it belongs to its uid meanwhile.
+        with _locked(
+            home.with_name(f"{home.name}.lock"), self, "Another build of this user's is installing; waiting."
+        ):
+            slot = self.sandbox.slot()
+            try:
+                for tree in (root, home):
+                    chown_tree(tree, slot.uid)
+                self._slot, self._making = slot, root
+                yield
+            finally:
+                self._slot = self._making = None
+                slot.close()
+                if root.exists():
+                    chown_tree(root, 0)
 
     def _remaining(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
@@ -277,8 +281,9 @@ def _install_node(app: Path, steps: Steps) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path, steps: Steps) -> Iterator[None]:
-    """flock on path; while another process holds it, wait (abort and the deadline still count)."""
+def _locked(path: Path, steps: Steps, waiting: str) -> Iterator[None]:
+    """flock on path; while another process holds it, say `waiting` and wait (abort and the deadline
+    still count)."""
     with open(path, "a") as handle:
         told = False
         while True:
@@ -287,7 +292,7 @@ def _locked(path: Path, steps: Steps) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if not told:
-                    steps.log.line("[greenroom] The same files are being built on this worker; waiting.")
+                    steps.log.line(f"[greenroom] {waiting}")
                     told = True
                 steps.check(wait_s=0.2)
         try:
@@ -311,7 +316,9 @@ def prepare(source: dict[str, Any], key: str, builds_dir: Path, steps: Steps) ->
     if made is not None:
         return made, True
     builds_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(builds_dir / f"{key}.lock", steps):
+    with _locked(
+        builds_dir / f"{key}.lock", steps, "The same files are being built on this worker; waiting."
+    ):
         made = _done(root)
         if made is not None:
             steps.log.line("[greenroom] Another build made the same files; using its result.")

@@ -60,6 +60,7 @@ def pg_stack(redis_url: str, tmp_path: Path) -> Iterator[PgStack]:
             sweep_interval_s=0.5,
             orphan_after_s=2.0,
             worker_stop_grace_s=3.0,
+            callable_modules=("tests.actors",),
         )
         with running(settings, workers=2) as stack:
             yield PgStack(stack, pg, token)

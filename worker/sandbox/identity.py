@@ -10,7 +10,6 @@ first process).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import random
@@ -73,25 +72,14 @@ class Workspace:
 
 
 def remove_tree(path: Path) -> None:
-    """rm -rf, as root: whatever the sandbox left there (read-only modes included) goes."""
-    if not path.exists() and not path.is_symlink():
-        return
-
-    def writable(function: object, name: str, _exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(name), 0o700)
-            if os.path.isdir(name) and not os.path.islink(name):
-                os.chmod(name, 0o700)
-                shutil.rmtree(name, ignore_errors=True)
-            else:
-                os.unlink(name)
-
-    shutil.rmtree(path, onerror=writable)
+    """rm -rf as root, whom no mode the sandbox set (a read-only directory) stops."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def chown_tree(path: Path, uid: int) -> None:
-    """Everything under `path` to uid:uid (symlinks themselves, never what they point at)."""
-    os.lchown(path, uid, uid)
-    for parent, dirs, files in os.walk(path):
+    """Everything under `path` to uid:uid, walked by directory descriptors and never through a
+    symlink: a sandbox that swaps a directory for a link to /etc meanwhile changes nothing outside."""
+    os.chown(path, uid, uid, follow_symlinks=False)
+    for _, dirs, files, parent in os.fwalk(path, follow_symlinks=False):
         for name in dirs + files:
-            os.lchown(os.path.join(parent, name), uid, uid)
+            os.chown(name, uid, uid, dir_fd=parent, follow_symlinks=False)

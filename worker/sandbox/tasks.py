@@ -9,7 +9,6 @@ missing or not writable, that limit is left out and said once in the worker's lo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -112,12 +111,3 @@ def _say_once(controller: str, reason: str) -> None:
     if controller not in _announced:
         _announced.add(controller)
         log.warning("runs get no %s limit: %s", controller, reason)
-
-
-def pids_in(groups: TaskGroups) -> list[int]:
-    """Every process in the attempt's pids group (empty without one)."""
-    for directory in groups.directories:
-        if directory.parent.name and (directory / "pids.max").exists():
-            with contextlib.suppress(OSError, ValueError):
-                return [int(p) for p in (directory / "cgroup.procs").read_text().split()]
-    return []
