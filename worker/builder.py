@@ -205,7 +205,7 @@ class Steps:
         env = self.env
         if self._slot is not None and self._making is not None and self.sandbox is not None:
             home = self.sandbox.owner_home(self.owner)
-            argv = self._slot.wrap(argv, str(cwd), writable=[str(self._making)], home=home, worker_env=True)
+            argv = self._slot.wrap(argv, str(cwd), writable=[str(self._making)], home=home)
             env = Slot.env(env)
         proc = subprocess.Popen(
             argv,

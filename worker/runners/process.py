@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ def _dockerfile_cmd(directory: Path) -> list[str] | None:
     return None
 
 
-def start_command(build: BuildDir, source: dict[str, Any], *, sandboxed: bool = False) -> list[str]:
+def start_command(build: BuildDir, source: dict[str, Any]) -> list[str]:
     """The version's startCommand, else the Dockerfile's CMD, else a default by the files present."""
     directory = build.app
     if source.get("startCommand"):
@@ -66,12 +65,9 @@ def start_command(build: BuildDir, source: dict[str, Any], *, sandboxed: bool = 
             " or main.js."
         )
     # python3 is the build's virtualenv, else the worker's own interpreter (the real binary, not a
-    # version-manager shim on PATH, which costs 50 ms a start); in a sandbox, which does not see the
-    # worker's virtualenv, the interpreter it was made from.
+    # version-manager shim on PATH, which costs 50 ms a start).
     if argv and argv[0] in ("python", "python3"):
         argv[0] = build.python
-        if sandboxed and build.venv is None:
-            argv[0] = getattr(sys, "_base_executable", None) or sys.executable
     return argv
 
 
@@ -121,7 +117,7 @@ def spawn_process(
     run is aborted) stops."""
     box = sandbox_for(settings)  # raises SandboxUnavailable where one is required and cannot be made
     build = build_dir(spec, settings, log, abort_fd, box)
-    argv = start_command(build, spec.source, sandboxed=box is not None)
+    argv = start_command(build, spec.source)
     env = build.process_env(actor_env(spec, settings, events_url))
     if box is None:
         return standby.start(Exec(argv=argv, cwd=str(build.app), env=env))

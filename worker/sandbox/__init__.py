@@ -53,12 +53,10 @@ class Slot:
         read_only: Iterable[str] = (),
         writable: Iterable[str] = (),
         home: Path | None = None,
-        worker_env: bool = False,
     ) -> list[str]:
         """`argv` as this slot's uid in its sandbox (`home`: another directory as HOME, such as a build
-        owner's; `worker_env`: the worker's virtualenv visible too, for pip)."""
-        jail = self._box.build_jail if worker_env else self._box.jail
-        return jail.command(
+        owner's)."""
+        return self._box.jail.command(
             argv,
             uid=self.uid,
             cwd=cwd,
@@ -84,7 +82,6 @@ class Slot:
 @dataclass(frozen=True)
 class Sandbox:
     jail: Jail
-    build_jail: Jail  # the same, with the worker's virtualenv visible (build steps run its pip)
     uids: range
     lock_dir: Path
     scratch_dir: Path
@@ -113,10 +110,8 @@ def _make(settings: Settings) -> Sandbox:
             f"{' and '.join(missing)} not found on PATH (Debian: apt-get install bubblewrap util-linux)"
         )
     bwrap, setpriv = (str(shutil.which(name)) for name in ("bwrap", "setpriv"))
-    extra = settings.sandbox_read_only_paths
     box = Sandbox(
-        jail=Jail(bwrap, setpriv, toolchains(extra, worker_env=False)),
-        build_jail=Jail(bwrap, setpriv, toolchains(extra, worker_env=True)),
+        jail=Jail(bwrap, setpriv, toolchains(settings.sandbox_read_only_paths)),
         uids=settings.sandbox_uids,
         lock_dir=settings.sandbox_lock_dir,
         scratch_dir=settings.sandboxes_dir / "uids",

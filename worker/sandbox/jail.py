@@ -9,7 +9,8 @@ to the caller's; and could not bind toolchains under paths the uid cannot search
 What the program sees:
 
     /usr, /etc, /bin /lib ... (as the host has them), read-only, and the toolchains beside them
-    (the Python interpreter's prefix, node's, GREENROOM_SANDBOX_READ_ONLY_PATHS), read-only;
+    (the worker's Python and its environment, node's prefix, GREENROOM_SANDBOX_READ_ONLY_PATHS),
+    read-only: code, no configuration or data;
     its build directory, read-only (a build step: the directory it is making, writable);
     /home/actor (HOME) and /tmp: a fresh directory of its own on disk, writable;
     /etc/passwd and /etc/group naming its uid `actor`;
@@ -106,12 +107,11 @@ def identity_files(directory: Path, uid: int) -> None:
     (directory / "group").write_text(f"root:x:0:\nactor:x:{uid}:\nnogroup:x:65534:\n")
 
 
-def toolchains(extra: Iterable[str], *, worker_env: bool) -> tuple[str, ...]:
-    """Read-only paths beyond /usr and /etc: this Python's prefix, node's, and `extra`; with
-    `worker_env`, the worker's own virtualenv too (build steps run its pip)."""
-    candidates = [os.path.realpath(sys.base_prefix)]
-    if worker_env:
-        candidates.append(sys.prefix)
+def toolchains(extra: Iterable[str]) -> tuple[str, ...]:
+    """Read-only paths beyond /usr and /etc: the worker's Python (the interpreter and its
+    environment: an actor without a virtualenv of its own runs it, and build steps run its pip and
+    venv), node's prefix, and `extra`."""
+    candidates = [os.path.realpath(sys.base_prefix), sys.prefix]
     for program in ("node", "npm"):
         found = shutil.which(program)
         if found:
