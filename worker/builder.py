@@ -82,6 +82,15 @@ class BuildAborted(BuildFailed):
     pass
 
 
+def read_inside(root: Path, path: Path) -> str:
+    """A file of a build directory, read by the worker (root) only if it is within `root` (a build
+    step can leave symlinks to anywhere). Raises OSError otherwise."""
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(os.path.realpath(root)):
+        raise PermissionError(f"{path} leads out of its build directory")
+    return real.read_text(errors="replace")
+
+
 @dataclass(frozen=True)
 class BuildDir:
     app: Path  # the working directory
@@ -303,7 +312,7 @@ def _locked(path: Path, steps: Steps, waiting: str) -> Iterator[None]:
 
 def _done(root: Path) -> BuildDir | None:
     try:
-        made = json.loads((root / "built").read_text())
+        made = json.loads(read_inside(root, root / "built"))
     except (OSError, ValueError):
         return None
     return BuildDir(root / "app", root / "venv" if made.get("venv") else None)
@@ -335,8 +344,13 @@ def prepare(source: dict[str, Any], key: str, builds_dir: Path, steps: Steps) ->
                     _install_python(app, venv, steps)
                 if (app / "package.json").is_file():
                     _install_node(app, steps)
+            # The steps could write here (a sandboxed step as its uid): what they left under these
+            # names (a symlink to /etc/passwd) is replaced, never written through.
             partial = root / "built.partial"
-            partial.write_text(json.dumps({"venv": venv is not None}))
+            partial.unlink(missing_ok=True)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as marker:
+                marker.write(json.dumps({"venv": venv is not None}))
             partial.rename(root / "built")
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)

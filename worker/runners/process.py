@@ -19,7 +19,7 @@ from typing import Any
 
 from server.settings import Settings
 from server.statuses import RunStatus
-from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare, step_env
+from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare, read_inside, step_env
 from worker.env import actor_env
 from worker.runners.base import RunSpec
 from worker.runners.standby import Exec, Standby
@@ -31,8 +31,12 @@ _CMD_RE = re.compile(r"^\s*CMD\s+(.+)$", re.MULTILINE)
 
 def _dockerfile_cmd(directory: Path) -> list[str] | None:
     for candidate in (directory / ".actor" / "Dockerfile", directory / "Dockerfile"):
-        if candidate.is_file():
-            matches = _CMD_RE.findall(candidate.read_text(errors="replace"))
+        try:
+            text = read_inside(directory, candidate)
+        except OSError:
+            continue
+        if text:
+            matches = _CMD_RE.findall(text)
             if matches:
                 text = matches[-1].strip()
                 if text.startswith("["):
@@ -73,7 +77,7 @@ def start_command(build: BuildDir, source: dict[str, Any]) -> list[str]:
 
 def _npm_start(directory: Path) -> bool:
     try:
-        scripts = json.loads((directory / "package.json").read_text()).get("scripts")
+        scripts = json.loads(read_inside(directory, directory / "package.json")).get("scripts")
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(scripts, dict) and bool(scripts.get("start"))
