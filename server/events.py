@@ -40,6 +40,12 @@ def publish_log_appended(client: redis.Redis, prefix: str, run_id: str) -> None:
     client.publish(log_channel(prefix), run_id)
 
 
+def listener_name(prefix: str, role: str) -> str:
+    """The CLIENT SETNAME of a pub/sub connection (`greenroom:waiters`, `greenroom:abort`): which
+    deployment's listener it is, for operators (and tests) that look at CLIENT LIST."""
+    return f"{prefix}:{role}"
+
+
 def abort_channel(prefix: str, run_id: str) -> str:
     """The channel the worker supervising one run listens on while the run goes."""
     return f"{prefix}:abort:{run_id}"
@@ -55,6 +61,7 @@ class RunWaiters:
 
     def __init__(self, redis_url: str, prefix: str):
         self._redis_url = redis_url
+        self._client_name = listener_name(prefix, "waiters")
         self._channel = finished_channel(prefix)
         self._log_channel = log_channel(prefix)
         self._channels = (self._channel, self._log_channel)
@@ -128,7 +135,9 @@ class RunWaiters:
     async def _listen(self) -> None:
         backoff_s = 0.1
         while True:
-            client = aioredis.Redis.from_url(self._redis_url, health_check_interval=10)
+            client = aioredis.Redis.from_url(
+                self._redis_url, health_check_interval=10, client_name=self._client_name
+            )
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(*self._channels)

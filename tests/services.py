@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import redis
 from psycopg import sql
 
 REDIS_URL = os.environ.get("GREENROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -73,3 +74,18 @@ def redis_url(tmp: Path) -> Iterator[str]:
         yield embedded.start()
     finally:
         embedded.stop()
+
+
+def kill_listeners(redis_url: str, prefix: str) -> int:
+    """Drop the pub/sub connections of one deployment's listeners (named `<prefix>:...`), as a
+    Redis restart would, leaving other test processes' alone. How many it dropped."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ids = [
+            c["id"] for c in client.client_list(_type="pubsub") if c.get("name", "").startswith(f"{prefix}:")
+        ]
+        for client_id in ids:
+            client.client_kill_filter(_id=client_id)
+        return len(ids)
+    finally:
+        client.close()

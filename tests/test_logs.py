@@ -29,6 +29,7 @@ from server.storage.runs import finish
 from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.runs_db import insert_run, run_status
+from tests.services import kill_listeners
 from tests.stack import Stack, free_port
 from worker.logs import FLUSH_INTERVAL_S, LogWriter
 
@@ -162,7 +163,7 @@ def test_log_appended_wakes_followers_not_finish_waiters(settings: Settings) -> 
                 await asyncio.wait_for(log_event.wait(), 5)  # a finished run ends the stream
                 log_event.clear()
                 before = state.waiters.resubscriptions
-                client.client_kill_filter(_type="pubsub")
+                assert kill_listeners(settings.redis_url, settings.redis_prefix) > 0
                 await asyncio.wait_for(log_event.wait(), 10)  # resubscribed: followers re-read
                 assert state.waiters.resubscriptions == before + 1
             assert state.waiters.following == 0 and state.waiters.waiting == 0

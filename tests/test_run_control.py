@@ -6,15 +6,15 @@ import time
 from typing import Any
 
 import httpx
-import redis
 from sqlalchemy import select
 
+from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.models import Run
 from tests.actors import callable_actor
 from tests.runs_db import insert_run
-from tests.services import REDIS_URL
+from tests.services import kill_listeners
 
 
 def _actor(api: httpx.Client, target: str) -> dict[str, Any]:
@@ -97,7 +97,9 @@ def test_abort_of_a_finished_run_changes_nothing(api: httpx.Client) -> None:
     assert after["status"] == "SUCCEEDED" and after["finishedAt"] == run["finishedAt"]
 
 
-def test_abort_heard_from_sql_when_the_message_was_lost(api: httpx.Client, db: SyncDatabase) -> None:
+def test_abort_heard_from_sql_when_the_message_was_lost(
+    api: httpx.Client, db: SyncDatabase, settings: Settings
+) -> None:
     """ABORTING committed with no Redis message: the supervisor reads it when it (re)subscribes."""
     actor = _actor(api, "graceful_sleeper")
     run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
@@ -106,9 +108,7 @@ def test_abort_heard_from_sql_when_the_message_was_lost(api: httpx.Client, db: S
         session.query(Run).filter(Run.id == run["id"]).update(
             {"status": "ABORTING", "abort_gracefully": False}
         )
-    client = redis.Redis.from_url(REDIS_URL)
-    client.client_kill_filter(_type="pubsub")
-    client.close()
+    assert kill_listeners(settings.redis_url, settings.redis_prefix) > 0
     finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": 30}).json()["data"]
     assert finished["status"] == "ABORTED"
 

@@ -21,6 +21,7 @@ from server.storage.db import SyncDatabase
 from server.storage.runs import finish
 from tests.actors import callable_actor
 from tests.runs_db import insert_run, runs_of_task
+from tests.services import kill_listeners
 from tests.stack import Stack, free_port
 
 
@@ -133,9 +134,7 @@ def test_waiters_reread_sql_after_pubsub_connection_is_killed(
             _finish(db, rid)  # committed, but no message: as if it was published while we were away
         before = state.waiters.resubscriptions
         started = time.monotonic()
-        client = redis.Redis.from_url(settings.redis_url)
-        client.client_kill_filter(_type="pubsub")
-        client.close()
+        assert kill_listeners(settings.redis_url, settings.redis_prefix) > 0
         runs = await asyncio.gather(*waiters)
         assert state.waiters.resubscriptions > before
         assert reads == 2 * len(run_ids)

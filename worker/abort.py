@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.events import abort_channel
+from server.events import abort_channel, listener_name
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.runs import RUNS
@@ -26,7 +26,7 @@ class AbortWatch:
     """A readable fd (for select) that becomes ready once the run is ABORTING."""
 
     def __init__(self, redis_url: str, prefix: str, db: SyncDatabase, run_id: str):
-        self._client = redis.Redis.from_url(redis_url)
+        self._client = redis.Redis.from_url(redis_url, client_name=listener_name(prefix, "abort"))
         self._channel = abort_channel(prefix, run_id)
         self._db = db
         self._run_id = run_id
