@@ -11,11 +11,14 @@ The key hashes what the directory is made of (the files and the worker's Python)
 owner's user id), so a version whose files did not change is built once per owner and worker
 machine, however many builds and runs use it; another user's identical files get a directory of
 their own, so no run can change what another user's run executes. A build with useCache=false gets
-a directory of its own (its id joins the key). In a sandbox (worker/sandbox/), pip and npm run as a
-sandbox uid that can write only the directory being made and the owner's build home (its caches);
-runs see the directory read-only. Whoever needs a directory
-first makes it, a build job or a run, so a run never waits for a build queued behind it; the lock
-makes the other wait and reuse the result. A half-made directory (a killed worker) is made again.
+a directory of its own (its id joins the key). Whoever needs a directory first makes it, a build job
+or a run, so a run never waits for a build queued behind it; the lock makes the other wait and reuse
+the result. A half-made directory (a killed worker) is made again.
+
+In a sandbox (worker/sandbox/), pip and npm run as a sandbox uid that can write only the directory
+being made and the owner's build home (their caches); the directory is root's again once made, and
+runs see it read-only. What a step leaves there (a symlink to anywhere) the worker never writes or
+reads through.
 """
 
 from __future__ import annotations
@@ -166,8 +169,8 @@ class Steps:
     abort_fd: int | None  # readable once the build must stop
     sandbox: Sandbox | None = None
     owner: str = ""
-    _slot: Slot | None = None
-    _making: Path | None = None  # the build directory the sandboxed steps may write
+    # While making a directory in the sandbox: the uid's slot, the directory, the owner's build home.
+    _making: tuple[Slot, Path, Path] | None = None
 
     @contextlib.contextmanager
     def making(self, root: Path) -> Iterator[None]:
@@ -185,10 +188,10 @@ class Steps:
             try:
                 for tree in (root, home):
                     chown_tree(tree, slot.uid)
-                self._slot, self._making = slot, root
+                self._making = (slot, root, home)
                 yield
             finally:
-                self._slot = self._making = None
+                self._making = None
                 slot.close()
                 if root.exists():
                     chown_tree(root, 0)
@@ -212,9 +215,9 @@ class Steps:
         self.check()
         self.log.line(f"$ {shlex.join(argv)}")
         env = self.env
-        if self._slot is not None and self._making is not None and self.sandbox is not None:
-            home = self.sandbox.owner_home(self.owner)
-            argv = self._slot.wrap(argv, str(cwd), writable=[str(self._making)], home=home)
+        if self._making is not None:
+            slot, root, home = self._making
+            argv = slot.wrap(argv, str(cwd), writable=[str(root)], home=home)
             env = Slot.env(env)
         proc = subprocess.Popen(
             argv,

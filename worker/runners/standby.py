@@ -64,13 +64,14 @@ class Standby:
         name = f"greenroom-{os.getpid()}-{next(_sequence)}"  # remove_orphan_groups reads the pid back
         self.limit: MemoryLimit = open_memory_limit(settings.memory_limit, None, name)
         limits = TaskLimits(settings.run_pids_max, settings.run_cpu_shares, settings.run_cpu_cores)
+        self.tasks = TaskGroups(name, limits, self.limit)  # what it cannot make, it leaves out
+        self.slot: Slot | None = None  # None: the run fails with the reason (sandbox on) or runs unsandboxed
+        box = probe(settings) if settings.sandbox != "off" else None
         try:
-            self.tasks = TaskGroups(name, limits, self.limit)
-            box = probe(settings) if settings.sandbox != "off" else None
-            # None: the run fails with the reason (sandbox on) or runs unsandboxed (off, auto).
-            self.slot: Slot | None = box.slot() if isinstance(box, Sandbox) else None
-        except BaseException:
-            self.limit.close()
+            if isinstance(box, Sandbox):
+                self.slot = box.slot()
+        except BaseException:  # every uid taken: the groups go
+            self._release()
             raise
         orders_read, self._orders = os.pipe()
         self._status, status_write = os.pipe()  # close-on-exec: EOF in here once the order is under way
