@@ -17,6 +17,7 @@ from tests.conftest import Account, new_account
 from tests.rows import snapshot
 from tests.stack import running
 from worker import sandbox
+from worker.sandbox.memory import MemoryLimitUnavailable
 
 WHOAMI = """\
 import json, os, urllib.request
@@ -59,6 +60,25 @@ def test_a_worker_says_at_start_when_it_cannot_sandbox(caplog: pytest.LogCapture
     assert str(NOWHERE) in on.getMessage()
     assert auto.levelno == logging.WARNING and "NO SANDBOX" in auto.getMessage()
     assert "GREENROOM_SANDBOX=off" in off.getMessage()
+
+
+def test_no_writable_cgroup_means_no_sandbox_unless_polling_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def no_cgroup(mode: str, *args: object) -> object:
+        if mode == "cgroup":
+            raise MemoryLimitUnavailable("no writable memory cgroup (v1: read-only)")
+        return real(mode, *args)
+
+    real = sandbox.open_memory_limit
+    monkeypatch.setattr(sandbox, "open_memory_limit", no_cgroup)
+    for mode in ("auto", "cgroup"):
+        found = sandbox.probe(Settings(data_dir=tmp_path, memory_limit=mode))
+        assert isinstance(found, sandbox.SandboxUnavailable), mode
+        assert "no writable memory cgroup (v1: read-only)" in str(
+            found
+        ) and "GREENROOM_MEMORY_LIMIT=poll" in str(found)
+    assert isinstance(sandbox.probe(Settings(data_dir=tmp_path, memory_limit="poll")), sandbox.Sandbox)
 
 
 @pytest.mark.parametrize("mode", ["on", "auto"])

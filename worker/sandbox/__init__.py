@@ -25,6 +25,7 @@ from pathlib import Path
 from server.settings import Settings
 from worker.sandbox.identity import Identity, SandboxUnavailable, Workspace, take_identity
 from worker.sandbox.jail import HOME, Jail, identity_files, toolchains
+from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,16 @@ def _make(settings: Settings) -> Sandbox:
         scratch_dir=settings.sandboxes_dir / "uids",
         homes_dir=settings.sandboxes_dir / "homes",
     )
+    if settings.memory_limit in ("auto", "cgroup"):
+        # The sandbox's limits are cgroups it cannot leave; `poll` and `off` say, explicitly, that
+        # this host does without.
+        try:
+            open_memory_limit("cgroup", None, f"greenroom-{os.getpid()}-probe").close()
+        except MemoryLimitUnavailable as exc:
+            raise SandboxUnavailable(
+                f"{exc}: the sandbox's memory and process limits need one (GREENROOM_MEMORY_LIMIT=poll"
+                " runs without, sampling memory)"
+            ) from exc
     try:
         identity = take_identity(box.uids, box.lock_dir)
     except OSError as exc:
