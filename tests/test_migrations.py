@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
-from server.storage.db import SyncDatabase
-from server.storage.models import Base
+from server.migrate import alembic_config, upgrade
+from server.secrets import env_var_value
+from server.storage.db import SyncDatabase, create_sync_engine
+from server.storage.models import Actor, Base, Build, User
+from tests.conftest import TEST_SECRETS_KEY
 
 
 def test_models_and_migrations_agree(db: SyncDatabase) -> None:
@@ -15,3 +22,39 @@ def test_models_and_migrations_agree(db: SyncDatabase) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_0007_seals_the_secrets_stored_before_it(tmp_path: Path) -> None:
+    """Secrets written before sealing existed (a plain "value"), in actors' versions and builds'
+    snapshots: sealed by the migration when the key is set, and still what the worker opens."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0006")
+    env_vars = [{"name": "TOKEN", "value": "hunter2", "isSecret": True}, {"name": "MODE", "value": "x"}]
+    version = {"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": [], "envVars": env_vars}
+    db = SyncDatabase(create_sync_engine(url))
+    try:
+        with db.transaction() as session:
+            user = User(username="old")
+            session.add(user)
+            session.flush()
+            actor = Actor(
+                user_id=user.id, name="old", versions=[version], tagged_builds={}, pending_builds={}
+            )
+            session.add(actor)
+            session.flush()
+            session.add(
+                Build(act_id=actor.id, user_id=user.id, version_number="0.0", build_number="0.0.1",
+                      status="SUCCEEDED", source=version)
+            )  # fmt: skip
+        upgrade(url, TEST_SECRETS_KEY)
+        with db.transaction() as session:
+            stored = [
+                session.scalars(select(Actor)).one().versions[0],
+                session.scalars(select(Build)).one().source,
+            ]
+    finally:
+        db.engine.dispose()
+    for snapshot in stored:
+        secret, plain = snapshot["envVars"]
+        assert "value" not in secret and env_var_value(TEST_SECRETS_KEY, secret) == "hunter2"
+        assert plain == {"name": "MODE", "value": "x"}
