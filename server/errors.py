@@ -9,7 +9,7 @@ ApiError (status_code, error_type)
 ├── InvalidToken            401 user-or-token-not-found
 ├── Forbidden               403 insufficient-permissions
 ├── NotFound                404 record-not-found (message names the resource)
-├── ActorNotFound           404 actor-not-found
+├── ActorNotFound           404 record-not-found "Actor was not found"
 ├── MethodNotAllowed        405 method-not-allowed
 ├── RunTimeoutExceeded      408 run-timeout-exceeded
 ├── NameNotUnique           409 <resource>-name-not-unique
@@ -105,9 +105,10 @@ class NotFound(ApiError):
 
 
 class ActorNotFound(NotFound):
-    """Raised when an actor id or name resolves to nothing the user owns."""
-
-    error_type = "actor-not-found"
+    """Raised when an actor id or name resolves to nothing the user owns. `record-not-found`, as the
+    API answers and as the clients expect: the JS client's get() returns undefined only for it, and
+    `apify push` creates an actor only after it (Apify's spec lists `actor-not-found` too, which no
+    client treats as missing)."""
 
     def __init__(self) -> None:
         super().__init__("Actor was not found")

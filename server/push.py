@@ -170,7 +170,7 @@ def push(directory: Path, api: Api, *, wait_s: float = 600, say: Callable[[str],
     try:
         actor = api.call("GET", f"/acts/~{urllib.parse.quote(name)}")
     except PushError as exc:
-        if "actor-not-found" not in str(exc):
+        if "record-not-found" not in str(exc):
             raise
         actor = None
     old = next((v for v in (actor or {}).get("versions", []) if v["versionNumber"] == number), None)

@@ -13,7 +13,7 @@ from tests.actors import STDLIB_MAIN, callable_actor, files_actor
 from tests.conftest import Account
 from tests.stack import Stack
 
-ACTOR_GONE = {"type": "actor-not-found", "message": "Actor was not found"}
+ACTOR_GONE = {"type": "record-not-found", "message": "Actor was not found"}
 VERSION_GONE = {"type": "record-not-found", "message": "Actor version was not found"}
 ENV_VAR_GONE = {"type": "record-not-found", "message": "Environment variable was not found"}
 SECRET = "s3cret-value-never-shown"

@@ -107,6 +107,7 @@ def test_js_client_runs(checked: Checked) -> None:
     seen = checked.seen
     assert seen["user"]["username"] == checked.username
     assert seen["createActors"]["byNameId"] == seen["createActors"]["id"]
+    assert seen["createActors"]["missingIsUndefined"] is True  # it threw on 404 actor-not-found
     assert seen["createActors"]["versions"] == ["PYTHON_CALLABLE"]
     task_id = seen["createTask"]["id"]
 

@@ -126,7 +126,7 @@ def _owned_things(api: httpx.Client) -> dict:
 
 TASK_GONE = ("record-not-found", "Actor task was not found")
 RUN_GONE = ("record-not-found", "Actor run was not found")
-ACTOR_GONE = ("actor-not-found", "Actor was not found")
+ACTOR_GONE = ("record-not-found", "Actor was not found")
 
 
 def _intrusions(owner: str, ids: dict) -> list[tuple[str, str, dict, tuple[str, str | None]]]:

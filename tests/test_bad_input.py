@@ -19,7 +19,7 @@ from tests.rows import counts, snapshot
 UNKNOWN = "AAAAAAAAAAAAAAAAA"
 TASK_GONE = ("record-not-found", "Actor task was not found")
 RUN_GONE = ("record-not-found", "Actor run was not found")
-ACTOR_GONE = ("actor-not-found", "Actor was not found")
+ACTOR_GONE = ("record-not-found", "Actor was not found")
 STORE_GONE = ("record-not-found", None)
 KEY_BAD = ("invalid-record-key", "Record key contains invalid character")
 INVALID = ("invalid-input", None)

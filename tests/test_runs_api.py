@@ -145,7 +145,7 @@ def test_bad_list_filters_are_400(api: httpx.Client, params: dict[str, str], mes
 
 
 def test_unknown_owner_and_bad_last_run_parameters(api: httpx.Client, db: SyncDatabase) -> None:
-    assert api.get("/acts/nope/runs").json()["error"]["type"] == "actor-not-found"
+    assert api.get("/acts/nope/runs").json()["error"]["type"] == "record-not-found"
     missing_task = api.get("/actor-tasks/nope/runs/last")
     assert missing_task.status_code == 404
     assert missing_task.json()["error"] == {"type": "record-not-found", "message": "Actor task was not found"}

@@ -92,7 +92,14 @@ async function main() {
         ids.echo = echo.id;
         ids.sleeper = sleeper.id;
         const byName = await client.actor(`${out.user.username}/js-echo`).get();
-        return { id: echo.id, byNameId: byName.id, versions: echo.versions.map((v) => v.sourceType) };
+        // get-or-create code: a missing actor is undefined (only a 404 record-not-found is).
+        const missing = await client.actor(`${out.user.username}/no-such-actor`).get();
+        return {
+            id: echo.id,
+            byNameId: byName.id,
+            versions: echo.versions.map((v) => v.sourceType),
+            missingIsUndefined: missing === undefined,
+        };
     });
 
     await step('createTask', async () => {
