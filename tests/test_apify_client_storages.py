@@ -232,3 +232,16 @@ def test_request_queue_client(stack: Stack, account: Account) -> None:
     )  # h/1 handled, h/2 pending
     assert sorted(i.url for i in rq.list_requests().items) == ["https://h/1", "https://h/2"]
     assert rq.get_request("missing0000000") is None
+
+
+@pytest.mark.parametrize("kind", ["datasets", "request_queues", "key_value_stores"])
+def test_unnamed_storages_list_with_the_python_client(stack: Stack, account: Account, kind: str) -> None:
+    """The client validates each item against Apify's schema, where `name` is a string: an unnamed
+    storage (a run's default one) listed with unnamed=True must not come back with `"name": null`."""
+    client = _client(stack, account)
+    collection = getattr(client, kind)()
+    made = collection.get_or_create()  # no name: unnamed
+    named = collection.get_or_create(name=f"named-{kind.replace('_', '-')}")
+    listed = collection.list(unnamed=True)
+    assert {item.id for item in listed.items} == {made.id, named.id}
+    assert [item.id for item in collection.list().items] == [named.id]

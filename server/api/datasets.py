@@ -232,7 +232,7 @@ async def _shape(
     return [dataset_json(d, user, base) for d in rows]
 
 
-DATASETS = StorageKind(Dataset, "Dataset", "datasets", _shape)
+DATASETS = StorageKind(Dataset, "Dataset", "datasets", _shape, listed_name_required=True)
 list_, get_or_create, update_for = DATASETS.list_, DATASETS.get_or_create, DATASETS.update_for
 
 

@@ -38,7 +38,7 @@ async def _shape(
     return [request_queue_json(q, user, base) for q in rows]
 
 
-QUEUES = StorageKind(RequestQueue, "Request queue", "request-queues", _shape)
+QUEUES = StorageKind(RequestQueue, "Request queue", "request-queues", _shape, listed_name_required=True)
 list_, get_or_create, update_for = QUEUES.list_, QUEUES.get_or_create, QUEUES.update_for
 
 

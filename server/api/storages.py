@@ -38,6 +38,9 @@ class StorageKind(Generic[M]):
     collection: str  # its path under /v2
     # Rows to their JSON, read in the session they came from (a store's size is a query of its own).
     shape: Callable[[AsyncSession, Sequence[M], User, str], Awaitable[list[dict[str, Any]]]]
+    # Apify's schema for this kind's list items makes `name` a string (DatasetListItem,
+    # RequestQueueShort; the clients validate it): an unnamed one is listed with its id as name.
+    listed_name_required: bool = False
 
     async def one(self, session: AsyncSession, row: M, user: User, base: str) -> dict[str, Any]:
         return (await self.shape(session, [row], user, base))[0]
@@ -77,6 +80,8 @@ async def _list(request: Request, kind: StorageKind[M]) -> Response:
         total = (await session.execute(select(func.count()).select_from(owned.subquery()))).scalar_one()
         rows = (await session.execute(page.apply(owned, kind.model.created_at))).scalars().all()
         items = await kind.shape(session, rows, user, state.settings.api_base_url)
+    if kind.listed_name_required:
+        items = [item if item["name"] is not None else item | {"name": item["id"]} for item in items]
     return paginated(page, total, items)
 
 
