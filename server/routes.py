@@ -197,7 +197,10 @@ def _webhooks() -> list[BaseRoute]:
 
 
 def _users() -> list[BaseRoute]:
-    return [Route("/v2/users/me", users.me, methods=["GET"])]
+    return [
+        Route("/v2/users/me", users.me, methods=["GET"]),
+        Route("/v2/users/{userId}", users.public, methods=["GET"]),
+    ]
 
 
 def routes() -> list[BaseRoute]:

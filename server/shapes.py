@@ -186,9 +186,9 @@ def head_item_json(row: QueueRequest) -> dict[str, Any]:
 
 
 # Apify's platform features (UserPrivateInfo.effectivePlatformFeatures): Greenroom has actors and storage.
-_ENABLED_FEATURES = ("ACTORS", "STORAGE")
+_ENABLED_FEATURES = ("ACTORS", "STORAGE", "WEBHOOKS")
 _OTHER_FEATURES = (
-    "SCHEDULER", "PROXY", "PROXY_EXTERNAL_ACCESS", "PROXY_RESIDENTIAL", "PROXY_SERPS", "WEBHOOKS",
+    "SCHEDULER", "PROXY", "PROXY_EXTERNAL_ACCESS", "PROXY_RESIDENTIAL", "PROXY_SERPS",
     "ACTORS_PUBLIC_ALL", "ACTORS_PUBLIC_DEVELOPER",
 )  # fmt: skip
 
@@ -216,6 +216,12 @@ def user_json(user: User) -> dict[str, Any]:
             **{name: _feature(False) for name in _OTHER_FEATURES},
         },
     }
+
+
+def public_user_json(user: User) -> dict[str, Any]:
+    """GET /v2/users/:userId: Apify's UserPublicInfo (a self-hosted user has a username, no profile)."""
+    profile = dict.fromkeys(("bio", "pictureUrl", "githubUsername", "websiteUrl", "twitterUsername"))
+    return {"username": user.username, "profile": {"name": user.username, **profile}}
 
 
 def run_short_json(run: Run) -> dict[str, Any]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from apify_client import ApifyClient, ApifyClientAsync
 from apify_client._models import UserPrivateInfo
 from apify_client._status_message_watcher import StatusMessageWatcherBase
 
+from server.storage.db import SyncDatabase
+from server.users import create_user
 from tests.actors import STDLIB_MAIN, callable_actor, files_actor
 from tests.conftest import Account
 from tests.stack import Stack
@@ -141,6 +145,20 @@ def test_user_get(stack: Stack, account: Account) -> None:
     me = _client(stack, account).user().get()
     assert isinstance(me, UserPrivateInfo)  # not the public fallback: every required field is there
     assert me.id == account.user_id and me.username == account.username
+    # Webhooks are provided (the CLI and clients read effectivePlatformFeatures).
+    assert me.effective_platform_features.webhooks.is_enabled is True
+
+
+def test_a_users_public_profile_by_id_or_username(stack: Stack, account: Account, db: SyncDatabase) -> None:
+    """What `apify actors info` and `apify datasets info` call (GET /v2/users/:userId): 404 before."""
+    other, _ = create_user(db, f"u{uuid.uuid4().hex[:12]}")
+    client = _client(stack, account)
+    for wanted in (other.id, other.username):
+        profile = client.user(wanted).get()
+        assert profile is not None and profile.username == other.username
+    assert client.user("nobody-at-all").get() is None  # 404 record-not-found
+    response = httpx.get(f"{stack.url}/v2/users/{other.id}")
+    assert response.status_code == 401  # Apify needs no token here; Greenroom does
 
 
 def test_async_client_call_log_stream_and_dataset_iterate(

@@ -1,14 +1,31 @@
-"""/v2/users/me."""
+"""/v2/users/me and /v2/users/:userId (a user's public profile)."""
 
 from __future__ import annotations
 
+from sqlalchemy import or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.auth import authenticate
+from server.errors import NotFound
+from server.lifespan import state_of
 from server.responses import data_response
-from server.shapes import user_json
+from server.shapes import public_user_json, user_json
+from server.storage.models import User
 
 
 async def me(request: Request) -> Response:
     return data_response(user_json(await authenticate(request)))
+
+
+async def public(request: Request) -> Response:
+    """A user by id or username, as Apify's public profile shows it. Apify needs no token here;
+    Greenroom does, so that who has an account is told only to those who have one."""
+    wanted = request.path_params["userId"]
+    async with state_of(request).db.read() as session:
+        await authenticate(request, session)
+        stmt = select(User).where(or_(User.id == wanted, User.username == wanted))
+        user = (await session.execute(stmt)).scalars().first()
+    if user is None:
+        raise NotFound("User was not found")
+    return data_response(public_user_json(user))

@@ -100,7 +100,7 @@ def build_world(stack: Stack, db: SyncDatabase) -> World:
     """A new user with one of everything, made through the API (the caller closes world.client)."""
     user, token = create_user(db, f"c{uuid.uuid4().hex[:12]}")
     client = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    w = World(user.id, user.username, token, client, db)
+    w = World(user.id, user.username, token, client, db, ids={"userId": user.id})
     # The actor endpoints see a SOURCE_FILES actor (Apify's kind); the task runs the fast echo callable.
     actor = client.post(
         "/v2/acts",
