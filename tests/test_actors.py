@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -409,3 +410,25 @@ def test_python_client_on_actors_versions_and_env_vars(stack: Stack, account: Ac
     client.actor(actor.id).delete()
     assert client.actor(actor.id).get() is None
     assert client.actors().list().total == 0
+
+
+def test_a_version_update_leaves_the_actors_modified_at(api: httpx.Client) -> None:
+    """`apify push` (without --force) refuses files older than the actor's modifiedAt: a push that
+    updated the version and moved it made every second push of the same files fail ("was modified
+    there since modified locally"). The actor's own fields move it."""
+    actor = _create(api, files_actor("pushed", {"main.py": "print(1)"}))
+    version = {
+        "sourceType": "SOURCE_FILES",
+        "sourceFiles": [{"name": "main.py", "format": "TEXT", "content": "print(2)"}],
+    }
+    time.sleep(0.01)
+    assert api.put(f"/acts/{actor['id']}/versions/0.0", json=version).status_code == 200
+    env_var = {"name": "MODE", "value": "x"}
+    assert api.post(f"/acts/{actor['id']}/versions/0.0/env-vars", json=env_var).status_code == 201
+    assert (
+        api.post(f"/acts/{actor['id']}/versions", json={**version, "versionNumber": "0.1"}).status_code == 201
+    )
+    assert api.delete(f"/acts/{actor['id']}/versions/0.1").status_code == 204
+    assert api.get(f"/acts/{actor['id']}").json()["data"]["modifiedAt"] == actor["modifiedAt"]
+    retitled = api.put(f"/acts/{actor['id']}", json={"title": "New"}).json()["data"]
+    assert retitled["modifiedAt"] > actor["modifiedAt"]

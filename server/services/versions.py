@@ -17,7 +17,6 @@ from server.secrets import SecretsUnavailable, seal_env_vars
 from server.services.build_versions import SNAPSHOT_KEYS, build_version, lock_actor
 from server.services.validation import check_env_var, check_env_vars, check_version
 from server.settings import Settings
-from server.storage.ids import utcnow
 from server.storage.models import Actor
 
 
@@ -54,8 +53,10 @@ async def save_versions(
     for version in versions:
         if _needs_build(old.get(version["versionNumber"]), version):
             await build_version(session, actor, version)
-    actor.versions = list(versions)  # a new list: SQLAlchemy does not see in-place JSON changes
-    actor.modified_at = utcnow()
+    # A new list: SQLAlchemy does not see in-place JSON changes. The actor's modifiedAt stays: it
+    # covers the actor's own fields, and `apify push` refuses (without --force) to push files older
+    # than it, so a version update moving it would refuse every second push of unchanged files.
+    actor.versions = list(versions)
 
 
 def stored_versions(versions: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
@@ -143,7 +144,6 @@ async def delete_version(session: AsyncSession, actor: Actor, number: str) -> No
         raise too_few_versions()
     # Its builds stay: runs made from them, and tags pointing at them, keep working.
     actor.versions = [v for v in actor.versions if v is not old]
-    actor.modified_at = utcnow()
 
 
 def find_env_var(version: dict[str, Any], name: str) -> dict[str, Any]:
