@@ -7,13 +7,9 @@ With them, a failing `npm ci` fails the test.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,14 +20,10 @@ import pytest
 
 from server.storage.db import SyncDatabase
 from server.users import create_user
+from tests.npm import NODE, NPM, npm_installed
 from tests.stack import Stack
 
 JS_DIR = Path(__file__).resolve().parent / "js"
-LOCKFILE = JS_DIR / "package-lock.json"
-# Written into node_modules after a successful `npm ci`: the lockfile's hash it was installed from.
-STAMP = JS_DIR / "node_modules" / ".greenroom-lock-sha256"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 
 pytestmark = [
     pytest.mark.skipif(
@@ -45,30 +37,8 @@ pytestmark = [
 
 @pytest.fixture(scope="session")
 def js_client() -> Path:
-    """tests/js/node_modules installed from the lockfile; skipped when it already matches it."""
-    assert NPM is not None
-    wanted = hashlib.sha256(LOCKFILE.read_bytes()).hexdigest()
-    # Several pytest sessions may share the work tree: one installs, the others wait for it.
-    lock_path = (
-        Path(tempfile.gettempdir()) / f"greenroom-npm-{hashlib.sha256(bytes(JS_DIR)).hexdigest()[:12]}.lock"
-    )
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if STAMP.is_file() and STAMP.read_text() == wanted:
-            return JS_DIR
-        started = time.monotonic()
-        done = subprocess.run(
-            [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci in {JS_DIR} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        STAMP.write_text(wanted)
-        print(f"npm ci took {time.monotonic() - started:.1f} s")
-    return JS_DIR
+    """tests/js/node_modules installed from the lockfile."""
+    return npm_installed(JS_DIR)
 
 
 @dataclass
