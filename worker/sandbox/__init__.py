@@ -6,7 +6,7 @@
   no capabilities, no_new_privs;
 - memory.py, tasks.py: the memory, process-count and CPU limits, as cgroups it cannot leave (it sees
   no /sys, its cgroup namespace starts at its own group, and the files belong to root);
-- network.py: the loopback addresses of Redis and the database, closed to the sandbox uids.
+- network.py: the TCP addresses of Redis and the database, closed to the sandbox uids (nftables).
 
 PYTHON_CALLABLE actors are trusted code installed with the worker: they run in the worker's forked
 child, as the worker's user, inside the memory, pids and CPU groups but outside the sandbox.
