@@ -168,7 +168,7 @@ def test_a_hostile_actor_gets_nothing_of_another_users_run(
     stack: Stack, db: SyncDatabase, settings: Settings
 ) -> None:
     if settings.sandbox == "off":
-        pytest.skip("GREENROOM_SANDBOX=off")
+        pytest.skip("this machine cannot sandbox actors (not root, or no bubblewrap)")
     alice, bob = new_account(settings), new_account(settings)
     admin_token = settings.data_dir / "admin-token"
     with db.begin() as connection:
@@ -241,7 +241,7 @@ def test_without_the_sandbox_the_same_actor_gets_out(isolated_settings: Settings
     alice, bob = new_account(own), new_account(own)
     with running(own, workers=2) as stack, _attack(stack, alice, bob, kill_greenroom=False) as seen:
         report = seen["report"]
-        assert report["uid"] == 0
+        assert report["uid"] == os.getuid()  # the worker's user (root here: all of the machine)
         assert report["read"][str(own.data_dir.resolve() / "admin-token")] == "ok: b'the-admin-token\\n'"
         assert report["environ_leaks"], "the unsandboxed actor saw no other process's environment"
         assert report["write"]["victim_build"] == "ok"

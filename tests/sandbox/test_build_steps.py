@@ -28,6 +28,8 @@ INSTALL = (
 def test_a_build_steps_code_runs_as_a_sandbox_uid_and_its_symlinks_are_not_followed(
     api: httpx.Client, stack: Stack, tmp_path: Path
 ) -> None:
+    if stack.settings.sandbox == "off":
+        pytest.skip("this machine cannot sandbox actors (not root, or no bubblewrap)")
     target = tmp_path / f"host-file-{uuid.uuid4().hex}"
     target.write_text('CMD ["/bin/echo", "read through the symlink"]\n')
     os.chmod(tmp_path, 0o700)  # root's, as a host file the sandbox must not reach
