@@ -13,6 +13,7 @@ import pytest
 from apify_client import ApifyClient
 from apify_client._models import Run
 from apify_client._status_message_watcher import StatusMessageWatcherBase
+from apify_client.errors import ApifyApiError
 
 from tests.actors import STDLIB_MAIN, callable_actor, files_actor
 from tests.conftest import Account
@@ -328,3 +329,21 @@ def test_last_run_status_carries_onto_its_storages_and_log(stack: Stack, account
         assert aborted.key_value_store().get_record("OUTPUT") is None
         assert "Aborting the run" in (aborted.log().get() or "")
         assert owner.last_run(status="FAILED").get() is None
+
+
+def test_the_last_run_of_an_actor_or_a_task_is_aborted(stack: Stack, account: Account) -> None:
+    """POST .../runs/last/abort (the clients' last_run().abort()): 404 before."""
+    client = _client(stack, account)
+    actor_id = _actor(client, "last-aborted", "graceful_sleeper")
+    task = client.tasks().create(actor_id=actor_id, name="last-aborted-task")
+    for owner in (client.actor(actor_id), client.task(task.id)):
+        run = owner.start()
+        assert "ready" in _wait_for_log(client, run.id, "ready")
+        aborting = owner.last_run().abort()
+        assert aborting.id == run.id and aborting.status in ("ABORTING", "ABORTED")
+        aborted = client.run(run.id).wait_for_finish(wait_duration=timedelta(seconds=20))
+        assert aborted is not None and aborted.status == "ABORTED"
+    # status= picks among the runs: no RUNNING one is left.
+    with pytest.raises(ApifyApiError) as missing:
+        client.actor(actor_id).last_run(status="RUNNING").abort()
+    assert missing.value.status_code == 404 and missing.value.type == "record-not-found"
