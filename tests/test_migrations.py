@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.migrate import alembic_config, upgrade
 from server.secrets import env_var_value
 from server.storage.db import SyncDatabase, create_sync_engine
-from server.storage.models import Actor, Base, Build, User
+from server.storage.models import Actor, Base, Build
 from tests.conftest import TEST_SECRETS_KEY
 
 
@@ -33,19 +35,28 @@ def test_0007_seals_the_secrets_stored_before_it(tmp_path: Path) -> None:
     version = {"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": [], "envVars": env_vars}
     db = SyncDatabase(create_sync_engine(url))
     try:
-        with db.transaction() as session:
-            user = User(username="old")
-            session.add(user)
-            session.flush()
-            actor = Actor(
-                user_id=user.id, name="old", versions=[version], tagged_builds={}, pending_builds={}
+        # Rows as the schema of 0006 holds them (the models describe head, with columns added since).
+        with db.engine.begin() as connection:
+            now = datetime.now(UTC)
+            connection.execute(
+                text("INSERT INTO users (id, username, created_at) VALUES ('u1', 'old', :now)"), {"now": now}
             )
-            session.add(actor)
-            session.flush()
-            session.add(
-                Build(act_id=actor.id, user_id=user.id, version_number="0.0", build_number="0.0.1",
-                      status="SUCCEEDED", source=version)
-            )  # fmt: skip
+            connection.execute(
+                text(
+                    "INSERT INTO actors (id, user_id, name, is_public, default_run_options, versions,"
+                    " tagged_builds, pending_builds, created_at, modified_at)"
+                    " VALUES ('a1', 'u1', 'old', false, '{}', :versions, '{}', '{}', :now, :now)"
+                ),
+                {"versions": json.dumps([version]), "now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO builds (id, act_id, user_id, version_number, build_number, status,"
+                    " source, started_at) VALUES ('b1', 'a1', 'u1', '0.0', '0.0.1', 'SUCCEEDED',"
+                    " :source, :now)"
+                ),
+                {"source": json.dumps(version), "now": now},
+            )
         upgrade(url, TEST_SECRETS_KEY)
         with db.transaction() as session:
             stored = [

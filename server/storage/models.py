@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,10 @@ from server.storage.ids import new_id, utcnow
 
 Id = String(17)
 Json = JSON(none_as_null=True)
+
+
+def new_signing_key() -> str:
+    return secrets.token_hex(16)
 
 
 class Base(DeclarativeBase):
@@ -75,6 +80,10 @@ class Actor(Base):
     # the tag uses it (and builds it itself if it must), so a changed version runs at once.
     pending_builds: Mapped[dict[str, Any]] = mapped_column(
         Json, nullable=False, default=dict, server_default="{}"
+    )
+    # Apify's pricingInfos: the entry in force when a run starts becomes the run's pricingInfo.
+    pricing_infos: Mapped[list[dict[str, Any]]] = mapped_column(
+        Json, nullable=False, default=list, server_default="[]"
     )
     created_at: Mapped[datetime] = _created()
     modified_at: Mapped[datetime] = _created()
@@ -153,6 +162,33 @@ class Run(Base):
     # lease_owner names the attempt, so a stalled worker cannot touch a run restarted elsewhere.
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     lease_owner: Mapped[str | None] = mapped_column(String(32))
+    # Pay-per-event: the actor's pricing when the run started, and what was charged (event -> count).
+    pricing_info: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    charged_event_counts: Mapped[dict[str, int]] = mapped_column(
+        Json, nullable=False, default=dict, server_default="{}"
+    )
+    # Apify's metamorphs [{createdAt, actorId, buildId, inputKey}]; input_key None reads INPUT.
+    metamorphs: Mapped[list[dict[str, Any]]] = mapped_column(
+        Json, nullable=False, default=list, server_default="[]"
+    )
+    input_key: Mapped[str | None] = mapped_column(String(256))
+    # Reboots asked for; the worker running the run restarts the actor when it grows.
+    reboot_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class RunCharge(Base):
+    """One charge of a pay-per-event run; a repeated idempotency key is the same charge."""
+
+    __tablename__ = "run_charges"
+    __table_args__ = (
+        UniqueConstraint("run_id", "idempotency_key", name="uq_run_charges_run_id_idempotency_key"),
+    )
+    id: Mapped[str] = _id()
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
+    event_name: Mapped[str] = mapped_column(String(256), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = _created()
 
 
 class _Storage:
@@ -173,6 +209,8 @@ class _Storage:
 class KeyValueStore(_Storage, Base):
     __tablename__ = "key_value_stores"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
+    # Apify's urlSigningSecretKey: signs the store's public URLs (HMAC), shown to its owner only.
+    url_signing_secret_key: Mapped[str | None] = mapped_column(String(64), default=new_signing_key)
 
 
 class KeyValueRecord(Base):
@@ -192,6 +230,7 @@ class Dataset(_Storage, Base):
     __tablename__ = "datasets"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
     item_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    url_signing_secret_key: Mapped[str | None] = mapped_column(String(64), default=new_signing_key)
 
 
 class DatasetItem(Base):
