@@ -284,3 +284,18 @@ def test_public_urls_are_on_the_public_base_url() -> None:
     assert not storage_signature_valid(items_signature, dataset.id, "k" * 32, now + 15 * 24 * 3600 * 1000)
     unsigned = KeyValueStore(id="K" * 17, user_id=user.id, url_signing_secret_key=None)
     assert "?" not in key_value_store_with_stats_json(unsigned, user, base, 0)["keysPublicUrl"]
+
+
+def test_a_runs_default_storages_are_signed(stack: Stack, account: Account) -> None:
+    """Runs write their default storages with Core inserts: they get signing keys all the same."""
+    client = _client(stack, account)
+    actor = client.actors().create(
+        name=f"signed-{uuid.uuid4().hex[:8]}",
+        versions=[{"versionNumber": "0.0", "sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:echo"}],
+    )
+    run = client.actor(actor.id).call(run_input={"x": 1}, wait_duration=timedelta(seconds=60))
+    assert run is not None and run.status == "SUCCEEDED"
+    items_url = client.dataset(run.default_dataset_id).create_items_public_url()
+    assert "signature=" in items_url and _get(items_url).json() == [{"seen": {"x": 1}}]
+    output_url = client.key_value_store(run.default_key_value_store_id).get_record_public_url("OUTPUT")
+    assert "signature=" in output_url and _get(output_url).json() == {"input": {"x": 1}}
