@@ -299,3 +299,22 @@ def test_a_runs_default_storages_are_signed(stack: Stack, account: Account) -> N
     assert "signature=" in items_url and _get(items_url).json() == [{"seen": {"x": 1}}]
     output_url = client.key_value_store(run.default_key_value_store_id).get_record_public_url("OUTPUT")
     assert "signature=" in output_url and _get(output_url).json() == {"input": {"x": 1}}
+
+    # The run's own routes to them take the same signatures (Apify's spec lists `signature` there).
+    runs = f"{stack.url}/v2/actor-runs/{run.id}"
+    items = _get(f"{runs}/dataset/items", signature=_signature(items_url))
+    assert items.status_code == 200 and items.json() == [{"seen": {"x": 1}}]
+    keys_url = client.key_value_store(run.default_key_value_store_id).create_keys_public_url()
+    keys = _get(f"{runs}/key-value-store/keys", signature=_signature(keys_url))
+    assert keys.status_code == 200 and "OUTPUT" in [k["key"] for k in keys.json()["data"]["items"]]
+    output = _get(f"{runs}/key-value-store/records/OUTPUT", signature=_signature(output_url))
+    assert output.status_code == 200 and output.json() == {"input": {"x": 1}}
+    _refused(_get(f"{runs}/dataset/items", signature=_signature(keys_url)), "dataset")
+    _refused(
+        _get(f"{runs}/key-value-store/records/INPUT", signature=_signature(output_url)), "key-value store"
+    )
+    missing = _get(f"{stack.url}/v2/actor-runs/NoSuchRun00000001/dataset/items", signature="x")
+    assert missing.status_code == 404
+    pushed = httpx.post(f"{runs}/dataset/items", params={"signature": _signature(items_url)}, json=[{"n": 1}])
+    assert pushed.status_code == 401
+    assert _get(items_url).json() == [{"seen": {"x": 1}}]

@@ -91,3 +91,11 @@ async def find_storage_of_anyone(session: AsyncSession, model: type[S], ref: str
     owner = select(User.id).where(User.username == username).scalar_subquery()
     stmt = select(model).where(model.user_id == owner, model.name == name)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_run_of_anyone(session: AsyncSession, run_id: str) -> Run | None:
+    """A run by id, whoever owns it: for its default storages' signed reads, where a signature of
+    the storage, not a token, says who may read."""
+    if "\x00" in run_id:
+        return None
+    return (await session.execute(select(Run).where(Run.id == run_id))).scalar_one_or_none()
