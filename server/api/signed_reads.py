@@ -3,8 +3,9 @@
 parameter instead of a token.
 
 Only the reads Apify signs call these: a dataset's items, a key-value store's keys and records
-archive (a storage signature, which may expire) and one record (the record's signature). Writes
-never look at a signature: they authenticate the token alone.
+archive (a storage signature, which may expire: `readable_dataset`, `readable_key_value_store`)
+and one record (the record's signature: `readable_record_store`). Writes never look at a
+signature: they authenticate the token alone.
 
 A good signature opens the storage it was made for, whoever calls (a token sent with it is not
 needed). A missing signature leaves the token to decide, as before. A bad, expired or other
