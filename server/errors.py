@@ -5,6 +5,7 @@ ApiError (status_code, error_type)
 ├── InvalidRequest          400 invalid-request
 ├── InvalidRecordKey        400 invalid-record-key
 ├── RunFailed               400 run-failed
+├── InvalidSignature        400 invalid-signature
 ├── TokenNotProvided        401 token-not-provided
 ├── InvalidToken            401 user-or-token-not-found
 ├── Forbidden               403 insufficient-permissions
@@ -65,6 +66,12 @@ class RunFailed(ApiError):
 
     def __init__(self, run_id: str, status: str):
         super().__init__(f"Actor run did not succeed (run ID: {run_id}, status: {status})")
+
+
+class InvalidSignature(ApiError):
+    """Raised when an encoded value's signature is not this deployment's (tools/decode-and-verify)."""
+
+    error_type = "invalid-signature"
 
 
 class TokenNotProvided(ApiError):

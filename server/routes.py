@@ -14,6 +14,7 @@ from server.api import (
     run_storages,
     runs,
     tasks,
+    tools,
     users,
 )
 
@@ -203,6 +204,14 @@ def _users() -> list[BaseRoute]:
     ]
 
 
+def _tools() -> list[BaseRoute]:
+    return [
+        Route("/v2/tools/encode-and-sign", tools.encode_and_sign, methods=["POST"]),
+        Route("/v2/tools/decode-and-verify", tools.decode_and_verify, methods=["POST"]),
+        Route("/v2/browser-info", tools.browser_info, methods=["GET", "POST", "PUT", "DELETE"]),
+    ]
+
+
 def routes() -> list[BaseRoute]:
     return [
         *_actors("acts"),
@@ -220,4 +229,5 @@ def routes() -> list[BaseRoute]:
         *_request_queues(),
         *_webhooks(),
         *_users(),
+        *_tools(),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from server import public_urls
 from server.storage.ids import iso
 from server.storage.models import (
     Actor,
@@ -101,7 +102,7 @@ def task_json(task: Task, user: User, actor: Actor) -> dict[str, Any]:
 
 
 def key_value_store_json(store: KeyValueStore, user: User, api_base_url: str) -> dict[str, Any]:
-    base = f"{api_base_url}/v2/key-value-stores/{store.id}"
+    """A store as its owner sees it: with its URL signing key and signed public URLs."""
     return {
         "id": store.id,
         "name": store.name,
@@ -112,15 +113,17 @@ def key_value_store_json(store: KeyValueStore, user: User, api_base_url: str) ->
         "accessedAt": iso(store.accessed_at),
         "actId": store.act_id,
         "actRunId": store.act_run_id,
-        "consoleUrl": base,
-        "keysPublicUrl": f"{base}/keys",
+        "consoleUrl": public_urls.key_value_store_url(api_base_url, store.id),
+        "keysPublicUrl": public_urls.keys_public_url(api_base_url, store),
+        "recordsPublicUrl": public_urls.records_public_url(api_base_url, store),
+        "urlSigningSecretKey": store.url_signing_secret_key,
         "generalAccess": "FOLLOW_USER_SETTING",
         "stats": {},
     }
 
 
 def dataset_json(dataset: Dataset, user: User, api_base_url: str) -> dict[str, Any]:
-    base = f"{api_base_url}/v2/datasets/{dataset.id}"
+    """A dataset as its owner sees it: with its URL signing key and signed items URL."""
     return {
         "id": dataset.id,
         "name": dataset.name,
@@ -133,8 +136,9 @@ def dataset_json(dataset: Dataset, user: User, api_base_url: str) -> dict[str, A
         "cleanItemCount": dataset.item_count,
         "actId": dataset.act_id,
         "actRunId": dataset.act_run_id,
-        "consoleUrl": base,
-        "itemsPublicUrl": f"{base}/items",
+        "consoleUrl": public_urls.dataset_url(api_base_url, dataset.id),
+        "itemsPublicUrl": public_urls.items_public_url(api_base_url, dataset),
+        "urlSigningSecretKey": dataset.url_signing_secret_key,
         "generalAccess": "FOLLOW_USER_SETTING",
         "stats": {},
     }
@@ -271,9 +275,8 @@ def env_var_json(var: dict[str, Any]) -> dict[str, Any]:
 def key_value_store_with_stats_json(
     store: KeyValueStore, user: User, api_base_url: str, storage_bytes: int
 ) -> dict[str, Any]:
-    """A store with its records URL and the one statistic Greenroom keeps: bytes stored."""
+    """A store with the one statistic Greenroom keeps: bytes stored."""
     shown = key_value_store_json(store, user, api_base_url)
-    shown["recordsPublicUrl"] = f"{api_base_url}/v2/key-value-stores/{store.id}/records"
     shown["stats"] = {"storageBytes": storage_bytes}
     return shown
 

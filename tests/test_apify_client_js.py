@@ -145,3 +145,15 @@ def test_js_client_dataset(checked: Checked) -> None:
     assert ds["csv"] == "\ufeffn,label\r\n0,item 0\r\n1,item 1\r\n2,item 2\r\n"
     assert ds["csvRows"] == 11
     assert ds["csvNoBom"] == "n\r\n0\r\n"
+
+
+def test_js_client_public_urls(checked: Checked) -> None:
+    """createItemsPublicUrl, createKeysPublicUrl and getRecordPublicUrl make signed URLs that open
+    with no token; a tampered signature is refused."""
+    seen = checked.seen["publicUrls"]
+    assert seen["signed"] and seen["onBase"]
+    assert seen["opened"]["items"] == {"status": 200, "body": [{"n": 1}]}
+    keys = seen["opened"]["keys"]
+    assert keys["status"] == 200 and [k["key"] for k in keys["body"]["data"]["items"]] == ["shared"]
+    assert seen["opened"]["record"] == {"status": 200, "body": {"ok": True}}
+    assert seen["refused"] == {"status": 403, "type": "insufficient-permissions"}

@@ -20,6 +20,7 @@ from server.api import dataset_formats as fmt
 from server.api.auth import authenticate
 from server.api.body import read_json
 from server.api.params import parse_bool, parse_int
+from server.api.signed_reads import readable_dataset
 from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRequest, NotFound
 from server.lifespan import AppState, state_of
@@ -169,8 +170,8 @@ async def list_items(request: Request) -> Response:
     state = state_of(request)
     query = items_query(request.query_params)  # before any read: bad parameters are 400 first
     async with state.db.read() as session:
-        user = await authenticate(request, session)
-        dataset = await get_dataset(session, user, request.path_params["datasetId"])
+        # A signature opens the items without a token (a signed public URL).
+        dataset = await readable_dataset(request, session, request.path_params["datasetId"])
     return await items_response(state, dataset, query, head=request.method == "HEAD")
 
 

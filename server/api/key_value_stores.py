@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -18,9 +17,11 @@ from server.api.auth import authenticate
 from server.api.body import content_encoding, content_type, read_raw
 from server.api.pagination import MAX_LIMIT
 from server.api.params import parse_int
+from server.api.signed_reads import readable_key_value_store, readable_record_store
 from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRecordKey, NotFound
 from server.lifespan import AppState, state_of
+from server.public_urls import record_public_url
 from server.responses import data_response, raw_json_response, record_response
 from server.services.resolve import get_key_value_store
 from server.shapes import key_value_store_with_stats_json
@@ -104,9 +105,13 @@ def _key_param(request: Request, name: str) -> str | None:
 
 
 async def list_keys_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
+    return await _keys_response(request, state, store)
+
+
+async def _keys_response(request: Request, state: AppState, store: KeyValueStore) -> Response:
     """GET .../keys: keys in UTF-8 binary order after exclusiveStartKey, at most `limit` (1..1000;
-    0 or missing means 1000, as the clients' iterators send 0). collection and signature are ignored:
-    there are no store schemas and no signed URLs here."""
+    0 or missing means 1000, as the clients' iterators send 0). collection is ignored: there are
+    no store schemas. Each key's recordPublicUrl carries the record's signature, as Apify's."""
     limit = parse_int(request.query_params, "limit") or MAX_LIMIT
     limit = min(limit, MAX_LIMIT)
     start = _key_param(request, "exclusiveStartKey")
@@ -116,9 +121,9 @@ async def list_keys_for(request: Request, state: AppState, user: User, store: Ke
         rows = (await session.execute(stmt)).all()
     truncated = len(rows) > limit
     rows = rows[:limit]
-    records = f"{state.settings.api_base_url}/v2/key-value-stores/{store.id}/records"
+    base = state.settings.api_base_url
     items = [
-        {"key": key, "size": int(size), "recordPublicUrl": f"{records}/{quote(key, safe='')}"}
+        {"key": key, "size": int(size), "recordPublicUrl": record_public_url(base, store, key)}
         for key, size in rows
     ]
     return data_response(
@@ -134,16 +139,20 @@ async def list_keys_for(request: Request, state: AppState, user: User, store: Ke
 
 
 async def list_keys(request: Request) -> Response:
-    return await list_keys_for(request, *await _resolved(request))
+    """The owner's token or a storage signature (a signed keysPublicUrl) lists the keys."""
+    state = state_of(request)
+    async with state.db.read() as session:
+        store = await readable_key_value_store(request, session, request.path_params["storeId"])
+    return await _keys_response(request, state, store)
 
 
 async def get_record(request: Request) -> Response:
-    """GET or HEAD a record (attachment, disableRedirect and signature are accepted and ignored)."""
+    """GET or HEAD a record, with the owner's token or the record's signature (a signed
+    recordPublicUrl); attachment and disableRedirect are accepted and ignored."""
     state = state_of(request)
-    user = await authenticate(request)
     key = _key(request)
     async with state.db.read() as session:
-        store = await get_key_value_store(session, user, request.path_params["storeId"])
+        store = await readable_record_store(request, session, request.path_params["storeId"], key)
         record = (await session.execute(get_record_stmt(store.id, key))).scalar_one_or_none()
     if record is None:
         raise NotFound("Record was not found")

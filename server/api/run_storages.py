@@ -4,7 +4,8 @@ Each endpoint resolves the run (which checks the token and the owner) and then i
 storage, and hands over to the storage endpoints' own code: their `*_for(request, state, user,
 storage)` functions where they exist, else the endpoint itself with the storage id put in its path
 parameters. Paging, formats, keys and errors stay exactly those of /v2/datasets and
-/v2/key-value-stores and /v2/request-queues.
+/v2/key-value-stores and /v2/request-queues. The reads Apify signs (items, keys, a record) take a
+`signature` of the default storage on /actor-runs/:runId as the storage's own routes do.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from server.api import datasets, key_value_stores, logs, run_control, run_lists
 from server.api.auth import authenticate
 from server.api.queue_params import QueueEndpoint
 from server.api.queue_routes import queue_routes
+from server.errors import NotFound
 from server.lifespan import AppState, state_of
-from server.services.resolve import get_dataset, get_key_value_store, get_request_queue, get_run
+from server.services.resolve import (
+    find_run_of_anyone,
+    get_dataset,
+    get_key_value_store,
+    get_request_queue,
+    get_run,
+)
 from server.storage.models import Dataset, KeyValueStore, Run, User
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -80,6 +88,25 @@ def _with_path_param(endpoint: Endpoint, param: str, storage_id: Callable[[Run],
     return handler
 
 
+def _signable(endpoint: Endpoint, param: str, storage_id: Callable[[Run], str], owned: Endpoint) -> Endpoint:
+    """A read Apify signs, on a run's default storage: with a `signature` on /actor-runs/:runId, the
+    storage endpoint itself decides (server/api/signed_reads.py: the storage's signature, else the
+    owner's token), so a signed URL opens it without a token; otherwise as `owned` does."""
+
+    async def handler(request: Request) -> Response:
+        if not request.query_params.get("signature") or "runId" not in request.path_params:
+            return await owned(request)
+        async with state_of(request).db.read() as session:
+            run = await find_run_of_anyone(session, request.path_params["runId"])
+        if run is None:
+            raise NotFound("Actor run was not found")
+        scope = dict(request.scope)
+        scope["path_params"] = {**request.path_params, param: storage_id(run)}
+        return await endpoint(Request(scope, request.receive))
+
+    return handler
+
+
 def _dataset_id(run: Run) -> str:
     return run.default_dataset_id
 
@@ -93,11 +120,18 @@ def _queue_id(run: Run) -> str:
 
 
 dataset = _with_path_param(datasets.get, "datasetId", _dataset_id)
-list_items = _on_dataset(datasets.list_items_for)
+list_items = _signable(datasets.list_items, "datasetId", _dataset_id, _on_dataset(datasets.list_items_for))
 push_items = _on_dataset(datasets.push_items_for)
 key_value_store = _on_store(key_value_stores.get_store_for)
-list_keys = _on_store(key_value_stores.list_keys_for)
-get_record = _with_path_param(key_value_stores.get_record, "storeId", _store_id)
+list_keys = _signable(
+    key_value_stores.list_keys, "storeId", _store_id, _on_store(key_value_stores.list_keys_for)
+)
+get_record = _signable(
+    key_value_stores.get_record,
+    "storeId",
+    _store_id,
+    _with_path_param(key_value_stores.get_record, "storeId", _store_id),
+)
 put_record = _with_path_param(key_value_stores.put_record, "storeId", _store_id)
 delete_record = _with_path_param(key_value_stores.delete_record, "storeId", _store_id)
 

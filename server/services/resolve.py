@@ -72,3 +72,30 @@ async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
     if run is None:
         raise NotFound("Actor run was not found")
     return run
+
+
+S = TypeVar("S", Dataset, KeyValueStore)
+
+
+async def find_storage_of_anyone(session: AsyncSession, model: type[S], ref: str) -> S | None:
+    """A dataset or key-value store by id or `username~name`, whoever owns it: for reads that a
+    storage signature opens, where the signature, not a token, says who may read. `~name` names a
+    storage of the token's user only, so it finds nothing here."""
+    if "\x00" in ref:
+        return None
+    if "~" not in ref:
+        return (await session.execute(select(model).where(model.id == ref))).scalar_one_or_none()
+    username, _, name = ref.partition("~")
+    if not username:
+        return None
+    owner = select(User.id).where(User.username == username).scalar_subquery()
+    stmt = select(model).where(model.user_id == owner, model.name == name)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_run_of_anyone(session: AsyncSession, run_id: str) -> Run | None:
+    """A run by id, whoever owns it: for its default storages' signed reads, where a signature of
+    the storage, not a token, says who may read."""
+    if "\x00" in run_id:
+        return None
+    return (await session.execute(select(Run).where(Run.id == run_id))).scalar_one_or_none()

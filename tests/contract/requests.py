@@ -156,7 +156,17 @@ VALID: dict[tuple[str, str], Builder] = {
         path_values(op, w), {"description": "checked", "doNotRetry": True}
     ),
     ("DELETE", "/v2/webhooks/{webhookId}"): lambda op, w: Call({"webhookId": _fresh_webhook(w)}),
+    ("POST", "/v2/tools/encode-and-sign"): lambda op, w: Call.with_json({}, {"key": "value", "n": [1]}),
+    ("POST", "/v2/tools/decode-and-verify"): lambda op, w: Call.with_json({}, {"encoded": _encoded(w)}),
+    ("POST", "/v2/browser-info"): lambda op, w: Call.with_json({}, {"echo": True}),
+    ("PUT", "/v2/browser-info"): lambda op, w: Call.with_json({}, {"echo": True}),
 }
+
+
+def _encoded(w: World) -> str:
+    r = w.client.post("/v2/tools/encode-and-sign", json={"a": 1})
+    assert r.status_code == 200, r.text
+    return str(r.json()["data"]["encoded"])
 
 
 def _queue_base(op: Operation, params: dict[str, str]) -> str:

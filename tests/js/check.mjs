@@ -253,6 +253,35 @@ async function main() {
             itemCount: info.itemCount,
         };
     });
+
+    await step('publicUrls', async () => {
+        // publicBaseUrl: the base the client's public-URL methods put in the URLs (default api.apify.com).
+        const pub = new ApifyClient({ baseUrl, publicBaseUrl: baseUrl, token, maxRetries: 0 });
+        const ds = pub.dataset((await pub.datasets().getOrCreate('js-signed')).id);
+        await ds.pushItems([{ n: 1 }, { n: 2 }]);
+        const kvs = pub.keyValueStore((await pub.keyValueStores().getOrCreate('js-signed')).id);
+        await kvs.setRecord({ key: 'shared', value: { ok: true } });
+        const urls = {
+            items: await ds.createItemsPublicUrl({ limit: 1, expiresInSecs: 600 }),
+            keys: await kvs.createKeysPublicUrl(),
+            record: await kvs.getRecordPublicUrl('shared'),
+        };
+        // Plain fetch, no token: what someone given the link does.
+        const opened = {};
+        for (const [name, url] of Object.entries(urls)) {
+            const response = await fetch(url);
+            opened[name] = { status: response.status, body: await response.json() };
+        }
+        const tampered = new URL(urls.items);
+        tampered.searchParams.set('signature', `${tampered.searchParams.get('signature')}x`);
+        const refused = await fetch(tampered);
+        return {
+            signed: Object.values(urls).every((url) => new URL(url).searchParams.has('signature')),
+            onBase: Object.values(urls).every((url) => url.startsWith(`${baseUrl}/v2/`)),
+            opened,
+            refused: { status: refused.status, type: (await refused.json()).error.type },
+        };
+    });
 }
 
 try {
