@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from server.api.auth import authenticate
 from server.api.body import content_encoding, content_type, read_raw
@@ -22,6 +22,7 @@ from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRecordKey, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response, record_response
+from server.services.records_archive import archive_chunks, check_archive_size
 from server.services.resolve import get_key_value_store
 from server.shapes import key_value_store_with_stats_json
 from server.storage.ids import utcnow
@@ -135,6 +136,24 @@ async def list_keys_for(request: Request, state: AppState, user: User, store: Ke
 
 async def list_keys(request: Request) -> Response:
     return await list_keys_for(request, *await _resolved(request))
+
+
+async def records_archive_for(
+    request: Request, state: AppState, user: User, store: KeyValueStore
+) -> Response:
+    """GET .../records: every record (of `prefix`) in a ZIP, streamed. `collection` is accepted and
+    ignored (there are no store schemas, as for .../keys), and so is `signature`."""
+    prefix = _key_param(request, "prefix")
+    _key_param(request, "collection")
+    await check_archive_size(state.db, state.settings, store.id, prefix)
+    filename = f"{store.name or store.id}.zip"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    chunks = archive_chunks(state.db, state.settings, store.id, prefix)
+    return StreamingResponse(chunks, headers=headers, media_type="application/zip")
+
+
+async def records_archive(request: Request) -> Response:
+    return await records_archive_for(request, *await _resolved(request))
 
 
 async def get_record(request: Request) -> Response:
