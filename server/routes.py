@@ -50,8 +50,17 @@ def _actors(prefix: str) -> list[BaseRoute]:
 
 
 def _actor_runs(prefix: str) -> list[BaseRoute]:
-    """An actor's runs: lists, the last run and its sub-resources."""
-    return run_storages.owner_run_routes(f"/v2/{prefix}/{{actorId}}")
+    """An actor's runs: lists, the last run and its sub-resources, then Apify's deprecated
+    .../runs/{runId} spellings (after .../runs/last, which they would otherwise swallow)."""
+    from server.api import run_aliases  # imported here: this function is its part of the table
+
+    run = f"/v2/{prefix}/{{actorId}}/runs/{{runId}}"
+    return [
+        *run_storages.owner_run_routes(f"/v2/{prefix}/{{actorId}}"),
+        Route(run, run_aliases.get, methods=["GET"]),
+        Route(f"{run}/abort", run_aliases.abort, methods=["POST"]),
+        Route(f"{run}/resurrect", run_aliases.resurrect, methods=["POST"]),
+    ]
 
 
 def _builds() -> list[BaseRoute]:
@@ -68,14 +77,17 @@ def _builds() -> list[BaseRoute]:
             # Apify's deprecated spellings of the two below.
             Route(f"{base}/{{buildId}}", builds.get, methods=["GET"]),
             Route(f"{base}/{{buildId}}/abort", builds.abort, methods=["POST"]),
+            Route(f"{base}/{{buildId}}/openapi.json", builds.openapi, methods=["GET"]),
         ]
     base = "/v2/actor-builds"
     return [
         *out,
         Route(base, builds.list_for_user, methods=["GET"]),
         Route(f"{base}/{{buildId}}", builds.get, methods=["GET"]),
+        Route(f"{base}/{{buildId}}", builds.delete_, methods=["DELETE"]),
         Route(f"{base}/{{buildId}}/abort", builds.abort, methods=["POST"]),
         Route(f"{base}/{{buildId}}/log", builds.log, methods=["GET"]),
+        Route(f"{base}/{{buildId}}/openapi.json", builds.openapi, methods=["GET"]),
     ]
 
 
@@ -145,6 +157,7 @@ def _key_value_stores() -> list[BaseRoute]:
         Route(f"{base}/{{storeId}}", key_value_stores.update, methods=["PUT"]),
         Route(f"{base}/{{storeId}}", key_value_stores.delete_, methods=["DELETE"]),
         Route(f"{base}/{{storeId}}/keys", key_value_stores.list_keys, methods=["GET"]),
+        Route(f"{base}/{{storeId}}/records", key_value_stores.records_archive, methods=["GET"]),
         Route(record, key_value_stores.get_record, methods=["GET", "HEAD"]),
         Route(record, key_value_stores.put_record, methods=["PUT", "POST"]),
         Route(record, key_value_stores.delete_record, methods=["DELETE"]),
@@ -162,6 +175,7 @@ def _datasets() -> list[BaseRoute]:
         # GET also answers HEAD (Starlette adds it): the same headers, no body.
         Route(f"{base}/{{datasetId}}/items", datasets.list_items, methods=["GET", "HEAD"]),
         Route(f"{base}/{{datasetId}}/items", datasets.push_items, methods=["POST"]),
+        Route(f"{base}/{{datasetId}}/statistics", datasets.statistics, methods=["GET"]),
     ]
 
 
@@ -200,6 +214,7 @@ def _webhooks() -> list[BaseRoute]:
 def _users() -> list[BaseRoute]:
     return [
         Route("/v2/users/me", users.me, methods=["GET"]),
+        Route("/v2/users/me/usage/monthly", users.monthly_usage, methods=["GET"]),
         Route("/v2/users/{userId}", users.public, methods=["GET"]),
     ]
 

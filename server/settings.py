@@ -86,6 +86,10 @@ class Settings:
     max_body_bytes: int = 9 * MIB
     # Key-value records above this get 413.
     max_record_bytes: int = 9 * MIB
+    # GET .../key-value-store(s)/.../records (the ZIP of a store's records) refuses a store (or prefix)
+    # whose records hold more than this many bytes, or more than this many records.
+    records_archive_max_bytes: int = 1024 * MIB
+    records_archive_max_records: int = 100_000
     # Run defaults when neither the request, the task nor the actor says otherwise.
     default_run_timeout_s: int = 3600
     default_memory_mbytes: int = 1024
@@ -214,6 +218,10 @@ class Settings:
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
             max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
+            records_archive_max_bytes=int(get("RECORDS_ARCHIVE_MAX_BYTES", str(d.records_archive_max_bytes))),
+            records_archive_max_records=int(
+                get("RECORDS_ARCHIVE_MAX_RECORDS", str(d.records_archive_max_records))
+            ),
             default_run_timeout_s=int(get("DEFAULT_RUN_TIMEOUT_S", str(d.default_run_timeout_s))),
             default_memory_mbytes=int(get("DEFAULT_MEMORY_MBYTES", str(d.default_memory_mbytes))),
             min_memory_mbytes=int(get("MIN_MEMORY_MBYTES", str(d.min_memory_mbytes))),
@@ -264,6 +272,8 @@ class Settings:
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
             "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),
+            "GREENROOM_RECORDS_ARCHIVE_MAX_BYTES": str(self.records_archive_max_bytes),
+            "GREENROOM_RECORDS_ARCHIVE_MAX_RECORDS": str(self.records_archive_max_records),
             "GREENROOM_DEFAULT_RUN_TIMEOUT_S": str(self.default_run_timeout_s),
             "GREENROOM_DEFAULT_MEMORY_MBYTES": str(self.default_memory_mbytes),
             "GREENROOM_MIN_MEMORY_MBYTES": str(self.min_memory_mbytes),

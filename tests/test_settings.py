@@ -26,6 +26,8 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         wait_for_finish_max_s=7.0,
         max_body_bytes=10,
         max_record_bytes=20,
+        records_archive_max_bytes=30,
+        records_archive_max_records=40,
         default_run_timeout_s=30,
         default_memory_mbytes=512,
         min_memory_mbytes=256,

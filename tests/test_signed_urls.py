@@ -4,8 +4,10 @@ are refused; a signature never opens a write."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
+import zipfile
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -121,6 +123,9 @@ def test_storage_objects_show_the_key_and_signed_urls(
     assert record.status_code == 200 and record.text == "text"
     assert record.headers["content-type"].startswith("text/plain")
     assert str(store.records_public_url).startswith(f"{stack.url}/v2/key-value-stores/{store_id}/records")
+    archive = _get(str(store.records_public_url))  # the signed ZIP of every record, without a token
+    assert archive.headers["content-type"] == "application/zip"
+    assert sorted(zipfile.ZipFile(io.BytesIO(archive.content)).namelist()) == ["a-key", "other"]
 
     # Lists show the same (the owner sees the key in every storage object).
     listed = client.key_value_stores().list().items

@@ -1,25 +1,29 @@
-"""Builds: POST/GET /v2/acts/:id/builds, .../builds/default, /v2/actor-builds[/:id[/abort|/log]]."""
+"""Builds: POST/GET /v2/acts/:id/builds, .../builds/default,
+/v2/actor-builds[/:id[/abort|/log|/openapi.json]] and DELETE /v2/actor-builds/:id."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.auth import authenticate
+from server.api.auth import authenticate, token_from
 from server.api.logs import respond as log_response
 from server.api.pagination import Page, page_params, paginated
 from server.api.params import parse_bool, wait_for_finish
 from server.errors import InvalidInput, NotFound
 from server.lifespan import state_of
-from server.responses import data_response
+from server.responses import data_response, raw_json_response
+from server.services.build_delete import delete_build
+from server.services.build_openapi import openapi_document
 from server.services.build_versions import BuildRequest, resolve_build
 from server.services.builds import abort_build, get_build, read_build, start_build, wait_for_build
 from server.services.resolve import get_actor
 from server.services.validation import VERSION_RE, check_build_tag
 from server.shapes import build_json, build_short_json
 from server.storage.logs import BUILD_LOG
-from server.storage.models import Build
+from server.storage.models import Actor, Build, User
 
 
 async def create(request: Request) -> Response:
@@ -117,3 +121,58 @@ async def log(request: Request) -> Response:
     """The build log (pip and npm output), whole or (stream=1) followed until the build ends."""
     build = await _found(request)
     return await log_response(request, build.id, BUILD_LOG)
+
+
+async def delete_(request: Request) -> Response:
+    """204; 400 for a build not finished or still needed, or the actor's default build."""
+    state = state_of(request)
+    build = await _found(request)
+    await delete_build(state, build.id)
+    return Response(status_code=204)
+
+
+async def _public_actor(session: AsyncSession, ref: str, user: User | None) -> Actor:
+    """An actor by id or `username~name` without a token (`~name` needs one: it names the caller's)."""
+    if user is not None:
+        return await get_actor(session, user, ref)
+    username, tilde, name = ref.partition("~")
+    if not tilde:
+        stmt = select(Actor).where(Actor.id == ref)
+    else:
+        stmt = (
+            select(Actor)
+            .join(User, User.id == Actor.user_id)
+            .where(User.username == username, Actor.name == name)
+        )
+    actor = (
+        None
+        if "\x00" in ref or (tilde and not username)
+        else (await session.execute(stmt)).scalar_one_or_none()
+    )
+    if actor is None:
+        raise NotFound("Actor was not found")
+    return actor
+
+
+async def openapi(request: Request) -> Response:
+    """The OpenAPI document for running the build. As on Apify, the build's id is the credential: no
+    token is needed (one is used when sent, for `~name` and for the `default` build of an actor)."""
+    state = state_of(request)
+    build_id = request.path_params["buildId"]
+    async with state.db.read() as session:
+        user = await authenticate(request, session) if token_from(request) else None
+        actor = None
+        if "actorId" in request.path_params:
+            actor = await _public_actor(session, request.path_params["actorId"], user)
+        if actor is not None and build_id == "default":
+            tag = actor.default_run_options.get("build") or "latest"
+            build_id = (await resolve_build(session, actor, tag)).id
+        build = None
+        if "\x00" not in build_id:
+            build = (await session.execute(select(Build).where(Build.id == build_id))).scalar_one_or_none()
+        if build is None or (actor is not None and actor.id != build.act_id):
+            raise NotFound("Actor build was not found")
+        if actor is None:
+            actor = (await session.execute(select(Actor).where(Actor.id == build.act_id))).scalar_one()
+        owner = (await session.execute(select(User).where(User.id == actor.user_id))).scalar_one()
+    return raw_json_response(openapi_document(actor, owner.username, build, state.settings.api_base_url))

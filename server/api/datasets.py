@@ -25,6 +25,7 @@ from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRequest, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
+from server.services.dataset_statistics import dataset_statistics
 from server.services.resolve import get_dataset
 from server.shapes import dataset_json
 from server.storage.datasets import (
@@ -259,3 +260,12 @@ async def update(request: Request) -> Response:
 
 async def delete_(request: Request) -> Response:
     return await delete_for(request, *await _resolved(request))
+
+
+async def statistics_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
+    """GET .../statistics: field statistics measured from the stored items."""
+    return data_response(await dataset_statistics(state.db, dataset.id))
+
+
+async def statistics(request: Request) -> Response:
+    return await statistics_for(request, *await _resolved(request))

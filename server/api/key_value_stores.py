@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from server.api.auth import authenticate
 from server.api.body import content_encoding, content_type, read_raw
@@ -23,6 +23,7 @@ from server.errors import InvalidInput, InvalidRecordKey, NotFound
 from server.lifespan import AppState, state_of
 from server.public_urls import record_public_url
 from server.responses import data_response, raw_json_response, record_response
+from server.services.records_archive import archive_chunks, check_archive_size
 from server.services.resolve import get_key_value_store
 from server.shapes import key_value_store_with_stats_json
 from server.storage.ids import utcnow
@@ -144,6 +145,32 @@ async def list_keys(request: Request) -> Response:
     async with state.db.read() as session:
         store = await readable_key_value_store(request, session, request.path_params["storeId"])
     return await _keys_response(request, state, store)
+
+
+async def records_archive_for(
+    request: Request, state: AppState, user: User, store: KeyValueStore
+) -> Response:
+    return await _archive_response(request, state, store)
+
+
+async def _archive_response(request: Request, state: AppState, store: KeyValueStore) -> Response:
+    """GET .../records: every record (of `prefix`) in a ZIP, streamed. `collection` is accepted and
+    ignored (there are no store schemas, as for .../keys)."""
+    prefix = _key_param(request, "prefix")
+    _key_param(request, "collection")
+    await check_archive_size(state.db, state.settings, store.id, prefix)
+    filename = f"{store.name or store.id}.zip"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    chunks = archive_chunks(state.db, state.settings, store.id, prefix)
+    return StreamingResponse(chunks, headers=headers, media_type="application/zip")
+
+
+async def records_archive(request: Request) -> Response:
+    """The owner's token or a storage signature (a signed recordsPublicUrl) downloads the ZIP."""
+    state = state_of(request)
+    async with state.db.read() as session:
+        store = await readable_key_value_store(request, session, request.path_params["storeId"])
+    return await _archive_response(request, state, store)
 
 
 async def get_record(request: Request) -> Response:

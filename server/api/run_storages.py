@@ -120,11 +120,19 @@ def _queue_id(run: Run) -> str:
 
 
 dataset = _with_path_param(datasets.get, "datasetId", _dataset_id)
+update_dataset = _on_dataset(datasets.update_for)
+delete_dataset = _on_dataset(datasets.delete_for)
+statistics = _on_dataset(datasets.statistics_for)
 list_items = _signable(datasets.list_items, "datasetId", _dataset_id, _on_dataset(datasets.list_items_for))
 push_items = _on_dataset(datasets.push_items_for)
 key_value_store = _on_store(key_value_stores.get_store_for)
+update_store = _on_store(key_value_stores.update_for)
+delete_store = _on_store(key_value_stores.delete_for)
 list_keys = _signable(
     key_value_stores.list_keys, "storeId", _store_id, _on_store(key_value_stores.list_keys_for)
+)
+records_archive = _signable(
+    key_value_stores.records_archive, "storeId", _store_id, _on_store(key_value_stores.records_archive_for)
 )
 get_record = _signable(
     key_value_stores.get_record,
@@ -141,10 +149,16 @@ def storage_routes(base: str) -> list[BaseRoute]:
     record = f"{base}/key-value-store/records/{{recordKey:path}}"
     return [
         Route(f"{base}/dataset", dataset, methods=["GET"]),
+        Route(f"{base}/dataset", update_dataset, methods=["PUT"]),
+        Route(f"{base}/dataset", delete_dataset, methods=["DELETE"]),
         Route(f"{base}/dataset/items", list_items, methods=["GET", "HEAD"]),
         Route(f"{base}/dataset/items", push_items, methods=["POST"]),
+        Route(f"{base}/dataset/statistics", statistics, methods=["GET"]),
         Route(f"{base}/key-value-store", key_value_store, methods=["GET"]),
+        Route(f"{base}/key-value-store", update_store, methods=["PUT"]),
+        Route(f"{base}/key-value-store", delete_store, methods=["DELETE"]),
         Route(f"{base}/key-value-store/keys", list_keys, methods=["GET"]),
+        Route(f"{base}/key-value-store/records", records_archive, methods=["GET"]),
         Route(record, get_record, methods=["GET", "HEAD"]),
         Route(record, put_record, methods=["PUT", "POST"]),
         Route(record, delete_record, methods=["DELETE"]),

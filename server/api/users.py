@@ -1,15 +1,19 @@
-"""/v2/users/me and /v2/users/:userId (a user's public profile)."""
+"""/v2/users/me, its monthly usage, and /v2/users/:userId (a user's public profile)."""
 
 from __future__ import annotations
+
+import re
+from datetime import date
 
 from sqlalchemy import or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.auth import authenticate
-from server.errors import NotFound
+from server.errors import InvalidInput, NotFound
 from server.lifespan import state_of
 from server.responses import data_response
+from server.services.usage import monthly_usage as usage_of
 from server.shapes import public_user_json, user_json
 from server.storage.models import User
 
@@ -29,3 +33,25 @@ async def public(request: Request) -> Response:
     if user is None:
         raise NotFound("User was not found")
     return data_response(public_user_json(user))
+
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _usage_date(raw: str | None) -> date | None:
+    if not raw:
+        return None
+    try:
+        if not _DATE_RE.fullmatch(raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("Parameter 'date' must be a date in the YYYY-MM-DD format.") from None
+
+
+async def monthly_usage(request: Request) -> Response:
+    """The usage cycle holding `date` (YYYY-MM-DD; today if missing)."""
+    day = _usage_date(request.query_params.get("date"))
+    state = state_of(request)
+    user = await authenticate(request)
+    return data_response(await usage_of(state.db, user, day))

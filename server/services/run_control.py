@@ -8,6 +8,7 @@ import anyio.to_thread
 from sqlalchemy import update
 
 from server.api.params import RunOverrides
+from server.errors import ApiError
 from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
 from server.queue import enqueue_run
@@ -15,7 +16,7 @@ from server.services.build_versions import resolve_build
 from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import TERMINAL, RunStatus
 from server.storage.ids import utcnow
-from server.storage.models import Actor, Run
+from server.storage.models import Actor, Build, Run
 from server.storage.runs import RUNS, transition_stmt
 from server.webhook_events import RUN_EVENTS, RUN_RESURRECTED, fire_run
 
@@ -88,6 +89,13 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
             build = await resolve_build(session, actor, overrides.build)
             values |= {"build_id": build.id, "build_number": build.number}
             options["build"] = overrides.build
+        elif await session.get(Build, run.build_id) is None:
+            # Its build was deleted since (DELETE /v2/actor-builds/:id): the worker could not start it.
+            raise ApiError(
+                f"The build this run used ({run.build_id}) was deleted: give another with 'build'.",
+                status_code=400,
+                error_type="build-not-found",
+            )
         moved = await session.execute(
             update(RUNS)
             .where(RUNS.c.id == run.id, RUNS.c.status.in_([s.value for s in TERMINAL]))

@@ -66,6 +66,29 @@ def list_keys_stmt(
     return stmt.order_by(key).limit(limit)
 
 
+def records_page_stmt(
+    dialect: str, store_id: str, after: str | None, prefix: str | None, limit: int
+) -> Select[KeyValueRecord]:
+    """Whole records after key `after`, in the keys' binary order (the records archive's pages)."""
+    key = _binary(dialect, KeyValueRecord.key)
+    stmt = select(KeyValueRecord).where(KeyValueRecord.store_id == store_id)
+    if after is not None:
+        stmt = stmt.where(key > after)
+    if prefix:
+        stmt = stmt.where(func.substr(KeyValueRecord.key, 1, len(prefix)) == prefix)
+    return stmt.order_by(key).limit(limit)
+
+
+def records_total_stmt(store_id: str, prefix: str | None) -> Select[int, int]:
+    """How many records (of the prefix) and their stored bytes."""
+    stmt = select(func.count(), func.coalesce(func.sum(KeyValueRecord.size), 0)).where(
+        KeyValueRecord.store_id == store_id
+    )
+    if prefix:
+        stmt = stmt.where(func.substr(KeyValueRecord.key, 1, len(prefix)) == prefix)
+    return stmt
+
+
 def store_bytes_stmt(store_ids: list[str]) -> Select[str, int]:
     """Bytes stored per store (the primary key starts with store_id, so this reads an index range)."""
     return (

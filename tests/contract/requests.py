@@ -80,6 +80,13 @@ def _second_version(op: Operation, w: World) -> Call:
     return Call(params | {op.params[1]: "0.9"})
 
 
+def _superseded_build(op: Operation, w: World) -> Call:
+    """The world's build once a newer build of its version has taken the `latest` tag from it."""
+    r = w.client.post(f"/v2/acts/{w.ids['actorId']}/builds", params={"version": "0.0", "waitForFinish": 60})
+    assert r.status_code == 201 and r.json()["data"]["status"] == "SUCCEEDED", r.text
+    return Call({"buildId": w.ids["buildId"]})
+
+
 Builder = Callable[[Operation, World], Call]
 
 # A valid request per (method, spec path); an operation missing here gets its path parameters
@@ -142,6 +149,17 @@ VALID: dict[tuple[str, str], Builder] = {
     ),
     ("POST", "/v2/actor-runs/{runId}/abort"): lambda op, w: Call({"runId": _running_run(w)}),
     ("POST", "/v2/actor-runs/{runId}/resurrect"): lambda op, w: Call({"runId": w.finished_run()["id"]}),
+    # Apify's deprecated spellings of a run under its actor: the run must be that actor's.
+    ("GET", "/v2/actors/{actorId}/runs/{runId}"): lambda op, w: Call(
+        {"actorId": w.ids["echoId"], "runId": w.ids["runId"]}
+    ),
+    ("POST", "/v2/actors/{actorId}/runs/{runId}/abort"): lambda op, w: Call(
+        {"actorId": w.ids["sleeperId"], "runId": _running_run(w)}
+    ),
+    ("POST", "/v2/actors/{actorId}/runs/{runId}/resurrect"): lambda op, w: Call(
+        {"actorId": w.ids["echoId"], "runId": w.finished_run()["id"]}
+    ),
+    ("DELETE", "/v2/actor-builds/{buildId}"): _superseded_build,
     ("POST", "/v2/key-value-stores"): lambda op, w: Call({}, query={"name": w.unique("store")}),
     ("POST", "/v2/request-queues"): lambda op, w: Call({}, query={"name": w.unique("queue")}),
     ("PUT", "/v2/key-value-stores/{storeId}/records/{recordKey}"): lambda op, w: Call.with_json(
