@@ -137,6 +137,6 @@ def test_resurrect_of_a_running_run_is_400(api: httpx.Client, db: SyncDatabase) 
     run_id = insert_run(db, _actor(api, "noop")["id"], RunStatus.RUNNING)
     response = api.post(f"/actor-runs/{run_id}/resurrect")
     assert response.status_code == 400
-    assert response.json()["error"]["type"] == "run-not-finished"
+    assert response.json()["error"]["type"] == "invalid-request"
     with db.transaction() as session:
         assert session.execute(select(Run.status).where(Run.id == run_id)).scalar_one() == "RUNNING"

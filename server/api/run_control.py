@@ -53,6 +53,6 @@ async def resurrect(request: Request) -> Response:
         raise ApiError(
             f"Only a finished run can be resurrected (run ID: {run.id}, status: {run.status})",
             status_code=400,
-            error_type="run-not-finished",
+            error_type="invalid-request",  # Apify's ErrorType has no narrower one
         )
     return data_response(run_json(await read_run(state, run.id)))

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.actors import files_actor
 from tests.contract.conftest import World, contract_webhook
-from tests.contract.spec import Operation
+from tests.contract.spec import GREENROOM_ONLY_ERROR_TYPES, Operation, error_types
 
 
 @dataclass
@@ -335,4 +335,22 @@ def violations(op: Operation, response: httpx.Response) -> list[str]:
     for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         problems.append(f"{where}: {error.message[:300]}")
+    return problems
+
+
+def error_violations(op: Operation, response: httpx.Response) -> list[str]:
+    """What is wrong with an error answer: a type Apify never answers, or a body outside the schema
+    the spec documents for that status (statuses it does not document are not judged here)."""
+    body = response.json()
+    kind = (body.get("error") or {}).get("type") if isinstance(body, dict) else None
+    problems = []
+    if kind not in error_types() and kind not in GREENROOM_ONLY_ERROR_TYPES:
+        problems.append(f"error type {kind!r} is not one of Apify's (ErrorType.yaml)")
+    documented = op.spec["responses"].get(str(response.status_code)) or {}
+    schema = ((documented.get("content") or {}).get("application/json") or {}).get("schema")
+    if schema:
+        validator = Draft202012Validator(schema, format_checker=FormatChecker())
+        problems += [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator.iter_errors(body)
+        ]
     return problems

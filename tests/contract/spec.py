@@ -162,3 +162,17 @@ def _load_item_methods(spec_path: str) -> set[str]:
     if "$ref" in item:
         item = _load((SPEC_ROOT.parent / item["$ref"]).resolve())
     return {m for m in item if m in METHODS}
+
+
+# Error types Greenroom answers that Apify's ErrorType enum does not list, and why.
+GREENROOM_ONLY_ERROR_TYPES = {
+    "service-unavailable": "503 while Greenroom's database or Redis is unreachable (a self-hosted "
+    "outage; Apify documents no such answer, and the clients retry any 5xx)",
+}
+
+
+@cache
+def error_types() -> frozenset[str]:
+    """Apify's ErrorType enum: every `error.type` its API answers."""
+    path = (SPEC_ROOT.parent / "components/schemas/common/ErrorType.yaml").resolve()
+    return frozenset(_load(path)["enum"])

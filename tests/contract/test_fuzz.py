@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.contract.conftest import SpareWorlds, World
-from tests.contract.requests import path_values, url
+from tests.contract.requests import error_violations, path_values, url
 from tests.contract.spec import Operation, covered_operations
 from tests.rows import snapshot
 from tests.stack import Stack
@@ -111,6 +111,8 @@ def _check(op: Operation, world: World, bad: dict[str, Any], before: dict) -> tu
         error = response.json().get("error")
         assert isinstance(error, dict), f"{where}: no error envelope: {response.text[:300]}"
         assert isinstance(error.get("type"), str) and isinstance(error.get("message"), str), where
+        problems = error_violations(op, response)
+        assert not problems, f"{where}: {response.status_code} outside Apify's spec: {problems}"
     after = snapshot(world.db, world.user_id)
     assert after == before, f"{where}: rejected with {response.status_code}, yet rows changed"
     return after, False
