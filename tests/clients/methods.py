@@ -15,10 +15,14 @@ from collections import Counter
 from pathlib import Path
 
 import apify_client._resource_clients as resource_clients
-from apify_client import ApifyClient, ApifyClientAsync
+from apify_client import ApifyClientAsync
 
-from tests.clients.methods_actors import ACCOUNT, ACTORS, BUILDS, RUNS, TASKS
-from tests.clients.methods_storages import DATASETS, LOGS, QUEUES, STORES, WEBHOOKS
+from tests.clients.methods_actors import ACTORS
+from tests.clients.methods_datasets import DATASETS, STORES
+from tests.clients.methods_hooks import LOGS, WEBHOOKS
+from tests.clients.methods_queues import QUEUES
+from tests.clients.methods_runs import RUNS
+from tests.clients.methods_tasks import ACCOUNT, BUILDS, TASKS
 from tests.clients.rows import Absent, Pending, Row, Works
 
 TABLE: list[Row] = [*RUNS, *ACTORS, *BUILDS, *TASKS, *ACCOUNT, *DATASETS, *STORES, *QUEUES, *LOGS, *WEBHOOKS]
@@ -190,7 +194,8 @@ def render() -> str:
         "",
         "Generated from `tests/clients/methods.py` (`python -m tests.clients.methods` rewrites it;",
         "`tests/clients/test_methods.py` fails when it is stale). Python is `apify-client` (the sync",
-        "`ApifyClient` and the async `ApifyClientAsync` have the same methods), JS is the npm `apify-client`.",
+        "`ApifyClient` and the async `ApifyClientAsync` have the same methods), JS is the npm"
+        " `apify-client`.",
         "*works*: called on a real Greenroom by both clients and its result checked; *pending*: being",
         "implemented; *not provided*: why. A row with a path after the method is a second way to reach it.",
         "",

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from tests.clients.world import World
 
 
@@ -135,3 +137,41 @@ async def amaterialize(value: Any) -> Any:
     if hasattr(value, "__aiter__"):
         return [item async for item in value]
     return value
+
+
+SOURCE = [{"name": "main.py", "format": "TEXT", "content": "print('made')"}]
+
+
+def ids_of(result: Any) -> list[str]:
+    """The ids of a listed page (a model with items) or of an iterated list."""
+    return [item.id for item in (result if isinstance(result, list) else result.items)]
+
+
+def has(attr: str) -> Callable[[Any, World], bool]:
+    """pick: is the world's `attr` among the listed ids."""
+    return lambda result, world: getattr(world, attr) in ids_of(result)
+
+
+def js_has(call: str, attr: str) -> str:
+    return f"return (await {call}).items.map((x) => x.id).includes(w.{attr});"
+
+
+def gone(path: str) -> Callable[[Any, World], bool]:
+    """pick: does GET `path` (formatted with the world as `w`) answer 404 now."""
+    return lambda result, world: world.read(path.format(w=world)) is None
+
+
+def js_gone(client: str) -> str:
+    return f"await {client}.delete(); return (await {client}.get()) === undefined;"
+
+
+def logged(text: str) -> Callable[[Any, World], bool]:
+    """pick: did a message with `text` reach the world's logger."""
+    return lambda result, world: any(text in message for message in world.logged)
+
+
+def public(url: str, world: World) -> Any:
+    """pick: what a public URL serves, fetched without the token."""
+    response = httpx.get(url)
+    response.raise_for_status()
+    return response.json()

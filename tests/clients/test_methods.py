@@ -26,11 +26,14 @@ needs_node = pytest.mark.skipif(
 )
 
 
+def _marks(r: Row) -> list[Any]:
+    if isinstance(r.status, Pending):
+        return [pytest.mark.xfail(reason=r.status.operation, strict=False)]
+    return []
+
+
 def _params(flavour: str) -> list[Any]:
-    marks = lambda r: (
-        [pytest.mark.xfail(reason=r.status.operation, strict=False)] if isinstance(r.status, Pending) else []
-    )  # noqa: E731
-    return [pytest.param(r, id=r.key, marks=marks(r)) for r in called(flavour)]
+    return [pytest.param(r, id=r.key, marks=_marks(r)) for r in called(flavour)]
 
 
 def _diff(found: set[str], table: set[str]) -> str:
