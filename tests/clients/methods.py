@@ -194,28 +194,30 @@ def render() -> str:
         "",
         "Generated from `tests/clients/methods.py` (`python -m tests.clients.methods` rewrites it;",
         "`tests/clients/test_methods.py` fails when it is stale). Python is `apify-client` (the sync",
-        "`ApifyClient` and the async `ApifyClientAsync` have the same methods), JS is the npm"
-        " `apify-client`.",
-        "*works*: called on a real Greenroom by both clients and its result checked; *pending*: being",
-        "implemented; *not provided*: why. A row with a path after the method is a second way to reach it.",
+        "`ApifyClient` and the async `ApifyClientAsync` have the same methods), JS is the npm",
+        "`apify-client`. *works*: called on a real Greenroom by each client that has it, its result",
+        "checked; *pending*: being implemented (the operation named); *not provided*: why. A row with",
+        "a path after the method is a second way to reach a method listed above it.",
         "",
         "| Client | Python | JS | Status |",
         "|---|---|---|---|",
     ]
-    for r in TABLE:
+    # Grouped by client class, each class's rows in the order they run.
+    for r in sorted(TABLE, key=lambda r: r.cls):
         via = f" (via `{r.via}`)" if r.via else ""
         lines.append(f"| {r.cls} | {_cell(r.py)}{via} | {_cell(r.js)}{via} | {_status(r)} |")
-    counts = Counter(r.status.label for r in TABLE if r.via is None)
+    lines.append("")
+    for side, label in (("py", "Python"), ("js", "JS")):
+        counts = Counter(r.status.label for r in TABLE if r.via is None and getattr(r, side))
+        lines.append(
+            f"{label}: {sum(counts.values())} methods: {counts['works']} work, {counts['pending']} pending, "
+            f"{counts['not provided']} not provided."
+        )
     lines += [
         "",
-        f"{sum(counts.values())} methods: {counts['works']} work, {counts['pending']} pending, "
-        f"{counts['not provided']} not provided.",
-        "",
-        "Methods that only hand out another client, without a request (`actor.runs()`, `run.dataset()`):",
-        ", ".join(
-            f"`{f}`"
-            for f in sorted(FACTORIES["py"] - {f for f in FACTORIES["py"] if f.startswith("ApifyClient.")})
-        ),
+        "Methods that only hand out another client, without a request (`actor.runs()`, `run.dataset()`),",
+        "besides `ApifyClient`'s own: "
+        + ", ".join(f"`{f}`" for f in sorted(FACTORIES["py"]) if "ApifyClient." not in f),
         "",
     ]
     return "\n".join(lines)
