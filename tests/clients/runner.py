@@ -139,3 +139,15 @@ def shared(directory: Path, name: str, compute: Callable[[], Outcomes]) -> Outco
             outcomes = compute()
         path.write_text(json.dumps(outcomes))
         return outcomes
+
+
+class Flavours(dict[str, Outcomes]):
+    """The outcomes of each flavour, computed when first asked for."""
+
+    def __init__(self, compute: Callable[[str], Outcomes]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, flavour: str) -> Outcomes:
+        self[flavour] = self._compute(flavour)
+        return self[flavour]

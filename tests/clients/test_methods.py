@@ -15,8 +15,8 @@ from apify_client import ApifyClient, ApifyClientAsync
 from server.settings import Settings
 from server.storage.db import SyncDatabase
 from tests.clients.methods import FACTORIES, METHODS_MD, TABLE, js_methods, listed, python_methods, render
-from tests.clients.rows import Pending, Row
-from tests.clients.runner import Outcomes, called, run_flavour, shared
+from tests.clients.rows import Absent, Pending, Row
+from tests.clients.runner import Flavours, Outcomes, called, run_flavour, shared
 from tests.npm import NODE, NPM, npm_installed
 from tests.stack import Stack
 
@@ -62,8 +62,12 @@ def test_every_js_method_is_in_the_table() -> None:
 def test_rows_are_unique_and_complete() -> None:
     assert [k for k, n in Counter(r.key for r in TABLE).items() if n > 1] == []
     for r in TABLE:
-        assert (r.call is None) == (r.py is None) or r.expect is None, r.key
-        assert (r.js_body is None) == (r.js is None) or r.expect is None, r.key
+        if isinstance(r.status, Absent):
+            assert r.call is None and r.js_body is None, f"{r.key}: not provided, yet called"
+        else:
+            assert (r.call is not None) == (r.py is not None), f"{r.key}: the Python call"
+            assert (r.js_body is not None) == (r.js is not None), f"{r.key}: the JS call"
+            assert r.expect is not None, f"{r.key}: nothing to check"
 
 
 def test_methods_md_is_the_table() -> None:
@@ -77,46 +81,42 @@ def outcomes(
     settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
     worker_id: str,
-) -> dict[str, Outcomes]:
+) -> Flavours:
     """Per flavour, computed on first use, once per backend across the session's workers."""
     base = tmp_path_factory.getbasetemp()
-    directory = base.parent if worker_id != "master" else base
     backend = settings.database_url.split(":")[0].split("+")[0]
-    cache: dict[str, Outcomes] = {}
 
-    class Lazy(dict[str, Outcomes]):
-        def __missing__(self, flavour: str) -> Outcomes:
-            if flavour == "js":
-                assert NODE is not None
-                npm_installed(JS_DIR)
-            got = shared(
-                directory, f"methods-{backend}-{flavour}", lambda: run_flavour(flavour, stack, db, NODE)
-            )
-            self[flavour] = got
-            return got
+    def compute(flavour: str) -> Outcomes:
+        if flavour == "js":
+            npm_installed(JS_DIR)
+        return shared(
+            base.parent if worker_id != "master" else base,
+            f"methods-{backend}-{flavour}",
+            lambda: run_flavour(flavour, stack, db, NODE),
+        )
 
-    return Lazy(cache)
+    return Flavours(compute)
 
 
-def _check(outcomes: dict[str, Outcomes], flavour: str, r: Row) -> None:
+def _check(outcomes: Flavours, flavour: str, r: Row) -> None:
     got = outcomes[flavour][r.key]
     assert got["ok"], got["error"]
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("r", _params("py"))
-def test_python(outcomes: dict[str, Outcomes], r: Row) -> None:
+def test_python(outcomes: Flavours, r: Row) -> None:
     _check(outcomes, "py", r)
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("r", _params("async"))
-def test_python_async(outcomes: dict[str, Outcomes], r: Row) -> None:
+def test_python_async(outcomes: Flavours, r: Row) -> None:
     _check(outcomes, "async", r)
 
 
 @needs_node
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("r", _params("js"))
-def test_js(outcomes: dict[str, Outcomes], r: Row) -> None:
+def test_js(outcomes: Flavours, r: Row) -> None:
     _check(outcomes, "js", r)
