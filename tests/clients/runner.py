@@ -25,6 +25,8 @@ from tests.clients.world import World, build_world
 from tests.stack import Stack
 
 Outcomes = dict[str, dict[str, Any]]
+# The key of the one outcome of a run that failed as a whole (building its world, or node).
+FAILED = ""
 
 
 def called(flavour: str) -> list[Row]:
@@ -136,7 +138,11 @@ def shared(directory: Path, name: str, compute: Callable[[], Outcomes]) -> Outco
         with pytest.MonkeyPatch.context() as patch:
             # The watcher's 6 s wait for a last status message: the rows read the run afterwards.
             patch.setattr(StatusMessageWatcherBase, "_final_sleep_time_s", 0)
-            outcomes = compute()
+            try:
+                outcomes = compute()
+            except (Exception, pytest.fail.Exception) as exc:
+                # Kept like any outcome: each row's test fails with it, without building another world.
+                outcomes = {FAILED: {"ok": False, "error": f"the run of the table failed: {exc}"}}
         path.write_text(json.dumps(outcomes))
         return outcomes
 
