@@ -5,8 +5,16 @@ destroys, and works on a spare resource."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from tests.clients.rows import Pending, Row, field_of, has, js_has, logged, row
+from tests.clients.world import World
+
+
+def charged(result: Any, world: World) -> Any:
+    """pick: how many world-events the live run has been charged (charge answers nothing)."""
+    return world.read(f"/actor-runs/{world.live_run_id}")["chargedEventCounts"]["world-event"]
+
 
 RUNS: list[Row] = [
     row(
@@ -23,9 +31,10 @@ RUNS: list[Row] = [
         "charge",
         "charge",
         lambda c, w: c.run(w.live_run_id).charge("world-event", count=2),
-        "await c.run(w.live_run_id).charge({ eventName: 'world-event', count: 2 }); return true;",
-        lambda w: True,
-        pick=lambda r, w: r is None,
+        "await c.run(w.live_run_id).charge({ eventName: 'world-event', count: 2 });"
+        " return (await c.run(w.live_run_id).get()).chargedEventCounts['world-event'];",
+        lambda w: 2,
+        pick=charged,
         status=Pending("POST /v2/actor-runs/{runId}/charge"),
     ),
     row(
@@ -33,9 +42,10 @@ RUNS: list[Row] = [
         "charge",
         "charge",
         lambda c, w: c.actor(w.sleeper_id).last_run().charge("world-event"),
-        "await c.actor(w.sleeper_id).lastRun().charge({ eventName: 'world-event' }); return true;",
-        lambda w: True,
-        pick=lambda r, w: r is None,
+        "await c.actor(w.sleeper_id).lastRun().charge({ eventName: 'world-event' });"
+        " return (await c.run(w.live_run_id).get()).chargedEventCounts['world-event'];",
+        lambda w: 3,
+        pick=charged,
         status=Pending("POST /v2/actors/{actorId}/runs/last/charge"),
         via="actor.last_run()",
     ),

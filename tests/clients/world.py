@@ -17,6 +17,22 @@ from tests.actors import callable_actor
 HOOK_URL = "http://localhost:9/hook"
 ITEMS = [{"n": n, "label": f"item {n}"} for n in range(5)]
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"}
+# The sleeper's pricing: its runs are pay per event, so that they can be charged for `world-event`.
+PAY_PER_EVENT = {
+    "pricingModel": "PAY_PER_EVENT",
+    "apifyMarginPercentage": 0,
+    "createdAt": "2026-01-01T00:00:00.000Z",
+    "startedAt": "2026-01-01T00:00:00.000Z",
+    "pricingPerEvent": {
+        "actorChargeEvents": {
+            "world-event": {
+                "eventTitle": "World event",
+                "eventDescription": "a charge the table makes",
+                "eventPriceUsd": 0.01,
+            }
+        }
+    },
+}
 
 
 @dataclass
@@ -26,7 +42,7 @@ class World:
     username: str
     user_id: str
     actor_id: str  # `echo`: OUTPUT = {"input": INPUT}, one item, status message "echoed"
-    sleeper_id: str  # `sleep`: sleeps input.seconds
+    sleeper_id: str  # `sleep`: sleeps input.seconds; pay per event (PAY_PER_EVENT)
     spare_actor_id: str
     task_id: str  # of echo, input {"a": 1}
     spare_task_id: str
@@ -118,7 +134,9 @@ def _running(api: httpx.Client, run_id: str) -> None:
 
 def build_world(api: httpx.Client, username: str, user_id: str) -> World:
     echo = _post(api, "/acts", callable_actor("echo", "echo"))["id"]
-    sleeper = _post(api, "/acts", callable_actor("sleeper", "sleep"))["id"]
+    sleeper = _post(api, "/acts", callable_actor("sleeper", "sleep") | {"pricingInfos": [PAY_PER_EVENT]})[
+        "id"
+    ]
     spare_actor = _post(api, "/acts", callable_actor("spare", "noop"))["id"]
     version = {"versionNumber": "0.9", "sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:echo"}
     _post(api, f"/acts/{echo}/versions", version)
