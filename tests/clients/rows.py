@@ -44,8 +44,8 @@ class Absent:
 
 Status = Works | Pending | Absent
 WORKS = Works()
-# How long a watcher (status messages, streamed log) runs before its context is left.
-WATCHED_S = 0.5
+# How long a watcher (status messages, streamed log) may take to log its first message.
+WATCHED_S = 15.0
 
 
 def _same(result: Any, world: World) -> Any:
@@ -103,12 +103,15 @@ def _is_response(value: Any) -> bool:
     return hasattr(value, "read") and hasattr(value, "aread") and hasattr(value, "status_code")
 
 
-def materialize(value: Any) -> Any:
-    """What a sync call gave, with streams read, iterators listed and context managers entered."""
+def materialize(value: Any, logged: Callable[[], bool] = lambda: True) -> Any:
+    """What a sync call gave, with streams read, iterators listed and context managers entered (a
+    watcher's, until `logged()` says it logged, for at most WATCHED_S)."""
     if isinstance(value, contextlib.AbstractContextManager) and not _is_response(value):
         with value as inner:
             if inner is value:  # a watcher or a streamed log: it works while the caller's body runs
-                time.sleep(WATCHED_S)
+                deadline = time.monotonic() + WATCHED_S
+                while not logged() and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 return value
             return materialize(inner)
     if _is_response(value):
@@ -120,14 +123,16 @@ def materialize(value: Any) -> Any:
     return value
 
 
-async def amaterialize(value: Any) -> Any:
+async def amaterialize(value: Any, logged: Callable[[], bool] = lambda: True) -> Any:
     """The same for an async call."""
     if inspect.isawaitable(value):
         value = await value
     if isinstance(value, contextlib.AbstractAsyncContextManager) and not _is_response(value):
         async with value as inner:
             if inner is value:
-                await asyncio.sleep(WATCHED_S)
+                deadline = time.monotonic() + WATCHED_S
+                while not logged() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
                 return value
             return await amaterialize(inner)
     if _is_response(value):

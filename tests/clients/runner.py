@@ -59,7 +59,8 @@ def _python(stack: Stack, token: str, world: World) -> Outcomes:
     for r in called("py"):
         assert r.call is not None and r.expect is not None
         try:
-            out[r.key] = _judge(r.pick(materialize(r.call(client, world)), world), r.expect(world))
+            value = materialize(r.call(client, world), world.logged_since())
+            out[r.key] = _judge(r.pick(value, world), r.expect(world))
         except Exception as exc:
             out[r.key] = _failed(exc)
     return out
@@ -71,7 +72,7 @@ async def _python_async(stack: Stack, token: str, world: World) -> Outcomes:
     for r in called("async"):
         assert r.call is not None and r.expect is not None
         try:
-            value = await asyncio.wait_for(amaterialize(r.call(client, world)), 90)
+            value = await asyncio.wait_for(amaterialize(r.call(client, world), world.logged_since()), 90)
             out[r.key] = _judge(r.pick(value, world), r.expect(world))
         except Exception as exc:
             out[r.key] = _failed(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -99,6 +100,11 @@ class World:
 
             logger.addHandler(Sink())
         return logger
+
+    def logged_since(self) -> Callable[[], bool]:
+        """Has a message reached `logger()` since this call."""
+        before = len(self.logged)
+        return lambda: len(self.logged) > before
 
     def stop_runs(self) -> None:
         """Abort what a failing call left running, so that the workers are free for the next world."""
