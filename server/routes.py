@@ -11,6 +11,7 @@ from server.api import (
     logs,
     run_control,
     run_lists,
+    run_reboot,
     run_storages,
     runs,
     tasks,
@@ -49,8 +50,12 @@ def _actors(prefix: str) -> list[BaseRoute]:
 
 
 def _actor_runs(prefix: str) -> list[BaseRoute]:
-    """An actor's runs: lists, the last run and its sub-resources."""
-    return run_storages.owner_run_routes(f"/v2/{prefix}/{{actorId}}")
+    """An actor's runs: lists, the last run and its sub-resources; Apify's deprecated run metamorph."""
+    legacy = f"/v2/{prefix}/{{actorId}}/runs/{{runId}}/metamorph"
+    return [
+        *run_storages.owner_run_routes(f"/v2/{prefix}/{{actorId}}"),
+        Route(legacy, run_reboot.metamorph, methods=["POST"]),
+    ]
 
 
 def _builds() -> list[BaseRoute]:
@@ -124,11 +129,13 @@ def _runs() -> list[BaseRoute]:
 
 
 def _run_control() -> list[BaseRoute]:
-    """Abort and resurrect."""
+    """Abort, resurrect, reboot and metamorph."""
     base = "/v2/actor-runs/{runId}"
     return [
         Route(f"{base}/abort", run_control.abort, methods=["POST"]),
         Route(f"{base}/resurrect", run_control.resurrect, methods=["POST"]),
+        Route(f"{base}/reboot", run_reboot.reboot, methods=["POST"]),
+        Route(f"{base}/metamorph", run_reboot.metamorph, methods=["POST"]),
     ]
 
 
