@@ -124,7 +124,7 @@ def test_reboot_of_a_run_that_is_not_running_is_refused(api: httpx.Client) -> No
     for path in (f"/actor-runs/{run['id']}/reboot", f"/acts/{echo['id']}/runs/last/reboot"):
         refused = api.post(path)
         assert refused.status_code == 400, refused.text
-        assert refused.json()["error"]["type"] == "operation-not-allowed"
+        assert refused.json()["error"]["type"] == "invalid-request"
     again = api.get(f"/actor-runs/{run['id']}").json()["data"]
     assert again["status"] == "SUCCEEDED" and again["stats"]["rebootCount"] == 0
     assert api.post("/actor-runs/nosuchrun12345678/reboot").status_code == 404

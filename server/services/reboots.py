@@ -48,7 +48,7 @@ def not_running(run_id: str, status: str, what: str) -> ApiError:
     return ApiError(
         f"Only a running Actor run can be {what} (run ID: {run_id}, status: {status})",
         status_code=400,
-        error_type="operation-not-allowed",
+        error_type="invalid-request",  # as resurrect's refusal: Apify's ErrorType has no narrower one
     )
 
 
