@@ -9,9 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from apify_client import ApifyClient
 from apify_client.errors import ApifyApiError
+from sqlalchemy import update
 
+from server.events import publish_reboot
+from server.settings import Settings
+from server.storage.db import SyncDatabase
+from server.storage.runs import RUNS
 from tests.actors import STDLIB_MAIN, callable_actor, files_actor
 from tests.conftest import Account
 from tests.reboot_actors import COUNTER_MAIN, MORPH_MAIN
@@ -128,6 +134,43 @@ def test_reboot_of_a_run_that_is_not_running_is_refused(api: httpx.Client) -> No
     again = api.get(f"/actor-runs/{run['id']}").json()["data"]
     assert again["status"] == "SUCCEEDED" and again["stats"]["rebootCount"] == 0
     assert api.post("/actor-runs/nosuchrun12345678/reboot").status_code == 404
+
+
+def test_a_reboot_message_without_sql_reboots_nothing(api: httpx.Client, settings: Settings) -> None:
+    """Anyone who can PUBLISH on Redis can send the message: only a reboot committed in SQL counts."""
+    actor = _actor(api, "forged-counter", COUNTER_MAIN)
+    run = api.post(f"/acts/{actor['id']}/runs", json={"reboots": 1, "seconds": 3}).json()["data"]
+    _wait_starts(api, run, 1)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        publish_reboot(client, settings.redis_prefix, run["id"])
+    finally:
+        client.close()
+    done = _finished(api, run["id"])
+    assert done["status"] == "SUCCEEDED", _log(api, run["id"])
+    assert len(_record(api, done, "STARTS")) == 1 and done["stats"]["rebootCount"] == 0
+    assert _record(api, done, "NOT_REBOOTED") == {"start": 1}
+
+
+def test_a_reboot_whose_message_was_lost_is_read_from_sql(
+    api: httpx.Client, db: SyncDatabase, settings: Settings
+) -> None:
+    """A reboot committed while its message went nowhere is heard with the next message of the run."""
+    actor = _actor(api, "lost-counter", COUNTER_MAIN)
+    run = api.post(f"/acts/{actor['id']}/runs", json={"reboots": 1}).json()["data"]
+    _wait_starts(api, run, 1)
+    with db.begin() as connection:  # as the API commits it, without publishing
+        connection.execute(update(RUNS).where(RUNS.c.id == run["id"]).values(reboot_count=1))
+    time.sleep(1)
+    assert len(_record(api, run, "STARTS")) == 1
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        publish_reboot(client, settings.redis_prefix, run["id"])  # any later wake-up reads SQL
+    finally:
+        client.close()
+    done = _finished(api, run["id"])
+    assert done["status"] == "SUCCEEDED", _log(api, run["id"])
+    assert _record(api, done, "OUTPUT") == {"starts": 2}
 
 
 def test_abort_after_a_reboot_ends_the_run_aborted(api: httpx.Client) -> None:
