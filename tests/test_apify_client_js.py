@@ -145,3 +145,13 @@ def test_js_client_dataset(checked: Checked) -> None:
     assert ds["csv"] == "\ufeffn,label\r\n0,item 0\r\n1,item 1\r\n2,item 2\r\n"
     assert ds["csvRows"] == 11
     assert ds["csvNoBom"] == "n\r\n0\r\n"
+
+
+def test_js_client_reboots_and_metamorphs_a_run(checked: Checked) -> None:
+    seen = checked.seen["rebootMetamorph"]
+    assert seen["rebootStatus"] == "RUNNING" and seen["rebootCount"] == 1
+    echo_id = checked.seen["createActors"]["id"]
+    assert seen["metamorphs"] == [{"actorId": echo_id, "inputKey": "INPUT-METAMORPH-1"}]
+    assert seen["status"] == "SUCCEEDED"
+    assert seen["output"] == {"input": {"m": 1}}  # the callable echo read its input by the run's input key
+    assert seen["refusedStatus"] == 400
