@@ -292,3 +292,25 @@ def test_metamorph_of_the_last_run_without_input(api: httpx.Client) -> None:
     assert [s["env"]["ACTOR_INPUT_KEY"] for s in starts] == ["INPUT", "INPUT-METAMORPH-1"]
     assert starts[1]["env"]["ACTOR_ID"] == target["id"]
     assert _record(api, done, "OUTPUT") == {"starts": 2}
+
+
+def test_a_run_is_metamorphed_at_most_ten_times(api: httpx.Client) -> None:
+    sleeper = api.post("/acts", json=callable_actor("morph-sleeper", "sleep")).json()["data"]
+    run = api.post(f"/acts/{sleeper['id']}/runs", json={"seconds": 60}).json()["data"]
+    deadline = time.monotonic() + 30
+    while api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    query = {"targetActorId": sleeper["id"]}
+    for n in range(1, 11):
+        morphed = api.post(f"/actor-runs/{run['id']}/metamorph", params=query, json={"seconds": 60, "n": n})
+        assert morphed.status_code == 200, morphed.text
+    refused = api.post(f"/actor-runs/{run['id']}/metamorph", params=query, json={"n": 11})
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "max-metamorphs-exceeded"
+    assert api.post(f"/actor-runs/{run['id']}/abort").status_code == 200
+    done = _finished(api, run["id"])
+    assert done["status"] == "ABORTED", _log(api, run["id"])
+    assert [m["inputKey"] for m in done["metamorphs"]] == [f"INPUT-METAMORPH-{n}" for n in range(1, 11)]
+    assert _record(api, done, "INPUT-METAMORPH-10") == {"seconds": 60, "n": 10}
+    keys = api.get(f"/key-value-stores/{done['defaultKeyValueStoreId']}/keys").json()["data"]["items"]
+    assert "INPUT-METAMORPH-11" not in {item["key"] for item in keys}
