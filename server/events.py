@@ -56,6 +56,12 @@ def publish_abort(client: redis.Redis, prefix: str, run_id: str) -> None:
     client.publish(abort_channel(prefix, run_id), "abort")
 
 
+def publish_reboot(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """Called only after a reboot or metamorph is committed. The same channel as abort: the supervisor
+    reads the run's whole control state from SQL on any message (one subscription per running run)."""
+    client.publish(abort_channel(prefix, run_id), "reboot")
+
+
 class RunWaiters:
     """One pub/sub connection per API process, and the events of the requests waiting on runs."""
 

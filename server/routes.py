@@ -11,6 +11,7 @@ from server.api import (
     logs,
     run_control,
     run_lists,
+    run_reboot,
     run_storages,
     runs,
     tasks,
@@ -60,6 +61,7 @@ def _actor_runs(prefix: str) -> list[BaseRoute]:
         Route(run, run_aliases.get, methods=["GET"]),
         Route(f"{run}/abort", run_aliases.abort, methods=["POST"]),
         Route(f"{run}/resurrect", run_aliases.resurrect, methods=["POST"]),
+        Route(f"{run}/metamorph", run_reboot.metamorph, methods=["POST"]),
     ]
 
 
@@ -137,11 +139,13 @@ def _runs() -> list[BaseRoute]:
 
 
 def _run_control() -> list[BaseRoute]:
-    """Abort and resurrect."""
+    """Abort, resurrect, reboot and metamorph."""
     base = "/v2/actor-runs/{runId}"
     return [
         Route(f"{base}/abort", run_control.abort, methods=["POST"]),
         Route(f"{base}/resurrect", run_control.resurrect, methods=["POST"]),
+        Route(f"{base}/reboot", run_reboot.reboot, methods=["POST"]),
+        Route(f"{base}/metamorph", run_reboot.metamorph, methods=["POST"]),
     ]
 
 

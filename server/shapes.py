@@ -24,6 +24,8 @@ _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount",
 
 def run_json(run: Run) -> dict[str, Any]:
     stats = {k: 0 for k in _STAT_ZEROES} | dict(run.stats or {})
+    # Counted by the API in their own columns (the worker rewrites `stats` as the run goes).
+    stats |= {"rebootCount": run.reboot_count or 0, "metamorph": len(run.metamorphs or [])}
     return {
         "id": run.id,
         "actId": run.act_id,
@@ -50,6 +52,7 @@ def run_json(run: Run) -> dict[str, Any]:
             "requestQueues": {"default": run.default_request_queue_id},
         },
         "usageTotalUsd": 0.0,
+        "metamorphs": list(run.metamorphs or []),
     }
 
 

@@ -157,3 +157,13 @@ def test_js_client_public_urls(checked: Checked) -> None:
     assert keys["status"] == 200 and [k["key"] for k in keys["body"]["data"]["items"]] == ["shared"]
     assert seen["opened"]["record"] == {"status": 200, "body": {"ok": True}}
     assert seen["refused"] == {"status": 403, "type": "insufficient-permissions"}
+
+
+def test_js_client_reboots_and_metamorphs_a_run(checked: Checked) -> None:
+    seen = checked.seen["rebootMetamorph"]
+    assert seen["rebootStatus"] == "RUNNING" and seen["rebootCount"] == 1
+    echo_id = checked.seen["createActors"]["id"]
+    assert seen["metamorphs"] == [{"actorId": echo_id, "inputKey": "INPUT-METAMORPH-1"}]
+    assert seen["status"] == "SUCCEEDED"
+    assert seen["output"] == {"input": {"m": 1}}  # the callable echo read its input by the run's input key
+    assert seen["refusedStatus"] == 400

@@ -1,9 +1,12 @@
-"""Hearing that a run should abort: a Redis message wakes the supervisor, SQL says how.
+"""Hearing that a run should abort (or was rebooted): a Redis message wakes the supervisor, SQL says how.
 
 A message can be lost (Redis restarted, the connection dropped), so after every (re)subscription
 the watcher reads the run from SQL too: an ABORTING run is aborted even if its message never came.
 A message can also be forged (anyone who can PUBLISH on Redis), so a message only makes the watcher
 read SQL: the run is aborted only if SQL says it is ABORTING.
+
+The same read gives the run's reboot generation to `reboots` (worker/reboots.py): reboots and
+metamorphs wake the supervisor on the same channel, and are believed from SQL only as well.
 """
 
 from __future__ import annotations
@@ -20,16 +23,21 @@ from server.events import abort_channel, listener_name
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.runs import RUNS
+from worker.reboots import RebootSignal
+from worker.run_spec import generation
 
 
 class AbortWatch:
     """A readable fd (for select) that becomes ready once the run is ABORTING."""
 
-    def __init__(self, redis_url: str, prefix: str, db: SyncDatabase, run_id: str):
+    def __init__(
+        self, redis_url: str, prefix: str, db: SyncDatabase, run_id: str, reboots: RebootSignal | None = None
+    ):
         self._client = redis.Redis.from_url(redis_url, client_name=listener_name(prefix, "abort"))
         self._channel = abort_channel(prefix, run_id)
         self._db = db
-        self._run_id = run_id
+        self.run_id = self._run_id = run_id
+        self.reboots = reboots
         self._read_fd, self._write_fd = os.pipe()
         self._fired = False
         self._closed = threading.Event()
@@ -49,10 +57,16 @@ class AbortWatch:
             ).scalar_one_or_none()
         return bool(value)
 
-    def _aborting_in_sql(self) -> bool:
+    def check(self) -> None:
+        """Read the run from SQL: ABORTING fires the abort; a new generation goes to `reboots`."""
         with self._db.begin() as connection:
-            status = connection.execute(select(RUNS.c.status).where(RUNS.c.id == self._run_id)).scalar_one()
-        return bool(status == RunStatus.ABORTING.value)
+            row = connection.execute(
+                select(RUNS.c.status, RUNS.c.reboot_count, RUNS.c.metamorphs).where(RUNS.c.id == self._run_id)
+            ).one()
+        if self.reboots is not None:
+            self.reboots.seen(generation(row.reboot_count, row.metamorphs))
+        if row.status == RunStatus.ABORTING.value:
+            self.fire()
 
     def fire(self) -> None:
         """Abort now (also called when the run's lease is lost: the run is no longer ours)."""
@@ -68,8 +82,8 @@ class AbortWatch:
                 for message in pubsub.listen():
                     if self._closed.is_set():
                         return
-                    if message["type"] in ("message", "subscribe") and self._aborting_in_sql():
-                        self.fire()
+                    if message["type"] in ("message", "subscribe"):
+                        self.check()
             # AttributeError: redis-py, when close() drops the connection under a blocked listen().
             # SQLAlchemyError: the database is away; resubscribing reads it again.
             except (

@@ -35,9 +35,10 @@ class ActorContext:
 
     @property
     def input(self) -> Any:
-        """The run's INPUT record, read on first use (a callable that ignores it costs no query)."""
+        """The run's input record (INPUT, or a metamorph's), read on first use (a callable that ignores
+        it costs no query)."""
         if self._input is _UNREAD:
-            self._input = self.get_value("INPUT")
+            self._input = self.get_value(self._spec.input_key)
         return self._input
 
     def get_value(self, key: str) -> Any:

@@ -57,7 +57,7 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
         ): spec.default_key_value_store_id,
         ("ACTOR_DEFAULT_DATASET_ID", "APIFY_DEFAULT_DATASET_ID"): spec.default_dataset_id,
         ("ACTOR_DEFAULT_REQUEST_QUEUE_ID", "APIFY_DEFAULT_REQUEST_QUEUE_ID"): spec.default_request_queue_id,
-        ("ACTOR_INPUT_KEY", "APIFY_INPUT_KEY"): "INPUT",
+        ("ACTOR_INPUT_KEY", "APIFY_INPUT_KEY"): spec.input_key,
         ("ACTOR_MEMORY_MBYTES", "APIFY_MEMORY_MBYTES"): memory,
         ("ACTOR_STARTED_AT", "APIFY_STARTED_AT"): spec.started_at,
         ("ACTOR_TIMEOUT_AT", "APIFY_TIMEOUT_AT"): timeout_at,

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.statuses import RunStatus
-from server.storage.ids import hash_token, iso, new_id, new_token, utcnow
+from server.storage.ids import hash_token, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
-from server.storage.models import Actor, ApiToken, Build, User
-from server.storage.runs import ACTIVE, CLAIM, RUNS, transition_stmt
+from server.storage.models import ApiToken
+from server.storage.runs import ACTIVE, CLAIM, transition_stmt
 from worker.abort import AbortWatch
 from worker.context import WorkerContext, get_context
 from worker.events import RunEvents
@@ -23,7 +24,9 @@ from worker.lease import Lease, lease_until
 from worker.logs import LogWriter
 from worker.meter import Meter
 from worker.outage import until_written
+from worker.reboots import RebootSignal, announce, pending
 from worker.restarts import Restarts
+from worker.run_spec import read_spec
 from worker.runners.base import RunOutcome, RunSpec
 from worker.runners.inprocess import load_callable
 from worker.runners.process import spawn_process
@@ -35,78 +38,30 @@ from worker.usage import system_info
 log = logging.getLogger(__name__)
 
 
-_BUILDS, _ACTORS, _USERS, _TOKENS = (cast(Table, model.__table__) for model in (Build, Actor, User, ApiToken))
-_SPEC = (
-    select(
-        RUNS,
-        _BUILDS.c.source,
-        _ACTORS.c.name.label("actor_name"),
-        _ACTORS.c.tagged_builds,
-        _BUILDS.c.status.label("build_status"),
-        _BUILDS.c.options.label("build_options"),
-        _BUILDS.c.tag.label("build_tag"),
-        _USERS.c.username,
-    )
-    .join(_BUILDS, _BUILDS.c.id == RUNS.c.build_id)
-    .join(_ACTORS, _ACTORS.c.id == RUNS.c.act_id)
-    .join(_USERS, _USERS.c.id == RUNS.c.user_id)
-    .where(RUNS.c.id == bindparam("run_id"))
-)
+_TOKENS = cast(Table, ApiToken.__table__)
 _INSERT_TOKEN = insert(_TOKENS)
 
 
-def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any]] | None:
+def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any], int] | None:
     """READY -> RUNNING with this attempt's lease, and a token for the run, in one transaction; None if
-    someone else has it."""
+    someone else has it. Also the run's stats and reboot generation (worker/run_spec.py)."""
     claim = {"run_id": run_id, "owner": owner, "until": lease_until(ctx.settings.run_lease_s)}
     with ctx.db.begin() as connection:
         if connection.execute(CLAIM, claim).rowcount != 1:
             return None
-        run = connection.execute(_SPEC, {"run_id": run_id}).one()._mapping
         token = new_token()
+        claimed = read_spec(connection, run_id, token)
         connection.execute(
             _INSERT_TOKEN,
             {
                 "id": new_id(),
-                "user_id": run["user_id"],
+                "user_id": claimed[0].user_id,
                 "token_hash": hash_token(token),
                 "run_id": run_id,
                 "created_at": utcnow(),
             },
         )
-    spec = RunSpec(
-        run_id=run_id,
-        user_id=run["user_id"],
-        username=run["username"],
-        act_id=run["act_id"],
-        actor_name=run["actor_name"],
-        actor_task_id=run["actor_task_id"],
-        build_id=run["build_id"],
-        build_number=run["build_number"],
-        source=dict(run["source"]),
-        options=dict(run["options"]),
-        default_key_value_store_id=run["default_key_value_store_id"],
-        default_dataset_id=run["default_dataset_id"],
-        default_request_queue_id=run["default_request_queue_id"],
-        started_at=iso(run["started_at"]) or "",
-        token=token,
-        origin=run["origin"],
-        build_status=run["build_status"],
-        use_cache=(run["build_options"] or {}).get("useCache") is not False,
-        # The tags pointing at the build, and the one it takes when it succeeds: a run of a build still
-        # in progress (built on demand) has its tag too.
-        build_tags=tuple(
-            sorted(
-                {
-                    tag
-                    for tag, build in (run["tagged_builds"] or {}).items()
-                    if build.get("buildId") == run["build_id"]
-                }
-                | ({run["build_tag"]} if run["build_tag"] else set())
-            )
-        ),
-    )
-    return spec, dict(run["stats"])
+    return claimed
 
 
 def _spawn(
@@ -119,12 +74,14 @@ def _spawn(
 ) -> Child:
     """The actor, started in `standby`. A process actor whose build directory is not on this worker
     yet has it made first, into the run log."""
-    if events is None:
+    if spec.source["sourceType"] == "PYTHON_CALLABLE":
         if not ctx.settings.allows_callable(spec.source["callable"]):  # a row from before the setting
             raise PermissionError(f"{spec.source['callable']} is not in GREENROOM_CALLABLE_MODULES")
         load_callable(spec)  # an import error fails the run here, in the worker's own words
         return standby.start(spec)
-    return spawn_process(spec, ctx.settings, standby, events.url, log=run_log, abort_fd=abort.fileno())
+    return spawn_process(
+        spec, ctx.settings, standby, events.url if events else "", log=run_log, abort_fd=abort.fileno()
+    )
 
 
 def _events(ctx: WorkerContext, spec: RunSpec) -> RunEvents | None:
@@ -144,7 +101,7 @@ def execute_run(run_id: str) -> str | None:
     if claimed is None:
         log.info("run %s is not READY; skipping", run_id)
         return None
-    spec, base_stats = claimed
+    spec, base_stats, generation = claimed
     run_log = LogWriter(ctx.db, run_id, ctx.settings.log_max_chars)
 
     def timing_out() -> None:
@@ -160,7 +117,8 @@ def execute_run(run_id: str) -> str | None:
     meter = Meter(int(spec.options["memoryMbytes"]))
     restarts = Restarts(spec, base_stats)
     # Listening before the actor starts: an abort asked for from now on is heard (or read from SQL).
-    abort = AbortWatch(settings.redis_url, settings.redis_prefix, ctx.db, run_id)
+    reboots = RebootSignal(generation)
+    abort = AbortWatch(settings.redis_url, settings.redis_prefix, ctx.db, run_id, reboots)
     abort.start()
     # Renewed while the run goes; lost (the sweeper ended the run while this worker was stalled), it
     # stops the actor as an abort would, and finalize then leaves the run as the sweeper wrote it.
@@ -177,9 +135,16 @@ def execute_run(run_id: str) -> str | None:
         events = _events(ctx, spec)
         while True:
             attempt = restarts.attempt_spec()
+            if events is None:  # a callable run metamorphed into a process actor
+                events = _events(ctx, attempt)
             outcome, message, started = _attempt(
-                ctx, attempt, run_log, timing_out, abort, events, meter, live_stats
+                ctx, attempt, run_log, timing_out, abort, events, meter, live_stats, reboots
             )
+            if _rebooting(outcome, abort, reboots):
+                restarts.rebooted(_respec(ctx, run_id, attempt, run_log))
+                continue
+            if outcome.rebooted:  # an abort came while the actor was stopped for its reboot
+                outcome = replace(outcome, aborted=True)
             if not restarts.should_restart(outcome, started, abort):
                 break
             restarts.restart(run_log, message or outcome_status(outcome)[1])
@@ -187,6 +152,7 @@ def execute_run(run_id: str) -> str | None:
     finally:
         lease.close()
         abort.close()
+        reboots.close()
         if events is not None:
             events.close()
     outcome = replace(outcome, stats=base_stats | outcome.stats | {"restartCount": restarts.count})
@@ -208,6 +174,7 @@ def _attempt(
     events: RunEvents | None,
     meter: Meter,
     on_sample: Callable[[], None],
+    reboots: RebootSignal,
 ) -> tuple[RunOutcome, str | None, bool]:
     """Start the actor under its memory limit and supervise it: (outcome, message, whether it started)."""
     settings = ctx.settings
@@ -235,6 +202,7 @@ def _attempt(
                 stop=stop_request(),
                 stop_grace_s=settings.worker_stop_grace_s,
                 on_stopping=events.migrating if events is not None else None,
+                reboot=reboots,
             )
         finally:
             standby.close()
@@ -245,6 +213,27 @@ def _attempt(
     if outcome.out_of_memory:
         return outcome, f"The Actor ran out of memory (limit {memory_mbytes} MB)", True
     return outcome, None, True
+
+
+def _rebooting(outcome: RunOutcome, abort: AbortWatch, reboots: RebootSignal) -> bool:
+    """Whether the run was rebooted or metamorphed (SQL says so) and is to start again: not when it is
+    aborting (its lease lost too), timed out or its worker is stopping. An actor that ended by itself
+    after asking for its reboot, before the message came, is started again as well."""
+    if outcome.timed_out or outcome.aborted or outcome.worker_stopped or pending(abort.fileno()):
+        return False
+    try:
+        abort.check()  # the generation now in SQL (and an abort that came meanwhile)
+    except SQLAlchemyError:
+        log.warning("could not read run %s after its attempt", abort.run_id, exc_info=True)
+    return reboots.take() and not pending(abort.fileno())
+
+
+def _respec(ctx: WorkerContext, run_id: str, before: RunSpec, run_log: LogWriter) -> RunSpec:
+    """The run's spec as SQL holds it now (a metamorph's actor, build and input key), same token."""
+    with ctx.db.begin() as connection:
+        spec = read_spec(connection, run_id, before.token)[0]
+    announce(run_log, before, spec)
+    return spec
 
 
 # While a run goes, its stats in SQL are at most this old (memCurrentBytes, cpuCurrentUsage...).

@@ -4,7 +4,7 @@ At most MAX_RESTARTS in any RESTART_WINDOW_S (Apify's ACTOR_RESTART_ON_ERROR: 3 
 keeps the run id, its storages and its token; the status stays RUNNING in between and nothing is
 published, so waiters (run-sync, waitForFinish) wake only at the run's true end. A failure is an exit
 code other than 0 or running out of memory; a timeout, an abort or an actor that could not be
-started at all is not restarted. The timeout covers the whole run, restarts included.
+started at all is not restarted. The timeout covers the whole run, restarts (and reboots) included.
 """
 
 from __future__ import annotations
@@ -34,12 +34,22 @@ class Restarts:
         self._spec = spec
         self._enabled = bool(spec.options.get("restartOnError"))
         self._times: list[float] = []
+        self._attempts = 0
         self.count = int(stats.get("restartCount", 0))  # kept across resurrections
         self._deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
 
+    @property
+    def spec(self) -> RunSpec:
+        return self._spec
+
+    def rebooted(self, spec: RunSpec) -> None:
+        """The run was rebooted or metamorphed: its next attempts start `spec` (the deadline stays)."""
+        self._spec = spec
+
     def attempt_spec(self) -> RunSpec:
         """The spec of the next attempt: what is left of the run's timeout (ACTOR_TIMEOUT_AT too)."""
-        if self._deadline is None or not self._times:
+        self._attempts += 1
+        if self._deadline is None or self._attempts == 1:
             return self._spec
         left = max(0.001, self._deadline - time.monotonic())  # 0 would mean "no timeout"
         return replace(self._spec, options=self._spec.options | {"timeoutSecs": left})

@@ -110,6 +110,12 @@ class StopSignal(Protocol):
     def stop_at(self, grace_s: float) -> float | None: ...
 
 
+class Readable(Protocol):
+    """Readable (fileno) when something happened: a reboot asked for."""
+
+    def fileno(self) -> int: ...
+
+
 class AbortAudience(Protocol):
     """The run's events websocket: aborting() tells the actor, True if it was listening."""
 
@@ -141,9 +147,11 @@ def supervise(
     stop: StopSignal | None = None,
     stop_grace_s: float = 30.0,
     on_stopping: Callable[[], None] | None = None,
+    reboot: Readable | None = None,
 ) -> RunOutcome:
-    """Wait for the actor's end, a timeout, an abort, its memory going over `limit`, or the end of
-    the grace period after `stop` (its worker is stopping; `on_stopping` is called when that starts).
+    """Wait for the actor's end, a timeout, an abort, its memory going over `limit`, the end of
+    the grace period after `stop` (its worker is stopping; `on_stopping` is called when that starts),
+    or a `reboot` (the actor's processes are stopped; the caller starts it again).
 
     Every `limit.sample_interval_s` the actor's memory and CPU go to `meter` (then `on_sample` is
     called); the outcome's stats are the meter's, so a run of several attempts passes the same meter.
@@ -155,12 +163,12 @@ def supervise(
     reader = threading.Thread(target=pump, args=(child.output, log), daemon=True)
     reader.start()
     pidfd = os.pidfd_open(child.pid)
-    timed_out = aborted = out_of_memory = worker_stopped = False
+    timed_out = aborted = out_of_memory = worker_stopped = rebooted = False
     deadline = None if timeout_s is None else started + timeout_s
     next_sample = started + limit.sample_interval_s
     stop_at: float | None = None
     ready: list[int] = []
-    watched = [pidfd, *(s.fileno() for s in (abort, stop) if s is not None)]
+    watched = [pidfd, *(s.fileno() for s in (abort, stop, reboot) if s is not None)]
     try:
         while True:
             if stop is not None and (stop_at is None or stop.fileno() in ready):
@@ -187,6 +195,13 @@ def supervise(
                         _stop(pidfd, child, kill_grace_s)
                 else:
                     _stop(pidfd, child, abort_grace_s if graceful else 0)
+                break
+            if reboot is not None and reboot.fileno() in ready:
+                # As Apify stops the container: the SDK persisted its state before asking, and
+                # sleeps until it is stopped.
+                rebooted = True
+                log.line("[greenroom] Stopping the Actor for its reboot.")
+                _stop(pidfd, child, kill_grace_s)
                 break
             now = time.monotonic()
             if stop_at is not None and now >= stop_at:
@@ -235,6 +250,7 @@ def supervise(
         aborted=aborted,
         out_of_memory=out_of_memory,
         worker_stopped=worker_stopped,
+        rebooted=rebooted,
         stats=meter.stats(),
     )
 

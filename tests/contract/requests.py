@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,51 @@ def _running_run(world: World) -> str:
     r = world.client.post(f"/v2/acts/{world.ids['sleeperId']}/runs", json={"seconds": 30})
     assert r.status_code == 201, r.text
     return str(r.json()["data"]["id"])
+
+
+def _started_run(world: World, path: str, seconds: float) -> str:
+    """A new sleeper run (of the actor or task at `path`), once it is RUNNING (what reboot and
+    metamorph need); it ends `seconds` after each (re)start."""
+    r = world.client.post(f"{path}/runs", json={"seconds": seconds})
+    assert r.status_code == 201, r.text
+    run_id = str(r.json()["data"]["id"])
+    deadline = time.monotonic() + 30
+    while world.client.get(f"/v2/actor-runs/{run_id}").json()["data"]["status"] != "RUNNING":
+        assert time.monotonic() < deadline, f"run {run_id} did not start"
+        time.sleep(0.05)
+    return run_id
+
+
+def _sleeper_task(world: World) -> str:
+    r = world.client.post(
+        "/v2/actor-tasks",
+        json={"actId": world.ids["sleeperId"], "name": world.unique("sleeper"), "input": {}},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
+def _reboot_rule(op: Operation) -> Builder | None:
+    """Reboot and metamorph need a RUNNING run: a sleeper's (by id, or the last of the sleeper or of a
+    task of it), rebooted into 2 s more, or metamorphed into the echo actor with an input."""
+    kind = op.spec_path.rsplit("/", 1)[-1]
+    if op.method != "POST" or kind not in ("reboot", "metamorph"):
+        return None
+
+    def build(op: Operation, w: World) -> Call:
+        if "{actorTaskId}" in op.spec_path:
+            params = {"actorTaskId": _sleeper_task(w)}
+            _started_run(w, f"/v2/actor-tasks/{params['actorTaskId']}", 2)
+        else:
+            params = {"actorId": w.ids["sleeperId"]} if "{actorId}" in op.spec_path else {}
+            run_id = _started_run(w, f"/v2/acts/{w.ids['sleeperId']}", 2)
+            if "{runId}" in op.spec_path:
+                params["runId"] = run_id
+        if kind == "reboot":
+            return Call(params)
+        return Call.with_json(params, {"n": 1}, query={"targetActorId": w.ids["echoId"]})
+
+    return build
 
 
 def _second_version(op: Operation, w: World) -> Call:
@@ -248,7 +294,7 @@ def _queue_rule(op: Operation) -> Builder | None:
 
 def _rule(op: Operation) -> Builder | None:
     """Requests by the shape of the path, for the many aliases of records and items."""
-    queue = _queue_rule(op)
+    queue = _queue_rule(op) or _reboot_rule(op)
     if queue is not None:
         return queue
     tail = op.spec_path.rsplit("/", 2)

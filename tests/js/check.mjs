@@ -282,6 +282,28 @@ async function main() {
             refused: { status: refused.status, type: (await refused.json()).error.type },
         };
     });
+    // Last: its run would change the counts the steps above assert.
+    await step('rebootMetamorph', async () => {
+        const started = await client.actor(ids.sleeper).start({ seconds: 60 });
+        await waitUntilRunning(started.id);
+        const rebooted = await client.run(started.id).reboot();
+        const morphed = await client.run(started.id).metamorph(ids.echo, { m: 1 });
+        const finished = await client.run(started.id).waitForFinish({ waitSecs: 60 });
+        let refusedStatus = null;
+        try {
+            await client.actor(ids.sleeper).lastRun().reboot();
+        } catch (err) {
+            refusedStatus = err.statusCode;
+        }
+        return {
+            rebootStatus: rebooted.status,
+            rebootCount: rebooted.stats.rebootCount,
+            metamorphs: morphed.metamorphs.map((m) => ({ actorId: m.actorId, inputKey: m.inputKey })),
+            status: finished.status,
+            output: await output(finished),
+            refusedStatus,
+        };
+    });
 }
 
 try {

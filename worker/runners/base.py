@@ -30,6 +30,8 @@ class RunSpec:
     # whether it shares its directory with builds of the same files (Apify's useCache).
     build_status: str = "SUCCEEDED"
     use_cache: bool = True
+    # The record its input is in: INPUT, or a metamorph's INPUT-METAMORPH-<n>.
+    input_key: str = "INPUT"
 
     @property
     def timeout_s(self) -> float | None:
@@ -46,4 +48,6 @@ class RunOutcome:
     out_of_memory: bool = False
     # Stopped because its worker was told to stop and the grace period ran out (worker/shutdown.py).
     worker_stopped: bool = False
+    # Stopped because the run was rebooted or metamorphed: the job starts it again (worker/reboots.py).
+    rebooted: bool = False
     stats: dict[str, Any] = field(default_factory=dict)

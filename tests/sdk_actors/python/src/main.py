@@ -6,6 +6,9 @@
 - "queue": adds input.urls (and one of them again) to its default request queue, then takes and
   handles every request: OUTPUT {"handled": the URLs in the order taken, "finished": is_finished()}.
 - "fail": Actor.fail(exit_code=91); "exit": sys.exit(input.code).
+- "metamorph": Actor.metamorph(input.target, run_input=input.targetInput); AFTER_METAMORPH if it was not
+  stopped. "reboot": counts its starts in STARTS and calls Actor.reboot() until it has started
+  input.starts times, then OUTPUT {"starts": n}.
 """
 
 from __future__ import annotations
@@ -61,6 +64,18 @@ async def main() -> None:
                 handled.append(request.url)
                 await queue.mark_request_as_handled(request)
             await Actor.set_value("OUTPUT", {"handled": handled, "finished": await queue.is_finished()})
+
+        elif mode == "metamorph":
+            await Actor.metamorph(actor_input["target"], run_input=actor_input.get("targetInput"))
+            await Actor.set_value("AFTER_METAMORPH", {"stopped": False})
+
+        elif mode == "reboot":
+            starts = (await Actor.get_value("STARTS") or 0) + 1
+            await Actor.set_value("STARTS", starts)
+            if starts < actor_input.get("starts", 2):
+                await Actor.reboot()
+                await Actor.set_value("AFTER_REBOOT", {"stopped": False})
+            await Actor.set_value("OUTPUT", {"starts": starts})
 
         elif mode == "fail":
             await Actor.fail(exit_code=91, status_message="Failed on purpose")
