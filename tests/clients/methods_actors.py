@@ -97,7 +97,7 @@ ACTORS: list[Row] = [
         lambda c, w: c.actor(w.actor_id).validate_input({"a": 1}),
         "return await c.actor(w.actor_id).validateInput({ a: 1 });",
         lambda w: True,
-        status=Pending("POST /v2/actors/{actorId}/validate-input"),
+        status=Pending("POST /v2/actors/{actorId}/validate-input (issue 12: input schemas)"),
     ),
     row(
         "ActorClient",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.clients.rows import Pending, Row, field_of, gone, has, js_gone, js_has, public, row
+from tests.clients.rows import Row, field_of, gone, has, js_gone, js_has, public, row
 from tests.clients.world import ITEMS
 
 SIGNED = "signed public URLs (signature, url_signing_secret_key)"
@@ -109,7 +109,6 @@ DATASETS: list[Row] = [
         "return (await c.dataset(w.dataset_id).getStatistics()) !== undefined;",
         lambda w: True,
         pick=lambda r, w: r is not None,
-        status=Pending("GET /v2/datasets/{datasetId}/statistics"),
     ),
     row(
         "DatasetClient",
@@ -119,7 +118,6 @@ DATASETS: list[Row] = [
         "return await (await fetch(await c.dataset(w.dataset_id).createItemsPublicUrl())).json();",
         lambda w: ITEMS,
         pick=public,
-        status=Pending(SIGNED),
     ),
     row(
         "DatasetClient",
@@ -129,7 +127,6 @@ DATASETS: list[Row] = [
         "return (await c.run(w.run_id).dataset().update({ name: 'run-items' })).name;",
         lambda w: "run-items",
         pick=field_of("name"),
-        status=Pending(RUN_STORAGE.format("dataset", "dataset")),
         via="run.dataset()",
     ),
     row(
@@ -140,7 +137,6 @@ DATASETS: list[Row] = [
         js_gone("c.run(w.old_run_id).dataset()"),
         lambda w: True,
         pick=gone("/actor-runs/{w.old_run_id}/dataset"),
-        status=Pending(RUN_STORAGE.format("dataset", "dataset")),
         via="run.dataset()",
     ),
     row(
@@ -281,7 +277,6 @@ STORES: list[Row] = [
         "return await (await fetch(await c.keyValueStore(w.store_id).getRecordPublicUrl('json'))).json();",
         lambda w: {"a": 1},
         pick=public,
-        status=Pending(SIGNED),
     ),
     row(
         "KeyValueStoreClient",
@@ -292,7 +287,6 @@ STORES: list[Row] = [
         ".data.items.map((k) => k.key).includes('json');",
         lambda w: True,
         pick=lambda r, w: "json" in [k["key"] for k in public(r, w)["data"]["items"]],
-        status=Pending(SIGNED),
     ),
     row(
         "KeyValueStoreClient",
@@ -302,7 +296,6 @@ STORES: list[Row] = [
         "return (await c.run(w.run_id).keyValueStore().update({ name: 'run-records' })).name;",
         lambda w: "run-records",
         pick=field_of("name"),
-        status=Pending(RUN_STORAGE.format("key-value store", "key-value-store")),
         via="run.key_value_store()",
     ),
     row(
@@ -313,7 +306,6 @@ STORES: list[Row] = [
         js_gone("c.run(w.old_run_id).keyValueStore()"),
         lambda w: True,
         pick=gone("/actor-runs/{w.old_run_id}/key-value-store"),
-        status=Pending(RUN_STORAGE.format("key-value store", "key-value-store")),
         via="run.key_value_store()",
     ),
     row(

@@ -57,7 +57,6 @@ RUNS: list[Row] = [
         "return (await c.run(w.live_run_id).reboot()).id;",
         lambda w: w.live_run_id,
         pick=field_of("id"),
-        status=Pending("POST /v2/actor-runs/{runId}/reboot"),
     ),
     row(
         "RunClient",
@@ -67,7 +66,6 @@ RUNS: list[Row] = [
         "return (await c.actor(w.sleeper_id).lastRun().reboot()).id;",
         lambda w: w.live_run_id,
         pick=field_of("id"),
-        status=Pending("POST /v2/actors/{actorId}/runs/last/reboot"),
         via="actor.last_run()",
     ),
     row(
@@ -96,7 +94,6 @@ RUNS: list[Row] = [
         "return (await c.run(w.live_run_id).metamorph(w.actor_id, { m: 1 })).id;",
         lambda w: w.live_run_id,
         pick=field_of("id"),
-        status=Pending("POST /v2/actor-runs/{runId}/metamorph"),
     ),
     row(
         "RunClient",
@@ -106,7 +103,6 @@ RUNS: list[Row] = [
         "return (await c.actor(w.sleeper_id).lastRun().metamorph(w.actor_id)).id;",
         lambda w: w.live_run_id,
         pick=field_of("id"),
-        status=Pending("POST /v2/actors/{actorId}/runs/last/metamorph"),
         via="actor.last_run()",
     ),
     row(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.clients.rows import Pending, Row, absent, field_of, has, js_has, row
+from tests.clients.rows import Row, absent, field_of, has, js_has, row
 
 # Publishing shows a task on its public page in Apify Store (its actor must be public there too).
 PUBLIC_TASKS = "public task pages are Apify Store's, which does not exist here (isPublic is not kept)"
@@ -64,7 +64,6 @@ BUILDS: list[Row] = [
         "return 'openapi' in (await c.build(w.build_id).getOpenApiDefinition());",
         lambda w: True,
         pick=lambda r, w: "openapi" in r,
-        status=Pending("GET /v2/actor-builds/{buildId}/openapi.json"),
     ),
     row(
         "BuildClient",
@@ -75,7 +74,6 @@ BUILDS: list[Row] = [
         " undefined;",
         lambda w: True,
         pick=lambda r, w: w.read(f"/actor-builds/{w.spare_build_id}") is None,
-        status=Pending("DELETE /v2/actor-builds/{buildId}"),
     ),
 ]
 
@@ -190,7 +188,6 @@ ACCOUNT: list[Row] = [
         "return (await c.user().monthlyUsage()) !== undefined;",
         lambda w: True,
         pick=lambda r, w: r is not None,
-        status=Pending("GET /v2/users/me/usage/monthly"),
     ),
     absent("UserClient", "limits", "limits", "account limits: the hardening issue (GET /v2/users/me/limits)"),
     absent(

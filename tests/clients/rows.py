@@ -28,7 +28,7 @@ class Works:
 
 @dataclass(frozen=True)
 class Pending:
-    """Being implemented on another branch: run as an expected failure until the merge."""
+    """Planned (an open issue names it): called as an expected failure, so its landing shows as XPASS."""
 
     operation: str
     label = "pending"

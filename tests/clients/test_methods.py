@@ -80,7 +80,7 @@ def outcomes(
     db: SyncDatabase,
     settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
-    worker_id: str,
+    request: pytest.FixtureRequest,
 ) -> Flavours:
     """Per flavour, computed on first use, once per backend across the session's workers."""
     base = tmp_path_factory.getbasetemp()
@@ -90,7 +90,7 @@ def outcomes(
         if flavour == "js":
             npm_installed(JS_DIR)
         return shared(
-            base.parent if worker_id != "master" else base,
+            base.parent if hasattr(request.config, "workerinput") else base,  # xdist: shared by workers
             f"methods-{backend}-{flavour}",
             lambda: run_flavour(flavour, stack, db, NODE),
         )
