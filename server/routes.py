@@ -124,11 +124,14 @@ def _runs() -> list[BaseRoute]:
 
 
 def _run_control() -> list[BaseRoute]:
-    """Abort and resurrect."""
+    """Abort and resurrect, and pay-per-event charges."""
+    from server.api import charges  # imported here: this function is its part of the table
+
     base = "/v2/actor-runs/{runId}"
     return [
         Route(f"{base}/abort", run_control.abort, methods=["POST"]),
         Route(f"{base}/resurrect", run_control.resurrect, methods=["POST"]),
+        Route(f"{base}/charge", charges.charge, methods=["POST"]),
     ]
 
 

@@ -23,7 +23,7 @@ _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount",
 
 def run_json(run: Run) -> dict[str, Any]:
     stats = {k: 0 for k in _STAT_ZEROES} | dict(run.stats or {})
-    return {
+    shown = {
         "id": run.id,
         "actId": run.act_id,
         "userId": run.user_id,
@@ -50,6 +50,11 @@ def run_json(run: Run) -> dict[str, Any]:
         },
         "usageTotalUsd": 0.0,
     }
+    if run.pricing_info is not None:
+        # The pricing the run started with, and what it has charged (pay-per-event), as on Apify.
+        shown["pricingInfo"] = dict(run.pricing_info)
+        shown["chargedEventCounts"] = dict(run.charged_event_counts or {})
+    return shown
 
 
 def public_version(version: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +83,7 @@ def actor_json(actor: Actor, user: User) -> dict[str, Any]:
         "versions": [public_version(v) for v in actor.versions],
         "defaultRunOptions": dict(actor.default_run_options),
         "taggedBuilds": dict(actor.tagged_builds),
+        "pricingInfos": list(actor.pricing_infos or []),
     }
 
 

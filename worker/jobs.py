@@ -93,6 +93,8 @@ def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[s
         origin=run["origin"],
         build_status=run["build_status"],
         use_cache=(run["build_options"] or {}).get("useCache") is not False,
+        pricing_info=run["pricing_info"],
+        charged_event_counts=dict(run["charged_event_counts"] or {}),
         # The tags pointing at the build, and the one it takes when it succeeds: a run of a build still
         # in progress (built on demand) has its tag too.
         build_tags=tuple(

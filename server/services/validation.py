@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -111,6 +112,10 @@ def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, 
     build = options.get("build")
     if build is not None and (not isinstance(build, str) or "\x00" in build):
         raise InvalidInput(f"'{what}.build' must be a build tag or number.")
+    limit = options.get("maxTotalChargeUsd")
+    numeric = isinstance(limit, int | float) and not isinstance(limit, bool) and math.isfinite(limit)
+    if limit is not None and (not numeric or limit < 0):
+        raise InvalidInput(f"'{what}.maxTotalChargeUsd' must be a number not less than 0, or null.")
     return dict(options)
 
 

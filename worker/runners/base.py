@@ -30,6 +30,9 @@ class RunSpec:
     # whether it shares its directory with builds of the same files (Apify's useCache).
     build_status: str = "SUCCEEDED"
     use_cache: bool = True
+    # Pay-per-event: the run's pricing and what it had charged when this attempt started.
+    pricing_info: dict[str, Any] | None = None
+    charged_event_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def timeout_s(self) -> float | None:
