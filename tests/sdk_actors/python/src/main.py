@@ -5,6 +5,7 @@
 - "wait": waits for a graceful abort (then writes ABORTING and ends cleanly) or input.seconds.
 - "queue": adds input.urls (and one of them again) to its default request queue, then takes and
   handles every request: OUTPUT {"handled": the URLs in the order taken, "finished": is_finished()}.
+- "charge": Actor.charge(input.event, count=input.count): OUTPUT the SDK's ChargeResult and pricing.
 - "fail": Actor.fail(exit_code=91); "exit": sys.exit(input.code).
 """
 
@@ -61,6 +62,19 @@ async def main() -> None:
                 handled.append(request.url)
                 await queue.mark_request_as_handled(request)
             await Actor.set_value("OUTPUT", {"handled": handled, "finished": await queue.is_finished()})
+
+        elif mode == "charge":
+            result = await Actor.charge(actor_input["event"], count=actor_input.get("count", 1))
+            pricing = Actor.get_charging_manager().get_pricing_info()
+            await Actor.set_value(
+                "OUTPUT",
+                {
+                    "chargedCount": result.charged_count,
+                    "limitReached": result.event_charge_limit_reached,
+                    "isPayPerEvent": pricing.is_pay_per_event,
+                    "maxTotalChargeUsd": str(pricing.max_total_charge_usd),
+                },
+            )
 
         elif mode == "fail":
             await Actor.fail(exit_code=91, status_message="Failed on purpose")
