@@ -359,3 +359,19 @@ def test_the_python_client_charges_and_reads_the_pricing(
     assert actor is not None and actor.pricing_infos is not None
     assert isinstance(actor.pricing_infos[0], PayPerEventActorPricingInfo)
     client.run(run_id).abort()
+
+
+def test_items_pushed_to_the_default_dataset_are_charged_by_the_platform(api: httpx.Client) -> None:
+    """apify-default-dataset-item: counted per item the run's default dataset receives, when priced."""
+    run = start(api, make_actor(api, "itemized", [ppe({"apify-default-dataset-item": 0.001, "page": 0.01})]))
+    pushed = api.post(f"/datasets/{run['defaultDatasetId']}/items", json=[{"n": 1}, {"n": 2}, {"n": 3}])
+    assert pushed.status_code == 201, pushed.text
+    assert api.post(f"/actor-runs/{run['id']}/dataset/items", json={"n": 4}).status_code == 201
+    named = api.post("/datasets", params={"name": "not-the-default"}).json()["data"]["id"]
+    assert api.post(f"/datasets/{named}/items", json=[{"n": 5}]).status_code == 201
+    assert counts(api, run["id"]) == {"apify-default-dataset-item": 4}
+    api.post(f"/actor-runs/{run['id']}/abort")
+    plain = start(api, make_actor(api, "unitemized", [ppe({"page": 0.01})]))
+    assert api.post(f"/datasets/{plain['defaultDatasetId']}/items", json=[{"n": 1}]).status_code == 201
+    assert counts(api, plain["id"]) == {}
+    api.post(f"/actor-runs/{plain['id']}/abort")

@@ -16,13 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from server.errors import ApiError, Forbidden, InvalidInput, NotFound
 from server.lifespan import AppState
-from server.services.pricing import EVENT_NAME_MAX_CHARS, charge_events
+from server.services.pricing import DEFAULT_DATASET_ITEM_EVENT, EVENT_NAME_MAX_CHARS, charge_events
 from server.statuses import RunStatus
-from server.storage.charges import add_charge, charge_by_key, lock_run, was_charged
+from server.storage.charges import (
+    add_charge,
+    charge_by_key,
+    default_dataset_pricing,
+    lock_run,
+    was_charged,
+)
 from server.storage.ids import utcnow
-from server.storage.models import Run
+from server.storage.models import Dataset, Run
 
 IDEMPOTENCY_KEY_MAX_CHARS = 256  # run_charges.idempotency_key
 MAX_CHARGE_COUNT = 1_000_000_000  # fits the count column with room for a run's total
@@ -109,3 +117,19 @@ async def charge_run(state: AppState, run: Run, token_run_id: str | None, charge
             utcnow(),
             dict(current["charged_event_counts"] or {}),
         )
+
+
+async def charge_default_dataset_items(session: AsyncSession, dataset: Dataset, count: int) -> None:
+    """Apify's synthetic `apify-default-dataset-item`: the platform charges it for every item pushed to
+    a run's default dataset when the run's pricing defines it (the SDKs count it, never send it).
+    Inside the caller's transaction, with the items it appends."""
+    if dataset.act_run_id is None or count <= 0:
+        return
+    pricing = await default_dataset_pricing(session, dataset.act_run_id, dataset.id)
+    if DEFAULT_DATASET_ITEM_EVENT not in (charge_events(pricing) or {}):
+        return
+    run_id = dataset.act_run_id
+    current = await lock_run(session, run_id)
+    if current is not None:
+        counts = dict(current["charged_event_counts"] or {})
+        await add_charge(session, run_id, DEFAULT_DATASET_ITEM_EVENT, count, None, utcnow(), counts)

@@ -102,3 +102,17 @@ def charge_row(run_id: str, event_name: str, count: int, at: datetime) -> dict[s
 
 
 INSERT_CHARGE = _INSERT
+
+# A dataset's run, when the dataset is that run's default one: (pricing_info, charged_event_counts).
+_DEFAULT_DATASET_RUN = select(RUNS.c.pricing_info).where(
+    RUNS.c.id == bindparam("run_id"), RUNS.c.default_dataset_id == bindparam("dataset_id")
+)
+
+
+async def default_dataset_pricing(
+    session: AsyncSession, run_id: str, dataset_id: str
+) -> dict[str, Any] | None:
+    """The pricing of the run whose default dataset this is (None: not one, or no pricing)."""
+    params = {"run_id": run_id, "dataset_id": dataset_id}
+    value = (await session.execute(_DEFAULT_DATASET_RUN, params)).scalar_one_or_none()
+    return None if value is None else dict(value)
