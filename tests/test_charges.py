@@ -375,3 +375,34 @@ def test_items_pushed_to_the_default_dataset_are_charged_by_the_platform(api: ht
     assert api.post(f"/datasets/{plain['defaultDatasetId']}/items", json=[{"n": 1}]).status_code == 201
     assert counts(api, plain["id"]) == {}
     api.post(f"/actor-runs/{plain['id']}/abort")
+
+
+# First attempt: charges 2 pages, then fails. Started again (restartOnError), it finds them in its
+# environment and succeeds.
+RESTARTED_MAIN = """\
+import json, os, sys, urllib.request
+base, run = os.environ["APIFY_API_BASE_URL"], os.environ["ACTOR_RUN_ID"]
+h = {"Authorization": "Bearer " + os.environ["APIFY_TOKEN"], "Content-Type": "application/json"}
+counts = json.loads(os.environ["APIFY_CHARGED_ACTOR_EVENT_COUNTS"])
+def send(url, body, method):
+    urllib.request.urlopen(urllib.request.Request(url, json.dumps(body).encode(), h, method=method)).close()
+if "page" not in counts:
+    send(f"{base}/v2/actor-runs/{run}/charge", {"eventName": "page", "count": 2}, "POST")
+    sys.exit(1)
+store = os.environ["ACTOR_DEFAULT_KEY_VALUE_STORE_ID"]
+send(f"{base}/v2/key-value-stores/{store}/records/OUTPUT", counts, "PUT")
+"""
+
+
+def test_a_restarted_actor_is_told_what_its_run_has_charged(api: httpx.Client) -> None:
+    body = {**files_actor("restarted", {"main.py": RESTARTED_MAIN}), "pricingInfos": [ppe()]}
+    created = api.post("/acts", json=body)
+    assert created.status_code == 201, created.text
+    response = api.post(
+        f"/acts/{created.json()['data']['id']}/runs", params={"waitForFinish": 60, "restartOnError": "true"}
+    )
+    run = response.json()["data"]
+    assert run["status"] == "SUCCEEDED", api.get(f"/actor-runs/{run['id']}/log").text
+    assert run["stats"]["restartCount"] == 1
+    output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+    assert output == {"apify-actor-start": 1, "page": 2} == run["chargedEventCounts"]

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select
 
 from server.statuses import RunStatus
+from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, iso, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
 from server.storage.models import Actor, ApiToken, Build, User
@@ -53,6 +54,12 @@ _SPEC = (
     .where(RUNS.c.id == bindparam("run_id"))
 )
 _INSERT_TOKEN = insert(_TOKENS)
+
+
+def _charged(ctx: WorkerContext, run_id: str) -> dict[str, int]:
+    with ctx.db.begin() as connection:
+        counts = connection.execute(CHARGED_EVENT_COUNTS, {"run_id": run_id}).scalar_one_or_none()
+    return dict(counts or {})
 
 
 def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any]] | None:
@@ -179,6 +186,9 @@ def execute_run(run_id: str) -> str | None:
         events = _events(ctx, spec)
         while True:
             attempt = restarts.attempt_spec()
+            if restarts.count:
+                # Started again: the SDK reads what the run has charged so far from its environment.
+                attempt = replace(attempt, charged_event_counts=_charged(ctx, run_id))
             outcome, message, started = _attempt(
                 ctx, attempt, run_log, timing_out, abort, events, meter, live_stats
             )

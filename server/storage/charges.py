@@ -29,6 +29,7 @@ _LOCK_RUN = (
 _RUN_PRICING = select(RUNS.c.status, RUNS.c.pricing_info, RUNS.c.charged_event_counts, RUNS.c.options).where(
     RUNS.c.id == bindparam("run_id")
 )
+CHARGED_EVENT_COUNTS = select(RUNS.c.charged_event_counts).where(RUNS.c.id == bindparam("run_id"))
 _BY_KEY = select(CHARGES.c.event_name, CHARGES.c.count).where(
     CHARGES.c.run_id == bindparam("run_id"), CHARGES.c.idempotency_key == bindparam("key")
 )
