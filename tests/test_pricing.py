@@ -52,6 +52,9 @@ def test_actor_pricing_infos_are_kept_with_what_the_platform_sets(api: httpx.Cli
         ([ppe({"page": 0.1}, minimalMaxTotalChargeUsd="1")], "minimalMaxTotalChargeUsd", "invalid-input"),
         ([{"pricingModel": "FREE", "startedAt": "yesterday"}], "pricingInfos[0].startedAt", "invalid-input"),
         ([{"pricingModel": "FREE", "apifyMarginPercentage": 2}], "apifyMarginPercentage", "invalid-input"),
+        # Out of range once in UTC, and an integer too large for a float: 400s, not 500s.
+        ([{"pricingModel": "FREE", "startedAt": "0001-01-01T00:00:00+01:00"}], "startedAt", "invalid-input"),
+        ([ppe({"page": 10**400})], "page.eventPriceUsd", "invalid-input"),
         ([{"pricingModel": "PRICE_PER_DATASET_ITEM", "pricePerUnitUsd": 1}], "unitName", "invalid-input"),
         ([{"pricingModel": "FLAT_PRICE_PER_MONTH", "pricePerUnitUsd": 5}], "trialMinutes", "invalid-input"),
         ([ppe({"apify-mine": 0.1})], "apify-mine", "cannot-add-apify-events-to-ppe-actor"),

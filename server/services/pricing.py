@@ -29,8 +29,18 @@ MAX_PRICING_INFOS = 100
 MAX_CHARGE_EVENTS = 100
 
 
+def is_finite_number(value: Any) -> bool:
+    """A JSON number that is not a boolean, infinite, or an integer too large for a float."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(value: Any, field: str, *, maximum: float | None = None) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_finite_number(value)
     if not ok or value < 0 or (maximum is not None and value > maximum):
         bound = f" and at most {maximum:g}" if maximum is not None else ""
         raise InvalidInput(f"'{field}' must be a number not less than 0{bound}.")
@@ -58,13 +68,16 @@ def _object(value: Any, field: str) -> dict[str, Any]:
 def _instant(value: Any, field: str) -> str:
     """An ISO-8601 date-time with a time zone, as Greenroom writes them (UTC, milliseconds, Z)."""
     text = _string(value, field)
+    shown = None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+        if moment.tzinfo is not None:
+            shown = iso(moment)
+    except (ValueError, OverflowError):  # not a date-time, or out of range once in UTC
+        pass
+    if not shown:
         raise InvalidInput(f"'{field}' must be an ISO 8601 date-time with a time zone.")
-    return iso(moment) or ""
+    return shown
 
 
 def _tiers(value: Any, field: str, price_key: str) -> dict[str, Any]:
@@ -129,8 +142,8 @@ def _model_fields(entry: dict[str, Any], field: str) -> None:
         _one_price(entry, field, "pricePerUnitUsd", "tieredPricing", "tieredPricePerUnitUsd")
     elif model == "FLAT_PRICE_PER_MONTH":
         minutes = entry.get("trialMinutes")
-        if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0:
-            raise InvalidInput(f"'{field}.trialMinutes' must be a whole number not less than 0.")
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 <= minutes <= 10**9:
+            raise InvalidInput(f"'{field}.trialMinutes' must be a whole number from 0 to 10^9.")
         _number(entry.get("pricePerUnitUsd"), f"{field}.pricePerUnitUsd")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import PurePosixPath
 from typing import Any
 
 from server.api.params import check_memory
 from server.errors import InvalidInput
+from server.services.pricing import is_finite_number
 from server.settings import Settings
 
 NAME_RE = re.compile(r"^([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$")
@@ -113,8 +113,7 @@ def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, 
     if build is not None and (not isinstance(build, str) or "\x00" in build):
         raise InvalidInput(f"'{what}.build' must be a build tag or number.")
     limit = options.get("maxTotalChargeUsd")
-    numeric = isinstance(limit, int | float) and not isinstance(limit, bool) and math.isfinite(limit)
-    if limit is not None and (not numeric or limit < 0):
+    if limit is not None and (not is_finite_number(limit) or limit < 0):
         raise InvalidInput(f"'{what}.maxTotalChargeUsd' must be a number not less than 0, or null.")
     return dict(options)
 
