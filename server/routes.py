@@ -139,13 +139,16 @@ def _runs() -> list[BaseRoute]:
 
 
 def _run_control() -> list[BaseRoute]:
-    """Abort, resurrect, reboot and metamorph."""
+    """Abort, resurrect, reboot and metamorph, and pay-per-event charges."""
+    from server.api import charges  # imported here: this function is its part of the table
+
     base = "/v2/actor-runs/{runId}"
     return [
         Route(f"{base}/abort", run_control.abort, methods=["POST"]),
         Route(f"{base}/resurrect", run_control.resurrect, methods=["POST"]),
         Route(f"{base}/reboot", run_reboot.reboot, methods=["POST"]),
         Route(f"{base}/metamorph", run_reboot.metamorph, methods=["POST"]),
+        Route(f"{base}/charge", charges.charge, methods=["POST"]),
     ]
 
 

@@ -26,7 +26,7 @@ def run_json(run: Run) -> dict[str, Any]:
     stats = {k: 0 for k in _STAT_ZEROES} | dict(run.stats or {})
     # Counted by the API in their own columns (the worker rewrites `stats` as the run goes).
     stats |= {"rebootCount": run.reboot_count or 0, "metamorph": len(run.metamorphs or [])}
-    return {
+    shown = {
         "id": run.id,
         "actId": run.act_id,
         "userId": run.user_id,
@@ -54,6 +54,11 @@ def run_json(run: Run) -> dict[str, Any]:
         "usageTotalUsd": 0.0,
         "metamorphs": list(run.metamorphs or []),
     }
+    if run.pricing_info is not None:
+        # The pricing the run started with, and what it has charged (pay-per-event), as on Apify.
+        shown["pricingInfo"] = dict(run.pricing_info)
+        shown["chargedEventCounts"] = dict(run.charged_event_counts or {})
+    return shown
 
 
 def public_version(version: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +87,7 @@ def actor_json(actor: Actor, user: User) -> dict[str, Any]:
         "versions": [public_version(v) for v in actor.versions],
         "defaultRunOptions": dict(actor.default_run_options),
         "taggedBuilds": dict(actor.tagged_builds),
+        "pricingInfos": list(actor.pricing_infos or []),
     }
 
 

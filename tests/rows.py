@@ -18,6 +18,7 @@ from server.storage.models import (
     QueueRequest,
     RequestQueue,
     Run,
+    RunCharge,
     Task,
     Webhook,
     WebhookDispatch,
@@ -29,6 +30,7 @@ _CHILDREN = (
     (KeyValueRecord, KeyValueStore, KeyValueRecord.store_id == KeyValueStore.id),
     (DatasetItem, Dataset, DatasetItem.dataset_id == Dataset.id),
     (LogChunk, Run, LogChunk.run_id == Run.id),
+    (RunCharge, Run, RunCharge.run_id == Run.id),
     (QueueRequest, RequestQueue, QueueRequest.queue_id == RequestQueue.id),
 )
 

@@ -133,3 +133,62 @@ def test_a_failing_sdk_actor_ends_failed_with_its_exit_code(
 def test_an_sdk_actor_past_its_timeout_ends_timed_out(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
     run = run_when_done(api, start_run(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=5))
     assert run["status"] == "TIMED-OUT", run_log(api, run["id"])
+
+
+def _ppe(events: dict[str, float], **extra: Any) -> list[dict[str, Any]]:
+    """A pay-per-event pricingInfos, in force at once."""
+    charge_events = {
+        name: {"eventTitle": name, "eventDescription": f"One {name}", "eventPriceUsd": price}
+        for name, price in events.items()
+    }
+    return [
+        {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": charge_events}, **extra}
+    ]
+
+
+def test_the_sdk_actor_charges_its_pay_per_event_run(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    """Actor.charge() on Greenroom as on Apify: the run's chargedEventCounts, as the SDK reported."""
+    priced = api.put(f"/acts/{sdk_actor['id']}", json={"pricingInfos": _ppe({"some-event": 0.1})})
+    assert priced.status_code == 200, priced.text
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "charge", "event": "some-event", "count": 2}))
+    assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
+    assert run["chargedEventCounts"] == {"some-event": 2}
+    assert run["pricingInfo"]["pricingModel"] == "PAY_PER_EVENT"
+    output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+    assert output == {
+        "chargedCount": 2,
+        "limitReached": False,
+        "isPayPerEvent": True,
+        "maxTotalChargeUsd": "Infinity",
+    }
+
+
+def test_the_sdk_keeps_within_max_total_charge_usd(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    """The platform charges apify-actor-start at the start; the SDK counts it in, and charges only what
+    the run's maxTotalChargeUsd leaves: (0.25 - 0.05) / 0.1 = 2 of the 5 asked for."""
+    pricing = _ppe({"apify-actor-start": 0.05, "some-event": 0.1})
+    assert api.put(f"/acts/{sdk_actor['id']}", json={"pricingInfos": pricing}).status_code == 200
+    run_id = start_run(
+        api,
+        sdk_actor,
+        {"mode": "charge", "event": "some-event", "count": 5},
+        maxTotalChargeUsd=0.25,
+        memory=1024,
+    )
+    run = run_when_done(api, run_id)
+    assert run["status"] == "SUCCEEDED", run_log(api, run_id)
+    assert run["options"]["maxTotalChargeUsd"] == 0.25
+    assert run["chargedEventCounts"] == {"apify-actor-start": 1, "some-event": 2}
+    output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+    assert output["chargedCount"] == 2 and output["limitReached"] is True
+    assert output["maxTotalChargeUsd"] == "0.25"
+
+
+def test_an_sdk_actor_without_pay_per_event_charges_nothing(
+    api: httpx.Client, sdk_actor: dict[str, Any]
+) -> None:
+    run = run_when_done(api, start_run(api, sdk_actor, {"mode": "charge", "event": "some-event", "count": 2}))
+    assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
+    assert "pricingInfo" not in run and "chargedEventCounts" not in run
+    output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+    assert output["chargedCount"] == 0 and output["isPayPerEvent"] is False

@@ -71,6 +71,9 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
         # The SDK reads '' as unset for these two.
         ("ACTOR_MAX_PAID_DATASET_ITEMS",): str(spec.options.get("maxItems") or ""),
         ("ACTOR_MAX_TOTAL_CHARGE_USD",): str(spec.options.get("maxTotalChargeUsd") or ""),
+        # As the platform sets them ({} = no pricing): with both, the SDKs read no run at start.
+        ("APIFY_ACTOR_PRICING_INFO",): json.dumps(spec.pricing_info or {}),
+        ("APIFY_CHARGED_ACTOR_EVENT_COUNTS",): json.dumps(spec.charged_event_counts),
         ("APIFY_TOKEN",): spec.token,
         ("APIFY_API_BASE_URL",): settings.actor_api_base_url,
         ("APIFY_API_PUBLIC_BASE_URL",): settings.api_base_url,

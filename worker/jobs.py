@@ -12,6 +12,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.statuses import RunStatus
+from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
 from server.storage.models import ApiToken
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 
 _TOKENS = cast(Table, ApiToken.__table__)
 _INSERT_TOKEN = insert(_TOKENS)
+
+
+def _charged(ctx: WorkerContext, run_id: str) -> dict[str, int]:
+    with ctx.db.begin() as connection:
+        counts = connection.execute(CHARGED_EVENT_COUNTS, {"run_id": run_id}).scalar_one_or_none()
+    return dict(counts or {})
 
 
 def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any], int] | None:
@@ -137,6 +144,9 @@ def execute_run(run_id: str) -> str | None:
             attempt = restarts.attempt_spec()
             if events is None:  # a callable run metamorphed into a process actor
                 events = _events(ctx, attempt)
+            if restarts.count:
+                # Started again: the SDK reads what the run has charged so far from its environment.
+                attempt = replace(attempt, charged_event_counts=_charged(ctx, run_id))
             outcome, message, started = _attempt(
                 ctx, attempt, run_log, timing_out, abort, events, meter, live_stats, reboots
             )

@@ -84,5 +84,7 @@ def read_spec(connection: Connection, run_id: str, token: str) -> tuple[RunSpec,
             )
         ),
         input_key=run["input_key"] or "INPUT",
+        pricing_info=run["pricing_info"],
+        charged_event_counts=dict(run["charged_event_counts"] or {}),
     )
     return spec, dict(run["stats"]), generation(run["reboot_count"], run["metamorphs"])

@@ -41,3 +41,21 @@ _BY_TOKEN = (
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
 )
+
+
+async def authenticate_with_run(request: Request, session: AsyncSession) -> tuple[User, str | None]:
+    """The token's user, and the run it was made for (None for a user's own token)."""
+    token = token_from(request)
+    if token is None:
+        raise TokenNotProvided()
+    row = (await session.execute(_WITH_RUN, {"token_hash": hash_token(token)})).one_or_none()
+    if row is None:
+        raise InvalidToken()
+    return row[0], row[1]
+
+
+_WITH_RUN = (
+    select(User, ApiToken.run_id)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)

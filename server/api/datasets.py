@@ -25,6 +25,7 @@ from server.api.storages import StorageKind
 from server.errors import InvalidInput, InvalidRequest, NotFound
 from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
+from server.services.charges import charge_default_dataset_items
 from server.services.dataset_statistics import dataset_statistics
 from server.services.resolve import get_dataset
 from server.shapes import dataset_json
@@ -184,15 +185,16 @@ async def _read_items(request: Request, state: AppState) -> list[dict[str, Any]]
     return items
 
 
-async def _append(session: AsyncSession, dataset_id: str, items: list[dict[str, Any]]) -> None:
-    """Append in order, all or nothing."""
+async def _append(session: AsyncSession, dataset: Dataset, items: list[dict[str, Any]]) -> None:
+    """Append in order, all or nothing (with the pay-per-event charge for them, if any)."""
     if not items:
         return
-    end = (await session.execute(reserve_stmt(dataset_id, len(items)))).scalar_one_or_none()
+    end = (await session.execute(reserve_stmt(dataset.id, len(items)))).scalar_one_or_none()
     if end is None:  # deleted since it was resolved
         raise NotFound("Dataset was not found")
-    stmt, rows = insert_items_stmt(dataset_id, end, items)
+    stmt, rows = insert_items_stmt(dataset.id, end, items)
     await session.execute(stmt, rows)
+    await charge_default_dataset_items(session, dataset, len(items))
 
 
 def _pushed(state: AppState, dataset_id: str) -> Response:
@@ -205,7 +207,7 @@ async def push_items_for(request: Request, state: AppState, user: User, dataset:
     """POST items (one object or an array of objects) to a dataset resolved by the caller."""
     items = await _read_items(request, state)
     async with state.db.transaction() as session:
-        await _append(session, dataset.id, items)
+        await _append(session, dataset, items)
     return _pushed(state, dataset.id)
 
 
@@ -216,7 +218,7 @@ async def push_items(request: Request) -> Response:
     items = await _read_items(request, state)
     async with state.db.transaction() as session:
         dataset = await get_dataset(session, user, request.path_params["datasetId"])
-        await _append(session, dataset.id, items)
+        await _append(session, dataset, items)
     return _pushed(state, dataset.id)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import ApiError, InvalidInput, NameNotUnique
 from server.services.build_versions import build_version, lock_actor
+from server.services.pricing import check_pricing_infos
 from server.services.validation import (
     TITLE_MAX_CHARS,
     check_actor_run_options,
@@ -39,6 +40,7 @@ async def create_actor(session: AsyncSession, settings: Settings, user: User, bo
         "timeoutSecs": settings.default_run_timeout_s,
         "memoryMbytes": settings.default_memory_mbytes,
     } | check_actor_run_options(body.get("defaultRunOptions"), settings)
+    pricing_infos = check_pricing_infos(body.get("pricingInfos"))
     actor = Actor(
         user_id=user.id,
         name=check_name(body.get("name"), "Actor"),
@@ -47,6 +49,7 @@ async def create_actor(session: AsyncSession, settings: Settings, user: User, bo
         is_public=bool(body.get("isPublic", False)),
         default_run_options=run_options,
         versions=checked,
+        pricing_infos=pricing_infos,
         tagged_builds={},
         pending_builds={},
     )
@@ -99,7 +102,7 @@ async def patch_tagged_builds(session: AsyncSession, actor: Actor, raw: Any) -> 
 
 async def update_actor(session: AsyncSession, settings: Settings, actor: Actor, body: dict[str, Any]) -> None:
     """PUT /v2/acts/:id: only the fields in the body change. Fields Greenroom does not keep (seoTitle,
-    categories, pricingInfos...) are accepted and ignored."""
+    categories...) are accepted and ignored."""
     await lock_actor(session, actor)
     if "name" in body:
         actor.name = check_name(body["name"], "Actor")
@@ -113,6 +116,9 @@ async def update_actor(session: AsyncSession, settings: Settings, actor: Actor, 
         actor.description = check_text(body["description"], "description")
     if "isPublic" in body:
         actor.is_public = check_bool(body["isPublic"], "isPublic")
+    if "pricingInfos" in body:
+        # The whole history, as sent: runs keep the entry they started with.
+        actor.pricing_infos = check_pricing_infos(body["pricingInfos"])
     options = check_actor_run_options(body.get("defaultRunOptions"), settings)
     if body.get("restartOnError") is not None and "restartOnError" not in options:
         # The deprecated top-level field, now part of defaultRunOptions.

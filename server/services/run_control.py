@@ -13,8 +13,10 @@ from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.services.build_versions import resolve_build
+from server.services.pricing import ACTOR_START_EVENT, check_max_total_charge, start_event_count
 from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import TERMINAL, RunStatus
+from server.storage.charges import add_charge, lock_run
 from server.storage.ids import utcnow
 from server.storage.models import Actor, Build, Run
 from server.storage.runs import RUNS, transition_stmt
@@ -73,6 +75,9 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
         options["maxItems"] = overrides.max_items
     if overrides.restart_on_error is not None:
         options["restartOnError"] = overrides.restart_on_error
+    if overrides.max_total_charge_usd is not None:
+        check_max_total_charge(run.pricing_info, overrides.max_total_charge_usd)
+        options["maxTotalChargeUsd"] = overrides.max_total_charge_usd
     stats = dict(run.stats) | {"resurrectCount": int(run.stats.get("resurrectCount", 0)) + 1}
     async with state.db.transaction() as session:
         values: dict[str, Any] = {
@@ -103,6 +108,12 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
         )
         if moved.rowcount == 1:  # type: ignore[attr-defined]
             await fire_run(session, RUN_RESURRECTED, run.id)
+            # Apify charges the start event again when a run is resurrected.
+            starts = start_event_count(run.pricing_info, int(options["memoryMbytes"]))
+            current = await lock_run(session, run.id) if starts else None
+            if current is not None:
+                counts = dict(current["charged_event_counts"] or {})
+                await add_charge(session, run.id, ACTOR_START_EVENT, starts, None, utcnow(), counts)
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
     await enqueue_run(state.queue, run.id)

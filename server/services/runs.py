@@ -11,8 +11,15 @@ from server.api.params import RunOverrides
 from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.services.build_versions import resolve_build
+from server.services.pricing import (
+    ACTOR_START_EVENT,
+    check_max_total_charge,
+    pricing_in_force,
+    start_event_count,
+)
 from server.services.webhooks import add_ad_hoc_webhooks, enqueue_dispatches_of
 from server.statuses import RunStatus
+from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
@@ -53,7 +60,14 @@ def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) 
     }
     for key, value in (
         ("maxItems", _first(overrides.max_items, task_opts.get("maxItems"), actor_opts.get("maxItems"))),
-        ("maxTotalChargeUsd", overrides.max_total_charge_usd),
+        (
+            "maxTotalChargeUsd",
+            _first(
+                overrides.max_total_charge_usd,
+                task_opts.get("maxTotalChargeUsd"),
+                actor_opts.get("maxTotalChargeUsd"),
+            ),
+        ),
         (
             "restartOnError",
             _first(
@@ -94,6 +108,10 @@ async def start_run(
     options = effective_options(overrides, task, actor)
     run_id = run_id or new_id()
     now = utcnow()
+    # The pricing in force now is the run's for good; the platform charges its start event itself.
+    pricing_info = pricing_in_force(actor.pricing_infos or [], now)
+    check_max_total_charge(pricing_info, options.get("maxTotalChargeUsd"))
+    starts = start_event_count(pricing_info, options["memoryMbytes"])
     store_id, dataset_id, queue_id = new_id(), new_id(), new_id()
     owner = {"user_id": user.id, "act_id": actor.id, "act_run_id": run_id}
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
@@ -116,6 +134,8 @@ async def start_run(
             default_dataset_id=dataset_id,
             default_request_queue_id=queue_id,
             started_at=now,
+            pricing_info=pricing_info,
+            charged_event_counts={ACTOR_START_EVENT: starts} if starts else {},
         )
         await session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
         await session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
@@ -125,6 +145,8 @@ async def start_run(
         )
         given = {c: v for c in _RUN_COLUMNS if (v := getattr(run, c)) is not None}
         await session.execute(_INSERT_RUN, _row(Run, **given))
+        if starts:
+            await session.execute(INSERT_CHARGE, charge_row(run_id, ACTOR_START_EVENT, starts, now))
         if run_input is not None:
             await session.execute(
                 upsert_record_stmt(

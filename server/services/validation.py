@@ -8,6 +8,7 @@ from typing import Any
 
 from server.api.params import check_memory
 from server.errors import InvalidInput
+from server.services.pricing import is_finite_number
 from server.settings import Settings
 
 NAME_RE = re.compile(r"^([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$")
@@ -111,6 +112,9 @@ def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, 
     build = options.get("build")
     if build is not None and (not isinstance(build, str) or "\x00" in build):
         raise InvalidInput(f"'{what}.build' must be a build tag or number.")
+    limit = options.get("maxTotalChargeUsd")
+    if limit is not None and (not is_finite_number(limit) or limit < 0):
+        raise InvalidInput(f"'{what}.maxTotalChargeUsd' must be a number not less than 0, or null.")
     return dict(options)
 
 

@@ -12,7 +12,7 @@ from uuid import uuid4
 import httpx
 from jsonschema import Draft202012Validator, FormatChecker
 
-from tests.actors import files_actor
+from tests.actors import callable_actor, files_actor
 from tests.contract.conftest import World, contract_webhook
 from tests.contract.spec import GREENROOM_ONLY_ERROR_TYPES, Operation, error_types
 
@@ -133,6 +133,26 @@ def _superseded_build(op: Operation, w: World) -> Call:
     return Call({"buildId": w.ids["buildId"]})
 
 
+def _pay_per_event_charge(op: Operation, w: World) -> Call:
+    """A charge of the spec's example event on a going run of a pay-per-event actor."""
+    event = {"eventTitle": "Analyze", "eventDescription": "A page analyzed", "eventPriceUsd": 0.01}
+    pricing = {
+        "pricingModel": "PAY_PER_EVENT",
+        "pricingPerEvent": {"actorChargeEvents": {"ANALYZE_PAGE": event}},
+    }
+    actor = w.client.post(
+        "/v2/acts", json={**callable_actor(w.unique("ppe"), "sleep"), "pricingInfos": [pricing]}
+    )
+    assert actor.status_code == 201, actor.text
+    run = w.client.post(f"/v2/acts/{actor.json()['data']['id']}/runs", json={"seconds": 5})
+    assert run.status_code == 201, run.text
+    return Call.with_json(
+        {"runId": run.json()["data"]["id"]},
+        {"eventName": "ANALYZE_PAGE", "count": 1},
+        headers={"idempotency-key": w.unique("charge")},
+    )
+
+
 Builder = Callable[[Operation, World], Call]
 
 # A valid request per (method, spec path); an operation missing here gets its path parameters
@@ -206,6 +226,7 @@ VALID: dict[tuple[str, str], Builder] = {
         {"actorId": w.ids["echoId"], "runId": w.finished_run()["id"]}
     ),
     ("DELETE", "/v2/actor-builds/{buildId}"): _superseded_build,
+    ("POST", "/v2/actor-runs/{runId}/charge"): _pay_per_event_charge,
     ("POST", "/v2/key-value-stores"): lambda op, w: Call({}, query={"name": w.unique("store")}),
     ("POST", "/v2/request-queues"): lambda op, w: Call({}, query={"name": w.unique("queue")}),
     ("PUT", "/v2/key-value-stores/{storeId}/records/{recordKey}"): lambda op, w: Call.with_json(

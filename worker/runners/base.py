@@ -32,6 +32,9 @@ class RunSpec:
     use_cache: bool = True
     # The record its input is in: INPUT, or a metamorph's INPUT-METAMORPH-<n>.
     input_key: str = "INPUT"
+    # Pay-per-event: the run's pricing and what it had charged when this attempt started.
+    pricing_info: dict[str, Any] | None = None
+    charged_event_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def timeout_s(self) -> float | None:

@@ -5,6 +5,7 @@
 - "wait": waits for a graceful abort (then writes ABORTING and ends cleanly) or input.seconds.
 - "queue": adds input.urls (and one of them again) to its default request queue, then takes and
   handles every request: OUTPUT {"handled": the URLs in the order taken, "finished": is_finished()}.
+- "charge": Actor.charge(input.event, count=input.count): OUTPUT the SDK's ChargeResult and pricing.
 - "fail": Actor.fail(exit_code=91); "exit": sys.exit(input.code).
 - "metamorph": Actor.metamorph(input.target, run_input=input.targetInput); AFTER_METAMORPH if it was not
   stopped. "reboot": counts its starts in STARTS and calls Actor.reboot() until it has started
@@ -76,6 +77,19 @@ async def main() -> None:
                 await Actor.reboot()
                 await Actor.set_value("AFTER_REBOOT", {"stopped": False})
             await Actor.set_value("OUTPUT", {"starts": starts})
+
+        elif mode == "charge":
+            result = await Actor.charge(actor_input["event"], count=actor_input.get("count", 1))
+            pricing = Actor.get_charging_manager().get_pricing_info()
+            await Actor.set_value(
+                "OUTPUT",
+                {
+                    "chargedCount": result.charged_count,
+                    "limitReached": result.event_charge_limit_reached,
+                    "isPayPerEvent": pricing.is_pay_per_event,
+                    "maxTotalChargeUsd": str(pricing.max_total_charge_usd),
+                },
+            )
 
         elif mode == "fail":
             await Actor.fail(exit_code=91, status_message="Failed on purpose")
