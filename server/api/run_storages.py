@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server.api import datasets, key_value_stores, logs, run_control, run_lists, run_reboot
+from server.api import charges, datasets, key_value_stores, logs, run_control, run_lists, run_reboot
 from server.api.auth import authenticate
 from server.api.queue_params import QueueEndpoint
 from server.api.queue_routes import queue_routes
@@ -176,5 +176,6 @@ def owner_run_routes(base: str) -> list[BaseRoute]:
         Route(f"{last}/abort", run_control.abort_last, methods=["POST"]),
         Route(f"{last}/reboot", run_reboot.reboot_last, methods=["POST"]),
         Route(f"{last}/metamorph", run_reboot.metamorph_last, methods=["POST"]),
+        Route(f"{last}/charge", charges.charge, methods=["POST"]),
         *storage_routes(last),
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.clients.rows import Pending, Row, field_of, has, js_has, logged, row
+from tests.clients.rows import Row, field_of, has, js_has, logged, row
 from tests.clients.world import World
 
 
@@ -35,7 +35,6 @@ RUNS: list[Row] = [
         " return (await c.run(w.live_run_id).get()).chargedEventCounts['world-event'];",
         lambda w: 2,
         pick=charged,
-        status=Pending("POST /v2/actor-runs/{runId}/charge"),
     ),
     row(
         "RunClient",
@@ -46,7 +45,6 @@ RUNS: list[Row] = [
         " return (await c.run(w.live_run_id).get()).chargedEventCounts['world-event'];",
         lambda w: 3,
         pick=charged,
-        status=Pending("POST /v2/actors/{actorId}/runs/last/charge"),
         via="actor.last_run()",
     ),
     row(

@@ -32,9 +32,19 @@ def _param(op: Operation) -> object:
     return pytest.param(op, id=op.id, marks=marks)
 
 
+# Routes the spec does not document that the official clients call: served, with the reason.
+_LAST_CHARGE = "the clients' last_run().charge() (Python and JS) posts here"
+UNDOCUMENTED_ROUTES = {
+    "/v2/acts/{actorId}/runs/last/charge": _LAST_CHARGE,
+    "/v2/actors/{actorId}/runs/last/charge": _LAST_CHARGE,
+    "/v2/actor-tasks/{actorTaskId}/runs/last/charge": _LAST_CHARGE,
+}
+
+
 def test_the_route_table_is_covered() -> None:
     """Every Greenroom route the spec knows is checked; the core of the API is among them."""
-    assert not uncovered_routes(), f"routes the spec does not document: {uncovered_routes()}"
+    unknown = [r for r in uncovered_routes() if r not in UNDOCUMENTED_ROUTES]
+    assert not unknown, f"routes the spec does not document: {unknown}"
     ids = {op.id for op in OPERATIONS}
     for core in (
         "POST /v2/actor-tasks/{actorTaskId}/run-sync",
