@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,35 @@ def npm_installed(directory: Path) -> Path:
         stamp.write_text(wanted)
         print(f"npm ci in {directory.name} took {time.monotonic() - started:.1f} s")
     return directory
+
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+
+
+def run_js(
+    script: str, url: str, token: str, *args: str, stdin: str | None = None, timeout_s: float = 120
+) -> Any:
+    """Run tests/js/<script> (npm-installed) against Greenroom at `url` as `token`'s user; its last
+    stdout line, parsed as JSON. A failing script fails the test with what it printed."""
+    assert NODE is not None
+    # The client's agent honours HTTP(S)_PROXY: never send the loopback API through a proxy.
+    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
+    env = {
+        **os.environ,
+        "GREENROOM_URL": url,
+        "GREENROOM_TOKEN": token,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+    done = subprocess.run(
+        [NODE, script, *args],
+        cwd=npm_installed(JS_DIR),
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{script} failed:\n{done.stderr}\n{done.stdout}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

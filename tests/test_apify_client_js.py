@@ -8,8 +8,6 @@ With them, a failing `npm ci` fails the test.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,10 +18,8 @@ import pytest
 
 from server.storage.db import SyncDatabase
 from server.users import create_user
-from tests.npm import NODE, NPM, npm_installed
+from tests.npm import JS_DIR, NODE, NPM, npm_installed, run_js
 from tests.stack import Stack
-
-JS_DIR = Path(__file__).resolve().parent / "js"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -52,23 +48,9 @@ def checked(js_client: Path, stack: Stack, db: SyncDatabase) -> Checked:
     """check.mjs run once per backend, as a new user; the tests below assert on its observations."""
     assert NODE is not None
     user, token = create_user(db, f"js{uuid.uuid4().hex[:12]}")
-    # The client's agent honours HTTP(S)_PROXY: never send the loopback API through a proxy.
-    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
-    env = {
-        **os.environ,
-        "GREENROOM_URL": stack.url,
-        "GREENROOM_TOKEN": token,
-        "NO_PROXY": no_proxy,
-        "no_proxy": no_proxy,
-    }
     started = time.monotonic()
-    done = subprocess.run(
-        [NODE, "check.mjs"], cwd=js_client, env=env, capture_output=True, text=True, timeout=100
-    )
+    seen = run_js("check.mjs", stack.url, token, timeout_s=100)
     elapsed = time.monotonic() - started
-    if done.returncode != 0:
-        pytest.fail(f"check.mjs failed:\n{done.stderr}\n{done.stdout}")
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"check.mjs took {elapsed:.1f} s; ms per step: {seen['millis']}")
     return Checked(user.username, seen)
 

@@ -3,18 +3,14 @@ definition, DELETE of a build and the monthly usage: tests/js/ops.mjs drives it,
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import uuid
 
 import pytest
 
 from server.storage.db import SyncDatabase
 from server.users import create_user
-from tests.npm import NODE, NPM, npm_installed
+from tests.npm import NODE, NPM, run_js
 from tests.stack import Stack
-from tests.test_apify_client_js import JS_DIR
 
 pytestmark = [
     pytest.mark.skipif(NODE is None or NPM is None, reason="node and npm are not on PATH: optional check"),
@@ -24,17 +20,8 @@ pytestmark = [
 
 def test_js_client_ops(stack: Stack, db: SyncDatabase) -> None:
     assert NODE is not None
-    directory = npm_installed(JS_DIR)
     user, token = create_user(db, f"js{uuid.uuid4().hex[:12]}")
-    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
-    env = {**os.environ, "GREENROOM_URL": stack.url, "GREENROOM_TOKEN": token, "NO_PROXY": no_proxy}
-    env["no_proxy"] = no_proxy
-    done = subprocess.run(
-        [NODE, "ops.mjs"], cwd=directory, env=env, capture_output=True, text=True, timeout=120
-    )
-    if done.returncode != 0:
-        pytest.fail(f"ops.mjs failed:\n{done.stderr}\n{done.stdout}")
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_js("ops.mjs", stack.url, token)
 
     assert seen["statistics"] == {
         "fieldStatistics": {"seen": {"nullCount": 0, "emptyCount": 0, "min": 1, "max": 1}}

@@ -15,9 +15,8 @@ from server.storage.db import SyncDatabase
 from server.storage.models import ApiToken, User
 from server.users import create_user
 from tests.conftest import Account
-from tests.npm import NODE
+from tests.npm import JS_DIR, NODE
 from tests.stack import Stack
-from tests.test_apify_client_js import JS_DIR
 
 VALUE = {"text": "žluť", "list": [1, {"deep": None}], "ok": True}
 

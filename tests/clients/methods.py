@@ -24,6 +24,7 @@ from tests.clients.methods_queues import QUEUES
 from tests.clients.methods_runs import RUNS
 from tests.clients.methods_tasks import ACCOUNT, BUILDS, TASKS
 from tests.clients.rows import Absent, Pending, Row, Works
+from tests.npm import JS_DIR
 
 TABLE: list[Row] = [*RUNS, *ACTORS, *BUILDS, *TASKS, *ACCOUNT, *DATASETS, *STORES, *QUEUES, *LOGS, *WEBHOOKS]
 
@@ -124,7 +125,6 @@ FACTORIES = {
     },
 }
 
-JS_DIR = Path(__file__).resolve().parent.parent / "js"
 METHODS_MD = Path(__file__).resolve().parent / "METHODS.md"
 
 

@@ -7,7 +7,6 @@ import asyncio
 import fcntl
 import json
 import os
-import subprocess
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -19,9 +18,10 @@ from apify_client._status_message_watcher import StatusMessageWatcherBase
 
 from server.storage.db import SyncDatabase
 from server.users import create_user
-from tests.clients.methods import JS_DIR, TABLE
+from tests.clients.methods import TABLE
 from tests.clients.rows import Absent, Row, amaterialize, materialize
 from tests.clients.world import World, build_world
+from tests.npm import run_js
 from tests.stack import Stack
 
 Outcomes = dict[str, dict[str, Any]]
@@ -81,27 +81,8 @@ async def _python_async(stack: Stack, token: str, world: World) -> Outcomes:
 
 def _js(stack: Stack, token: str, world: World, node: str) -> Outcomes:
     rows = called("js")
-    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
-    env = {
-        **os.environ,
-        "GREENROOM_URL": stack.url,
-        "GREENROOM_TOKEN": token,
-        "NO_PROXY": no_proxy,
-        "no_proxy": no_proxy,
-    }
     stdin = json.dumps({"world": world.ids(), "rows": [{"key": r.key, "body": r.js_body} for r in rows]})
-    done = subprocess.run(
-        [node, "table.mjs", "run"],
-        cwd=JS_DIR,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"table.mjs failed:\n{done.stderr}\n{done.stdout}")
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_js("table.mjs", stack.url, token, "run", stdin=stdin, timeout_s=600)
     out: Outcomes = {}
     for r in rows:
         assert r.expect is not None

@@ -6,7 +6,6 @@ operation is merged; METHODS.md is the table as rendered now."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +16,9 @@ from server.storage.db import SyncDatabase
 from tests.clients.methods import FACTORIES, METHODS_MD, TABLE, js_methods, listed, python_methods, render
 from tests.clients.rows import Absent, Pending, Row
 from tests.clients.runner import FAILED, Flavours, Outcomes, called, run_flavour, shared
-from tests.npm import NODE, NPM, npm_installed
+from tests.npm import JS_DIR, NODE, NPM, npm_installed
 from tests.stack import Stack
 
-JS_DIR = Path(__file__).resolve().parent.parent / "js"
 needs_node = pytest.mark.skipif(
     NODE is None or NPM is None, reason="node and npm are not on PATH: the JS apify-client check is optional"
 )
