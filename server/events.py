@@ -1,9 +1,10 @@
 """Run wake-ups: workers publish a run id after committing; each API process listens once.
 
-Two channels: run-finished (the terminal state is committed) and log-appended (a log chunk is
-committed). Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a
-message, or a (re)subscription, after which any message may have been missed) makes it read SQL again.
-Finish waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
+Two channels: run-finished (the terminal state is committed; also once when a worker has claimed the
+run, READY -> RUNNING, for a start that waits for that) and log-appended (a log chunk is committed).
+Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a message, or a
+(re)subscription, after which any message may have been missed) makes it read SQL again. Finish
+waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
 followers are woken by both, since a finished run ends the stream.
 """
 
@@ -32,6 +33,12 @@ def log_channel(prefix: str) -> str:
 
 def publish_run_finished(client: redis.Redis, prefix: str, run_id: str) -> None:
     """Called only after the terminal state is committed."""
+    client.publish(finished_channel(prefix), run_id)
+
+
+def publish_run_started(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """Called only after a worker's claim (READY -> RUNNING) is committed. On the finished channel: a
+    start waiting for the claim wakes; a finish waiter reads once more and waits on."""
     client.publish(finished_channel(prefix), run_id)
 
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
 
+from server.events import publish_run_started
 from server.statuses import RunStatus
 from server.storage.ids import hash_token, iso, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
@@ -145,6 +146,7 @@ def execute_run(run_id: str) -> str | None:
         log.info("run %s is not READY; skipping", run_id)
         return None
     spec, base_stats = claimed
+    publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
     run_log = LogWriter(ctx.db, run_id, ctx.settings.log_max_chars)
 
     def timing_out() -> None:
