@@ -202,7 +202,7 @@ def test_the_apify_cli_pushes_calls_and_reads_storages(cli: Cli) -> None:
         ("api", "POST", "datasets", "-p", '{"name": "from-the-cli"}'),
     )
     assert json.loads(got_items.stdout) == printed
-    assert got_csv.stdout.lstrip("\ufeff").splitlines() == ["url,title", f"{cli.site}/,Home"]
+    assert got_csv.stdout.lstrip("\ufeff").split() == ["url,title", f"{cli.site}/,Home"]
     listed = json_out(datasets_unnamed)
     assert {dataset_id, once_dataset(cli)} <= {d["id"] for d in listed["items"]}
     assert "Items: 3 clean / 3 total" in dataset_info.stdout and f"Run: {run_id}" in dataset_info.stdout
@@ -239,27 +239,30 @@ def test_the_apify_cli_drives_runs_builds_actors_and_tasks(cli: Cli) -> None:
     cli.greenroom_push()
     actor = cli.get(f"/acts/{cli.username}~{ACTOR_NAME}")
     first_build = actor["taggedBuilds"]["latest"]["buildId"]
-    task_body = {"actId": actor["id"], "name": "cli-task", "input": {"startUrl": cli.site + "/b"}}
+    task_input = {"startUrl": cli.site + "/b", "maxPages": 1}
+    task_body = {"actId": actor["id"], "name": "cli-task", "input": task_input}
     task = cli.api.post("/actor-tasks", json=task_body)
     assert task.status_code == 201, task.text
 
     # Builds: created by the CLI, tagged, their logs; runs of a task and of a call.
     created, built, task_run, actor_call = cli.many(
-        ("builds", "create", "--tag", "beta", "--wait"),
+        ("builds", "create", "--version", "0.0", "--wait"),
         ("actors", "build", "--log"),
         ("task", "run", f"{cli.username}/cli-task"),
         ("actors", "call", "-i", cli.input(maxPages=1), "-o", "-s"),
     )
     assert "Build: SUCCEEDED" in created.stdout, said(created)
-    beta = next(line.split()[-1] for line in created.stdout.splitlines() if line.startswith("Build ID:"))
+    made = next(line.split()[-1] for line in created.stdout.splitlines() if line.startswith("Build ID:"))
     assert "[greenroom] Build succeeded." in said(built)
     assert "Done: 1 pages" in said(task_run) and "Page B" in said(task_run), said(task_run)
     assert json.loads(actor_call.stdout[actor_call.stdout.index("[{") :]) == [
         {"url": cli.site + "/", "title": "Home"}
     ]
-    assert cli.get(f"/actor-builds/{beta}")["status"] == "SUCCEEDED"
-    tags = cli.get(f"/acts/{actor['id']}")["taggedBuilds"]
-    assert tags["beta"]["buildId"] == beta and tags["latest"]["buildId"] not in (first_build, beta)
+    assert cli.get(f"/actor-builds/{made}")["status"] == "SUCCEEDED"
+    builds = cli.get(f"/acts/{actor['id']}/builds", desc=1)["items"]
+    assert made in {b["id"] for b in builds} and all(b["status"] == "SUCCEEDED" for b in builds)
+    # The latest tag moved to the CLI's builds (whichever of the two finished last).
+    assert cli.get(f"/acts/{actor['id']}")["taggedBuilds"]["latest"]["buildId"] != first_build
     task_runs = cli.get(f"/actor-tasks/{task.json()['data']['id']}/runs")
     assert task_runs["total"] == 1 and task_runs["items"][0]["status"] == "SUCCEEDED"
 
@@ -300,7 +303,7 @@ def test_the_apify_cli_drives_runs_builds_actors_and_tasks(cli: Cli) -> None:
         ("runs", "info", aborted_run, "--json"),
         ("runs", "log", started_run),
         ("builds", "ls", ACTOR_NAME, "--json"),
-        ("builds", "info", beta),
+        ("builds", "info", made),
         ("builds", "log", first_build),
         ("actors", "ls", "--json"),
         ("actors", "ls", "--my"),
@@ -314,8 +317,9 @@ def test_the_apify_cli_drives_runs_builds_actors_and_tasks(cli: Cli) -> None:
     assert "Crawled " + cli.site + "/a - Page A" in said(run_log)
     listed_builds = {b["id"] for b in json_out(builds_ls)["items"]}
     assert listed_builds == {b["id"] for b in cli.get(f"/acts/{actor['id']}/builds")["items"]}
-    assert {first_build, beta} < listed_builds
-    assert "Status: Succeeded" in build_info.stdout and "beta" in build_info.stdout
+    assert {first_build, made} < listed_builds
+    number = cli.get(f"/actor-builds/{made}")["buildNumber"]
+    assert "Status: Succeeded" in build_info.stdout and f"Build Number: {number}" in build_info.stdout
     assert "[greenroom] Build succeeded." in said(build_log)
     assert actor["id"] in {a["id"] for a in json_out(actors_ls)["items"]}
     assert f"{cli.username}/{ACTOR_NAME}" in actors_mine.stdout and "undefined" not in actors_mine.stdout
