@@ -210,7 +210,7 @@ def test_the_apify_cli_pushes_calls_and_reads_storages(cli: Cli) -> None:
     assert f"Run: {run_id}" in store_info.stdout and "Greenroom CLI check" in store_info.stdout
     assert {k["key"] for k in json_out(keys)["items"]} == {"INPUT", "OUTPUT"}
     assert json.loads(output.stdout) == {"pages": 3, "titles": ["Home", "Page A", "Page B"]}
-    assert output_type.stdout.strip().startswith("application/json"), said(output_type)
+    assert said(output_type).strip() == "application/json", said(output_type)  # on stderr
     assert "NOTE" in said(set_value)
     note = cli.api.get(f"/key-value-stores/{store_id}/records/NOTE")
     assert note.json() == {"from": "the cli"}
