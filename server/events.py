@@ -1,7 +1,7 @@
 """Run wake-ups: workers publish a run id after committing; each API process listens once.
 
-Two channels: run-finished (the terminal state is committed; also once when a worker has claimed the
-run, READY -> RUNNING, for a start that waits for that) and log-appended (a log chunk is committed).
+Three channels: run-finished (the terminal state is committed), run-started (a worker's claim, READY
+-> RUNNING, is committed: for a start that waits for it) and log-appended (a log chunk is committed).
 Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a message, or a
 (re)subscription, after which any message may have been missed) makes it read SQL again. Finish
 waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
@@ -27,6 +27,10 @@ def finished_channel(prefix: str) -> str:
     return f"{prefix}:run-finished"
 
 
+def started_channel(prefix: str) -> str:
+    return f"{prefix}:run-started"
+
+
 def log_channel(prefix: str) -> str:
     return f"{prefix}:log-appended"
 
@@ -37,9 +41,9 @@ def publish_run_finished(client: redis.Redis, prefix: str, run_id: str) -> None:
 
 
 def publish_run_started(client: redis.Redis, prefix: str, run_id: str) -> None:
-    """Called only after a worker's claim (READY -> RUNNING) is committed. On the finished channel: a
-    start waiting for the claim wakes; a finish waiter reads once more and waits on."""
-    client.publish(finished_channel(prefix), run_id)
+    """Called only after a worker's claim (READY -> RUNNING) is committed: wakes a start waiting for
+    it (a finish waiter of the run wakes too, reads once more and waits on)."""
+    client.publish(started_channel(prefix), run_id)
 
 
 def publish_log_appended(client: redis.Redis, prefix: str, run_id: str) -> None:
@@ -71,7 +75,8 @@ class RunWaiters:
         self._client_name = listener_name(prefix, "waiters")
         self._channel = finished_channel(prefix)
         self._log_channel = log_channel(prefix)
-        self._channels = (self._channel, self._log_channel)
+        # A started message wakes the same waiters as a finished one: each re-reads what it waits for.
+        self._channels = (self._channel, started_channel(prefix), self._log_channel)
         self._events: dict[str, set[asyncio.Event]] = {}
         self._log_events: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
