@@ -1,9 +1,10 @@
 """Run wake-ups: workers publish a run id after committing; each API process listens once.
 
-Two channels: run-finished (the terminal state is committed) and log-appended (a log chunk is
-committed). Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a
-message, or a (re)subscription, after which any message may have been missed) makes it read SQL again.
-Finish waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
+Three channels: run-finished (the terminal state is committed), run-started (a worker's claim, READY
+-> RUNNING, is committed: for a start that waits for it) and log-appended (a log chunk is committed).
+Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a message, or a
+(re)subscription, after which any message may have been missed) makes it read SQL again. Finish
+waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
 followers are woken by both, since a finished run ends the stream.
 """
 
@@ -26,6 +27,10 @@ def finished_channel(prefix: str) -> str:
     return f"{prefix}:run-finished"
 
 
+def started_channel(prefix: str) -> str:
+    return f"{prefix}:run-started"
+
+
 def log_channel(prefix: str) -> str:
     return f"{prefix}:log-appended"
 
@@ -33,6 +38,12 @@ def log_channel(prefix: str) -> str:
 def publish_run_finished(client: redis.Redis, prefix: str, run_id: str) -> None:
     """Called only after the terminal state is committed."""
     client.publish(finished_channel(prefix), run_id)
+
+
+def publish_run_started(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """Called only after a worker's claim (READY -> RUNNING) is committed: wakes a start waiting for
+    it (a finish waiter of the run wakes too, reads once more and waits on)."""
+    client.publish(started_channel(prefix), run_id)
 
 
 def publish_log_appended(client: redis.Redis, prefix: str, run_id: str) -> None:
@@ -70,7 +81,8 @@ class RunWaiters:
         self._client_name = listener_name(prefix, "waiters")
         self._channel = finished_channel(prefix)
         self._log_channel = log_channel(prefix)
-        self._channels = (self._channel, self._log_channel)
+        # A started message wakes the same waiters as a finished one: each re-reads what it waits for.
+        self._channels = (self._channel, started_channel(prefix), self._log_channel)
         self._events: dict[str, set[asyncio.Event]] = {}
         self._log_events: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None

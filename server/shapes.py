@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from server import public_urls
+from server.actor_definition import definition
 from server.storage.ids import iso
 from server.storage.models import (
     Actor,
@@ -72,7 +73,8 @@ def public_version(version: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def actor_json(actor: Actor, user: User) -> dict[str, Any]:
+def actor_json(actor: Actor, user: User, stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Apify's Actor; `stats` as server/services/actor_stats.py counts them (empty on a new actor)."""
     return {
         "id": actor.id,
         "userId": actor.user_id,
@@ -83,7 +85,7 @@ def actor_json(actor: Actor, user: User) -> dict[str, Any]:
         "isPublic": actor.is_public,
         "createdAt": iso(actor.created_at),
         "modifiedAt": iso(actor.modified_at),
-        "stats": {},
+        "stats": stats or {},
         "versions": [public_version(v) for v in actor.versions],
         "defaultRunOptions": dict(actor.default_run_options),
         "taggedBuilds": dict(actor.tagged_builds),
@@ -318,13 +320,14 @@ def build_short_json(build: Build) -> dict[str, Any]:
 def build_json(build: Build) -> dict[str, Any]:
     """Apify's Build; actVersion is the version as built, secret env var values left out."""
     version = public_version(build.source) | {"buildTag": build.tag}
+    made_of = definition(build.source)
     return build_short_json(build) | {
         "stats": {"durationMillis": 0, "runTimeSecs": 0.0, "computeUnits": 0.0} | dict(build.stats or {}),
         "options": {"useCache": True, "betaPackages": False} | dict(build.options or {}),
         "usage": {},
         "usageUsd": {},
         "actVersion": version,
-        "actorDefinition": None,
-        "inputSchema": None,
-        "readme": None,
+        "actorDefinition": made_of.actor_definition,
+        "inputSchema": made_of.input_schema,
+        "readme": made_of.readme,
     }

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.events import publish_run_started
 from server.statuses import RunStatus
 from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, new_id, new_token, utcnow
@@ -109,6 +110,7 @@ def execute_run(run_id: str) -> str | None:
         log.info("run %s is not READY; skipping", run_id)
         return None
     spec, base_stats, generation = claimed
+    publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
     run_log = LogWriter(ctx.db, run_id, ctx.settings.log_max_chars)
 
     def timing_out() -> None:

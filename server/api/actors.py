@@ -15,6 +15,7 @@ from server.api.params import parse_bool
 from server.errors import InvalidInput
 from server.lifespan import state_of
 from server.responses import data_response
+from server.services.actor_stats import actor_stats
 from server.services.actors import create_actor, delete_actor, update_actor
 from server.services.builds import actor_change
 from server.services.resolve import get_actor
@@ -42,7 +43,8 @@ async def get(request: Request) -> Response:
     user = await authenticate(request)
     async with state.db.read() as session:
         actor = await get_actor(session, user, request.path_params["actorId"])
-    return data_response(actor_json(actor, user))
+        stats = await actor_stats(session, actor)
+    return data_response(actor_json(actor, user, stats))
 
 
 async def list_(request: Request) -> Response:
@@ -99,7 +101,8 @@ async def update(request: Request) -> Response:
     async with actor_change(state) as session:
         actor = await get_actor(session, user, request.path_params["actorId"])
         await update_actor(session, state.settings, actor, body)
-    return data_response(actor_json(actor, user))
+        stats = await actor_stats(session, actor)
+    return data_response(actor_json(actor, user, stats))
 
 
 async def delete_(request: Request) -> Response:

@@ -18,6 +18,7 @@ from server.responses import data_response, record_response
 from server.services.resolve import get_actor, get_run, get_task
 from server.services.runs import RunInput, RunMeta, start_run
 from server.services.validation import check_text
+from server.services.waiting import wait_for_claim
 from server.services.waiting import wait_for_finish as wait_run
 from server.shapes import run_json
 from server.statuses import RunStatus
@@ -57,6 +58,13 @@ async def _actor_input(request: Request, state: AppState) -> RunInput | None:
     return RunInput(body, media_type)
 
 
+# How long a start (without waitForFinish) waits for a worker to take the run. Apify answers with a
+# run its scheduler has usually placed by the time the caller reads it again; `apify actors start`
+# reads it at once and exits 1 ("failed") when it is still READY. An idle worker takes a run in well
+# under this; with every worker busy the run is answered READY after it, as queued.
+_CLAIM_WAIT_S = 2.0
+
+
 async def _start(request: Request, run_id: str) -> Run:
     """Parse everything, then start: a bad request is answered before anything is written."""
     state = state_of(request)
@@ -73,8 +81,9 @@ async def _start(request: Request, run_id: str) -> Run:
     return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
 
 
-async def start_and_wait(request: Request, wait_s: float) -> Run:
-    """Start a run and wait up to wait_s for it to finish.
+async def start_and_wait(request: Request, wait_s: float, claim_s: float = 0.0) -> Run:
+    """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
+    to take it (RUNNING).
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
     current: no finish can have been missed, and no read is needed before waiting.
@@ -83,15 +92,17 @@ async def start_and_wait(request: Request, wait_s: float) -> Run:
     run_id = new_id()
     with state.waiters.watch(run_id) as woken:
         run = await _start(request, run_id)
-        if wait_s <= 0:
-            return run
-        return await wait_run(state, run_id, wait_s, woken=woken, current=run)
+        if wait_s > 0:
+            return await wait_run(state, run_id, wait_s, woken=woken, current=run)
+        if claim_s > 0:
+            return await wait_for_claim(state, run_id, claim_s, woken, run)
+        return run
 
 
 async def start(request: Request) -> Response:
     """POST .../runs: 201 with the run, after waiting up to waitForFinish seconds."""
     settings = state_of(request).settings
-    run = await start_and_wait(request, wait_for_finish(request.query_params, settings))
+    run = await start_and_wait(request, wait_for_finish(request.query_params, settings), _CLAIM_WAIT_S)
     location = f"{settings.api_base_url}/v2/actor-runs/{run.id}"
     return data_response(run_json(run), 201, location)
 

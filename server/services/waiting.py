@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from sqlalchemy.exc import NoResultFound
 
@@ -39,14 +40,33 @@ async def wait_for_finish(
     return await _wait(state, run_id, timeout_s, woken, current)
 
 
-async def _wait(state: AppState, run_id: str, timeout_s: float, woken: asyncio.Event, run: Run | None) -> Run:
+async def wait_for_claim(
+    state: AppState, run_id: str, timeout_s: float, woken: asyncio.Event, current: Run
+) -> Run:
+    """The run once a worker has it (no longer READY), or as it stands after timeout_s."""
+    return await _wait(state, run_id, timeout_s, woken, current, until=_claimed)
+
+
+def _claimed(run: Run) -> bool:
+    return run.status != RunStatus.READY.value
+
+
+async def _wait(
+    state: AppState,
+    run_id: str,
+    timeout_s: float,
+    woken: asyncio.Event,
+    run: Run | None,
+    until: Callable[[Run], bool] | None = None,
+) -> Run:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         if run is None:
             run = await read_run(state, run_id)
         remaining = deadline - loop.time()
-        if RunStatus(run.status).is_terminal or remaining <= 0 or state.waiters.draining:
+        done = until(run) if until is not None else RunStatus(run.status).is_terminal
+        if done or remaining <= 0 or state.waiters.draining:
             return run
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), remaining)
