@@ -53,12 +53,14 @@ class BuildAbortWatch(AbortWatch):
         super().__init__(redis_url, prefix, db, build_id)
         self._build_id = build_id
 
-    def _aborting_in_sql(self) -> bool:
+    def check(self) -> None:
+        """The build's row, not a run's: ABORTING fires the abort (builds are never rebooted)."""
         with self._db.begin() as connection:
             status = connection.execute(
                 select(BUILDS.c.status).where(BUILDS.c.id == self._build_id)
             ).scalar_one_or_none()
-        return status == RunStatus.ABORTING.value
+        if status == RunStatus.ABORTING.value:
+            self.fire()
 
     def graceful(self) -> bool:
         return False
