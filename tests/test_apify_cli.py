@@ -35,6 +35,7 @@ import pytest
 
 from server.storage.db import SyncDatabase
 from server.users import create_user
+from tests import services
 from tests.cli_actor import ACTOR_FILES, ACTOR_NAME, INPUT_SCHEMA, README, serve_site
 from tests.npm import NODE, NPM, npm_installed
 from tests.stack import ROOT, Stack
@@ -117,6 +118,10 @@ def json_out(done: Done) -> Any:
 
 @pytest.fixture
 def cli(stack: Stack, db: SyncDatabase, tmp_path: Path) -> Iterator[Cli]:
+    if db.engine.dialect.name == "sqlite" and services.postgres_available():
+        # One backend is enough here: the CLI sees only the HTTP API, which the contract tests and
+        # the client table check on both; each of its ~40 commands costs some 5 s of CPU to start.
+        pytest.skip("the CLI test runs on PostgreSQL when it is there (SQLite otherwise)")
     npm_installed(CLI_DIR)
     user, token = create_user(db, f"cli{uuid.uuid4().hex[:12]}")
     home, actor_dir = tmp_path / "home", tmp_path / "my-actor"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import uuid4
 
 import httpx
 from jsonschema import Draft202012Validator, FormatChecker
@@ -154,6 +154,7 @@ def _pay_per_event_charge(op: Operation, w: World) -> Call:
 
 
 Builder = Callable[[Operation, World], Call]
+_NEW_VERSIONS = itertools.count(1)
 
 # A valid request per (method, spec path); an operation missing here gets its path parameters
 # from the world and no query or body (enough for reads; a new write operation should add one).
@@ -173,7 +174,7 @@ VALID: dict[tuple[str, str], Builder] = {
     ("POST", "/v2/actors/{actorId}/versions"): lambda op, w: Call.with_json(
         path_values(op, w),
         {
-            "versionNumber": f"1.{uuid4().int % 99}",
+            "versionNumber": f"1.{next(_NEW_VERSIONS)}",  # never one the world has
             "sourceType": "SOURCE_FILES",
             "sourceFiles": [{"name": "main.py", "format": "TEXT", "content": "pass"}],
         },
