@@ -6,12 +6,12 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
 from server.errors import InvalidInput
+from server.run_options import RunOverrides, check_memory
 from server.services.webhook_checks import check_ad_hoc
 from server.settings import Settings
 from server.storage.key_value_stores import is_valid_key
@@ -52,13 +52,6 @@ def parse_int(params: QueryParams, name: str, *, minimum: int = 0) -> int | None
     return None if value is None else int(value)
 
 
-def check_memory(value: int, settings: Settings) -> int:
-    low, high = settings.min_memory_mbytes, settings.max_memory_mbytes
-    if value < low or value > high or value & (value - 1):
-        raise InvalidInput(f"Memory must be a power of 2 between {low} and {high} megabytes, got {value}.")
-    return value
-
-
 def wait_for_finish(params: QueryParams, settings: Settings) -> float:
     """waitForFinish in seconds, clamped to the maximum: clients send 999999 and rely on that."""
     value = parse_number(params, "waitForFinish") or 0.0
@@ -92,19 +85,6 @@ def parse_webhooks(raw: str | None, settings: Settings) -> list[dict[str, Any]] 
     if len(value) > MAX_AD_HOC_WEBHOOKS:
         raise InvalidInput(f"Parameter 'webhooks' may hold at most {MAX_AD_HOC_WEBHOOKS} webhooks.")
     return [check_ad_hoc(hook, settings) for hook in value]
-
-
-@dataclass(frozen=True)
-class RunOverrides:
-    """What the caller asked for on one run start; None means "use the task's, then the actor's"."""
-
-    timeout_s: int | None = None
-    memory_mbytes: int | None = None
-    build: str | None = None
-    max_items: int | None = None
-    max_total_charge_usd: float | None = None
-    restart_on_error: bool | None = None
-    webhooks: list[dict[str, Any]] | None = None
 
 
 def parse_build(params: QueryParams) -> str | None:

@@ -7,11 +7,11 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy import update
 
-from server.api.params import RunOverrides
 from server.errors import ApiError
 from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
 from server.queue import enqueue_run
+from server.run_options import RunOverrides
 from server.services.build_versions import resolve_build
 from server.services.pricing import ACTOR_START_EVENT, check_max_total_charge, start_event_count
 from server.services.webhooks import enqueue_dispatches_of

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from server.api.params import RunOverrides
 from server.lifespan import AppState
 from server.queue import enqueue_run
+from server.run_options import RunOverrides
 from server.services.build_versions import resolve_build
 from server.services.pricing import (
     ACTOR_START_EVENT,

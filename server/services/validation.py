@@ -6,8 +6,8 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from server.api.params import check_memory
 from server.errors import InvalidInput
+from server.run_options import check_memory
 from server.services.pricing import is_finite_number
 from server.settings import Settings
 

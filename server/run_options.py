@@ -1,0 +1,30 @@
+"""Run options as a start asks for them, shared by the API (which parses them) and the services
+(which apply them), so that `services/` never imports `api/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from server.errors import InvalidInput
+from server.settings import Settings
+
+
+def check_memory(value: int, settings: Settings) -> int:
+    low, high = settings.min_memory_mbytes, settings.max_memory_mbytes
+    if value < low or value > high or value & (value - 1):
+        raise InvalidInput(f"Memory must be a power of 2 between {low} and {high} megabytes, got {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class RunOverrides:
+    """What the caller asked for on one run start; None means "use the task's, then the actor's"."""
+
+    timeout_s: int | None = None
+    memory_mbytes: int | None = None
+    build: str | None = None
+    max_items: int | None = None
+    max_total_charge_usd: float | None = None
+    restart_on_error: bool | None = None
+    webhooks: list[dict[str, Any]] | None = None
