@@ -45,8 +45,10 @@ def test_a_build_shows_its_actor_json_input_schema_and_readme(
     build_id = api.get(f"/acts/{actor['id']}/builds").json()["data"]["items"][0]["id"]
     build = _client(stack, account).build(build_id).get()
     assert build is not None
-    assert build.input_schema is not None and json.loads(build.input_schema) == SCHEMA
-    assert build.readme == "# Defined\nAn actor.\n"
+    # The client's model reads them (as deprecated fields: read here without the warning).
+    dumped = build.model_dump(by_alias=True)
+    assert dumped["inputSchema"] is not None and json.loads(dumped["inputSchema"]) == SCHEMA
+    assert dumped["readme"] == "# Defined\nAn actor.\n"
     shown = api.get(f"/actor-builds/{build_id}").json()["data"]["actorDefinition"]
     assert shown == {
         "actorSpecification": 1,

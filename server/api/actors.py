@@ -34,8 +34,9 @@ async def create(request: Request) -> Response:
     check_text(body.get("description"), "description")
     async with actor_change(state) as session:
         actor = await create_actor(session, state.settings, user, body)
+        stats = await actor_stats(session, actor)  # its first builds are in the same transaction
     location = f"{state.settings.api_base_url}/v2/acts/{actor.id}"
-    return data_response(actor_json(actor, user), 201, location)
+    return data_response(actor_json(actor, user, stats), 201, location)
 
 
 async def get(request: Request) -> Response:
