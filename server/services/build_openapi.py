@@ -6,7 +6,8 @@ POST operations on the actor (`username~name`): run-sync-get-dataset-items, runs
 each taking the input as a JSON body and the token as a query parameter; and two component
 schemas, `inputSchema` (the request body) and `runsResponseSchema` (what POST .../runs answers).
 
-`inputSchema` is the build's input schema when its files have one (`.actor/actor.json`'s `input`,
+`inputSchema` is the build's input schema when its files have one (read by server/actor_definition.py:
+`.actor/actor.json`'s `input`,
 inline or a path, else `.actor/input_schema.json`, else `INPUT_SCHEMA.json`), reduced to the JSON
 Schema keywords: the editor hints of Apify's input schema format (editor, prefill, sectionCaption,
 enumTitles, ...) are not JSON Schema and are left out, as Apify leaves them out. Without one, the
@@ -15,12 +16,10 @@ body is any JSON object.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import posixpath
 from typing import Any
 
+from server.actor_definition import definition
 from server.storage.models import Actor, Build
 
 # JSON Schema keywords OpenAPI 3.0 understands, kept from an input schema's fields.
@@ -51,46 +50,10 @@ _KEPT = frozenset(
 _NESTED = ("properties", "items", "required")
 
 
-def _files(source: dict[str, Any]) -> dict[str, str]:
-    """The version's text files by normalised path (base64 ones decoded; unreadable ones skipped)."""
-    out: dict[str, str] = {}
-    for f in source.get("sourceFiles") or []:
-        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
-            continue
-        content = f.get("content")
-        if not isinstance(content, str):
-            continue
-        if f.get("format") == "BASE64":
-            try:
-                content = base64.b64decode(content).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                continue
-        out[posixpath.normpath(f["name"].lstrip("/"))] = content
-    return out
-
-
-def _json_object(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def input_schema(source: dict[str, Any]) -> dict[str, Any] | None:
-    """The build's input schema as its files give it, or None."""
-    files = _files(source)
-    actor_json = _json_object(files.get(".actor/actor.json")) or {}
-    declared = actor_json.get("input")
-    if isinstance(declared, dict):
-        return declared
-    if isinstance(declared, str):
-        found = _json_object(files.get(posixpath.normpath(posixpath.join(".actor", declared))))
-        if found is not None:
-            return found
-    return _json_object(files.get(".actor/input_schema.json")) or _json_object(files.get("INPUT_SCHEMA.json"))
+def _input_schema(build: Build) -> dict[str, Any] | None:
+    """The build's input schema as its files give it (server/actor_definition.py reads them)."""
+    text = definition(build.source).input_schema
+    return json.loads(text) if text else None
 
 
 def _json_schema(node: Any) -> Any:
@@ -219,7 +182,7 @@ def openapi_document(actor: Actor, username: str, build: Build, base_url: str) -
         },
         "components": {
             "schemas": {
-                "inputSchema": body_schema(input_schema(build.source)),
+                "inputSchema": body_schema(_input_schema(build)),
                 "runsResponseSchema": _runs_response_schema(),
             }
         },
