@@ -107,6 +107,15 @@ def account(db: SyncDatabase) -> Account:
     return Account(user.username, user.id, token)
 
 
+@pytest.fixture(scope="session")
+def sdk_owner(db: SyncDatabase) -> Account:
+    """The one user per backend who owns the suite's Apify SDK actors: a build directory is made once
+    per files and owner (worker/builder.py), so their actors share one pip or npm install instead of
+    one per test (10-30 s each)."""
+    user, token = create_user(db, f"sdk{uuid.uuid4().hex[:12]}")
+    return Account(user.username, user.id, token)
+
+
 @pytest.fixture
 def api(stack: Stack, account: Account) -> Iterator[httpx.Client]:
     with stack.client(account.token) as client:

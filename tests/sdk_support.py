@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 
-from server.storage.db import SyncDatabase
-from server.users import create_user
+from tests.conftest import Account
 from tests.stack import Stack
 
 SDK_ACTORS = Path(__file__).resolve().parent / "sdk_actors"
@@ -19,25 +18,25 @@ _NOT_SOURCES = {"node_modules", "__pycache__"}
 
 
 def actor_body(directory: Path, name: str) -> dict[str, Any]:
-    """The directory's files (not installed dependencies) as one SOURCE_FILES version."""
+    """The directory's files (not installed dependencies) as one SOURCE_FILES version, named `name` and
+    a random suffix (one owner has many of them: tests/conftest.py's sdk_owner)."""
     files = [
         {"name": str(path.relative_to(directory)), "format": "TEXT", "content": path.read_text()}
         for path in sorted(directory.rglob("*"))
         if path.is_file() and not _NOT_SOURCES & set(path.parts)
     ]
     return {
-        "name": name,
+        "name": f"{name}-{uuid.uuid4().hex[:6]}",
         "versions": [{"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": files}],
     }
 
 
 def build_once(
-    stack: Stack, db: SyncDatabase, body: dict[str, Any], limit_s: float
+    stack: Stack, owner: Account, body: dict[str, Any], limit_s: float
 ) -> tuple[dict[str, Any], str]:
-    """Create the actor as a new user and wait for its first build: (the build, its log). Later actors
-    with the same files reuse the build's dependencies."""
-    _, token = create_user(db, f"sdk{uuid.uuid4().hex[:12]}")
-    with stack.client(token, timeout=5) as api:  # the build's long wait sets a timeout of its own
+    """Create the actor as `owner` and wait for its first build: (the build, its log). The owner's later
+    actors with the same files reuse the build's dependencies."""
+    with stack.client(owner.token, timeout=5) as api:  # the build's long wait sets a timeout of its own
         actor = api.post("/acts", json=body).json()["data"]
         started = time.monotonic()
         while True:

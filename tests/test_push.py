@@ -138,13 +138,14 @@ def _push_and_call(stack: Stack, account: Account, directory: Path, name: str) -
         assert run.json() == {"hello": "pushed", "input": {"name": "pushed"}}
 
 
-# The first push of a session installs the SDK (pip or npm); a later one reuses the SDK tests' build.
+# The SDK actors' owner pushes (tests/conftest.py): the first push or build of a session installs the SDK
+# (pip or npm), a later one reuses it.
 @pytest.mark.timeout(300)
-def test_push_deploys_the_python_sdk_actor(stack: Stack, account: Account) -> None:
-    _push_and_call(stack, account, SDK_ACTORS / "python", "sdk-python")
+def test_push_deploys_the_python_sdk_actor(stack: Stack, sdk_owner: Account) -> None:
+    _push_and_call(stack, sdk_owner, SDK_ACTORS / "python", "sdk-python")
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed here")
-def test_push_deploys_the_js_sdk_actor(stack: Stack, account: Account) -> None:
-    _push_and_call(stack, account, SDK_ACTORS / "js", "sdk-js")
+def test_push_deploys_the_js_sdk_actor(stack: Stack, sdk_owner: Account) -> None:
+    _push_and_call(stack, sdk_owner, SDK_ACTORS / "js", "sdk-js")

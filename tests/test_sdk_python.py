@@ -13,7 +13,6 @@ import httpx
 import pytest
 from apify_client import ApifyClient
 
-from server.storage.db import SyncDatabase
 from tests.conftest import Account
 from tests.sdk_support import (
     SDK_ACTORS,
@@ -34,11 +33,17 @@ def sdk_actor_body(name: str = "sdk-python") -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def sdk_build(stack: Stack, db: SyncDatabase) -> dict[str, Any]:
+def sdk_build(stack: Stack, sdk_owner: Account) -> dict[str, Any]:
     """The SDK actor built once per backend: later actors with the same files reuse its virtualenv."""
-    build, log = build_once(stack, db, sdk_actor_body(), limit_s=300)
+    build, log = build_once(stack, sdk_owner, sdk_actor_body(), limit_s=300)
     assert build["status"] == "SUCCEEDED", log
     return build
+
+
+@pytest.fixture
+def account(sdk_owner: Account) -> Account:
+    """The tests' user here is the SDK actors' owner (tests/conftest.py): their runs reuse one build."""
+    return sdk_owner
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.sdk_support import run_log, run_when_done, start_run
-from tests.test_sdk_python import sdk_actor, sdk_actor_body, sdk_build
+from tests.test_sdk_python import account, sdk_actor, sdk_actor_body, sdk_build
 
-__all__ = ["sdk_actor", "sdk_build"]  # the fixtures, shared with tests/test_sdk_python.py
+__all__ = ["account", "sdk_actor", "sdk_build"]  # the fixtures, shared with tests/test_sdk_python.py
 
 # The first test of a session also waits for the SDK actor's build (pip install).
 pytestmark = pytest.mark.timeout(300)
