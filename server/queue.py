@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 EXECUTE_RUN = "worker.jobs.execute_run"
 EXECUTE_BUILD = "worker.builds.execute_build"
-DELIVER_DISPATCH = "worker.webhooks.deliver"
+DELIVER_DISPATCH = "worker.webhooks.delivery.deliver"
 JOB_FUNCTIONS = frozenset({EXECUTE_RUN, EXECUTE_BUILD, DELIVER_DISPATCH})
 
 

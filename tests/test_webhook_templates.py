@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from server.webhook_targets import TargetRefused, check_address, check_literal_host, is_public, parse_url
-from server.webhook_templates import DEFAULT_PAYLOAD_TEMPLATE, TemplateError, header_values, render
+from server.webhooks.targets import TargetRefused, check_address, check_literal_host, is_public, parse_url
+from server.webhooks.templates import DEFAULT_PAYLOAD_TEMPLATE, TemplateError, header_values, render
 
 CONTEXT = {
     "userId": "u1",

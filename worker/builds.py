@@ -23,14 +23,14 @@ from server.storage.ids import iso, utcnow
 from server.storage.leases import RENEW_BUILD
 from server.storage.logs import BUILD_LOG
 from server.storage.models import Actor, Build
-from server.webhook_events import BUILD_EVENTS, fire_build_sync
+from server.webhooks.events import BUILD_EVENTS, fire_build_sync
 from worker.abort import AbortWatch
 from worker.builder import BuildAborted, BuildFailed, BuildTimedOut, Steps, build_key, prepare, step_env
 from worker.context import WorkerContext, get_context
 from worker.lease import Lease, lease_until
 from worker.logs import LogWriter
 from worker.sandbox import SandboxUnavailable, sandbox_for
-from worker.webhooks import webhook_queue
+from worker.webhooks.delivery import webhook_queue
 
 log = logging.getLogger(__name__)
 

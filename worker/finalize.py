@@ -6,11 +6,11 @@ from server.events import publish_run_finished
 from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
 from server.storage.runs import DELETE_RUN_TOKENS, finish
-from server.webhook_events import RUN_EVENTS, fire_run_sync
+from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.context import WorkerContext
 from worker.outage import until_written
 from worker.runners.base import RunOutcome
-from worker.webhooks import webhook_queue
+from worker.webhooks.delivery import webhook_queue
 
 
 def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:

@@ -37,11 +37,11 @@ from server.storage.leases import (
     STALE_READY_RUNS,
 )
 from server.storage.runs import DELETE_RUN_TOKENS
-from server.webhook_events import RUN_EVENTS, fire_run_sync
+from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.builds import finish_build
 from worker.context import WorkerContext
 from worker.restarts import MAX_RESTARTS
-from worker.webhooks import enqueue_due, webhook_queue
+from worker.webhooks.delivery import enqueue_due, webhook_queue
 
 log = logging.getLogger(__name__)
 

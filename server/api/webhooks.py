@@ -25,7 +25,7 @@ from server.services.webhooks import (
     update_webhook,
 )
 from server.storage.models import User, Webhook, WebhookDispatch
-from server.webhook_shapes import dispatch_json, webhook_json
+from server.webhooks.shapes import dispatch_json, webhook_json
 
 Summary = tuple[tuple[str, datetime | None] | None, int]
 

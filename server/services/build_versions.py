@@ -19,7 +19,7 @@ from server.errors import NotFound
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
 from server.storage.models import Actor, Build
-from server.webhook_events import BUILD_CREATED, BUILD_EVENTS, fire_build
+from server.webhooks.events import BUILD_CREATED, BUILD_EVENTS, fire_build
 
 # The version fields a build records as its source (server/services/versions.py compares them too).
 SNAPSHOT_KEYS = (

@@ -26,7 +26,7 @@ from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
 from server.storage.models import Actor, Build, User
-from server.webhook_events import BUILD_EVENTS, fire_build
+from server.webhooks.events import BUILD_EVENTS, fire_build
 
 
 @contextlib.asynccontextmanager

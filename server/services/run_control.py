@@ -20,7 +20,7 @@ from server.storage.charges import add_charge, lock_run
 from server.storage.ids import utcnow
 from server.storage.models import Actor, Build, Run
 from server.storage.runs import RUNS, transition_stmt
-from server.webhook_events import RUN_EVENTS, RUN_RESURRECTED, fire_run
+from server.webhooks.events import RUN_EVENTS, RUN_RESURRECTED, fire_run
 
 ABORTED_MESSAGE = "Actor run was aborted"
 

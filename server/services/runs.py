@@ -23,7 +23,7 @@ from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
-from server.webhook_events import RUN_CREATED, fire_run
+from server.webhooks.events import RUN_CREATED, fire_run
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 from server.errors import InvalidInput
 from server.settings import Settings
-from server.webhook_targets import TargetRefused, check_literal_host, parse_url
-from server.webhook_templates import (
+from server.webhooks.targets import TargetRefused, check_literal_host, parse_url
+from server.webhooks.templates import (
     MAX_TEMPLATE_CHARS,
     SAMPLE_CONTEXT,
     TemplateError,

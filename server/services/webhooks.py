@@ -17,7 +17,7 @@ from server.services.webhook_checks import check_fields, check_templates
 from server.storage.ids import new_id, utcnow
 from server.storage.models import User, Webhook, WebhookDispatch
 from server.storage.webhooks import INSERT_DISPATCH, WEBHOOKS
-from server.webhook_events import NEW_DISPATCHES, dispatch_row
+from server.webhooks.events import NEW_DISPATCHES, dispatch_row
 
 _DEFAULTS: dict[str, Any] = {
     "is_ad_hoc": False,

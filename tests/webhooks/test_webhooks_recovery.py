@@ -17,12 +17,12 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.storage.ids import utcnow
 from server.storage.webhooks import INSERT_DISPATCH
-from server.webhook_events import dispatch_row
+from server.webhooks.events import dispatch_row
 from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.stack import Stack
 from tests.webhooks.webhooks_support import dispatch_when_done, receiving
-from worker.webhooks import LOST_CALL
+from worker.webhooks.delivery import LOST_CALL
 
 
 @pytest.fixture(scope="module")

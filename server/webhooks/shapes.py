@@ -7,7 +7,7 @@ from typing import Any
 
 from server.storage.ids import iso
 from server.storage.models import Webhook, WebhookDispatch
-from server.webhook_templates import DEFAULT_PAYLOAD_TEMPLATE
+from server.webhooks.templates import DEFAULT_PAYLOAD_TEMPLATE
 
 
 def condition_json(webhook: Webhook) -> dict[str, str]:

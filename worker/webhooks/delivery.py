@@ -37,10 +37,10 @@ from server.storage.webhooks import (
     RECORD_CALL,
     SUCCEEDED,
 )
-from server.webhook_templates import DEFAULT_PAYLOAD_TEMPLATE, TemplateError, header_values, render
+from server.webhooks.templates import DEFAULT_PAYLOAD_TEMPLATE, TemplateError, header_values, render
 from worker.context import WorkerContext, get_context
 from worker.outage import until_written
-from worker.webhook_http import Call, post
+from worker.webhooks.http import Call, post
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """One webhook call: an HTTP POST to a checked address, within a deadline, never raising.
 
 http.client rather than a richer client: the connection must be made to an address this module
-resolved and checked (server/webhook_targets.py), which http.client lets us do by replacing how
+resolved and checked (server/webhooks/targets.py), which http.client lets us do by replacing how
 it opens its socket. Redirects are not followed (a redirect could lead anywhere); a 3xx is a
 failed call. The response body is read only as far as the excerpt kept on the dispatch.
 """
@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from server.storage.ids import iso, utcnow
-from server.webhook_targets import TargetRefused, parse_url, resolve
+from server.webhooks.targets import TargetRefused, parse_url, resolve
 
 # Kept of each response body (Apify keeps an excerpt as `responseBody`).
 RESPONSE_EXCERPT_BYTES = 2048
