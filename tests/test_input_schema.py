@@ -214,7 +214,9 @@ def test_a_task_with_bad_input_is_not_saved(api: httpx.Client) -> None:
 
 def test_a_task_whose_input_the_new_schema_refuses_is_refused_at_run_time(api: httpx.Client) -> None:
     actor = _actor(api, "changing")
-    task = api.post("/actor-tasks", json={"actId": actor["id"], "name": "changing-task", "input": {"url": "https://g"}})
+    task = api.post(
+        "/actor-tasks", json={"actId": actor["id"], "name": "changing-task", "input": {"url": "https://g"}}
+    )
     task_id = task.json()["data"]["id"]
     stricter = json.loads(json.dumps(SCHEMA))
     stricter["properties"]["maxPages"].pop("default")
