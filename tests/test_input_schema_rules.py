@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.actor_definition import definition
 from server.input_schema import InputRejected, InputSchema, build_problem, of_source, prepare_input, rules
 
 
@@ -185,3 +186,16 @@ def test_proxy_editor_checks() -> None:
         "proxy": {"useApifyProxy": False, "proxyUrls": ["socks5://h.example:1080", "http://u:p@1.2.3.4:8000"]}
     }
     assert prepare_input(InputSchema.of(schema), ok) == ok
+
+
+def test_actor_json_storages_are_resolved_as_apify_shows_them() -> None:
+    dataset = {"actorSpecification": 1, "fields": {}, "views": {}}
+    spec = {
+        "actorSpecification": 1,
+        "storages": {"dataset": "./dataset_schema.json", "keyValueStore": {"k": 1}},
+    }
+    files = {".actor/actor.json": json.dumps(spec), ".actor/dataset_schema.json": json.dumps(dataset)}
+    shown = definition(
+        {"sourceFiles": [{"name": n, "content": c} for n, c in files.items()]}
+    ).actor_definition
+    assert shown is not None and shown["storages"] == {"dataset": dataset, "keyValueStore": {"k": 1}}
