@@ -63,6 +63,7 @@ def _error(schema: dict[str, Any], given: Any) -> str:
             _schema(a=_field("array", patternValue=".")),
             "property schema.properties.a.patternValue is deprecated",
         ),
+        (_schema(a=_field(editor="select")), "field schema.properties.a with the select editor needs 'enum'"),
         (
             _schema(a=_field(enum=[])),
             "field schema.properties.a.enum must be a non-empty array of distinct strings",

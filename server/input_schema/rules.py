@@ -188,6 +188,8 @@ def _check_editor(field: dict[str, Any], kind: str, where: str, *, top: bool) ->
         raise _Rejected(
             f"field {where}.dateType needs the datepicker editor and one of {', '.join(_DATE_TYPES)}"
         )
+    if kind == "string" and editor == "select" and "enum" not in field and "enumSuggestedValues" not in field:
+        raise _Rejected(f"field {where} with the select editor needs 'enum' or 'enumSuggestedValues'")
     for key in ("enumTitles", "enumSuggestedValues"):
         if key in field and not _strings(field[key], unique=key == "enumSuggestedValues"):
             raise _Rejected(f"field {where}.{key} must be a non-empty array of strings")
