@@ -16,7 +16,15 @@ from server.actor_definition import definition
 from server.input_schema import rules
 from server.input_schema.validator import InputSchema
 
-__all__ = ["BuildInputSchema", "InputRejected", "InputSchema", "build_problem", "of_source", "prepare_input"]
+__all__ = [
+    "NO_SCHEMA",
+    "BuildInputSchema",
+    "InputRejected",
+    "InputSchema",
+    "build_problem",
+    "of_source",
+    "prepare_input",
+]
 
 
 class InputRejected(Exception):

@@ -56,12 +56,12 @@ async def checked_body(
     session: AsyncSession, build: BuildRef, body: bytes | None, content_type: str
 ) -> tuple[bytes, str] | None:
     """A run's INPUT (the body and its Content-Type; None: no input) as the build's schema makes it:
-    unchanged without a schema or when it is not JSON (the platform validates JSON input only),
-    else with the defaults filled in and validated."""
+    unchanged without a schema or when it is not JSON (a schema describes a JSON object; another
+    Content-Type is the actor's own business), else with the defaults filled in and validated."""
     found = await build_input_schema(session, build.id)
-    if found.problem is None and (
-        found.schema is None or (body is not None and not content_type.startswith("application/json"))
-    ):
+    if found.problem is not None:
+        filled_input(found, build, None)  # raises: the build's schema is refused, whatever the input
+    if found.schema is None or (body is not None and not _is_json(content_type)):
         return (body, content_type) if body is not None else None
     try:
         given = json.loads(body) if body is not None else None
@@ -71,6 +71,10 @@ async def checked_body(
     if body is not None and filled == given:
         return body, content_type  # nothing filled in: the body as it was sent
     return json.dumps(filled, ensure_ascii=False).encode(), JSON_UTF8
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.strip().lower().startswith("application/json")
 
 
 async def check_task_input(
