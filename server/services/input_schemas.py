@@ -15,7 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import InvalidInput, InvalidInputSchema, NotFound
-from server.input_schema import NO_SCHEMA, BuildInputSchema, InputRejected, of_source, prepare_input
+from server.input_schema import (
+    NO_SCHEMA,
+    BuildInputSchema,
+    InputRejected,
+    InputSchema,
+    of_source,
+    prepare_input,
+)
 from server.services.build_versions import BuildRef, resolve_build
 from server.storage.db import Database
 from server.storage.models import Actor, Build
@@ -38,16 +45,23 @@ async def build_input_schema(session: AsyncSession, build_id: str) -> BuildInput
     return found
 
 
+def _usable(found: BuildInputSchema, build: BuildRef) -> InputSchema | None:
+    """The build's schema (None: it has none); 400 invalid-input-schema, whatever the input, for a
+    schema Apify's rules reject."""
+    if found.problem is not None:
+        raise InvalidInputSchema(f"Build {build.number} cannot be run: {found.problem}")
+    return found.schema
+
+
 def filled_input(found: BuildInputSchema, build: BuildRef, given: Any) -> dict[str, Any] | None:
     """`given` with the schema's defaults, validated (None: the build has no schema). 400
     invalid-input naming the field; 400 invalid-input-schema for a build whose schema Apify's rules
     reject (a build still in progress: it will fail, and its tag go back to the last good build)."""
-    if found.problem is not None:
-        raise InvalidInputSchema(f"Build {build.number} cannot be run: {found.problem}")
-    if found.schema is None:
+    schema = _usable(found, build)
+    if schema is None:
         return None
     try:
-        return prepare_input(found.schema, given)
+        return prepare_input(schema, given)
     except InputRejected as exc:
         raise InvalidInput(str(exc)) from exc
 
@@ -59,9 +73,7 @@ async def checked_body(
     unchanged without a schema or when it is not JSON (a schema describes a JSON object; another
     Content-Type is the actor's own business), else with the defaults filled in and validated."""
     found = await build_input_schema(session, build.id)
-    if found.problem is not None:
-        filled_input(found, build, None)  # raises: the build's schema is refused, whatever the input
-    if found.schema is None or (body is not None and not _is_json(content_type)):
+    if _usable(found, build) is None or (body is not None and not _is_json(content_type)):
         return (body, content_type) if body is not None else None
     try:
         given = json.loads(body) if body is not None else None
