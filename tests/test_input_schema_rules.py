@@ -79,6 +79,15 @@ def test_apify_rules_reject(schema: dict[str, Any], reason: str) -> None:
     assert problem is not None and problem.startswith(f"Input schema is not valid ({reason}"), problem
 
 
+def test_json_schema_keywords_are_checked_at_any_depth() -> None:
+    items = {"type": "integer", "minimum": "5"}
+    problem = rules.problem(_schema(a=_field("array", items=items)))
+    assert (
+        problem
+        == "Input schema is not valid (field schema.properties.a.items.minimum: '5' is not of type 'number')"
+    )
+
+
 def test_apify_rules_accept_every_kind_of_field() -> None:
     schema = _schema(
         ["s"],

@@ -8,7 +8,11 @@ defaults and examples have the field's type. A schema they reject fails the buil
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError
 
 TYPES = ("string", "boolean", "integer", "number", "object", "array")
 _TOP_KEYS = {"$schema", "title", "schemaVersion", "description", "type", "required", "additionalProperties"}
@@ -84,6 +88,7 @@ _KEYS: dict[str, set[str]] = {
 }
 _INTEGER_KEYS = {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"}
 _DATE_TYPES = {"absolute", "relative", "absoluteOrRelative"}
+_META = Draft7Validator(Draft7Validator.META_SCHEMA)
 
 
 class _Rejected(Exception):
@@ -94,9 +99,27 @@ def problem(schema: Any) -> str | None:
     """Why Apify's rules reject `schema`, or None when they accept it."""
     try:
         _check_top(schema)
+        # Beyond Apify's own rules, what JSON Schema itself requires of every keyword at any depth
+        # (e.g. a nested `minimum` that is no number), so that validating an input cannot fail.
+        _check_json_schema(schema)
     except _Rejected as exc:
         return f"Input schema is not valid ({exc})"
     return None
+
+
+def _check_json_schema(schema: dict[str, Any]) -> None:
+    errors = list(_META.iter_errors(schema))
+    if errors:
+        deepest = max((e for error in errors for e in _branches(error)), key=lambda e: len(e.absolute_path))
+        where = ".".join(["schema", *(str(p) for p in deepest.absolute_path)])
+        raise _Rejected(f"field {where}: {deepest.message}")
+
+
+def _branches(error: ValidationError) -> Iterator[ValidationError]:
+    """An error and those of the alternatives it failed (anyOf): the deepest names the culprit."""
+    yield error
+    for inner in error.context or ():
+        yield from _branches(inner)
 
 
 def _check_top(schema: Any) -> None:
