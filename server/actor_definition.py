@@ -3,8 +3,8 @@ readme): `.actor/actor.json` with its input schema and README resolved, as Apify
 builds. The CLI's `apify actors info --input` and `--readme` print these; the Console shows them.
 
 Only what the files say: a missing or unreadable file leaves the field out (or null), never an error,
-since a build of any files must still be shown. `input_problem` says why a file that should hold the
-input schema does not (server/input_schema/ fails such a build, as Apify does).
+since a build of any files must still be shown. `input_problem` says why actor.json, or a file that
+should hold the input schema, is unusable (server/input_schema/ fails such a build, as Apify does).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class Definition:
     input_schema: str | None  # the schema as JSON text (Apify's Build.inputSchema is a string)
     readme: str | None
     input_schema_value: Any = None  # the schema as parsed (any JSON: its rules are checked elsewhere)
-    input_problem: str | None = None  # a file that should hold the schema holds no JSON object
+    # Why the build must fail: actor.json, or a file that should hold the input schema, holds no JSON
+    # object (a sentence for the build log).
+    input_problem: str | None = None
 
 
 def _texts(source: dict[str, Any]) -> dict[str, str]:
@@ -85,14 +87,14 @@ def _input_schema(files: dict[str, str], base: str, spec: dict[str, Any]) -> tup
         text = _beside(files, base, named)
         where = f"The input schema {named!r} named by actor.json's 'input'"
         if text is None:
-            return None, f"{where} is not among the version's files"
+            return None, f"Input schema is not valid ({where} is not among the version's files)"
     else:
         where = ".actor/input_schema.json" if ".actor/input_schema.json" in files else "INPUT_SCHEMA.json"
         text = files.get(where)
         if text is None:
             return None, None
     schema = _json_object(text)
-    return schema, None if schema is not None else f"{where} is not a JSON object"
+    return schema, None if schema is not None else f"Input schema is not valid ({where} is not a JSON object)"
 
 
 def _storages(files: dict[str, str], base: str, storages: Any) -> dict[str, Any] | None:
@@ -119,7 +121,7 @@ def definition(source: dict[str, Any]) -> Definition:
     spec = spec or {}
     schema, input_problem = _input_schema(files, base, spec)
     if bad_spec:
-        input_problem = f"{posixpath.join(base, 'actor.json')} is not a JSON object"
+        input_problem = f"{posixpath.join(base, 'actor.json')} is not valid: it is not a JSON object"
     shown_schema = json.dumps(schema, indent=2) if schema else None
     readme = _beside(files, base, spec.get("readme"))
     if readme is None and "readme" not in spec:

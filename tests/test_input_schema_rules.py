@@ -118,7 +118,10 @@ def test_the_files_decide_which_schema_a_build_has() -> None:
     assert "'./in.json'" in str(build_problem(source({".actor/actor.json": named})))
     assert build_problem(source({".actor/actor.json": named, ".actor/in.json": good})) is None
     assert "not a JSON object" in str(build_problem(source({".actor/input_schema.json": "[1]"})))
-    assert "actor.json is not a JSON object" in str(build_problem(source({".actor/actor.json": "{"})))
+    assert (
+        build_problem(source({".actor/actor.json": "{"}))
+        == ".actor/actor.json is not valid: it is not a JSON object"
+    )
 
 
 def test_defaults_fill_only_missing_top_level_properties() -> None:

@@ -44,7 +44,7 @@ def of_source(source: dict[str, Any]) -> BuildInputSchema:
     """The input schema of a build made from `source` (a version's snapshot)."""
     made = definition(source)
     if made.input_problem is not None:
-        return BuildInputSchema(None, f"Input schema is not valid ({made.input_problem})")
+        return BuildInputSchema(None, made.input_problem)
     if made.input_schema_value is None:
         return NO_SCHEMA
     problem = rules.problem(made.input_schema_value)
