@@ -3,7 +3,8 @@ readme): `.actor/actor.json` with its input schema and README resolved, as Apify
 builds. The CLI's `apify actors info --input` and `--readme` print these; the Console shows them.
 
 Only what the files say: a missing or unreadable file leaves the field out (or null), never an error,
-since a build of any files must still be shown.
+since a build of any files must still be shown. `input_problem` says why actor.json, or a file that
+should hold the input schema, is unusable (server/input_schema/ fails such a build, as Apify does).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class Definition:
     actor_definition: dict[str, Any] | None
     input_schema: str | None  # the schema as JSON text (Apify's Build.inputSchema is a string)
     readme: str | None
+    input_schema_value: Any = None  # the schema as parsed (any JSON: its rules are checked elsewhere)
+    # Why the build must fail: actor.json, or a file that should hold the input schema, holds no JSON
+    # object (a sentence for the build log).
+    input_problem: str | None = None
 
 
 def _texts(source: dict[str, Any]) -> dict[str, str]:
@@ -72,23 +77,57 @@ def _beside(files: dict[str, str], base: str, path: Any) -> str | None:
     return files.get(posixpath.normpath(posixpath.join(base, path)))
 
 
+def _input_schema(files: dict[str, str], base: str, spec: dict[str, Any]) -> tuple[Any, str | None]:
+    """The input schema (None: the files have none) and, when a file that should hold it does not
+    hold a JSON object, why (a build of such files fails: server/input_schema/)."""
+    named = spec.get("input")
+    if isinstance(named, dict):
+        return named, None
+    if "input" in spec:
+        text = _beside(files, base, named)
+        where = f"The input schema {named!r} named by actor.json's 'input'"
+        if text is None:
+            return None, f"Input schema is not valid ({where} is not among the version's files)"
+    else:
+        where = ".actor/input_schema.json" if ".actor/input_schema.json" in files else "INPUT_SCHEMA.json"
+        text = files.get(where)
+        if text is None:
+            return None, None
+    schema = _json_object(text)
+    return schema, None if schema is not None else f"Input schema is not valid ({where} is not a JSON object)"
+
+
+def _storages(files: dict[str, str], base: str, storages: Any) -> dict[str, Any] | None:
+    """actor.json's `storages` with each path replaced by the schema it names, as Apify shows them."""
+    if not isinstance(storages, dict):
+        return None
+    resolved = {}
+    for kind, value in storages.items():
+        schema = value if isinstance(value, dict) else _json_object(_beside(files, base, value))
+        if schema is not None:
+            resolved[kind] = schema
+    return resolved
+
+
 def definition(source: dict[str, Any]) -> Definition:
     files = _texts(source)
     base = ".actor"
-    spec = _json_object(files.get(".actor/actor.json"))
-    if spec is None:
-        base, spec = ".", _json_object(files.get("actor.json"))
+    text = files.get(".actor/actor.json")
+    spec = _json_object(text)
+    if spec is None and text is None:
+        text = files.get("actor.json")
+        base, spec = ".", _json_object(text)
+    bad_spec = text is not None and spec is None
     spec = spec or {}
-    schema = spec.get("input") if isinstance(spec.get("input"), dict) else None
-    if schema is None:
-        schema = _json_object(_beside(files, base, spec.get("input")))
-    if schema is None and "input" not in spec:
-        schema = _json_object(files.get(".actor/input_schema.json") or files.get("INPUT_SCHEMA.json"))
+    schema, input_problem = _input_schema(files, base, spec)
+    if bad_spec:
+        input_problem = f"{posixpath.join(base, 'actor.json')} is not valid: it is not a JSON object"
+    shown_schema = json.dumps(schema, indent=2) if schema else None
     readme = _beside(files, base, spec.get("readme"))
     if readme is None and "readme" not in spec:
         readme = files.get("README.md") or files.get(".actor/README.md")
     if not spec:
-        return Definition(None, json.dumps(schema, indent=2) if schema else None, readme)
+        return Definition(None, shown_schema, readme, schema, input_problem)
     shown = {
         k: v
         for k, v in spec.items()
@@ -101,7 +140,10 @@ def definition(source: dict[str, Any]) -> Definition:
         shown["input"] = schema
     if readme is not None:
         shown["readme"] = readme
-    return Definition(shown, json.dumps(schema, indent=2) if schema else None, readme)
+    storages = _storages(files, base, spec.get("storages"))
+    if storages:
+        shown["storages"] = storages
+    return Definition(shown, shown_schema, readme, schema, input_problem)
 
 
 def _is_bool(key: str, value: Any) -> bool:

@@ -2,6 +2,7 @@
 
 ApiError (status_code, error_type)
 ├── InvalidInput            400 invalid-input
+├── InvalidInputSchema      400 invalid-input-schema
 ├── InvalidRequest          400 invalid-request
 ├── InvalidRecordKey        400 invalid-record-key
 ├── RunFailed               400 run-failed
@@ -45,6 +46,12 @@ class InvalidInput(ApiError):
     """Raised when a parameter or body field has a bad value."""
 
     error_type = "invalid-input"
+
+
+class InvalidInputSchema(ApiError):
+    """Raised when a run would use a build whose input schema Apify's rules reject (that build fails)."""
+
+    error_type = "invalid-input-schema"
 
 
 class InvalidRequest(ApiError):

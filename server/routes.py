@@ -23,7 +23,7 @@ ANY = ["GET", "POST"]
 
 
 def _actors(prefix: str) -> list[BaseRoute]:
-    from server.api import versions  # imported here: this function is the actors part of the table
+    from server.api import input_validation, versions  # imported here: the actors part of the table
 
     base = f"/v2/{prefix}"
     version = f"{base}/{{actorId}}/versions/{{versionNumber}}"
@@ -36,6 +36,7 @@ def _actors(prefix: str) -> list[BaseRoute]:
         Route(f"{base}/{{actorId}}", actors.delete_, methods=["DELETE"]),
         Route(f"{base}/{{actorId}}/runs", runs.start, methods=["POST"]),
         Route(f"{base}/{{actorId}}/run-sync", runs.run_sync, methods=ANY),
+        Route(f"{base}/{{actorId}}/validate-input", input_validation.validate, methods=["POST"]),
         Route(f"{base}/{{actorId}}/versions", versions.list_versions, methods=["GET"]),
         Route(f"{base}/{{actorId}}/versions", versions.create_version, methods=["POST"]),
         Route(version, versions.get_version, methods=["GET"]),

@@ -23,7 +23,7 @@ SPEC = {
     "readme": "../docs/README.md",
     "environmentVariables": {"MODE": "test"},
     "minMemoryMbytes": True,  # not an integer: left out, never passed on as the wrong type
-    "storages": {"dataset": "./dataset_schema.json"},  # a path we do not resolve: left out
+    "storages": {"dataset": "./dataset_schema.json"},  # a path to no file: left out
 }
 FILES = {
     ".actor/actor.json": json.dumps(SPEC),

@@ -28,12 +28,24 @@ INPUT_SCHEMA = {
             "editor": "textfield",
             "prefill": "x",
         },
-        "times": {"title": "Times", "type": "integer", "minimum": 1, "default": 2},
+        "times": {
+            "title": "Times",
+            "type": "integer",
+            "description": "How often",
+            "minimum": 1,
+            "default": 2,
+        },
         "urls": {
             "title": "URLs",
             "type": "array",
+            "description": "Where",
             "editor": "requestListSources",
-            "items": {"type": "object", "properties": {"url": {"type": "string", "editor": "x"}}},
+            "items": {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string", "title": "URL", "description": "A page", "editor": "textfield"}
+                },
+            },
         },
     },
     "required": ["name"],
@@ -87,11 +99,21 @@ def test_build_openapi_definition(stack: Stack, account: Account, api: httpx.Cli
         "type": "object",
         "properties": {
             "name": {"title": "Name", "type": "string", "description": "Who"},
-            "times": {"title": "Times", "type": "integer", "minimum": 1, "default": 2},
+            "times": {
+                "title": "Times",
+                "type": "integer",
+                "description": "How often",
+                "minimum": 1,
+                "default": 2,
+            },
             "urls": {
                 "title": "URLs",
                 "type": "array",
-                "items": {"type": "object", "properties": {"url": {"type": "string"}}},
+                "description": "Where",
+                "items": {
+                    "type": "object",
+                    "properties": {"url": {"type": "string", "title": "URL", "description": "A page"}},
+                },
             },
         },
         "required": ["name"],

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, func, select, update
 
 from server.events import publish_run_finished
+from server.input_schema import build_problem
 from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
@@ -90,6 +91,8 @@ def execute_build(build_id: str) -> str | None:
             f"[greenroom] Build {row['build_number']} of version {row['version_number']} "
             f"on worker {socket.gethostname()}."
         )
+        if (problem := build_problem(source)) is not None:  # Apify's rules for the input schema
+            raise BuildFailed(problem)
         steps = Steps(
             build_log,
             step_env(source, settings.secrets_key),

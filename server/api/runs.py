@@ -45,7 +45,7 @@ async def _task_input(request: Request, state: AppState, task: Task) -> RunInput
     return RunInput(json.dumps(merged, ensure_ascii=False).encode(), JSON_UTF8)
 
 
-async def _actor_input(request: Request, state: AppState) -> RunInput | None:
+async def actor_input(request: Request, state: AppState) -> RunInput | None:
     """The body verbatim, with its Content-Type; none for GET, an empty body or JSON null."""
     if request.method != "POST":
         return None
@@ -77,7 +77,7 @@ async def _start(request: Request, run_id: str) -> Run:
             actor = (await session.execute(select(Actor).where(Actor.id == task.act_id))).scalar_one()
         else:
             actor = await get_actor(session, user, request.path_params["actorId"])
-    run_input = await _task_input(request, state, task) if task else await _actor_input(request, state)
+    run_input = await _task_input(request, state, task) if task else await actor_input(request, state)
     return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
 
 

@@ -16,6 +16,7 @@ from server.api.pagination import page_params, paginated
 from server.errors import InvalidInput, InvalidRequest, NameNotUnique
 from server.lifespan import state_of
 from server.responses import data_response, raw_json_response
+from server.services.input_schemas import check_task_input
 from server.services.resolve import get_actor, get_task
 from server.services.validation import TITLE_MAX_CHARS, check_name, check_run_options, check_text
 from server.shapes import task_json
@@ -57,6 +58,8 @@ async def create(request: Request) -> Response:
             options=check_run_options(body.get("options"), state.settings, "options"),
             input=_check_input(body.get("input")),
         )
+        if task.input is not None:
+            await check_task_input(session, actor, task.options, task.input)
         session.add(task)
         await _flush_named(session)
     location = f"{state.settings.api_base_url}/v2/actor-tasks/{task.id}"
@@ -106,6 +109,8 @@ async def update(request: Request) -> Response:
         _apply_update(task, body, user, request)
         await _flush_named(session)
         actor = await _actor_of(session, task)
+        if "input" in body and task.input is not None:  # rolled back with the update if refused
+            await check_task_input(session, actor, task.options, task.input)
     return data_response(task_json(task, user, actor))
 
 
@@ -136,5 +141,6 @@ async def put_input(request: Request) -> Response:
     async with state.db.transaction() as session:
         task = await get_task(session, user, request.path_params["actorTaskId"])
         task.input = dict(task.input or {}) | body
+        await check_task_input(session, await _actor_of(session, task), task.options, task.input)
         task.modified_at = utcnow()
     return raw_json_response(task.input)

@@ -16,9 +16,10 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import NotFound
+from server.input_schema import build_problem
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
-from server.storage.models import Actor, Build
+from server.storage.models import Actor, Build, BuildLogChunk
 from server.webhooks.events import BUILD_CREATED, BUILD_EVENTS, fire_build
 
 # The version fields a build records as its source (server/services/versions.py compares them too).
@@ -58,13 +59,17 @@ async def build_version(
     now = utcnow()
     tag = request.tag or version.get("buildTag") or "latest"
     at_once = version["sourceType"] == "PYTHON_CALLABLE"  # the worker imports it: nothing to build
+    source = {k: version[k] for k in SNAPSHOT_KEYS if k in version}
+    # A callable's version may carry files too (its input schema): checked here, as a worker would.
+    problem = build_problem(source) if at_once else None
+    done = RunStatus.FAILED if problem else RunStatus.SUCCEEDED
     build = Build(
         act_id=actor.id,
         user_id=actor.user_id,
         version_number=number,
         build_number=f"{number}.{previous + 1}",
-        status=(RunStatus.SUCCEEDED if at_once else RunStatus.READY).value,
-        source={k: version[k] for k in SNAPSHOT_KEYS if k in version},
+        status=(done if at_once else RunStatus.READY).value,
+        source=source,
         tag=tag,
         options={"useCache": request.use_cache, "betaPackages": request.beta_packages},
         stats={},
@@ -77,7 +82,13 @@ async def build_version(
     session.add(build)
     await session.flush()
     pending = dict(actor.pending_builds)
-    if at_once:
+    if problem:
+        session.add(
+            BuildLogChunk(
+                build_id=build.id, seq=0, content=f"{iso(now)} [greenroom] Build failed: {problem}\n"
+            )
+        )
+    elif at_once:
         pending.pop(tag, None)  # this one is newer than any build of the tag still in progress
         actor.tagged_builds = dict(actor.tagged_builds) | {
             tag: {"buildId": build.id, "buildNumber": build.build_number, "finishedAt": iso(now)}
@@ -88,7 +99,7 @@ async def build_version(
     actor.pending_builds = pending
     await fire_build(session, BUILD_CREATED, build.id, build)
     if at_once:
-        await fire_build(session, BUILD_EVENTS[RunStatus.SUCCEEDED], build.id, build)
+        await fire_build(session, BUILD_EVENTS[done], build.id, build)
     return build
 
 

@@ -24,6 +24,7 @@ from server.errors import ApiError
 from server.events import publish_reboot
 from server.lifespan import AppState
 from server.services.build_versions import resolve_build
+from server.services.input_schemas import checked_body
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
@@ -87,6 +88,14 @@ async def metamorph_run(
     tag_or_number = build or target.default_run_options.get("build") or "latest"
     async with state.db.transaction() as session:
         resolved = await resolve_build(session, target, tag_or_number)  # 404 before anything is written
+        # The target's input against the target's schema (defaults filled in), before any write.
+        checked = await checked_body(
+            session,
+            resolved,
+            run_input.body if run_input else None,
+            run_input.content_type if run_input else "",
+        )
+        run_input = MetamorphInput(*checked) if checked is not None else None
         metamorphs = await _lock_running(session, run.id)
         if metamorphs is None:
             raise not_running(run.id, run.status, "metamorphed")

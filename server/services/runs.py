@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.run_options import RunOverrides
-from server.services.build_versions import resolve_build
+from server.services.build_versions import BuildRef, resolve_build
+from server.services.input_schemas import checked_body
 from server.services.pricing import (
     ACTOR_START_EVENT,
     check_max_total_charge,
@@ -80,6 +82,15 @@ def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) 
     return options
 
 
+async def _schema_checked(
+    session: AsyncSession, build: BuildRef, run_input: RunInput | None
+) -> RunInput | None:
+    checked = await checked_body(
+        session, build, run_input.body if run_input else None, run_input.content_type if run_input else ""
+    )
+    return RunInput(*checked) if checked is not None else None
+
+
 def _row(model: type[Any], **values: Any) -> dict[str, Any]:
     """Column values for a Core insert (a fraction of the cost of an ORM flush on this hot path).
     A column not given takes the model's Python default, as an ORM insert would (else NULL)."""
@@ -117,6 +128,8 @@ async def start_run(
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
     async with state.db.transaction() as session:
         build = await resolve_build(session, actor, options["build"])
+        # The build's input schema: defaults filled in, the input validated (400) before any write.
+        run_input = await _schema_checked(session, build, run_input)
         run = Run(
             id=run_id,
             user_id=user.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.clients.rows import SOURCE, Pending, Row, field_of, has, js_has, row
+from tests.clients.rows import SOURCE, Row, field_of, has, js_has, row
 
 ACTORS: list[Row] = [
     row(
@@ -97,7 +97,6 @@ ACTORS: list[Row] = [
         lambda c, w: c.actor(w.actor_id).validate_input({"a": 1}),
         "return await c.actor(w.actor_id).validateInput({ a: 1 });",
         lambda w: True,
-        status=Pending("POST /v2/actors/{actorId}/validate-input (issue 12: input schemas)"),
     ),
     row(
         "ActorClient",

@@ -22,7 +22,6 @@ NOT_PROVIDED: dict[tuple[str, str], str] = {
     ("GET", "/v2/schedules/{scheduleId}/log"): _SCHEDULES,
     ("GET", "/v2/users/me/limits"): _LIMITS,
     ("PUT", "/v2/users/me/limits"): _LIMITS,
-    ("POST", "/v2/actors/{actorId}/validate-input"): "input schemas are issue 12 (Apify's templates)",
     ("GET", "/v2/store"): "Apify Store is Apify's public marketplace of other people's actors; a "
     "self-hosted Greenroom has no store to list",
 }
