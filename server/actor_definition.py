@@ -31,7 +31,7 @@ _TYPED: dict[str, tuple[type, ...]] = {
     "usesStandbyMode": (bool,),
 }
 # Paths in actor.json that Apify replaces with the content they point at (or leaves out).
-_RESOLVED = {"input", "readme", "changelog", "storages", "environmentVariables"}
+_RESOLVED = {"input", "inputSchema", "readme", "changelog", "storages", "environmentVariables"}
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,14 @@ def _beside(files: dict[str, str], base: str, path: Any) -> str | None:
 def _input_schema(files: dict[str, str], base: str, spec: dict[str, Any]) -> tuple[Any, str | None]:
     """The input schema (None: the files have none) and, when a file that should hold it does not
     hold a JSON object, why (a build of such files fails: server/input_schema/)."""
-    named = spec.get("input")
+    # `inputSchema` is the name Apify's templates use now; `input` the older one, still read.
+    key = "inputSchema" if "inputSchema" in spec else "input"
+    named = spec.get(key)
     if isinstance(named, dict):
         return named, None
-    if "input" in spec:
+    if key in spec:
         text = _beside(files, base, named)
-        where = f"The input schema {named!r} named by actor.json's 'input'"
+        where = f"The input schema {named!r} named by actor.json's {key!r}"
         if text is None:
             return None, f"Input schema is not valid ({where} is not among the version's files)"
     else:

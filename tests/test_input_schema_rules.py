@@ -117,6 +117,11 @@ def test_the_files_decide_which_schema_a_build_has() -> None:
     named = json.dumps({"actorSpecification": 1, "input": "./in.json"})
     assert "'./in.json'" in str(build_problem(source({".actor/actor.json": named})))
     assert build_problem(source({".actor/actor.json": named, ".actor/in.json": good})) is None
+    # `inputSchema`, the name Apify's templates use now, as `input`; shown as Apify shows it: `input`.
+    renamed = {".actor/actor.json": named.replace('"input"', '"inputSchema"'), ".actor/in.json": good}
+    assert of_source(source(renamed)).schema is not None
+    shown = definition(source(renamed)).actor_definition
+    assert shown == {"actorSpecification": 1, "input": json.loads(good)}
     assert "not a JSON object" in str(build_problem(source({".actor/input_schema.json": "[1]"})))
     assert (
         build_problem(source({".actor/actor.json": "{"}))
