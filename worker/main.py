@@ -23,6 +23,7 @@ from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
 from worker import sandbox
 from worker.context import configure, dispose_context, get_context
+from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
 from worker.sandbox.network import close_services
 from worker.shutdown import GreenroomWorker
@@ -76,6 +77,7 @@ def run_pool(settings: Settings, processes: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     env = {**os.environ, **settings.to_env()}
+    proxy = ProxyChild(settings, env)
     sandbox.announce(settings)
     if settings.sandbox != "off" and isinstance(sandbox.probe(settings), sandbox.Sandbox):
         close_services(settings)
@@ -87,6 +89,7 @@ def run_pool(settings: Settings, processes: int) -> None:
         children = [c for c in children if c.poll() is None]
         while len(children) < processes:
             children.append(subprocess.Popen(env_args, env=env))
+        proxy.keep_alive()
         webhook_children = [c for c in webhook_children if c.poll() is None]
         while len(webhook_children) < settings.webhook_worker_processes:
             webhook_children.append(subprocess.Popen(webhook_args, env=env))
@@ -99,6 +102,7 @@ def run_pool(settings: Settings, processes: int) -> None:
     # (kill_grace_s), and the run is ended (worker/shutdown.py). Only a worker stuck past all that
     # is killed, and its run is left to the sweepers of other pools.
     children += webhook_children  # a webhook call ends by its own deadline (webhook_timeout_s)
+    children += proxy.children()  # its tunnels end with it; the runs' actors are being stopped
     for child in children:
         child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + settings.worker_stop_grace_s + settings.kill_grace_s + _STOP_MARGIN_S
