@@ -8,6 +8,7 @@ import sys
 import time
 
 from server.settings import Settings
+from worker.proxy.access import Destinations
 from worker.proxy.main import CANNOT_LISTEN
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ class ProxyChild:
         self.process: subprocess.Popen[bytes] | None = None
         self.gave_up = not settings.proxy_port  # port 0: no proxy
         self.next_start = 0.0
+        if settings.proxy_port:
+            Destinations.from_settings(settings)  # a bad allow or deny rule stops the pool at start
 
     def keep_alive(self) -> None:
         """Start it if it is not running (a crash: at most every few seconds)."""
