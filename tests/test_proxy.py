@@ -3,7 +3,9 @@ SDKs speak to it, and a process actor that uses it through the variables its run
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +53,8 @@ def test_plain_http_and_connect_with_the_users_password(stack: Stack, site: str,
     with proxy_client(port, "auto", password) as client:
         assert client.get(f"http://{site}/").content == PAGE
         assert client.post(f"http://{site}/echo", content=b"a body").content == b"a body"
+        continued = client.post(f"http://{site}/echo", content=b"more", headers={"Expect": "100-continue"})
+        assert continued.status_code == 200 and continued.content == b"more"
         # The site never sees the proxy's credentials, and gets one request per connection.
         headers = client.get(f"http://{site}/headers").json()
         assert "Proxy-Authorization" not in headers and headers["Connection"] == "close"
@@ -231,3 +235,16 @@ def test_a_process_actor_uses_the_proxy_with_its_runs_password(
     assert tunnel_get(port, "auto", ended, site)[0] == 407
     # Another run's id with this MAC is not a password.
     assert tunnel_get(port, "auto", run_password[:17].swapcase() + ended[17:], site)[0] == 407
+
+
+def test_a_malformed_request_is_400(stack: Stack, site: str, password: str) -> None:
+    auth = base64.b64encode(f"auto:{password}".encode()).decode()
+    for request in (
+        f"GET http://{site}/ HTTP/1.1\r\nX-Smuggled: a\nProxy-Authorization: Basic {auth}\r\n\r\n",
+        f"GET https://{site}/ HTTP/1.1\r\nProxy-Authorization: Basic {auth}\r\n\r\n",
+        f"CONNECT {site.partition(':')[0]} HTTP/1.1\r\nProxy-Authorization: Basic {auth}\r\n\r\n",
+        "NONSENSE\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", stack.settings.proxy_port), timeout=10) as sock:
+            sock.sendall(request.encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 400 "), request

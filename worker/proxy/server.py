@@ -299,15 +299,19 @@ class Proxy:
         exchange: Exchange,
         tunnel: bool,
     ) -> None:
-        if not tunnel:
+        while not tunnel:  # the heads up to the final answer's (after any 100 Continue)
             async with asyncio.timeout(self.settings.proxy_idle_timeout_s):
                 answer = await read_head(remote_reader)
             if answer is None:
                 raise BadMessage("the server closed the connection without an answer")
             exchange.outcome = answer.start[1]
-            rewritten = Head(answer.start, [*answer.end_to_end(), ("Connection", "close")]).encode()
+            final = not answer.start[1].startswith("1")
+            headers = [*answer.end_to_end(), ("Connection", "close")] if final else answer.end_to_end()
+            rewritten = Head(answer.start, headers).encode()
             writer.write(rewritten)
             exchange.down += len(rewritten)
+            if final:
+                break
         await self._pipe(remote_reader, writer, usage, exchange, "down")
 
     async def _pipe(

@@ -57,6 +57,8 @@ async def read_head(reader: asyncio.StreamReader) -> Head | None:
     except asyncio.LimitOverrunError:
         raise BadMessage(f"the message head is larger than {MAX_HEAD_BYTES} bytes") from None
     lines = raw.decode("latin-1").split("\r\n")
+    if any(c in line for line in lines for c in "\r\n\0"):  # a lone CR or LF could smuggle a header
+        raise BadMessage("a bare CR, LF or NUL in the message head")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not (parts[0].startswith("HTTP/1.") or parts[-1].startswith("HTTP/1.")):
         raise BadMessage(f"not an HTTP/1.x message: {lines[0][:100]!r}")
