@@ -6,6 +6,7 @@ import pytest
 
 from server.settings import Settings
 from worker.proxy.access import Destinations, Refused, parse_rule
+from worker.proxy.auth import Principal
 from worker.proxy.passwords import RUN_PASSWORD_CHARS, run_password, split_run_password
 from worker.proxy.upstreams import Upstreams, parse_upstream
 from worker.proxy.username import BadUsername, ProxyOptions, parse_username
@@ -84,3 +85,4 @@ def test_a_run_password_names_its_run() -> None:
     assert split_run_password(password) == ("a" * 17, password[17:])
     assert run_password("a" * 17, "another token") != password
     assert split_run_password("x" * 24) is None
+    assert Principal("u1", "r1").label == "run r1 (user u1)" and Principal("u1", None).key == "user u1"

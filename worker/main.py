@@ -86,10 +86,10 @@ def run_pool(settings: Settings, processes: int) -> None:
     sweeper = Sweeper(ctx, make_queue(ctx.redis, settings.queue_name))
     next_sweep = time.monotonic()
     while not stopping:
+        proxy.keep_alive()  # first: the first runs' actors find it listening
         children = [c for c in children if c.poll() is None]
         while len(children) < processes:
             children.append(subprocess.Popen(env_args, env=env))
-        proxy.keep_alive()
         webhook_children = [c for c in webhook_children if c.poll() is None]
         while len(webhook_children) < settings.webhook_worker_processes:
             webhook_children.append(subprocess.Popen(webhook_args, env=env))
