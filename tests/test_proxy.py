@@ -248,3 +248,11 @@ def test_a_malformed_request_is_400(stack: Stack, site: str, password: str) -> N
         with socket.create_connection(("127.0.0.1", stack.settings.proxy_port), timeout=10) as sock:
             sock.sendall(request.encode())
             assert sock.recv(4096).startswith(b"HTTP/1.1 400 "), request
+
+
+def test_without_its_database_the_proxy_answers_503(settings: Settings, tmp_path: Path, site: str) -> None:
+    gone = "postgresql://nobody:nothing@127.0.0.1:9/none"  # nothing listens on port 9
+    with own_proxy(settings, tmp_path / "proxy.log", database_url=gone) as own:
+        with proxy_client(own.proxy_port, "auto", "x" * 24) as client:
+            assert client.get(f"http://{site}/").status_code == 503
+        assert tunnel_get(own.proxy_port, "auto", "x" * 24, site)[0] == 503  # and it still serves

@@ -15,7 +15,9 @@ import logging
 import time
 from contextlib import suppress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.settings import Settings
 from worker.proxy.access import Destinations, Refused
@@ -101,19 +103,27 @@ class Proxy:
         """The asyncio server's callback: one client connection, start to end."""
         peer = writer.get_extra_info("peername")
         client_ip = str(peer[0]) if peer else ""
-        if self.clients >= self.settings.proxy_max_connections:
-            writer.write(response(503, "Service Unavailable", "The proxy has all the connections it allows."))
-        else:
+        try:
+            if self.clients >= self.settings.proxy_max_connections:
+                writer.write(response(503, "Service Unavailable", "The proxy has all its connections.\n"))
+                return
             self.clients += 1
             try:
                 await self._serve(reader, writer, client_ip)
-            except (OSError, TimeoutError, BadMessage, OverLimit):
-                pass  # the connection ends; _serve logged what it was for
             finally:
                 self.clients -= 1
-        with suppress(OSError):
-            writer.close()
-            await writer.wait_closed()
+        except (OSError, TimeoutError, BadMessage, OverLimit):
+            pass  # the connection ends; _serve logged what it was for
+        except SQLAlchemyError as exc:  # the database is down: say so, and go on serving
+            log.warning("cannot check a proxy password: %s", exc)
+            with suppress(OSError):
+                writer.write(response(503, "Service Unavailable", "The proxy cannot check passwords now.\n"))
+        except Exception:  # a bug must not leave the connection open, nor go unseen
+            log.exception("proxy connection from %s failed", client_ip)
+        finally:
+            with suppress(OSError):
+                writer.close()
+                await writer.wait_closed()
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
@@ -170,6 +180,8 @@ class Proxy:
             return None, None, "Proxy credentials are required: a username and APIFY_PROXY_PASSWORD."
         try:
             username, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+            # A client that took them from a proxy URL may leave them percent-encoded.
+            username, password = unquote(username), unquote(password)
         except (binascii.Error, UnicodeDecodeError):
             return None, None, "The proxy credentials are not valid Basic credentials."
         principal = await self.passwords.principal(password)
