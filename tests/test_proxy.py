@@ -110,7 +110,7 @@ def test_redis_and_the_database_are_denied_to_the_proxy(stack: Stack, password: 
     tcp = [f"{url.hostname}:{url.port or 5432}" for url in services if url.hostname]
     if not tcp:
         pytest.skip("Redis and the database are not on TCP here")
-    for address in tcp:
+    for address in tcp + ["0.0.0.0:" + address.rpartition(":")[2] for address in tcp]:
         assert tunnel_get(stack.settings.proxy_port, "auto", password, address)[0] == 403, address
 
 

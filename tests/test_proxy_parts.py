@@ -57,6 +57,9 @@ def test_the_services_are_denied_and_bad_rules_refused() -> None:
         with pytest.raises(Refused):
             destinations.check("127.0.0.1", port)
     destinations.check("127.0.0.1", 8080)
+    for unspecified in ("0.0.0.0", "::", "::ffff:0.0.0.0"):  # Linux takes them for this host
+        with pytest.raises(Refused):
+            destinations.check(unspecified, 8080)
     with pytest.raises(ValueError, match="not a network"):
         Destinations.from_settings(settings.with_(proxy_deny=("example.com",)))
 

@@ -73,6 +73,8 @@ class Destinations:
 
     def check(self, address: str, port: int) -> None:
         ip = _plain(address)
+        if ip.is_unspecified:  # Linux connects 0.0.0.0 and :: to this host: past every loopback rule
+            raise Refused(f"The proxy may not connect to {ip}:{port} (the unspecified address).")
         if any(rule.matches(ip, port) for rule in self.deny):
             raise Refused(f"The proxy may not connect to {ip}:{port} (denied by the operator).")
         if self.allow and not any(rule.matches(ip, port) for rule in self.allow):
