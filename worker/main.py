@@ -1,5 +1,6 @@
-"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, and the
-sweeper (worker/sweeper.py) every sweep_interval_s.
+"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, the
+machine's Apify Proxy (worker/proxy/) as another, and the sweeper (worker/sweeper.py) every
+sweep_interval_s.
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
