@@ -10,5 +10,5 @@ the status page the SDKs fetch through it (APIFY_PROXY_STATUS_URL, the proxy's o
 - username.py: the options in the username; upstreams.py: the operator's upstream proxies per group.
 - access.py: the destinations the operator allows; usage.py: bounds and counters per run or user.
 - wire.py: HTTP heads; status.py: the status page; server.py: one client connection; main.py: the
-  process (composition root).
+  process (composition root); child.py: the process as a worker pool keeps it.
 """
