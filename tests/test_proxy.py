@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ import httpx
 import pytest
 
 from server.settings import Settings
+from server.storage.db import SyncDatabase
+from server.storage.ids import hash_token, new_id, new_token
+from server.storage.models import ApiToken
+from server.users import create_user
 from tests.actors import files_actor
 from tests.conftest import Account
 from tests.proxy_helpers import (
@@ -28,6 +33,7 @@ from tests.proxy_helpers import (
     tunnel_get,
 )
 from tests.stack import Stack
+from worker.proxy.passwords import run_password
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +262,22 @@ def test_without_its_database_the_proxy_answers_503(settings: Settings, tmp_path
         with proxy_client(own.proxy_port, "auto", "x" * 24) as client:
             assert client.get(f"http://{site}/").status_code == 503
         assert tunnel_get(own.proxy_port, "auto", "x" * 24, site)[0] == 503  # and it still serves
+
+
+def test_a_run_password_opens_the_proxy_only_as_its_own_run(
+    stack: Stack, db: SyncDatabase, account: Account, site: str
+) -> None:
+    """Two users' live runs (their tokens as the worker writes them): each run's password works, and
+    neither run's MAC works with the other run's id."""
+    other, _ = create_user(db, f"u{uuid.uuid4().hex[:12]}")
+    runs = {}
+    with db.transaction() as session:
+        for user_id in (account.user_id, other.id):
+            run_id, token = new_id(), new_token()
+            session.add(ApiToken(user_id=user_id, token_hash=hash_token(token), run_id=run_id))
+            runs[user_id] = run_password(run_id, token)
+    mine, theirs = runs[account.user_id], runs[other.id]
+    port = stack.settings.proxy_port
+    assert tunnel_get(port, "auto", mine, site) == tunnel_get(port, "auto", theirs, site) == (200, PAGE)
+    assert tunnel_get(port, "auto", mine[:17] + theirs[17:], site)[0] == 407
+    assert tunnel_get(port, "auto", theirs[:17] + mine[17:], site)[0] == 407
