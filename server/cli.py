@@ -1,4 +1,4 @@
-"""The `greenroom` command: dev, serve, worker, db upgrade, user create, token create, push.
+"""The `greenroom` command: dev, serve, worker, proxy, db upgrade, user create, token create, push.
 
 Each subcommand only parses arguments, builds Settings, and calls one function.
 """
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     w = sub.add_parser("worker")
     w.add_argument("--processes", type=int)
     w.add_argument("--burst", action="store_true")
+    sub.add_parser("proxy", help="Apify Proxy alone (every `greenroom worker` pool starts one)")
     db = sub.add_parser("db")
     db.add_argument("action", choices=["upgrade"])
     for name in ("user", "token"):
@@ -151,6 +152,10 @@ def main(argv: list[str] | None = None) -> None:
             run_worker(settings, burst=True)
         else:
             run_pool(settings, args.processes or settings.worker_processes)
+    elif args.command == "proxy":
+        from worker.proxy.main import run_proxy
+
+        run_proxy(settings)
     elif args.command == "db":
         from server.migrate import upgrade
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 MEMORY_LIMIT_MODES = ("auto", "cgroup", "poll", "off")
@@ -60,6 +63,30 @@ def _format_range(uids: range) -> str:
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes")
+
+
+_PROXY_GROUP_RE = re.compile(r"^[\w.~]+$")  # what the SDKs accept in `groups-A+B`
+
+
+def _proxy_groups(value: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """JSON {"GROUP": ["http://user:pass@host:port", ...]}: the upstream proxies of each group."""
+    problem = f'GREENROOM_PROXY_GROUPS must be JSON {{"GROUP": ["http://host:port", ...]}}, not {value!r}'
+    try:
+        groups = json.loads(value or "{}")
+    except ValueError:
+        raise ValueError(problem) from None
+    if not isinstance(groups, dict):
+        raise ValueError(problem)
+    parsed = []
+    for name, urls in sorted(groups.items()):
+        if not _PROXY_GROUP_RE.fullmatch(name) or not isinstance(urls, list) or not urls:
+            raise ValueError(problem)
+        for url in urls:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme != "http" or not parts.hostname or not parts.port:
+                raise ValueError(f"GREENROOM_PROXY_GROUPS: {url!r} is not http://[user:pass@]host:port")
+        parsed.append((name, tuple(urls)))
+    return tuple(parsed)
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,25 @@ class Settings:
     webhook_allow_private: bool = False
     # Processes that deliver webhooks, beside the run workers, in every `greenroom worker` pool.
     webhook_worker_processes: int = 2
+    # Apify Proxy (worker/proxy/), started by every worker pool. Where it listens (port 0: no proxy,
+    # and runs get no APIFY_PROXY_* variables), and the host name actors reach it at
+    # (APIFY_PROXY_HOSTNAME; empty: proxy_host, or 127.0.0.1 when that is a wildcard address).
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = 8001
+    proxy_hostname: str = ""
+    # Upstream proxies per group (`groups-A+B` in the username); `auto` and no groups go direct.
+    proxy_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Destinations as networks (`10.0.0.0/8`, `192.0.2.7:8080`, `[::1]:5432`): the proxy connects
+    # only to allowed ones (empty: any), never to denied ones, nor to Redis and the database.
+    proxy_allow: tuple[str, ...] = ()
+    proxy_deny: tuple[str, ...] = ()
+    # Bounds: connections at once (all, and per run or user password), bytes per run or user
+    # password (0: no limit) in one proxy process's life, a connection idle this long is closed.
+    proxy_max_connections: int = 1024
+    proxy_max_connections_per_run: int = 256
+    proxy_max_bytes_per_run: int = 10 * 1024 * MIB
+    proxy_idle_timeout_s: float = 120.0
+    proxy_connect_timeout_s: float = 30.0
 
     @property
     def sql_url(self) -> str:
@@ -187,6 +233,13 @@ class Settings:
     @property
     def webhook_queue_name(self) -> str:
         return f"{self.redis_prefix}-webhooks"
+
+    @property
+    def proxy_actor_hostname(self) -> str:
+        """The proxy's host as actors reach it (APIFY_PROXY_HOSTNAME)."""
+        if self.proxy_hostname:
+            return self.proxy_hostname
+        return "127.0.0.1" if self.proxy_host in ("0.0.0.0", "::", "") else self.proxy_host
 
     def allows_callable(self, target: str) -> bool:
         """Whether a PYTHON_CALLABLE may name `target` (module:function) here."""
@@ -255,6 +308,19 @@ class Settings:
             ),
             webhook_allow_private=_flag(get("WEBHOOK_ALLOW_PRIVATE", str(int(d.webhook_allow_private)))),
             webhook_worker_processes=int(get("WEBHOOK_WORKER_PROCESSES", str(d.webhook_worker_processes))),
+            proxy_host=get("PROXY_HOST", d.proxy_host),
+            proxy_port=int(get("PROXY_PORT", str(d.proxy_port))),
+            proxy_hostname=get("PROXY_HOSTNAME", d.proxy_hostname),
+            proxy_groups=_proxy_groups(get("PROXY_GROUPS", "")),
+            proxy_allow=_paths(get("PROXY_ALLOW", "")),
+            proxy_deny=_paths(get("PROXY_DENY", "")),
+            proxy_max_connections=int(get("PROXY_MAX_CONNECTIONS", str(d.proxy_max_connections))),
+            proxy_max_connections_per_run=int(
+                get("PROXY_MAX_CONNECTIONS_PER_RUN", str(d.proxy_max_connections_per_run))
+            ),
+            proxy_max_bytes_per_run=int(get("PROXY_MAX_BYTES_PER_RUN", str(d.proxy_max_bytes_per_run))),
+            proxy_idle_timeout_s=float(get("PROXY_IDLE_TIMEOUT_S", str(d.proxy_idle_timeout_s))),
+            proxy_connect_timeout_s=float(get("PROXY_CONNECT_TIMEOUT_S", str(d.proxy_connect_timeout_s))),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -303,4 +369,15 @@ class Settings:
             "GREENROOM_WEBHOOK_RETRY_DELAYS_S": ",".join(str(x) for x in self.webhook_retry_delays_s),
             "GREENROOM_WEBHOOK_ALLOW_PRIVATE": "1" if self.webhook_allow_private else "0",
             "GREENROOM_WEBHOOK_WORKER_PROCESSES": str(self.webhook_worker_processes),
+            "GREENROOM_PROXY_HOST": self.proxy_host,
+            "GREENROOM_PROXY_PORT": str(self.proxy_port),
+            "GREENROOM_PROXY_HOSTNAME": self.proxy_hostname,
+            "GREENROOM_PROXY_GROUPS": json.dumps({name: list(urls) for name, urls in self.proxy_groups}),
+            "GREENROOM_PROXY_ALLOW": ",".join(self.proxy_allow),
+            "GREENROOM_PROXY_DENY": ",".join(self.proxy_deny),
+            "GREENROOM_PROXY_MAX_CONNECTIONS": str(self.proxy_max_connections),
+            "GREENROOM_PROXY_MAX_CONNECTIONS_PER_RUN": str(self.proxy_max_connections_per_run),
+            "GREENROOM_PROXY_MAX_BYTES_PER_RUN": str(self.proxy_max_bytes_per_run),
+            "GREENROOM_PROXY_IDLE_TIMEOUT_S": str(self.proxy_idle_timeout_s),
+            "GREENROOM_PROXY_CONNECT_TIMEOUT_S": str(self.proxy_connect_timeout_s),
         }

@@ -201,9 +201,9 @@ def head_item_json(row: QueueRequest) -> dict[str, Any]:
 
 
 # Apify's platform features (UserPrivateInfo.effectivePlatformFeatures): Greenroom has actors and storage.
-_ENABLED_FEATURES = ("ACTORS", "STORAGE", "WEBHOOKS")
+_ENABLED_FEATURES = ("ACTORS", "STORAGE", "WEBHOOKS", "PROXY")
 _OTHER_FEATURES = (
-    "SCHEDULER", "PROXY", "PROXY_EXTERNAL_ACCESS", "PROXY_RESIDENTIAL", "PROXY_SERPS",
+    "SCHEDULER", "PROXY_EXTERNAL_ACCESS", "PROXY_RESIDENTIAL", "PROXY_SERPS",
     "ACTORS_PUBLIC_ALL", "ACTORS_PUBLIC_DEVELOPER",
 )  # fmt: skip
 
@@ -218,14 +218,17 @@ def _feature(enabled: bool) -> dict[str, Any]:
     }
 
 
-def user_json(user: User) -> dict[str, Any]:
-    """GET /v2/users/me: the fields Apify's UserPrivateInfo requires (a self-hosted user has no plan)."""
+def user_json(user: User, proxy_groups: dict[str, int]) -> dict[str, Any]:
+    """GET /v2/users/me: the fields Apify's UserPrivateInfo requires (a self-hosted user has no plan),
+    and `proxy`: the user's Apify Proxy password and the operator's groups (name: upstream count)."""
+    groups = [{"name": name, "description": None, "availableCount": n} for name, n in proxy_groups.items()]
     return {
         "id": user.id,
         "username": user.username,
         "createdAt": iso(user.created_at),
         "isPaying": False,
-        "plan": {"availableProxyGroups": {}},
+        "proxy": {"password": user.proxy_password or "", "groups": groups},
+        "plan": {"availableProxyGroups": dict(proxy_groups)},
         "effectivePlatformFeatures": {
             **{name: _feature(True) for name in _ENABLED_FEATURES},
             **{name: _feature(False) for name in _OTHER_FEATURES},

@@ -71,6 +71,7 @@ def settings(
         redis_url=redis_url,
         redis_prefix=f"gr-test-{uuid.uuid4().hex[:8]}",
         port=free_port(),
+        proxy_port=free_port(),
         kill_grace_s=1.0,
         secrets_key=TEST_SECRETS_KEY,
         callable_modules=("tests.actors",),
@@ -139,7 +140,11 @@ def isolated_database(settings: Settings, tmp: Path) -> Iterator[Settings]:
             url = stack.enter_context(services.postgres_database())
         upgrade(url)
         yield replace(
-            settings, database_url=url, redis_prefix=f"gr-own-{uuid.uuid4().hex[:8]}", port=free_port()
+            settings,
+            database_url=url,
+            redis_prefix=f"gr-own-{uuid.uuid4().hex[:8]}",
+            port=free_port(),
+            proxy_port=free_port(),
         )
 
 

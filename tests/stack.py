@@ -84,8 +84,10 @@ def running(settings: Settings, workers: int = 2) -> Iterator[Stack]:
     stack = Stack(settings)
     try:
         if workers > 0:
-            stack.start_workers(workers)
+            pool = stack.start_workers(workers)
         stack.start_api()
+        if workers > 0 and settings.proxy_port:
+            wait_until_listening(settings.proxy_port, pool)  # the pool's proxy (worker/proxy/)
         yield stack
     finally:
         stack.stop()
@@ -104,6 +106,19 @@ def worker_here(settings: Settings, token: str, restore: Settings) -> Iterator[h
     finally:
         worker_context.dispose_context()
         worker_context.configure(restore)
+
+
+def wait_until_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker pool exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:

@@ -34,10 +34,19 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
+    proxy_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROOM_")}
     env |= {
+        "GREENROOM_PROXY_PORT": str(proxy_port),
         "GREENROOM_DATA_DIR": str(tmp_path / "data"),
         "PYTHONPATH": str(ROOT),
         "GREENROOM_CALLABLE_MODULES": "tests.actors",
@@ -78,8 +87,22 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         )
         assert response.status_code == 201
         assert response.json() == {"input": {"dev": 1}}
+        # The pool's Apify Proxy answers its status page (asked directly: not through the proxy).
+        status = httpx.get(f"http://127.0.0.1:{proxy_port}/?format=json", timeout=10).json()
+        assert status["connected"] is False
+        # Killed, it is started again.
+        (proxy,) = [p for p in _descendants(proc.pid) if b"worker.proxy" in _cmdline(p)]
+        os.kill(proxy, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{proxy_port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the pool did not start its proxy again"
+                time.sleep(0.1)
         started = _descendants(proc.pid)
-        assert len(started) >= 4  # redis-server, the worker pool, its workers
+        assert len(started) >= 5  # redis-server, the worker pool, its workers, the proxy
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

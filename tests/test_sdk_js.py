@@ -16,6 +16,7 @@ import pytest
 from apify_client import ApifyClient
 
 from tests.conftest import Account
+from tests.proxy_helpers import PAGE, serving_site
 from tests.sdk_support import (
     SDK_ACTORS,
     actor_body,
@@ -146,3 +147,19 @@ def test_a_failing_js_sdk_actor_ends_failed_with_its_exit_code(
 def test_a_js_sdk_actor_past_its_timeout_ends_timed_out(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
     run = run_when_done(api, start_run(api, sdk_actor, {"mode": "wait", "seconds": 60}, timeout=3))
     assert run["status"] == "TIMED-OUT", run_log(api, run["id"])
+
+
+def test_the_js_sdk_uses_greenrooms_apify_proxy(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    """Actor.createProxyConfiguration() unchanged (at home it throws without a password: the issue's
+    exit 1): the access check through the status page, a request through newUrl(); an unknown group
+    fails the run in the proxy's words."""
+    with serving_site() as site:
+        run = run_when_done(api, start_run(api, sdk_actor, {"mode": "proxy", "url": f"http://{site}/"}))
+        assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
+        output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+        assert output == {"page": PAGE.decode(), "isManInTheMiddle": False}
+        refused = run_when_done(
+            api, start_run(api, sdk_actor, {"mode": "proxy", "groups": ["NOPE"], "url": ""})
+        )
+        assert refused["status"] == "FAILED"
+        assert "Proxy group NOPE is not available" in run_log(api, refused["id"])

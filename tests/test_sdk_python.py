@@ -14,6 +14,7 @@ import pytest
 from apify_client import ApifyClient
 
 from tests.conftest import Account
+from tests.proxy_helpers import PAGE, serving_site
 from tests.sdk_support import (
     SDK_ACTORS,
     actor_body,
@@ -197,3 +198,18 @@ def test_an_sdk_actor_without_pay_per_event_charges_nothing(
     assert "pricingInfo" not in run and "chargedEventCounts" not in run
     output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
     assert output["chargedCount"] == 0 and output["isPayPerEvent"] is False
+
+
+def test_the_sdk_uses_greenrooms_apify_proxy(api: httpx.Client, sdk_actor: dict[str, Any]) -> None:
+    """Actor.create_proxy_configuration() unchanged: the run's APIFY_PROXY_* variables, the access
+    check through the status page, a request through new_url(); an unknown group fails the check."""
+    with serving_site() as site:
+        run = run_when_done(api, start_run(api, sdk_actor, {"mode": "proxy", "url": f"http://{site}/"}))
+        assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
+        output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+        assert output == {"page": PAGE.decode(), "isManInTheMiddle": False}
+        refused = run_when_done(
+            api, start_run(api, sdk_actor, {"mode": "proxy", "groups": ["NOPE"], "url": ""})
+        )
+        assert refused["status"] == "FAILED"
+        assert "Proxy group NOPE is not available" in run_log(api, refused["id"])

@@ -57,6 +57,17 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         webhook_retry_delays_s=(0.5, 1.0, 7.25),
         webhook_allow_private=True,
         webhook_worker_processes=3,
+        proxy_host="0.0.0.0",
+        proxy_port=9001,
+        proxy_hostname="proxy.internal",
+        proxy_groups=(("DC", ("http://u:p@10.0.0.1:3128",)), ("RES", ("http://10.0.0.2:8080", "http://h:1"))),
+        proxy_allow=("0.0.0.0/0",),
+        proxy_deny=("10.0.0.0/8", "[::1]:5432"),
+        proxy_max_connections=10,
+        proxy_max_connections_per_run=2,
+        proxy_max_bytes_per_run=1000,
+        proxy_idle_timeout_s=5.0,
+        proxy_connect_timeout_s=1.5,
     )
     defaults = Settings()
     assert all(getattr(changed, f.name) != getattr(defaults, f.name) for f in fields(Settings)), (

@@ -10,6 +10,7 @@ from datetime import timedelta
 from server.secrets import env_var_value
 from server.settings import Settings
 from server.storage.ids import iso, utcnow
+from worker.proxy.passwords import run_password
 from worker.runners.base import RunSpec
 from worker.usage import available_cpus
 
@@ -87,6 +88,13 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
     }
     if events_url:
         pairs[("ACTOR_EVENTS_WEBSOCKET_URL", "APIFY_ACTOR_EVENTS_WS_URL")] = events_url
+    if settings.proxy_port:
+        # Apify Proxy (worker/proxy/): the status page is the proxy's own address, asked through it.
+        proxy_address = f"{settings.proxy_actor_hostname}:{settings.proxy_port}"
+        pairs[("APIFY_PROXY_HOSTNAME",)] = settings.proxy_actor_hostname
+        pairs[("APIFY_PROXY_PORT",)] = str(settings.proxy_port)
+        pairs[("APIFY_PROXY_PASSWORD",)] = run_password(spec.run_id, spec.token)
+        pairs[("APIFY_PROXY_STATUS_URL",)] = f"http://{proxy_address}"
     for names, value in pairs.items():
         for name in names:
             env[name] = value

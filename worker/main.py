@@ -1,5 +1,6 @@
-"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, and the
-sweeper (worker/sweeper.py) every sweep_interval_s.
+"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, the
+machine's Apify Proxy (worker/proxy/) as another, and the sweeper (worker/sweeper.py) every
+sweep_interval_s.
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
@@ -23,6 +24,7 @@ from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
 from worker import sandbox
 from worker.context import configure, dispose_context, get_context
+from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
 from worker.sandbox.network import close_services
 from worker.shutdown import GreenroomWorker
@@ -76,6 +78,7 @@ def run_pool(settings: Settings, processes: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     env = {**os.environ, **settings.to_env()}
+    proxy = ProxyChild(settings, env)
     sandbox.announce(settings)
     if settings.sandbox != "off" and isinstance(sandbox.probe(settings), sandbox.Sandbox):
         close_services(settings)
@@ -84,6 +87,7 @@ def run_pool(settings: Settings, processes: int) -> None:
     sweeper = Sweeper(ctx, make_queue(ctx.redis, settings.queue_name))
     next_sweep = time.monotonic()
     while not stopping:
+        proxy.keep_alive()  # first: the first runs' actors find it listening
         children = [c for c in children if c.poll() is None]
         while len(children) < processes:
             children.append(subprocess.Popen(env_args, env=env))
@@ -99,6 +103,7 @@ def run_pool(settings: Settings, processes: int) -> None:
     # (kill_grace_s), and the run is ended (worker/shutdown.py). Only a worker stuck past all that
     # is killed, and its run is left to the sweepers of other pools.
     children += webhook_children  # a webhook call ends by its own deadline (webhook_timeout_s)
+    children += proxy.children()  # its tunnels end with it; the runs' actors are being stopped
     for child in children:
         child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + settings.worker_stop_grace_s + settings.kill_grace_s + _STOP_MARGIN_S

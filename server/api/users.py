@@ -19,7 +19,8 @@ from server.storage.models import User
 
 
 async def me(request: Request) -> Response:
-    return data_response(user_json(await authenticate(request)))
+    groups = {name: len(upstreams) for name, upstreams in state_of(request).settings.proxy_groups}
+    return data_response(user_json(await authenticate(request), groups))
 
 
 async def public(request: Request) -> Response:

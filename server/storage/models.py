@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,11 @@ def new_signing_key() -> str:
     return secrets.token_hex(16)
 
 
+def new_proxy_password() -> str:
+    """A user's Apify Proxy password: letters and digits, so it goes into a proxy URL unescaped."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -48,6 +54,10 @@ class User(Base):
     id: Mapped[str] = _id()
     username: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
     created_at: Mapped[datetime] = _created()
+    # Apify Proxy's password for the user (users/me `proxy.password`; worker/proxy/passwords.py).
+    proxy_password: Mapped[str | None] = mapped_column(
+        String(32), unique=True, index=True, default=new_proxy_password
+    )
 
 
 class ApiToken(Base):

@@ -5,7 +5,25 @@
 // - "wait": writes WAITING, then waits input.seconds; a graceful abort makes the SDK exit cleanly
 //   (Actor.init's gracefulShutdown), after the aborting listener below wrote ABORTING.
 // - "fail": Actor.fail() with exit code 91; "exit": process.exit(input.code).
+// - "proxy": Actor.createProxyConfiguration({ groups: input.groups }) (which checks access through
+//   the status page), then input.url fetched through newUrl(): OUTPUT {page, isManInTheMiddle}.
+import http from 'node:http';
+
 import { Actor } from 'apify';
+
+// A GET of a plain http:// URL through an HTTP proxy URL (an absolute-URI request), with node alone.
+function getThrough(proxyUrl, url) {
+    const proxy = new URL(proxyUrl);
+    const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+    const headers = { Host: new URL(url).host, 'Proxy-Authorization': `Basic ${Buffer.from(credentials).toString('base64')}` };
+    return new Promise((resolve, reject) => {
+        http.get({ host: proxy.hostname, port: proxy.port, path: url, headers }, (response) => {
+            let body = '';
+            response.on('data', (chunk) => { body += chunk; });
+            response.on('end', () => resolve(body));
+        }).on('error', reject);
+    });
+}
 
 await Actor.init();
 
@@ -37,6 +55,10 @@ if (mode === 'echo') {
     await Actor.setValue('WAITING', { waiting: true });
     await new Promise((resolve) => setTimeout(resolve, (input.seconds ?? 60) * 1000));
     await Actor.setValue('OUTPUT', { aborted: false });
+} else if (mode === 'proxy') {
+    const proxy = await Actor.createProxyConfiguration({ groups: input.groups });
+    const page = await getThrough(await proxy.newUrl('sdk_session'), input.url);
+    await Actor.setValue('OUTPUT', { page, isManInTheMiddle: proxy.isManInTheMiddle });
 } else if (mode === 'fail') {
     await Actor.fail('Failed on purpose', { exitCode: 91 });
 } else if (mode === 'exit') {

@@ -7,6 +7,8 @@
   handles every request: OUTPUT {"handled": the URLs in the order taken, "finished": is_finished()}.
 - "charge": Actor.charge(input.event, count=input.count): OUTPUT the SDK's ChargeResult and pricing.
 - "fail": Actor.fail(exit_code=91); "exit": sys.exit(input.code).
+- "proxy": Actor.create_proxy_configuration(groups=input.groups) (which checks access through the
+  status page), then input.url fetched through new_url(): OUTPUT {"page", "isManInTheMiddle"}.
 - "metamorph": Actor.metamorph(input.target, run_input=input.targetInput); AFTER_METAMORPH if it was not
   stopped. "reboot": counts its starts in STARTS and calls Actor.reboot() until it has started
   input.starts times, then OUTPUT {"starts": n}.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import urllib.request
 
 from apify import Actor, Event
 
@@ -90,6 +93,17 @@ async def main() -> None:
                     "maxTotalChargeUsd": str(pricing.max_total_charge_usd),
                 },
             )
+
+        elif mode == "proxy":
+            proxy = await Actor.create_proxy_configuration(groups=actor_input.get("groups"))
+            proxy_url = await proxy.new_url(session_id="sdk_session")
+
+            def fetch() -> str:
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy_url}))
+                return opener.open(actor_input["url"], timeout=20).read().decode()
+
+            page = await asyncio.to_thread(fetch)
+            await Actor.set_value("OUTPUT", {"page": page, "isManInTheMiddle": proxy.is_man_in_the_middle})
 
         elif mode == "fail":
             await Actor.fail(exit_code=91, status_message="Failed on purpose")
