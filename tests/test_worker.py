@@ -11,6 +11,7 @@ from datetime import datetime
 import httpx
 import pytest
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
 from server.queue import enqueue_run_sync, make_queue
@@ -21,6 +22,7 @@ from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
 from tests.stack import free_port, worker_here
+from worker import jobs
 from worker.main import new_worker
 
 
@@ -51,6 +53,26 @@ def test_job_delivered_twice_runs_the_actor_once(
     with db.transaction() as session:
         count_stmt = select(func.count()).where(DatasetItem.dataset_id == run["defaultDatasetId"])
         assert session.execute(count_stmt).scalar_one() == 1
+
+
+def test_a_run_started_wake_up_lost_to_redis_does_not_fail_the_run(
+    quiet: tuple[Settings, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis restarting just after a worker's claim: the wake-up is lost (a start waiting for the
+    claim reads SQL when its wait ends), the run goes on."""
+
+    def redis_away(*args: object) -> None:
+        raise RedisConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(jobs, "publish_run_started", redis_away)
+    settings, api = quiet
+    actor = api.post("/acts", json=callable_actor("started", "count_once")).json()["data"]
+    run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
+    connection = Redis.from_url(settings.redis_url)
+    queue = make_queue(connection, settings.queue_name)
+    new_worker([queue], connection).work(burst=True, with_scheduler=False)
+    connection.close()
+    assert api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] == "SUCCEEDED"
 
 
 def test_callable_timeout_kills_actor_and_grandchildren(api: httpx.Client) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
+from redis.exceptions import RedisError
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -110,7 +111,10 @@ def execute_run(run_id: str) -> str | None:
         log.info("run %s is not READY; skipping", run_id)
         return None
     spec, base_stats, generation = claimed
-    publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
+    try:
+        publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
+    except RedisError as exc:  # a start waiting for the claim reads SQL when its wait ends
+        log.warning("could not publish run-started for run %s: %s", run_id, exc)
     run_log = LogWriter(ctx.db, run_id, ctx.settings.log_max_chars)
 
     def timing_out() -> None:
