@@ -1,6 +1,6 @@
 """SOURCE_FILES actors: started as a process in its own session, in their build's directory.
 
-The directory (files, virtualenv, node_modules) is made by worker/builder.py: by the build's job, or
+The directory (files, virtualenv, node_modules) is made by worker/builds/directory.py: by the build's job, or
 here, by the run, when this worker does not have it yet (the build is still in progress, or it was
 made on another machine).
 """
@@ -19,7 +19,8 @@ from typing import Any
 
 from server.settings import Settings
 from server.statuses import RunStatus
-from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare, read_inside, step_env
+from worker.builds.directory import BuildDir, build_key, prepare, read_inside
+from worker.builds.steps import Discard, LineLog, Steps, step_env
 from worker.env import actor_env
 from worker.runners.base import RunSpec
 from worker.runners.standby import Exec, Standby

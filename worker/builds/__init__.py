@@ -1,0 +1,11 @@
+"""Builds: an actor version's files made into something runnable.
+
+- job.py: execute_build, the RQ entry point (`worker.builds.execute_build`): claim, make, finish, tag;
+- directory.py: build directories, made once per content and owner (files, venv, node_modules);
+- steps.py: the programs a build runs, sandboxed, under its deadline and abort;
+- installs.py: the automatic pip and npm installs of a build without Dockerfile steps.
+"""
+
+from worker.builds.job import execute_build, finish_build
+
+__all__ = ["execute_build", "finish_build"]
