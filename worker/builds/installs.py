@@ -11,7 +11,7 @@ from pathlib import Path
 from worker.builds.steps import BuildFailed, Steps
 
 
-def _worker_pip_installs_elsewhere() -> bool:
+def worker_pip_installs_elsewhere() -> bool:
     """pip 22.3+ installs into another interpreter (--python): the venv then needs no pip of its own,
     which saves the ~8 s ensurepip takes here."""
     try:
@@ -23,7 +23,7 @@ def _worker_pip_installs_elsewhere() -> bool:
 
 def install_python(app: Path, venv: Path, steps: Steps) -> None:
     pip_args = ["install", "--no-input", "--progress-bar", "off", "-r", "requirements.txt"]
-    if _worker_pip_installs_elsewhere():
+    if worker_pip_installs_elsewhere():
         steps.run("python -m venv", [sys.executable, "-m", "venv", "--without-pip", str(venv)], app)
         python = str(venv / "bin" / "python")
         steps.run("pip install", [sys.executable, "-m", "pip", "--python", python, *pip_args], app)

@@ -125,11 +125,22 @@ class Steps:
         if self._remaining() == 0.0:
             raise BuildTimedOut("The build ran out of time.")
 
-    def run(self, what: str, argv: list[str], cwd: Path) -> None:
-        """One step (`what` names it in the failure message), its output into the log."""
+    def run(
+        self,
+        what: str,
+        argv: list[str],
+        cwd: Path,
+        *,
+        env: dict[str, str] | None = None,
+        shown: str | None = None,
+    ) -> None:
+        """One step (`what` names it in the failure message), its output into the log; `env` instead
+        of the steps' own, `shown` logged instead of argv ("": nothing)."""
         self.check()
-        self.log.line(f"$ {shlex.join(argv)}")
-        env = self.env
+        shown = shlex.join(argv) if shown is None else shown
+        if shown:
+            self.log.line(f"$ {shown}")
+        env = self.env if env is None else env
         if self._making is not None:
             slot, root, home = self._making
             argv = slot.wrap(argv, str(cwd), writable=[str(root)], home=home)
