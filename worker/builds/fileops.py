@@ -60,6 +60,7 @@ def ignored(path: str, patterns: list[tuple[re.Pattern[str], bool]]) -> bool:
 def copy(spec: dict[str, Any]) -> None:
     base, dest, into = spec["base"], spec["dest"], spec["into"]
     patterns = [_pattern(p) for p in spec.get("ignore") or []]
+    exceptions = any(exception for _, exception in patterns)
     found: list[str] = []
     for source in spec["sources"]:
         if glob.has_magic(source):
@@ -74,15 +75,17 @@ def copy(spec: dict[str, Any]) -> None:
     for match in found:
         path = os.path.normpath(os.path.join(base, match))
         if os.path.isdir(path) and not os.path.islink(path):
-            prefix = os.path.relpath(path, base)
 
-            def skip(directory: str, names: list[str], prefix: str = prefix) -> list[str]:
+            def skip(directory: str, names: list[str]) -> list[str]:
                 relative = os.path.relpath(directory, base)
-                return [
-                    name
-                    for name in names
-                    if ignored(os.path.normpath(os.path.join(relative, name)), patterns)
-                ]
+                skipped = []
+                for name in names:
+                    # With `!` exceptions, an ignored directory may hold a file that is not: go in.
+                    if exceptions and os.path.isdir(os.path.join(directory, name)):
+                        continue
+                    if ignored(os.path.normpath(os.path.join(relative, name)), patterns):
+                        skipped.append(name)
+                return skipped
 
             shutil.copytree(path, dest, symlinks=True, dirs_exist_ok=True, ignore=skip if patterns else None)
             continue

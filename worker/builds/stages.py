@@ -26,7 +26,7 @@ from pathlib import Path
 from worker.builds.dockerfile import Dockerfile, Instruction, Stage, expand
 from worker.builds.images import Kind, base_image
 from worker.builds.installs import worker_pip_installs_elsewhere
-from worker.builds.steps import BuildFailed, Steps
+from worker.builds.steps import BuildAborted, BuildFailed, BuildTimedOut, Steps
 
 _FILEOPS = Path(__file__).with_name("fileops.py").read_text()
 _IGNORED = {"LABEL", "EXPOSE", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "MAINTAINER", "ONBUILD"}
@@ -82,6 +82,13 @@ class _State:
 
     def variables(self) -> dict[str, str]:
         return self.args | self.env
+
+
+def _lists_packages(instruction: Instruction) -> bool:
+    """A RUN that only lists npm packages (`npm ls ...`, `npm list ...`)."""
+    words = " ".join(instruction.value).split()
+    separators = {"&&", "||", ";", "|", "&"}
+    return words[:1] == ["npm"] and words[1:2] in (["ls"], ["list"]) and not separators & set(words)
 
 
 def needed_stages(dockerfile: Dockerfile) -> set[int]:
@@ -241,7 +248,16 @@ class Interpreter:
             # would empty its cache. One of the build's own instead.
             env["HOME"] = str(self.root / "home")
         argv = list(instruction.value) if instruction.json else [*state.shell, instruction.value[0]]
-        self.steps.run(where, argv, cwd, env=env, shown=" ".join(instruction.value))
+        try:
+            self.steps.run(where, argv, cwd, env=env, shown=" ".join(instruction.value))
+        except (BuildTimedOut, BuildAborted):
+            raise
+        except BuildFailed:
+            if not _lists_packages(instruction):
+                raise
+            # Apify's templates start with `RUN npm ls apify ...`: the base image's preinstalled
+            # packages, which a stage here does not have. A listing changes nothing: go on.
+            self._log("npm ls failed: the base image's preinstalled packages are not here; going on.")
 
     def _make_venv(self, state: _State) -> None:
         venv = str(state.venv)
