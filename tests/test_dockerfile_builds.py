@@ -176,6 +176,8 @@ def test_a_start_command_that_cannot_start_fails_the_build(tmp_path: Path) -> No
         "CMD no-such-program --flag": "no-such-program is not on the runs' PATH",
         'CMD ["./start.sh"]': "./start.sh is not an executable file in the build",
     }
+    message, _ = _fails(tmp_path, {"Dockerfile": "FROM node:20\nCOPY . .\n", "README.md": "no program"})
+    assert message.startswith("No start command: set startCommand, a Dockerfile CMD")
     for cmd, problem in cases.items():
         files = {
             "Dockerfile": f"FROM apify/actor-node:20\nCOPY . ./\n{cmd}\n",

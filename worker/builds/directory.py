@@ -170,7 +170,10 @@ def _run_dockerfile(
         for leftover in ("stages", "context", "home"):
             shutil.rmtree(root / leftover, ignore_errors=True)
     if not source.get("startCommand"):
-        argv = start_command(build, source)
+        try:
+            argv = start_command(build, source)
+        except FileNotFoundError as exc:  # no CMD, no base image's, no default's files
+            raise BuildFailed(str(exc)) from exc
         path = build.process_env({"PATH": steps.env.get("PATH") or os.defpath})["PATH"]
         problem = start_problem(argv, build.cwd, path)
         if problem is not None:
