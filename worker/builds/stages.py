@@ -164,6 +164,7 @@ class Interpreter:
                 args={},
                 has_venv=False,
                 touched=True,
+                cmd_inherited=True,
             )
         base = base_image(image)
         for note in base.notes:
@@ -176,6 +177,8 @@ class Interpreter:
         cmd, where = instruction.cmd, f"{self.dockerfile.path}:{instruction.line} {instruction.cmd}"
         if instruction.heredoc:
             raise BuildFailed(f"{where}: heredocs are not supported by builds without Docker.")
+        if not instruction.value and cmd not in ("CMD", "ENTRYPOINT"):
+            raise BuildFailed(f"{where} needs arguments.")
         if cmd == "RUN":
             self._run(instruction, state, where)
         elif cmd in ("COPY", "ADD"):
@@ -189,7 +192,9 @@ class Interpreter:
         elif cmd == "WORKDIR":
             self._workdir(expand(instruction.value[0], state.variables()), state, where)
         elif cmd in ("CMD", "ENTRYPOINT"):
-            argv = tuple(instruction.value) if instruction.json else (*state.shell, instruction.value[0])
+            argv = tuple(instruction.value)
+            if not instruction.json and argv:
+                argv = (*state.shell, " ".join(argv))
             if cmd == "CMD":
                 state.cmd, state.cmd_inherited = argv, False
             else:
@@ -333,7 +338,7 @@ class Interpreter:
         argv = state.cmd
         if state.entrypoint is not None:
             argv = state.entrypoint if state.entrypoint_shell else state.entrypoint + (state.cmd or ())
-        if argv is None:
+        if not argv:  # none, or `CMD []`
             return None
         mapped = []
         for arg in argv:
