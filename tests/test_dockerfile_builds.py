@@ -17,6 +17,8 @@ import pytest
 
 from tests.packages import WHEEL_NAME, binary, text, tiny_wheel, version
 from worker.builds.directory import BuildDir, prepare
+from worker.builds.dockerfile import expand
+from worker.builds.images import base_image
 from worker.builds.steps import BuildFailed, Steps, step_env
 
 
@@ -279,3 +281,40 @@ def test_a_failing_dockerfile_build_through_the_api_is_failed_with_its_output(ap
     assert (
         build["status"] == "FAILED" and "Build failed: FROM debian:12: Greenroom builds without Docker" in log
     )
+
+
+# --- the pure parts ------------------------------------------------------------------------------------
+
+
+def test_docker_substitution_quotes_and_escapes() -> None:
+    variables = {"A": "x", "EMPTY": ""}
+    cases = {
+        "$A/${A}": "x/x",
+        '"a b $A"': "a b x",
+        "'$A'": "$A",
+        r"\$A": "$A",
+        "${MISSING:-dflt} ${A:-dflt} ${EMPTY:-dflt}": "dflt x dflt",
+        "${A:+set}${MISSING:+set}": "set",
+        "cost: $": "cost: $",
+    }
+    for text_in, out in cases.items():
+        assert expand(text_in, variables) == out, text_in
+
+
+@pytest.mark.parametrize(
+    ("image", "kind", "workdir"),
+    [
+        ("apify/actor-node:20", "node", "/usr/src/app"),
+        ("docker.io/apify/actor-node-playwright-chrome:22-1.50.0", "node", "/home/myuser"),
+        ("apify/actor-python:3.13", "python", "/usr/src/app"),
+        ("apify/actor-python-selenium", "python", "/usr/src/app"),
+        ("node:22-bookworm-slim", "node", "/"),
+        ("library/python:3.12-slim@sha256:abc", "python", "/"),
+    ],
+)
+def test_base_images_map_to_the_workers_toolchains(image: str, kind: str, workdir: str) -> None:
+    base = base_image(image)
+    assert (base.kind, base.workdir) == (kind, workdir)
+    assert base.notes[0].startswith(f"[greenroom] FROM {image}: the image is not used; this worker's")
+    if "playwright" in image or "selenium" in image:
+        assert any("comes with browsers" in note for note in base.notes)
