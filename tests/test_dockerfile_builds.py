@@ -141,9 +141,16 @@ CMD ["python3", "-m", "src"]
     ]
     made, _ = prepare({"sourceFiles": sources}, "key", tmp_path / "builds", steps)
     assert made.venv == made.root / "venv" and "VALUE 11" in log.text
+    assert "--without-pip" in log.text  # the worker's pip installs into it
     assert made.python == str(made.root / "venv" / "bin" / "python")
     differs = "The image has Python 3.12: the versions differ." if sys.version_info[:2] != (3, 12) else ""
     assert differs in log.text
+
+
+def test_python_m_pip_gets_a_virtualenv_with_its_own_pip(tmp_path: Path) -> None:
+    dockerfile = 'FROM python:3.11\nRUN python -m pip --version > pip.txt\nCMD ["python3", "-c", "1"]\n'
+    made, log = _build(tmp_path, {"Dockerfile": dockerfile})
+    assert "--without-pip" not in log and str(made.root / "venv") in (made.app / "pip.txt").read_text()
 
 
 def test_without_run_steps_the_automatic_install_stays(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ class _State:
     cmd_inherited: bool = True  # from the base image (ENTRYPOINT resets it, as Docker does)
     entrypoint: tuple[str, ...] | None = None
     entrypoint_shell: bool = False
+    pip_module: bool = False  # a RUN says `python -m pip`: the virtualenv needs a pip of its own
     touched: bool = False  # a COPY or RUN happened (the WORKDIR can no longer move the root)
     ran: bool = False
     has_venv: bool = False
@@ -145,6 +146,12 @@ class Interpreter:
         self.steps.log.line(f"[greenroom] {text}")
 
     def _start(self, stage: Stage) -> _State:
+        state = self._base(stage)
+        runs = (" ".join(i.value) for i in stage.instructions if i.cmd == "RUN")
+        state.pip_module = any("-m pip" in run or "ensurepip" in run for run in runs)
+        return state
+
+    def _base(self, stage: Stage) -> _State:
         image = expand(stage.image, self._global_args)
         self._log(f"{self.dockerfile.path}: stage {stage.index}: FROM {image}")
         directory = stage_directory(self.root, self.dockerfile, stage)
@@ -266,7 +273,9 @@ class Interpreter:
 
     def _make_venv(self, state: _State) -> None:
         venv = str(state.venv)
-        if worker_pip_installs_elsewhere():
+        # The worker's pip installs into a venv without one (ensurepip takes seconds); `python -m pip`
+        # needs the venv's own.
+        if worker_pip_installs_elsewhere() and not state.pip_module:
             self.steps.run("python -m venv", [sys.executable, "-m", "venv", "--without-pip", venv], self.root)
             order = {"op": "pip", "venv": venv, "python": sys.executable}
             self._fileop("pip", order)
