@@ -18,7 +18,8 @@ from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.packages import NODE_FILES, PROBE_MAIN, python_files, text, version
 from tests.stack import Stack
-from worker.builder import BuildTimedOut, Steps, content_key, prepare, step_env
+from worker.builds.directory import content_key, prepare
+from worker.builds.steps import BuildTimedOut, Steps, step_env
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"}
 

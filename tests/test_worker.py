@@ -149,7 +149,7 @@ def test_start_command_and_dockerfile_cmd(api: httpx.Client) -> None:
         {
             "run.py": write,
             "main.py": "raise SystemExit(5)",
-            "Dockerfile": 'FROM x\nCMD ["python3", "run.py"]\n',
+            "Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["python3", "run.py"]\n',
         },
     )
     explicit = files_actor(

@@ -1,4 +1,4 @@
-"""Builds: start one, find one, wait for one, abort one. Workers execute them (worker/builds.py).
+"""Builds: start one, find one, wait for one, abort one. Workers execute them (worker/builds/job.py).
 
 A transaction that makes builds (a new or changed version, POST .../builds) records their ids in
 its session (build_versions.NEW_BUILDS); `actor_change` enqueues them once it has committed.

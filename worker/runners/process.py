@@ -1,6 +1,6 @@
 """SOURCE_FILES actors: started as a process in its own session, in their build's directory.
 
-The directory (files, virtualenv, node_modules) is made by worker/builder.py: by the build's job, or
+The directory (files, virtualenv, node_modules) is made by worker/builds/directory.py: by the build's job, or
 here, by the run, when this worker does not have it yet (the build is still in progress, or it was
 made on another machine).
 """
@@ -8,80 +8,20 @@ made on another machine).
 from __future__ import annotations
 
 import errno
-import json
 import os
-import re
-import shlex
 import shutil
 import time
-from pathlib import Path
-from typing import Any
 
 from server.settings import Settings
 from server.statuses import RunStatus
-from worker.builder import BuildDir, Discard, LineLog, Steps, build_key, prepare, read_inside, step_env
+from worker.builds.directory import BuildDir, build_key, prepare
+from worker.builds.start import start_command
+from worker.builds.steps import Discard, LineLog, Steps, step_env
 from worker.env import actor_env
 from worker.runners.base import RunSpec
 from worker.runners.standby import Exec, Standby
 from worker.sandbox import Sandbox, SandboxUnavailable, Slot, sandbox_for
 from worker.supervisor import Child
-
-_CMD_RE = re.compile(r"^\s*CMD\s+(.+)$", re.MULTILINE)
-
-
-def _dockerfile_cmd(directory: Path) -> list[str] | None:
-    for candidate in (directory / ".actor" / "Dockerfile", directory / "Dockerfile"):
-        try:
-            text = read_inside(directory, candidate)
-        except OSError:
-            continue
-        if text:
-            matches = _CMD_RE.findall(text)
-            if matches:
-                text = matches[-1].strip()
-                if text.startswith("["):
-                    try:
-                        return [str(part) for part in json.loads(text)]
-                    except ValueError:
-                        pass
-                return ["/bin/sh", "-c", text]
-    return None
-
-
-def start_command(build: BuildDir, source: dict[str, Any]) -> list[str]:
-    """The version's startCommand, else the Dockerfile's CMD, else a default by the files present."""
-    directory = build.app
-    if source.get("startCommand"):
-        argv = shlex.split(source["startCommand"])
-    elif (from_docker := _dockerfile_cmd(directory)) is not None:
-        argv = from_docker
-    elif (directory / "src" / "__main__.py").is_file():
-        argv = ["python3", "-m", "src"]
-    elif (directory / "main.py").is_file():
-        argv = ["python3", "main.py"]
-    elif _npm_start(directory):
-        argv = ["npm", "start", "--silent"]
-    elif (directory / "main.js").is_file():
-        argv = ["node", "main.js"]
-    else:
-        raise FileNotFoundError(
-            "No start command: set startCommand, a Dockerfile CMD, main.py, a package.json start script"
-            " or main.js."
-        )
-    # python3 is the build's virtualenv, else the worker's own interpreter (the real binary, not a
-    # version-manager shim on PATH, which costs 50 ms a start).
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = build.python
-    return argv
-
-
-def _npm_start(directory: Path) -> bool:
-    try:
-        scripts = json.loads(read_inside(directory, directory / "package.json")).get("scripts")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(scripts, dict) and bool(scripts.get("start"))
-
 
 _UNUSABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTING, RunStatus.ABORTED)
 
@@ -124,11 +64,11 @@ def spawn_process(
     argv = start_command(build, spec.source)
     env = build.process_env(actor_env(spec, settings, events_url))
     if box is None:
-        return standby.start(Exec(argv=argv, cwd=str(build.app), env=env))
+        return standby.start(Exec(argv=argv, cwd=str(build.cwd), env=env))
     if standby.slot is None:
         raise SandboxUnavailable("this worker's standby has no sandbox identity")
     _check_program(argv[0], env.get("PATH"))
-    wrapped = standby.slot.wrap(argv, str(build.app), read_only=[str(build.root)])
+    wrapped = standby.slot.wrap(argv, str(build.cwd), read_only=[str(build.root)])
     return standby.start(Exec(argv=wrapped, cwd="/", env=Slot.env(env), sandboxed=True))
 
 

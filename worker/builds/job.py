@@ -26,7 +26,8 @@ from server.storage.logs import BUILD_LOG
 from server.storage.models import Actor, Build
 from server.webhooks.events import BUILD_EVENTS, fire_build_sync
 from worker.abort import AbortWatch
-from worker.builder import BuildAborted, BuildFailed, BuildTimedOut, Steps, build_key, prepare, step_env
+from worker.builds.directory import build_key, prepare
+from worker.builds.steps import BuildAborted, BuildFailed, BuildTimedOut, Steps, step_env
 from worker.context import WorkerContext, get_context
 from worker.lease import Lease, lease_until
 from worker.logs import LogWriter
