@@ -525,3 +525,15 @@ def test_dockerignore_keeps_local_state_out_and_sources_in() -> None:
         assert ignored(path, patterns), f".dockerignore lets {path} into the build context"
     for path in copied_paths(instructions()):
         assert not ignored(path, patterns), f".dockerignore removes {path}, which the Dockerfile copies"
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists its packages by hand: a folder left out (worker.sandbox was) is missing
+    from an installed Greenroom (the image, `pip install .`), which then fails at its first import."""
+    listed = set(tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("server", "worker")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
