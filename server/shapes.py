@@ -177,15 +177,14 @@ def request_queue_json(queue: RequestQueue, user: User, api_base_url: str) -> di
 
 
 def queue_request_json(row: QueueRequest) -> dict[str, Any]:
-    """A request as stored: the fields it was sent with, and its id, uniqueKey and handledAt."""
+    """A request as stored: the fields it was sent with, and its id, uniqueKey and handledAt. A request
+    not handled has no handledAt, as on Apify: Crawlee's Request refuses a null one (its RequestQueue
+    then retries the request until it gives up)."""
     stored: dict[str, Any] = json.loads(row.data)
-    return stored | {
-        "id": row.id,
-        "uniqueKey": row.unique_key,
-        "url": row.url,
-        "method": row.method,
-        "handledAt": iso(row.handled_at),
-    }
+    shown = stored | {"id": row.id, "uniqueKey": row.unique_key, "url": row.url, "method": row.method}
+    if row.handled_at is not None:
+        shown["handledAt"] = iso(row.handled_at)
+    return shown
 
 
 def head_item_json(row: QueueRequest) -> dict[str, Any]:

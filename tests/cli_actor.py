@@ -8,6 +8,9 @@ summary, a status message per page; `waitSeconds` keeps it running (for abort an
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -184,13 +187,26 @@ class _Site(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_site() -> Iterator[str]:
-    """The site on a loopback port: its base URL."""
+def serve_site(tls: bool = False) -> Iterator[str]:
+    """The site on a loopback port: its base URL. With `tls`, over HTTPS with a self-signed
+    certificate (crawlers that do not check certificates, as Scrapy by default, reach it through a
+    proxy's CONNECT tunnel)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    if tls:
+        with tempfile.TemporaryDirectory() as folder:
+            key, cert = f"{folder}/key.pem", f"{folder}/cert.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                 "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
