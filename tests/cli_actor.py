@@ -164,11 +164,16 @@ ACTOR_FILES = {
     "src/main.py": MAIN,
 }
 
-# The site: three pages linked from the first, one of them twice.
+# The site: three pages linked from the first, one of them twice (and one not linked).
 PAGES = {
     "/": '<html><head><title>Home</title></head><body><a href="/a">A</a> <a href="/b">B</a></body></html>',
     "/a": '<html><head><title>Page A</title></head><body><a href="/b">B</a></body></html>',
     "/b": '<html><head><title>Page B</title></head><body><a href="/">Home</a></body></html>',
+    # Not linked (a crawl from / never finds it): headings for tests/template_actors/ts-start.
+    "/headings": (
+        "<!doctype html><html><head><title>Greenroom</title></head><body><h1>Greenroom</h1>"
+        "<p>Runs actors.</p><h2>Builds</h2><p>From Dockerfiles.</p><h3>Without Docker</h3></body></html>"
+    ),
 }
 
 

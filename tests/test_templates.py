@@ -2,7 +2,10 @@
 `inputSchema` and `dockerfile`, their Dockerfiles on Apify's base images, their libraries; the code
 our own), built and run unchanged on a real Greenroom against a site the test serves on loopback,
 the dataset checked item for item. Their input schemas fill in defaults and refuse bad input; the
-crawlers that use Apify Proxy go through Greenroom's.
+crawlers that use Apify Proxy go through Greenroom's. ts-start is TypeScript with a multi-stage
+Dockerfile (a builder stage installs the dev dependencies and runs tsc; the final stage installs the
+production ones and copies dist/ from the builder): before Greenroom ran Dockerfiles, its build
+SUCCEEDED and its runs failed with `Cannot find module .../dist/main.js`.
 
 Each build installs real packages from the registries (Crawlee, Scrapy, the SDKs: 15-60 s each), so
 each template is one test, on one backend: the builds and runs see only the HTTP API, which the
@@ -133,3 +136,29 @@ def test_the_js_crawlee_cheerio_template_crawls_through_apify_proxy(
         run = _run(api, actor, {"startUrls": [{"url": site + "/"}]})
         assert _items(api, run) == _pages(site), run_log(api, run["id"])
         assert _input(api, run) == {"startUrls": [{"url": site + "/"}], "maxRequestsPerCrawl": 100}
+
+
+@pytest.mark.skipif(NODE is None or NPM is None, reason="node and npm are not on PATH")
+def test_the_typescript_template_builds_with_its_dockerfile_and_scrapes_a_page(
+    stack: Stack, account: Account, backend: None, site: str
+) -> None:
+    with _built(stack, account, "ts-start") as (api, actor):
+        build = api.get(f"/acts/{actor['id']}/builds/default").json()["data"]
+        log = api.get(f"/actor-builds/{build['id']}/log").text
+        # What ran: both stages' steps, tsc in the builder, the version notes, the start command.
+        assert "FROM apify/actor-node:20: the image is not used; this worker's Node.js" in log
+        assert "Dockerfile:10 RUN npm install --include=dev --audit=false" in log
+        assert "$ npm run build" in log and "> tsc" in log
+        assert "Dockerfile:34 COPY --from=builder --chown=myuser:myuser /usr/src/app/dist ./dist" in log
+        assert "npm ls failed: the base image's preinstalled packages are not here; going on." in log
+        assert "Runs start with `node dist/main.js`" in log
+
+        run = _run(api, actor, {"url": site + "/headings"})
+        assert api.get(f"/datasets/{run['defaultDatasetId']}/items").json() == [
+            {"level": "h1", "text": "Greenroom"},
+            {"level": "h2", "text": "Builds"},
+            {"level": "h3", "text": "Without Docker"},
+        ]
+        output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+        # ENV (the Dockerfile's, and NODE_ENV of Apify's node image) reaches the run.
+        assert output == {"count": 3, "greeting": "built by a Dockerfile", "nodeEnv": "production"}
