@@ -97,6 +97,8 @@ def test_defaults_are_filled_in_and_the_run_gets_them(api: httpx.Client) -> None
     run = api.get(f"/acts/{actor['id']}/runs/last").json()["data"]
     stored = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/INPUT")
     assert stored.json() == {"url": "https://a.example", "maxPages": 3, "mode": "fast"}
+    # The Content-Type sent stays (the Apify CLI's `get-value INPUT --only-content-type` shows it).
+    assert stored.headers["content-type"] == "application/json"
 
 
 START_PATHS = [

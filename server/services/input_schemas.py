@@ -80,9 +80,13 @@ async def checked_body(
     except ValueError as exc:
         raise InvalidInput("Input is not valid: the input is not valid JSON") from exc
     filled = filled_input(found, build, given)
-    if body is not None and filled == given:
+    if body is None:
+        return json.dumps(filled, ensure_ascii=False).encode(), JSON_UTF8
+    if filled == given:
         return body, content_type  # nothing filled in: the body as it was sent
-    return json.dumps(filled, ensure_ascii=False).encode(), JSON_UTF8
+    # Defaults filled in: the caller's JSON Content-Type stays (`apify ... get-value INPUT
+    # --only-content-type` shows what was sent).
+    return json.dumps(filled, ensure_ascii=False).encode(), content_type
 
 
 def _is_json(content_type: str) -> bool:
