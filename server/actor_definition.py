@@ -45,7 +45,8 @@ class Definition:
     input_problem: str | None = None
 
 
-def _texts(source: dict[str, Any]) -> dict[str, str]:
+def source_texts(source: dict[str, Any]) -> dict[str, str]:
+    """The version's files by normalised name (text; binary files that are not UTF-8 left out)."""
     found: dict[str, str] = {}
     for file in source.get("sourceFiles") or []:
         if not isinstance(file, dict) or file.get("folder") or not isinstance(file.get("name"), str):
@@ -112,7 +113,7 @@ def _storages(files: dict[str, str], base: str, storages: Any) -> dict[str, Any]
 
 
 def definition(source: dict[str, Any]) -> Definition:
-    files = _texts(source)
+    files = source_texts(source)
     base = ".actor"
     text = files.get(".actor/actor.json")
     spec = _json_object(text)

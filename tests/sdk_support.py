@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Account
+from tests.proxy_helpers import PAGE, serving_site
 from tests.stack import Stack
 
 SDK_ACTORS = Path(__file__).resolve().parent / "sdk_actors"
@@ -75,3 +76,17 @@ def wait_for_record(api: httpx.Client, store_id: str, key: str, run_id: str, tim
     while api.get(f"/key-value-stores/{store_id}/records/{key}").status_code != 200:
         assert time.monotonic() < deadline, run_log(api, run_id)
         time.sleep(0.1)
+
+
+def check_the_sdk_proxy(api: httpx.Client, actor: dict[str, Any]) -> None:
+    """The SDK actor's `proxy` mode (tests/sdk_actors/): the SDK's access check through the status
+    page, a request to a loopback site through the proxy URL it made; an unknown group fails the run
+    in the proxy's words."""
+    with serving_site() as site:
+        run = run_when_done(api, start_run(api, actor, {"mode": "proxy", "url": f"http://{site}/"}))
+        assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
+        output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
+        assert output == {"page": PAGE.decode(), "isManInTheMiddle": False}
+    refused = run_when_done(api, start_run(api, actor, {"mode": "proxy", "groups": ["NOPE"], "url": ""}))
+    assert refused["status"] == "FAILED"
+    assert "Proxy group NOPE is not available" in run_log(api, refused["id"])

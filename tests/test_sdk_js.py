@@ -16,11 +16,11 @@ import pytest
 from apify_client import ApifyClient
 
 from tests.conftest import Account
-from tests.proxy_helpers import PAGE, serving_site
 from tests.sdk_support import (
     SDK_ACTORS,
     actor_body,
     build_once,
+    check_the_sdk_proxy,
     run_log,
     run_when_done,
     start_run,
@@ -153,13 +153,4 @@ def test_the_js_sdk_uses_greenrooms_apify_proxy(api: httpx.Client, sdk_actor: di
     """Actor.createProxyConfiguration() unchanged (at home it throws without a password: the issue's
     exit 1): the access check through the status page, a request through newUrl(); an unknown group
     fails the run in the proxy's words."""
-    with serving_site() as site:
-        run = run_when_done(api, start_run(api, sdk_actor, {"mode": "proxy", "url": f"http://{site}/"}))
-        assert run["status"] == "SUCCEEDED", run_log(api, run["id"])
-        output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
-        assert output == {"page": PAGE.decode(), "isManInTheMiddle": False}
-        refused = run_when_done(
-            api, start_run(api, sdk_actor, {"mode": "proxy", "groups": ["NOPE"], "url": ""})
-        )
-        assert refused["status"] == "FAILED"
-        assert "Proxy group NOPE is not available" in run_log(api, refused["id"])
+    check_the_sdk_proxy(api, sdk_actor)

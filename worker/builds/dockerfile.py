@@ -8,8 +8,6 @@ The files come from the version's row, never from a build directory a step could
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import posixpath
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 
 import dockerfile as parser
 
+from server.actor_definition import source_texts
 from worker.builds.steps import BuildFailed
 
 
@@ -63,22 +62,6 @@ class Dockerfile:
         if ref.isdigit() and int(ref) < len(self.stages):
             return self.stages[int(ref)]
         return None
-
-
-def source_texts(source: dict[str, Any]) -> dict[str, str]:
-    """The version's files by normalised name (text; binary files that are not UTF-8 left out)."""
-    found: dict[str, str] = {}
-    for file in source.get("sourceFiles") or []:
-        if file.get("folder") or not isinstance(file.get("name"), str):
-            continue
-        content = file.get("content") or ""
-        if file.get("format") == "BASE64":
-            try:
-                content = base64.b64decode(content).decode()
-            except (binascii.Error, ValueError):
-                continue
-        found[posixpath.normpath(file["name"])] = content
-    return found
 
 
 def _inside(path: str, what: str) -> str:
