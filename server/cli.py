@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 from server.settings import Settings
@@ -18,7 +19,10 @@ from server.settings import Settings
 ADMIN = "admin"
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    """The API under uvicorn; `on_ready` is called once its socket accepts connections."""
+    import socket
+
     import uvicorn
 
     from server.app import create_app
@@ -26,6 +30,12 @@ def _serve(settings: Settings) -> None:
     app = create_app(settings)
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # Not before: a script that waits for our "running" line asks the API at once.
+            if self.started and on_ready is not None:
+                on_ready()
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # uvicorn waits for in-flight requests before it stops; held run-sync and waitForFinish
             # requests would keep it up to their wait limit, so they are answered now.
@@ -98,10 +108,14 @@ def dev(settings: Settings) -> None:
         pool = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "worker"], env={**os.environ, **settings.to_env()}
         )
-        print(f"Greenroom is running at {settings.api_base_url}/v2", flush=True)
-        print(f"API token (user '{ADMIN}'): {token}", flush=True)
-        print(f"The token is also in {settings.data_dir / 'admin-token'}. Press Ctrl-C to stop.", flush=True)
-        _serve(settings)
+
+        def ready() -> None:
+            print(f"Greenroom is running at {settings.api_base_url}/v2", flush=True)
+            print(f"API token (user '{ADMIN}'): {token}", flush=True)
+            path = settings.data_dir / "admin-token"
+            print(f"The token is also in {path}. Press Ctrl-C to stop.", flush=True)
+
+        _serve(settings, on_ready=ready)
     finally:
         if pool is not None:
             pool.send_signal(signal.SIGTERM)
