@@ -108,7 +108,7 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
 
 
 def test_dev_reuses_a_valid_admin_token(tmp_path: Path) -> None:
-    from server.cli import _admin_token
+    from server.cli.dev import admin_token as _admin_token
     from server.migrate import upgrade
     from server.settings import Settings
 
