@@ -95,11 +95,13 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
 
 def _dev_data_dirs(settings: Settings, near: Path | None) -> list[Path]:
     """Where a `greenroom dev` may have left its token: this process's data dir, then a data/ in the
-    given folder (an actor's) or any folder above it, as when the actor sits inside the project."""
+    given folder (an actor's), the current one, or any folder above them, as when an actor sits
+    inside the project that runs `greenroom dev`."""
     dirs = [settings.data_dir]
-    if near is not None:
-        folder = near.resolve()
-        dirs += [parent / "data" for parent in (folder, *folder.parents)]
+    for start in (near, Path.cwd()):
+        if start is not None:
+            folder = start.resolve()
+            dirs += [parent / "data" for parent in (folder, *folder.parents)]
     return dirs
 
 
