@@ -68,6 +68,8 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         token = match.group(1)
         assert (tmp_path / "data" / "admin-token").read_text().strip() == token
         assert (tmp_path / "data" / "greenroom.db").is_file()
+        # Where `greenroom push`, `call` and `runs` find this Greenroom (server/cli/api.py).
+        assert (tmp_path / "data" / "api-url").read_text().strip() == f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {token}"}
         base = f"http://127.0.0.1:{port}/v2"
         # "running" is printed only once the API accepts connections: a script that waits for the
@@ -104,6 +106,7 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
     while any(alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in started if alive(p)], "greenroom dev left processes behind"
+    assert not (tmp_path / "data" / "api-url").exists(), "a stopped greenroom dev is still advertised"
     assert proc.returncode == 0
 
 

@@ -47,18 +47,20 @@ def _read_input(source: str | None) -> Any:
 
 
 def _start(api: Api, target: str, body: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """The task's run if a task is so named, else the actor's."""
-    name = target if "~" in target or len(target) == 17 else f"~{target}"
-    quoted = urllib.parse.quote(name)
+    """The task's run if a task is so named, else the actor's. A plain word may be an id or a name of
+    the token's user (`~name`): both are tried."""
+    names = [target] if "~" in target else [target, f"~{target}"]
     for kind in ("actor-tasks", "acts"):
-        try:
-            api.call("GET", f"/{kind}/{quoted}")
-        except CliError as exc:
-            if "not-found" in str(exc):
-                continue
-            raise
-        run: dict[str, Any] = api.call("POST", f"/{kind}/{quoted}/runs", params, body=body or {})
-        return run
+        for name in names:
+            path = f"/{kind}/{urllib.parse.quote(name)}"
+            try:
+                api.call("GET", path)
+            except CliError as exc:
+                if "not-found" in str(exc):
+                    continue
+                raise
+            run: dict[str, Any] = api.call("POST", f"{path}/runs", params, body={} if body is None else body)
+            return run
     raise CliError(f"no task or actor named {target!r}")
 
 
