@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.storage.db import SyncDatabase
-from server.storage.ids import hash_token, new_token
+from server.storage.ids import hash_token, new_token, utcnow
 from server.storage.models import ApiToken, User
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,30}$", re.IGNORECASE)
@@ -28,19 +28,21 @@ def create_user(db: SyncDatabase, username: str) -> tuple[User, str]:
     return user, token
 
 
-def create_token(db: SyncDatabase, username: str) -> str:
+def create_token(db: SyncDatabase, username: str, expires_at: datetime | None = None) -> str:
     with db.transaction() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None:
-            raise LookupError(f"no user named {username!r}")
+        user_id = _user_id(session, username)
         token = new_token()
-        session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
+        session.add(ApiToken(user_id=user_id, token_hash=hash_token(token), expires_at=expires_at))
     return token
 
 
 def token_is_valid(db: SyncDatabase, token: str) -> bool:
     with db.transaction() as session:
-        stmt = select(ApiToken.id).where(ApiToken.token_hash == hash_token(token), ApiToken.run_id.is_(None))
+        stmt = select(ApiToken.id).where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.run_id.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
+        )
         return session.execute(stmt).first() is not None
 
 
@@ -63,6 +65,7 @@ class TokenRow:
 
     id: str
     created_at: datetime
+    expires_at: datetime | None
 
 
 def list_users(db: SyncDatabase) -> list[UserRow]:
@@ -81,7 +84,7 @@ def list_tokens(db: SyncDatabase, username: str) -> list[TokenRow]:
     with db.transaction() as session:
         user_id = _user_id(session, username)
         stmt = (
-            select(ApiToken.id, ApiToken.created_at)
+            select(ApiToken.id, ApiToken.created_at, ApiToken.expires_at)
             .where(ApiToken.user_id == user_id, ApiToken.run_id.is_(None))
             .order_by(ApiToken.created_at, ApiToken.id)
         )

@@ -171,6 +171,14 @@ def test_users_and_tokens_on_the_database(stack: Stack, settings: Settings) -> N
     again = greenroom("tokens", "revoke", name, left, settings=settings)
     assert again.returncode == 1 and "has no token" in again.stderr
     assert greenroom("tokens", "ls", "nobody-here", settings=settings).returncode == 1
+    # An expiry: refused once past, listed.
+    later = greenroom("tokens", "create", name, "--expires", "30", settings=settings).stdout.strip()
+    past = greenroom("tokens", "create", name, "--expires=-1", settings=settings).stdout.strip()
+    assert me(later) == 200 and me(past) == 401
+    expiries = [
+        line.split()[2] for line in greenroom("tokens", "ls", name, settings=settings).stdout.splitlines()[1:]
+    ]
+    assert len(expiries) == 2 and all(e.endswith("Z") for e in expiries)
     # The names before `users ls` and `tokens ls` still work.
     assert greenroom("token", "create", name, settings=settings).stdout.startswith("apify_api_")
 

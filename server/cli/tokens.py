@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from typing import Any
 
 from server.cli.db import sync_db
 from server.settings import Settings
-from server.storage.ids import iso
+from server.storage.ids import iso, utcnow
 
 
 def add_parser(sub: Any) -> None:
@@ -30,6 +31,9 @@ def add_parser(sub: Any) -> None:
         description="Create an API token for USERNAME and print it; it is stored hashed, never shown again.",
     )
     create.add_argument("username", help="the token's user")
+    create.add_argument(
+        "--expires", type=float, metavar="DAYS", help="refused this many days from now (default: never)"
+    )
     create.set_defaults(handler=_create)
     ls = actions.add_parser(
         "ls",
@@ -51,8 +55,9 @@ def add_parser(sub: Any) -> None:
 def _create(settings: Settings, args: argparse.Namespace) -> int:
     from server.users import create_token
 
+    expires_at = None if args.expires is None else utcnow() + timedelta(days=args.expires)
     try:
-        print(create_token(sync_db(settings), args.username))
+        print(create_token(sync_db(settings), args.username, expires_at))
     except LookupError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -67,9 +72,9 @@ def _ls(settings: Settings, args: argparse.Namespace) -> int:
     except LookupError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
-    print(f"{'ID':<17}  CREATED")
+    print(f"{'ID':<17}  {'CREATED':<24}  EXPIRES")
     for row in rows:
-        print(f"{row.id:<17}  {iso(row.created_at) or ''}")
+        print(f"{row.id:<17}  {iso(row.created_at) or '':<24}  {iso(row.expires_at) or 'never'}")
     return 0
 
 

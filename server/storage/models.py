@@ -69,6 +69,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     run_id: Mapped[str | None] = mapped_column(Id, index=True)
     created_at: Mapped[datetime] = _created()
+    # `greenroom tokens create --expires DAYS`: refused from then on (None: never expires).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Actor(Base):
