@@ -153,3 +153,32 @@ def test_old_runs_and_unused_unnamed_storages_go_in_batches(own: tuple[Stack, Wo
     # 0 keeps everything.
     _age(ctx.db, [recent["id"]], [fresh["id"]], days=3650)
     assert _nothing(delete_old(replace(ctx, settings=replace(ctx.settings, retention_days=0))))
+
+
+def test_a_pass_runs_once_a_minute_and_again_at_once_while_batches_are_full(
+    isolated_settings: Settings,
+) -> None:
+    from worker import retention
+
+    db = SyncDatabase(create_sync_engine(isolated_settings.sql_url))
+    redis = Redis.from_url(isolated_settings.redis_url)
+    ctx = WorkerContext(replace(isolated_settings, retention_days=7), db, redis)
+    try:
+        passes = retention.Retention(ctx, every_s=3600)
+        assert passes() is not None  # at the start
+        assert passes() is None  # not before the next minute
+        account = new_account(ctx.settings)
+        with db.transaction() as session:
+            old = utcnow() - timedelta(days=8)
+            for _ in range(3):
+                stamps = {"created_at": old, "modified_at": old, "accessed_at": old}
+                session.add(Dataset(user_id=account.user_id, **stamps))
+        passes = retention.Retention(ctx, every_s=3600, batch=2)
+        first = passes()
+        assert first is not None and len(first.storages) == 2
+        second = passes()  # the batch was full: once more at the next sweep
+        assert second is not None and len(second.storages) == 1
+        assert passes() is None
+    finally:
+        db.engine.dispose()
+        redis.close()

@@ -37,14 +37,15 @@ def delete_old(ctx: WorkerContext, limit: int = BATCH) -> Expired:
 class Retention:
     """delete_old() when due: once a minute, and at the next sweep while batches come back full."""
 
-    def __init__(self, ctx: WorkerContext, every_s: float = EVERY_S):
+    def __init__(self, ctx: WorkerContext, every_s: float = EVERY_S, batch: int = BATCH):
         self._ctx = ctx
         self._every_s = every_s
+        self._batch = batch
         self._due = time.monotonic()
 
     def __call__(self) -> Expired | None:
         if time.monotonic() < self._due:
             return None
-        expired = delete_old(self._ctx)
-        self._due = time.monotonic() + (0 if expired.full(BATCH) else self._every_s)
+        expired = delete_old(self._ctx, self._batch)
+        self._due = time.monotonic() + (0 if expired.full(self._batch) else self._every_s)
         return expired
