@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from server.cli.api import TERMINAL, Api, CliError, add_api_options, resolve_api
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
 def _read_input(source: str | None) -> Any:
     if source is None:
         return None
-    text = sys.stdin.read() if source == "-" else open(source).read()  # noqa: SIM115
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
     try:
         return json.loads(text)
     except ValueError as exc:
