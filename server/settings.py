@@ -165,6 +165,10 @@ class Settings:
     sweep_interval_s: float = 2.0
     # A run still READY this long after its start, with no job waiting in Redis, is enqueued again.
     orphan_after_s: float = 10.0
+    # Finished runs (with their logs and unnamed storages) and unnamed storages no run owns are
+    # deleted by the sweeper this long after they ended or were last used; 0 keeps them forever.
+    # Apify keeps unnamed storages 7 days on its free plan; named storages are always kept.
+    retention_days: float = 7.0
     # A build (pip install, npm install) is stopped and TIMED-OUT after this long (Apify: 1800 s).
     build_timeout_s: float = 1800.0
     # Process actors: the Apify SDK emits persistState this often (APIFY_PERSIST_STATE_INTERVAL_MILLIS).
@@ -299,6 +303,7 @@ class Settings:
             run_lease_s=float(get("RUN_LEASE_S", str(d.run_lease_s))),
             sweep_interval_s=float(get("SWEEP_INTERVAL_S", str(d.sweep_interval_s))),
             orphan_after_s=float(get("ORPHAN_AFTER_S", str(d.orphan_after_s))),
+            retention_days=float(get("RETENTION_DAYS", str(d.retention_days))),
             build_timeout_s=float(get("BUILD_TIMEOUT_S", str(d.build_timeout_s))),
             persist_state_interval_s=float(get("PERSIST_STATE_INTERVAL_S", str(d.persist_state_interval_s))),
             system_info_interval_s=float(get("SYSTEM_INFO_INTERVAL_S", str(d.system_info_interval_s))),
@@ -362,6 +367,7 @@ class Settings:
             "GREENROOM_RUN_LEASE_S": str(self.run_lease_s),
             "GREENROOM_SWEEP_INTERVAL_S": str(self.sweep_interval_s),
             "GREENROOM_ORPHAN_AFTER_S": str(self.orphan_after_s),
+            "GREENROOM_RETENTION_DAYS": str(self.retention_days),
             "GREENROOM_BUILD_TIMEOUT_S": str(self.build_timeout_s),
             "GREENROOM_PERSIST_STATE_INTERVAL_S": str(self.persist_state_interval_s),
             "GREENROOM_SYSTEM_INFO_INTERVAL_S": str(self.system_info_interval_s),

@@ -106,7 +106,7 @@ def test_without_a_key_secrets_are_refused_and_nothing_is_written(isolated_setti
 
 
 def test_dev_makes_a_key_once(tmp_path: Path) -> None:
-    from server.cli import _secrets_key
+    from server.cli.dev import secrets_key as _secrets_key
 
     settings = Settings(data_dir=tmp_path)
     key = _secrets_key(settings)

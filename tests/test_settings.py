@@ -50,6 +50,7 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         run_lease_s=4.5,
         sweep_interval_s=0.5,
         orphan_after_s=3.0,
+        retention_days=30.0,
         build_timeout_s=60.0,
         persist_state_interval_s=5.0,
         system_info_interval_s=0.25,

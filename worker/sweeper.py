@@ -1,4 +1,5 @@
-"""The sweeper: what a dead worker or a lost job left behind, put right. Run by every worker pool.
+"""The sweeper: what a dead worker or a lost job left behind, put right; and old runs and storages
+deleted (worker/retention.py). Run by every worker pool.
 
 - A run (or build) whose lease expired: its worker died (or the machine did). It ends FAILED with a
   status message naming the cause, or, under restartOnError, goes back to READY and is enqueued
@@ -41,6 +42,7 @@ from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.builds import finish_build
 from worker.context import WorkerContext
 from worker.restarts import MAX_RESTARTS
+from worker.retention import Retention
 from worker.webhooks.delivery import enqueue_due, webhook_queue
 
 log = logging.getLogger(__name__)
@@ -94,12 +96,15 @@ class Sweeper:
         self._queue = queue
         self._judge_leases_from = 0.0
         self._taken = Taken()
+        self._retention = Retention(ctx)
 
     def __call__(self) -> Swept | None:
         settings = self._ctx.settings
         try:
             judge_leases = time.monotonic() >= self._judge_leases_from
-            return sweep(self._ctx, self._queue, judge_leases=judge_leases, taken=self._taken)
+            swept = sweep(self._ctx, self._queue, judge_leases=judge_leases, taken=self._taken)
+            self._retention()  # old runs and unnamed storages (worker/retention.py)
+            return swept
         except SQLAlchemyError as exc:
             self._judge_leases_from = time.monotonic() + settings.run_lease_s + settings.sweep_interval_s
             log.warning("sweep failed: %s", exc)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from server.errors import InvalidToken, TokenNotProvided
 from server.lifespan import state_of
-from server.storage.ids import hash_token
+from server.storage.ids import hash_token, utcnow
 from server.storage.models import ApiToken, User
 
 
@@ -25,7 +25,7 @@ async def authenticate(request: Request, session: AsyncSession | None = None) ->
     token = token_from(request)
     if token is None:
         raise TokenNotProvided()
-    params = {"token_hash": hash_token(token)}
+    params = {"token_hash": hash_token(token), "now": utcnow()}
     if session is None:
         async with state_of(request).db.read() as own:
             user = (await own.execute(_BY_TOKEN, params)).scalar_one_or_none()
@@ -36,10 +36,15 @@ async def authenticate(request: Request, session: AsyncSession | None = None) ->
     return user
 
 
+# Executed with {"now"}: a token made with an expiry (`greenroom tokens create --expires`) ends then.
+_UNEXPIRED = or_(
+    ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now", type_=ApiToken.expires_at.type)
+)
+
 _BY_TOKEN = (
     select(User)
     .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"))
+    .where(ApiToken.token_hash == bindparam("token_hash"), _UNEXPIRED)
 )
 
 
@@ -48,7 +53,8 @@ async def authenticate_with_run(request: Request, session: AsyncSession) -> tupl
     token = token_from(request)
     if token is None:
         raise TokenNotProvided()
-    row = (await session.execute(_WITH_RUN, {"token_hash": hash_token(token)})).one_or_none()
+    params = {"token_hash": hash_token(token), "now": utcnow()}
+    row = (await session.execute(_WITH_RUN, params)).one_or_none()
     if row is None:
         raise InvalidToken()
     return row[0], row[1]
@@ -57,5 +63,5 @@ async def authenticate_with_run(request: Request, session: AsyncSession) -> tupl
 _WITH_RUN = (
     select(User, ApiToken.run_id)
     .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"))
+    .where(ApiToken.token_hash == bindparam("token_hash"), _UNEXPIRED)
 )

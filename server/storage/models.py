@@ -69,6 +69,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     run_id: Mapped[str | None] = mapped_column(Id, index=True)
     created_at: Mapped[datetime] = _created()
+    # `greenroom tokens create --expires DAYS`: refused from then on (None: never expires).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Actor(Base):
@@ -167,7 +169,8 @@ class Run(Base):
     default_dataset_id: Mapped[str] = mapped_column(Id, nullable=False)
     default_request_queue_id: Mapped[str] = mapped_column(Id, nullable=False)
     started_at: Mapped[datetime] = _created()
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Indexed for data retention (server/storage/retention.py): the oldest finished runs first.
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     # Renewed by the worker running it (worker/lease.py); the sweeper ends a run whose lease lapsed.
     # lease_owner names the attempt, so a stalled worker cannot touch a run restarted elsewhere.
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
@@ -210,7 +213,8 @@ class _Storage:
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str | None] = mapped_column(String(63))
     act_id: Mapped[str | None] = mapped_column(Id)
-    act_run_id: Mapped[str | None] = mapped_column(Id)
+    # Indexed: a run's unnamed storages are deleted with it (data retention, deleting an actor).
+    act_run_id: Mapped[str | None] = mapped_column(Id, index=True)
     created_at: Mapped[datetime] = _created()
     modified_at: Mapped[datetime] = _created()
     accessed_at: Mapped[datetime] = _created()

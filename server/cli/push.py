@@ -5,66 +5,30 @@ as the version's SOURCE_FILES (leaving out what the directory's .gitignore names
 node_modules, .venv, storage and caches), creates the actor if it does not exist, then waits for the
 build and prints its status and the end of its log. Exit code 0 only if the build succeeded.
 
-A plain HTTP client (urllib): the server's dependencies are enough to push.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import fnmatch
 import json
+import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from server.cli.api import TERMINAL, Api, CliError, add_api_options, resolve_api
+from server.cli.progress import Progress
+from server.settings import Settings
 
 SKIPPED_DIRS = frozenset(
     {".git", "node_modules", ".venv", "venv", "storage", "apify_storage", "__pycache__", ".mypy_cache",
      ".pytest_cache", ".ruff_cache"}
 )  # fmt: skip
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 LOG_TAIL_LINES = 20
-
-
-class PushError(Exception):
-    """Something the user must fix (a bad actor.json, an API error); printed, exit code 1."""
-
-
-@dataclass(frozen=True)
-class Api:
-    base_url: str  # the API root, without /v2
-    token: str
-
-    def call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
-        """The response's `data` (or its text, for a log); an error envelope raises PushError."""
-        url = f"{self.base_url}/v2{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        headers = {"Authorization": f"Bearer {self.token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                payload = response.read()
-                if "json" not in response.headers.get("Content-Type", ""):
-                    return payload.decode("utf-8", "replace")
-                return json.loads(payload)["data"]
-        except urllib.error.HTTPError as exc:
-            try:
-                error = json.loads(exc.read())["error"]
-                text = f"{error['type']}: {error['message']}"
-            except (ValueError, KeyError, TypeError):
-                text = f"HTTP {exc.code}"
-            raise PushError(f"{method} {path}: {text}") from None
-        except urllib.error.URLError as exc:
-            raise PushError(f"Greenroom is not reachable at {self.base_url}: {exc.reason}") from None
 
 
 class GitIgnore:
@@ -129,13 +93,13 @@ def source_files(directory: Path) -> list[dict[str, Any]]:
 def read_actor_json(directory: Path) -> dict[str, Any]:
     path = directory / ".actor" / "actor.json"
     if not path.is_file():
-        raise PushError(f"{path} not found: `greenroom push` deploys a directory with an .actor/actor.json.")
+        raise CliError(f"{path} not found: `greenroom push` deploys a directory with an .actor/actor.json.")
     try:
         spec = json.loads(path.read_text())
     except ValueError as exc:
-        raise PushError(f"{path} is not valid JSON: {exc}") from None
+        raise CliError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise PushError(f"{path} needs a 'name'.")
+        raise CliError(f"{path} needs a 'name'.")
     return spec
 
 
@@ -169,7 +133,7 @@ def push(directory: Path, api: Api, *, wait_s: float = 600, say: Callable[[str],
     say(f"Pushing {directory} as {name} {number} ({len(files)} files, {size // 1024} KiB) to {api.base_url}")
     try:
         actor = api.call("GET", f"/acts/~{urllib.parse.quote(name)}")
-    except PushError as exc:
+    except CliError as exc:
         if "record-not-found" not in str(exc):
             raise
         actor = None
@@ -204,10 +168,14 @@ def push(directory: Path, api: Api, *, wait_s: float = 600, say: Callable[[str],
 
 def _wait_and_report(api: Api, build_id: str, wait_s: float, say: Callable[[str], None]) -> int:
     deadline = time.monotonic() + wait_s
+    progress = Progress(f"Build {build_id}")
     while True:
-        build = api.call("GET", f"/actor-builds/{build_id}", {"waitForFinish": 60})
+        # Short waits, so that the progress line moves; each is still one held request, no polling.
+        build = api.call("GET", f"/actor-builds/{build_id}", {"waitForFinish": 5})
+        progress.update(build["status"])
         if build["status"] in TERMINAL or time.monotonic() > deadline:
             break
+    progress.done()
     log = str(api.call("GET", f"/actor-builds/{build_id}/log"))
     tail = log.rstrip("\n").split("\n")[-LOG_TAIL_LINES:]
     say("--- build log (last lines) ---")
@@ -216,3 +184,25 @@ def _wait_and_report(api: Api, build_id: str, wait_s: float, say: Callable[[str]
     seconds = (build.get("stats") or {}).get("runTimeSecs", 0)
     say(f"Build {build['buildNumber']} ({build['id']}): {build['status']} in {seconds:g} s")
     return 0 if build["status"] == "SUCCEEDED" else 1
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "push",
+        help="deploy an actor directory (with .actor/actor.json) and build it",
+        description="Create or update the actor from DIRECTORY's .actor/actor.json and files, build it, "
+        "and print the build's status and the end of its log. Exit code 0 only if the build succeeded.",
+    )
+    p.add_argument("directory", nargs="?", default=".", help="the actor's folder (default: .)")
+    add_api_options(p)
+    p.add_argument("--wait", type=float, default=600, help="seconds to wait for the build (default: 600)")
+    p.set_defaults(handler=_command)
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    try:
+        return push(directory, resolve_api(settings, args, near=directory), wait_s=args.wait)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1 if "no API token" not in str(exc) else 2

@@ -1,0 +1,107 @@
+"""The processes of a deployment: `greenroom serve` (the API), `worker` (a pool), `proxy`, `db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from server.settings import Settings
+
+
+def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    """The API under uvicorn; `on_ready` is called once its socket accepts connections."""
+    import uvicorn
+
+    from server.app import create_app
+
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # Not before: a script that waits for `greenroom dev`'s "running" line asks the API at once.
+            if self.started and on_ready is not None:
+                on_ready()
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn waits for in-flight requests before it stops; held run-sync and waitForFinish
+            # requests would keep it up to their wait limit, so they are answered now.
+            super().handle_exit(sig, frame)
+            drain_soon = getattr(app.state, "drain_soon", None)
+            if drain_soon is not None:
+                drain_soon()
+
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        Server(config).run()
+
+
+def add_listen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="the API's port (default: $GREENROOM_PORT, else 8000)")
+    parser.add_argument("--host", help="the API's address (default: $GREENROOM_HOST, else 127.0.0.1)")
+
+
+def listen_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    if args.port:
+        settings = settings.with_(port=args.port)
+    if args.host:
+        settings = settings.with_(host=args.host)
+    return settings
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="the API server alone (production: beside `greenroom worker`)",
+        description="Serve the HTTP API; runs are executed by `greenroom worker` pools sharing its "
+        "database and Redis.",
+    )
+    add_listen_options(p)
+    p.set_defaults(handler=lambda settings, args: serve_api(listen_settings(settings, args)))
+
+    p = sub.add_parser(
+        "worker",
+        help="a worker pool: runs, builds, webhooks, the sweeper, Apify Proxy",
+        description="Start worker processes that execute runs and builds, call webhooks, sweep "
+        "(expired leases, lost jobs, old runs and storages) and serve Apify Proxy.",
+    )
+    p.add_argument("--processes", type=int, help="worker processes (default: $GREENROOM_WORKER_PROCESSES)")
+    p.add_argument("--burst", action="store_true", help="one worker that stops when the queue is empty")
+    p.set_defaults(handler=_worker)
+
+    p = sub.add_parser(
+        "proxy",
+        help="Apify Proxy alone (every `greenroom worker` pool starts one)",
+        description="Serve Apify Proxy alone, on $GREENROOM_PROXY_PORT.",
+    )
+    p.set_defaults(handler=_proxy)
+
+    p = sub.add_parser("db", help="database schema: `db upgrade`", description="Manage the database schema.")
+    p.add_argument("action", choices=["upgrade"], help="upgrade: run the migrations not yet applied")
+    p.set_defaults(handler=_db)
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> None:
+    from worker.main import run_pool, run_worker
+
+    if args.burst:
+        run_worker(settings, burst=True)
+    else:
+        run_pool(settings, args.processes or settings.worker_processes)
+
+
+def _proxy(settings: Settings, args: argparse.Namespace) -> None:
+    from worker.proxy.main import run_proxy
+
+    run_proxy(settings)
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> None:
+    from server.migrate import upgrade
+
+    upgrade(settings.sql_url, settings.secrets_key)
