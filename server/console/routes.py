@@ -1,0 +1,38 @@
+"""The console's route table: pages at the root, assets under /static. None starts with /v2."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.console import actors, builds, runs, signin, tasks
+from server.console.templating import HERE
+
+POST = ["POST"]
+
+
+def console_routes() -> list[BaseRoute]:
+    return [
+        Route("/", signin.home),
+        Route("/sign-in", signin.sign_in_form),
+        Route("/sign-in", signin.sign_in, methods=POST),
+        Route("/sign-out", signin.sign_out, methods=POST),
+        Route("/runs", runs.list_runs),
+        Route("/runs/{runId}", runs.show_run),
+        Route("/runs/{runId}/status", runs.run_status),
+        Route("/runs/{runId}/log", runs.run_log),
+        Route("/runs/{runId}/records/{key}", runs.run_record),
+        Route("/runs/{runId}/abort", runs.abort, methods=POST),
+        Route("/runs/{runId}/resurrect", runs.resurrect, methods=POST),
+        Route("/actors", actors.list_actors),
+        Route("/actors/{actorId}", actors.show_actor),
+        Route("/actors/{actorId}/run", actors.run_actor, methods=POST),
+        Route("/builds/{buildId}", builds.show_build),
+        Route("/builds/{buildId}/log", builds.build_log),
+        Route("/tasks", tasks.list_tasks),
+        Route("/tasks", tasks.create, methods=POST),
+        Route("/tasks/{taskId}", tasks.show_task),
+        Route("/tasks/{taskId}/run", tasks.run_task, methods=POST),
+        Route("/tasks/{taskId}/save", tasks.save_input, methods=POST),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
