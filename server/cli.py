@@ -98,7 +98,7 @@ def dev(settings: Settings) -> None:
         pool = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "worker"], env={**os.environ, **settings.to_env()}
         )
-        print(f"Greenroom is running at {settings.api_base_url}/v2", flush=True)
+        print(f"Greenroom is running at {settings.api_base_url}/ (the API at /v2)", flush=True)
         print(f"API token (user '{ADMIN}'): {token}", flush=True)
         print(f"The token is also in {settings.data_dir / 'admin-token'}. Press Ctrl-C to stop.", flush=True)
         _serve(settings)
