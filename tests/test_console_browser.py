@@ -51,6 +51,8 @@ def browser(db: SyncDatabase) -> Iterator[Any]:
         # costs seconds of CPU; the API's own tests cover both databases.
         pytest.skip("the browser test runs on PostgreSQL when it is there (SQLite otherwise)")
     if not os.path.exists(CHROMIUM):
+        if services.IN_CI:
+            pytest.fail("CI must run the console in Chromium, and it is not installed (.ci/run installs it)")
         pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
