@@ -151,6 +151,22 @@ def test_the_console_in_a_browser(
     assert csv_href is not None
     csv = httpx.get(f"{stack.url}{csv_href}")
     assert csv.status_code == 200 and "seen" in csv.text
+    # The run's storages: the store shows OUTPUT by its content type, the dataset its table.
+    page.click("a:text-is('store')")
+    page.click("a:text-is('OUTPUT')")
+    assert '"greeting": "hi there"' in page.inner_text("main")
+    _shot(page, shots, "07-key-value-store")
+    page.goto(run_url)
+    page.click("a:text-is('dataset')")
+    assert "seen" in page.inner_text("#dataset")
+    _shot(page, shots, "07-dataset")
+    page.goto(run_url)
+    page.click("a:text-is('queue')")
+    _shot(page, shots, "07-request-queue")
+    for kind in ("datasets", "key-value-stores", "request-queues"):
+        page.goto(f"{stack.url}/{kind}")
+        assert run_url.rsplit("/", 1)[1] in page.inner_text("main")
+        _shot(page, shots, f"07-{kind}")
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone.add_cookies([cookie])
     phone_page = phone.new_page()

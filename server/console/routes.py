@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.console import actors, builds, runs, signin, tasks
+from server.console import actors, builds, runs, signin, storages, tasks
 from server.console.templating import HERE
 
 POST = ["POST"]
@@ -34,5 +34,12 @@ def console_routes() -> list[BaseRoute]:
         Route("/tasks/{taskId}", tasks.show_task),
         Route("/tasks/{taskId}/run", tasks.run_task, methods=POST),
         Route("/tasks/{taskId}/save", tasks.save_input, methods=POST),
+        Route("/datasets", storages.list_storages),
+        Route("/datasets/{datasetId}", storages.show_dataset),
+        Route("/key-value-stores", storages.list_storages),
+        Route("/key-value-stores/{storeId}", storages.show_store),
+        Route("/key-value-stores/{storeId}/raw/{key:path}", storages.raw_record),
+        Route("/request-queues", storages.list_storages),
+        Route("/request-queues/{queueId}", storages.show_queue),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -12,21 +12,20 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from server.console.guard import console_page
 from server.console.templating import page
+from server.console.views import dataset_downloads, item_table, record_view
 from server.errors import ApiError
 from server.lifespan import state_of
-from server.public_urls import items_public_url
 from server.run_options import RunOverrides
 from server.services.resolve import get_dataset, get_run
 from server.services.run_control import abort_run, resurrect_run
 from server.statuses import RunStatus
 from server.storage.datasets import list_items_stmt
 from server.storage.logs import RUN_LOG
-from server.storage.models import Actor, KeyValueRecord, Run, User
+from server.storage.models import Actor, Run, User
 from server.storage.runs import RunFilter, list_runs_stmt
 
 ORIGINS = ("API", "WEB", "CLI", "SCHEDULER", "WEBHOOK", "ACTOR")
 STATUSES = tuple(s.value for s in RunStatus)
-DATASET_FORMATS = ("json", "jsonl", "csv", "xlsx", "xml", "html", "rss")
 PREVIEW_ITEMS = 50
 
 
@@ -61,44 +60,6 @@ async def list_runs(request: Request, user: User, form: FormData) -> Response:
     )
 
 
-def _record_view(record: KeyValueRecord | None) -> dict[str, Any] | None:
-    """How to show a record: JSON pretty-printed, text as text, an image as an image."""
-    if record is None:
-        return None
-    kind = record.content_type.split(";")[0].strip().lower()
-    if record.content_encoding:
-        return {"kind": "binary", "content_type": record.content_type, "size": record.size}
-    if kind == "application/json" or kind.endswith("+json"):
-        try:
-            return {
-                "kind": "json",
-                "text": json.dumps(json.loads(record.value), indent=2, ensure_ascii=False),
-            }
-        except ValueError:
-            pass
-    if kind.startswith("text/") or kind in ("application/json", "application/xml"):
-        return {"kind": "text", "text": record.value.decode("utf-8", "replace")}
-    if kind.startswith("image/"):
-        return {"kind": "image", "content_type": record.content_type}
-    return {"kind": "binary", "content_type": record.content_type, "size": record.size}
-
-
-def _table(items: list[Any]) -> tuple[list[str], list[list[str]]]:
-    """Columns: the keys of the items in their first-seen order; cells as compact JSON for non-strings."""
-    columns: list[str] = []
-    for item in items:
-        for key in item if isinstance(item, dict) else ():
-            if key not in columns:
-                columns.append(key)
-    rows = []
-    for item in items:
-        row = item if isinstance(item, dict) else {}
-        rows.append(
-            ["" if k not in row else v if isinstance(v := row[k], str) else json.dumps(v) for k in columns]
-        )
-    return columns, rows
-
-
 @console_page
 async def show_run(request: Request, user: User, form: FormData) -> Response:
     state = state_of(request)
@@ -111,9 +72,7 @@ async def show_run(request: Request, user: User, form: FormData) -> Response:
         )
     input_record = await state.records.get((run.default_key_value_store_id, run.input_key or "INPUT"))
     output = await state.records.get((run.default_key_value_store_id, "OUTPUT"))
-    columns, rows = _table([json.loads(item) for item in raw_items])
-    items_url = items_public_url("", dataset)
-    joiner = "&" if "?" in items_url else "?"
+    columns, rows = item_table([json.loads(item) for item in raw_items])
     return page(
         request,
         "run.html",
@@ -121,12 +80,12 @@ async def show_run(request: Request, user: User, form: FormData) -> Response:
         run=run,
         actor=actor,
         dataset=dataset,
-        input=_record_view(input_record),
-        output=_record_view(output),
+        input=record_view(input_record),
+        output=record_view(output),
         output_url=f"/runs/{run.id}/records/OUTPUT",
         columns=columns,
         rows=rows,
-        downloads=[(fmt, f"{items_url}{joiner}format={fmt}") for fmt in DATASET_FORMATS],
+        downloads=dataset_downloads(dataset),
         terminal=RunStatus(run.status).is_terminal,
         stats=json.dumps(run.stats, indent=2),
     )
