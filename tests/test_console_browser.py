@@ -193,6 +193,40 @@ def test_the_console_in_a_browser(
     page.goto(f"{stack.url}/runs?status=ABORTED")
     assert "SUCCEEDED" not in page.inner_text("#run-rows")
 
+    # Webhooks: one created in the console, and its Test button makes a dispatch.
+    page.goto(f"{stack.url}/webhooks")
+    page.select_option("#new-webhook select[name=actor]", greet["id"])
+    page.fill("#new-webhook input[name=url]", "https://hooks.example.com/greenroom")
+    page.check("#new-webhook input[value='ACTOR.RUN.SUCCEEDED']")
+    _shot(page, shots, "13-webhooks")
+    page.click("#new-webhook button[type=submit]")
+    page.wait_for_url(re.compile(r"/webhooks/\w+$"))
+    page.click("button:text-is('Test')")
+    page.wait_for_url(re.compile(r"/webhooks/\w+$"))
+    assert "TEST" in page.inner_text("#dispatches")
+    _shot(page, shots, "14-webhook")
+
+    # API tokens: create one (shown once, and it works), then revoke it.
+    page.goto(f"{stack.url}/tokens")
+    page.click("button:text-is('Create a token')")
+    made = page.inner_text("#new-token").strip()
+    assert (
+        httpx.get(f"{stack.url}/v2/users/me", headers={"Authorization": f"Bearer {made}"}).status_code == 200
+    )
+    _shot(page, shots, "15-tokens")
+    assert page.locator("#tokens tbody tr").count() == 2
+    page.locator("#tokens tbody tr", has_not_text="this browser").locator("button").click()
+    page.wait_for_url(re.compile(r"/tokens$"))
+    assert page.locator("#tokens tbody tr").count() == 1
+    assert (
+        httpx.get(f"{stack.url}/v2/users/me", headers={"Authorization": f"Bearer {made}"}).status_code == 401
+    )
+
+    # The system page: the suite's workers are alive.
+    page.goto(f"{stack.url}/system")
+    assert page.locator("#workers tbody tr td", has_text="No worker").count() == 0
+    _shot(page, shots, "16-system")
+
     # Another user sees none of it, and the first user's run page is a 404 for them.
     _, other_token = create_user(db, f"other{account.username}")
     other = browser.new_context(viewport={"width": 1280, "height": 800})

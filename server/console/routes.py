@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.console import actors, builds, runs, signin, storages, tasks
+from server.console import account, actors, builds, runs, signin, storages, tasks, webhooks
 from server.console.templating import HERE
 
 POST = ["POST"]
@@ -41,5 +41,13 @@ def console_routes() -> list[BaseRoute]:
         Route("/key-value-stores/{storeId}/raw/{key:path}", storages.raw_record),
         Route("/request-queues", storages.list_storages),
         Route("/request-queues/{queueId}", storages.show_queue),
+        Route("/webhooks", webhooks.list_webhooks),
+        Route("/webhooks", webhooks.create, methods=POST),
+        Route("/webhooks/{webhookId}", webhooks.show_webhook),
+        Route("/webhooks/{webhookId}/test", webhooks.test, methods=POST),
+        Route("/tokens", account.tokens),
+        Route("/tokens", account.new_token, methods=POST),
+        Route("/tokens/{tokenId}/revoke", account.revoke, methods=POST),
+        Route("/system", account.system),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
