@@ -11,6 +11,7 @@ from server.console.guard import console_page
 from server.console.templating import page
 from server.lifespan import state_of
 from server.services.builds import get_build
+from server.services.log_follow import follow, strip_ansi
 from server.storage.logs import BUILD_LOG
 from server.storage.models import Actor, User
 
@@ -25,8 +26,6 @@ async def show_build(request: Request, user: User, form: FormData) -> Response:
 
 @console_page
 async def build_log(request: Request, user: User, form: FormData) -> Response:
-    from server.api.logs import follow, strip_ansi  # the one log follower; api/ owns its wake-ups
-
     state = state_of(request)
     async with state.db.read() as session:
         build = await get_build(session, user, request.path_params["buildId"])

@@ -16,6 +16,7 @@ from server.console.views import dataset_downloads, item_table, record_view
 from server.errors import ApiError
 from server.lifespan import state_of
 from server.run_options import RunOverrides
+from server.services.log_follow import follow, strip_ansi
 from server.services.resolve import get_dataset, get_run
 from server.services.run_control import abort_run, resurrect_run
 from server.statuses import RunStatus
@@ -106,8 +107,6 @@ async def run_status(request: Request, user: User, form: FormData) -> Response:
 @console_page
 async def run_log(request: Request, user: User, form: FormData) -> Response:
     """The log as it is written: the API's follower (woken by the worker's commits, never polling)."""
-    from server.api.logs import follow, strip_ansi  # the one log follower; api/ owns its wake-ups
-
     state = state_of(request)
     async with state.db.read() as session:
         run = await get_run(session, user, request.path_params["runId"])
