@@ -174,13 +174,31 @@ def test_the_console_in_a_browser(
     _shot(phone_page, shots, "07-run-phone")
     phone.close()
 
+    # The log as it is written: "first" shows while the run waits for its GO record, then "second"
+    # and the status change follow without a reload by the test.
+    stepper = api.post("/acts", json=callable_actor("stepper", "log_then_wait_for_go")).json()["data"]
+    page.goto(f"{stack.url}/actors/{stepper['id']}")
+    page.click("#run-form button[value=run]")
+    page.wait_for_url(re.compile(r"/runs/\w+$"))
+    page.wait_for_function("document.querySelector('#log').textContent.includes('first')", timeout=30_000)
+    page.wait_for_selector("[data-status=RUNNING]", timeout=10_000)
+    assert "second" not in page.inner_text("#log")
+    _shot(page, shots, "08-run-live-log")
+    step_run = api.get(f"/actor-runs/{page.url.rsplit('/', 1)[1]}").json()["data"]
+    put = api.put(f"/key-value-stores/{step_run['defaultKeyValueStoreId']}/records/GO", json={"go": True})
+    assert put.status_code in (200, 201), put.text
+    page.wait_for_selector("[data-status=SUCCEEDED]", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#log').textContent.includes('second red')", timeout=10_000
+    )
+
     # A long run, started from the schema-less actor's JSON editor, then aborted.
     page.goto(f"{stack.url}/actors/{sleeper['id']}")
     page.fill("textarea[name=input_json]", json.dumps({"seconds": 120}))
     page.click("#run-form button[value=run]")
     page.wait_for_url(re.compile(r"/runs/\w+$"))
     page.wait_for_selector("[data-status=RUNNING]", timeout=30_000)
-    _shot(page, shots, "08-run-running")
+    _shot(page, shots, "08-run-running-long")
     page.click("button.danger")
     page.wait_for_selector("[data-status=ABORTED]", timeout=30_000)
     _shot(page, shots, "09-run-aborted")
