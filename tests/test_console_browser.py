@@ -3,7 +3,7 @@ real Greenroom. Sign in, create a task, run it from its input form, watch the lo
 read OUTPUT and the dataset table, abort a long run, and a second user who sees none of it.
 
 Every page is captured as a screenshot (laptop width, and the run page at phone width too) under
-$GREENROOM_SCREENSHOTS, else a folder under pytest's temporary directory; the test prints it.
+$GREENROOM_SCREENSHOTS, else build/console-screenshots/ (git ignores build/); the test prints it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from server.storage.db import SyncDatabase
 from tests import services
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.stack import Stack
+from tests.stack import ROOT, Stack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCHEMA: dict[str, Any] = {
@@ -64,8 +64,9 @@ def browser(db: SyncDatabase) -> Iterator[Any]:
 
 
 @pytest.fixture
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("GREENROOM_SCREENSHOTS") or tmp_path_factory.mktemp("console-screenshots"))
+def shots() -> Path:
+    # Not pytest's temporary directory: it keeps only the last three sessions' folders.
+    folder = Path(os.environ.get("GREENROOM_SCREENSHOTS") or ROOT / "build" / "console-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nconsole screenshots: {folder}")
     return folder
@@ -121,6 +122,12 @@ def test_the_console_in_a_browser(
     assert page.locator("input[name='input.greeting']").count() == 1
     assert page.locator("input[name='input.loud'][type=checkbox]").count() == 1
     _shot(page, shots, "03-actor")
+    actor_url = page.url
+    page.click("a:text-is('log')")
+    page.wait_for_url(re.compile(r"/builds/\w+$"))
+    page.wait_for_function("document.querySelector('#log').dataset.state === 'ended'", timeout=30_000)
+    _shot(page, shots, "03-build")
+    page.goto(actor_url)
 
     # A task, created in the console, run from its input form.
     page.goto(f"{stack.url}/tasks")
@@ -134,6 +141,11 @@ def test_the_console_in_a_browser(
     page.fill("input[name='input.greeting']", "hi there")
     page.fill("input[name='input.times']", "3")
     page.check("input[name='input.loud']")
+    page.fill("input[name=timeout]", "120")
+    page.click("button:text-is('Save input and options')")  # saved: the page shows the task's own
+    page.wait_for_url(re.compile(r"/tasks/\w+$"))
+    assert page.input_value("input[name='input.greeting']") == "hi there"
+    assert page.get_attribute("input[name=timeout]", "placeholder") == "120"
     _shot(page, shots, "05-task")
     page.click("#run-form button[value=run]")
     page.wait_for_url(re.compile(r"/runs/\w+$"))
