@@ -44,7 +44,9 @@ def test_signing_in_sets_a_strict_httponly_cookie(stack: Stack, account: Account
         assert signed.status_code == 303 and signed.headers["location"] == "/runs"
         cookie = signed.headers["set-cookie"]
         assert re.search(r"httponly", cookie, re.I) and re.search(r"samesite=strict", cookie, re.I)
-        assert console.get("/runs").status_code == 200
+        runs = console.get("/runs")
+        assert runs.status_code == 200
+        assert runs.headers["x-frame-options"] == "DENY" and runs.headers["cache-control"] == "no-store"
 
 
 def test_forms_without_the_csrf_token_or_from_another_site_are_refused(

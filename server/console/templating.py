@@ -59,4 +59,9 @@ def templates() -> Jinja2Templates:
 def page(request: Request, name: str, user: User | None, status_code: int = 200, **context: Any) -> Response:
     token = console_token(request)
     context |= {"user": user, "csrf": csrf_token(token) if token and user else ""}
-    return templates().TemplateResponse(request, name, context, status_code=status_code)
+    response = templates().TemplateResponse(request, name, context, status_code=status_code)
+    # No framing by other sites (clickjacking a Run or Revoke button), and pages with a user's data
+    # (a new token) are not kept in caches a shared computer could show to the next person.
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    return response
