@@ -83,6 +83,35 @@ def test_another_user_sees_none_of_it(
         assert refused.status_code == 404
 
 
+def test_a_store_shows_records_by_content_type(stack: Stack, account: Account, api: httpx.Client) -> None:
+    run = _run(api)
+    store = run["defaultKeyValueStoreId"]
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    assert api.put(
+        f"/key-value-stores/{store}/records/pic", content=png, headers={"Content-Type": "image/png"}
+    ).is_success
+    assert api.put(
+        f"/key-value-stores/{store}/records/note",
+        content=b"<b>hi</b>",
+        headers={"Content-Type": "text/plain"},
+    ).is_success
+    with _console(stack, account.token) as console:
+        listing = console.get(f"/key-value-stores/{store}").text
+        assert all(key in listing for key in ("INPUT", "OUTPUT", "pic", "note"))
+        assert (
+            f'<img class="record" src="/key-value-stores/{store}/raw/pic"'
+            in console.get(f"/key-value-stores/{store}?key=pic").text
+        )
+        raw = console.get(f"/key-value-stores/{store}/raw/pic")
+        assert raw.content == png and raw.headers["content-type"] == "image/png"
+        assert (
+            "&lt;b&gt;hi&lt;/b&gt;" in console.get(f"/key-value-stores/{store}?key=note").text
+        )  # escaped text
+        assert (
+            "{\n  &#34;a&#34;: 1\n}" in console.get(f"/key-value-stores/{store}?key=INPUT").text
+        )  # JSON, pretty
+
+
 def test_the_api_keeps_its_routes(stack: Stack, account: Account) -> None:
     with _console(stack, account.token) as console:
         missing = console.get("/v2/no-such-thing")
