@@ -18,6 +18,7 @@ from server.api import (
     tools,
     users,
 )
+from server.console.routes import console_routes
 
 ANY = ["GET", "POST"]
 
@@ -253,4 +254,6 @@ def routes() -> list[BaseRoute]:
         *_webhooks(),
         *_users(),
         *_tools(),
+        # After every /v2 route: the console's pages never shadow the API.
+        *console_routes(),
     ]

@@ -62,7 +62,7 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         assert proc.stdout is not None
         url_line = proc.stdout.readline()
         token_line = proc.stdout.readline()
-        assert url_line.strip() == f"Greenroom is running at http://127.0.0.1:{port}/v2"
+        assert url_line.strip() == f"Greenroom is running at http://127.0.0.1:{port}/ (the API at /v2)"
         match = re.search(r"API token \(user 'admin'\): (\S+)", token_line)
         assert match
         token = match.group(1)

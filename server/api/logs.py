@@ -1,13 +1,9 @@
 """Run logs: the whole log, or (stream=1) the log followed until the run ends.
 
-Following reads SQL only when woken: by a log-appended message (the worker commits a chunk, then
-publishes), a run-finished message, or the listener's resubscription. It never polls.
+Following is server/services/log_follow.py's (the console follows logs the same way).
 """
 
 from __future__ import annotations
-
-import re
-from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -16,51 +12,14 @@ from server.api.auth import authenticate
 from server.api.params import parse_bool
 from server.api.run_lists import find_last_run
 from server.errors import NotFound
-from server.lifespan import AppState, state_of
+from server.lifespan import state_of
 from server.services.builds import get_build
+from server.services.log_follow import follow, keep, strip_ansi
 from server.services.resolve import get_run
-from server.statuses import RunStatus
 from server.storage.logs import BUILD_LOG, RUN_LOG, LogTable
 from server.storage.models import Run
 
 TEXT = "text/plain; charset=utf-8"
-# CSI sequences (colours, cursor moves), OSC sequences (titles, links) and two-byte escapes.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def _keep(text: str) -> str:
-    return text
-
-
-async def follow(
-    state: AppState, run_id: str, clean: Callable[[str], str], table: LogTable = RUN_LOG
-) -> AsyncIterator[str]:
-    """The run's log chunks in order, as they are committed, until the run is terminal and all is sent.
-
-    Registered before the first read, so a chunk or finish committed in between wakes it. The status
-    is read before the chunks: the worker commits its last chunk before the terminal state, so a
-    terminal status means the chunk read after it is the rest of the log. Leaving the generator (the
-    client went away and Starlette cancelled it) drops the registration.
-    """
-    with state.waiters.follow_log(run_id) as woken:
-        sent = -1
-        while True:
-            woken.clear()  # before reading: a wake-up during the read means read again
-            async with state.db.read() as session:
-                key = {table.key: run_id}
-                status = (await session.execute(table.status, key)).scalar_one_or_none()
-                chunks = (await session.execute(table.read_after, {**key, "after_seq": sent})).all()
-            for seq, content in chunks:
-                yield clean(content)
-                sent = seq
-            # None: the run was deleted meanwhile. Draining: the server is stopping.
-            if status is None or RunStatus(status).is_terminal or state.waiters.draining:
-                return
-            await woken.wait()
 
 
 async def _respond(request: Request, run: Run) -> Response:
@@ -72,7 +31,7 @@ async def respond(request: Request, log_id: str, table: LogTable) -> Response:
     state = state_of(request)
     params = request.query_params
     stream, raw, download = (bool(parse_bool(params, name)) for name in ("stream", "raw", "download"))
-    clean = _keep if raw else strip_ansi
+    clean = keep if raw else strip_ansi
     headers = {"Content-Disposition": f'attachment; filename="{log_id}.log"'} if download else {}
     if stream:
         # A proxy (nginx) must pass each chunk on as it comes, not buffer the response.

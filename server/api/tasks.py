@@ -17,7 +17,8 @@ from server.errors import InvalidInput, InvalidRequest, NameNotUnique
 from server.lifespan import state_of
 from server.responses import data_response, raw_json_response
 from server.services.input_schemas import check_task_input
-from server.services.resolve import get_actor, get_task
+from server.services.resolve import get_task
+from server.services.tasks import create_task
 from server.services.validation import TITLE_MAX_CHARS, check_name, check_run_options, check_text
 from server.shapes import task_json
 from server.storage.ids import utcnow
@@ -45,23 +46,7 @@ async def create(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    act_ref = body.get("actId")
-    if not isinstance(act_ref, str) or not act_ref:
-        raise InvalidInput("Task 'actId' is required.")
-    async with state.db.transaction() as session:
-        actor = await get_actor(session, user, act_ref)
-        task = Task(
-            user_id=user.id,
-            act_id=actor.id,
-            name=check_name(body.get("name"), "Task"),
-            title=check_text(body.get("title"), "title", TITLE_MAX_CHARS),
-            options=check_run_options(body.get("options"), state.settings, "options"),
-            input=_check_input(body.get("input")),
-        )
-        if task.input is not None:
-            await check_task_input(session, actor, task.options, task.input)
-        session.add(task)
-        await _flush_named(session)
+    task, actor = await create_task(state, user, body)
     location = f"{state.settings.api_base_url}/v2/actor-tasks/{task.id}"
     return data_response(task_json(task, user, actor), 201, location)
 

@@ -73,7 +73,7 @@ def dev(settings: Settings) -> None:
         def ready() -> None:
             # `greenroom push`, `call` and `runs` find the URL here (server/cli/api.py).
             url_file.write_text(settings.api_base_url + "\n")
-            print(f"Greenroom is running at {settings.api_base_url}/v2", flush=True)
+            print(f"Greenroom is running at {settings.api_base_url}/ (the API at /v2)", flush=True)
             print(f"API token (user '{ADMIN}'): {token}", flush=True)
             path = settings.data_dir / TOKEN_FILE
             print(f"The token is also in {path}. Press Ctrl-C to stop.", flush=True)

@@ -1,0 +1,47 @@
+"""The user's API tokens (create, list, revoke) and the system page."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from server.console.guard import console_page
+from server.console.session import console_token
+from server.console.templating import page
+from server.lifespan import state_of
+from server.services.system import system_view
+from server.services.tokens import create_token, list_tokens, revoke_token, token_id_of
+from server.storage.models import User
+
+
+async def _tokens_page(request: Request, user: User, new_token: str | None = None) -> Response:
+    tokens = await list_tokens(state_of(request), user)
+    current = token_id_of(tokens, console_token(request) or "")
+    return page(request, "tokens.html", user, tokens=tokens, current=current, new_token=new_token)
+
+
+@console_page
+async def tokens(request: Request, user: User, form: FormData) -> Response:
+    return await _tokens_page(request, user)
+
+
+@console_page
+async def new_token(request: Request, user: User, form: FormData) -> Response:
+    """The new token is shown on this response only: it is stored hashed."""
+    token = await create_token(state_of(request), user)
+    return await _tokens_page(request, user, token)
+
+
+@console_page
+async def revoke(request: Request, user: User, form: FormData) -> Response:
+    await revoke_token(state_of(request), user, request.path_params["tokenId"])
+    return RedirectResponse("/tokens", 303)
+
+
+@console_page
+async def system(request: Request, user: User, form: FormData) -> Response:
+    view = await system_view(state_of(request))
+    if request.query_params.get("live"):
+        return page(request, "system_body.html", user, view=view)
+    return page(request, "system.html", user, view=view)
