@@ -18,6 +18,7 @@ from server.api import (
     tools,
     users,
 )
+from server.observability.routes import operations
 
 ANY = ["GET", "POST"]
 
@@ -237,6 +238,7 @@ def _tools() -> list[BaseRoute]:
 
 def routes() -> list[BaseRoute]:
     return [
+        *operations(),
         *_actors("acts"),
         *_actors("actors"),
         *_actor_runs("acts"),
