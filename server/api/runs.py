@@ -14,6 +14,7 @@ from server.api.body import content_type, parse_json, read_decoded, read_json_ob
 from server.api.params import output_record_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
+from server.observability.requests import note
 from server.responses import data_response, record_response
 from server.services.resolve import get_actor, get_run, get_task
 from server.services.runs import RunInput, RunMeta, start_run
@@ -67,6 +68,7 @@ _CLAIM_WAIT_S = 2.0
 
 async def _start(request: Request, run_id: str) -> Run:
     """Parse everything, then start: a bad request is answered before anything is written."""
+    note(request, run_id=run_id)
     state = state_of(request)
     overrides = run_overrides(request.query_params, state.settings)
     task: Task | None = None
