@@ -3,12 +3,14 @@ requests (added up across the processes), the SQL facts are right, and only the 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
+import pytest
 
 from server.settings import Settings
 from tests.actors import callable_actor
@@ -110,3 +112,27 @@ def test_only_the_metrics_token_reads_them(settings: Settings) -> None:
     assert right.status_code == 200
     assert right.headers["content-type"].startswith("text/plain")
     assert "greenroom_runs_waiting" in right.text
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its way out (no packet is sent), if it has one beside loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.254", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def test_without_a_token_only_loopback_reads_them(settings: Settings) -> None:
+    address = _outward_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback")
+    own = replace(settings, host="0.0.0.0", port=free_port())
+    with running(own, workers=0):
+        near = httpx.get(f"http://127.0.0.1:{own.port}/metrics")
+        far = httpx.get(f"http://{address}:{own.port}/metrics")
+    assert near.status_code == 200
+    assert far.status_code == 403
+    assert "GREENROOM_METRICS_TOKEN" in far.json()["error"]["message"]

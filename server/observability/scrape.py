@@ -8,6 +8,7 @@ none, callers on loopback only. Its answer names no user or run, but it tells lo
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,8 +24,6 @@ from server.lifespan import state_of
 from server.observability.facts import Facts, read_facts
 from server.observability.metrics import metrics_root
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
 
 async def metrics(request: Request) -> Response:
     state = state_of(request)
@@ -37,7 +36,7 @@ async def metrics(request: Request) -> Response:
 
 def _check_access(request: Request, token: str) -> None:
     if not token:
-        if request.client is None or request.client.host not in _LOOPBACK:
+        if request.client is None or not _loopback(request.client.host):
             raise Forbidden(
                 "GET /metrics answers loopback only; set GREENROOM_METRICS_TOKEN to read it from afar."
             )
@@ -47,6 +46,16 @@ def _check_access(request: Request, token: str) -> None:
         raise TokenNotProvided()
     if not hmac.compare_digest(sent.strip().encode(), token.encode()):
         raise InvalidToken()
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # not an address (a unix socket's peer): not known to be this machine
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack socket
+    return address.is_loopback
 
 
 def _render(root: Path, facts: Facts) -> bytes:
