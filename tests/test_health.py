@@ -10,6 +10,7 @@ import httpx
 
 from server.embedded_redis import EmbeddedRedis
 from server.settings import Settings
+from tests.scrape import scrape, value
 from tests.stack import Stack, free_port, running
 
 
@@ -30,11 +31,16 @@ def test_not_ready_when_the_database_is_unreachable(settings: Settings) -> None:
     with running(own, workers=0) as greenroom:
         assert httpx.get(f"{greenroom.url}/health").status_code == 200
         answer = httpx.get(f"{greenroom.url}/ready", timeout=10)
+        samples = scrape(greenroom.url)
     assert answer.status_code == 503
     body = answer.json()
     assert body["status"] == "not ready"
     assert body["checks"]["redis"] == "ok"
     assert body["checks"]["database"].startswith("unreachable: ")
+    # /metrics still answers, without the SQL facts, and says the database did not.
+    assert value(samples, "greenroom_facts_up", source="database") == 0
+    assert value(samples, "greenroom_facts_up", source="redis") == 1
+    assert ("greenroom_runs_waiting", frozenset()) not in samples
 
 
 def test_not_ready_before_the_migrations(settings: Settings, tmp_path: Path) -> None:
@@ -53,8 +59,13 @@ def test_not_ready_when_redis_goes_away(settings: Settings, tmp_path: Path) -> N
             assert httpx.get(f"{greenroom.url}/ready", timeout=10).status_code == 200
             redis.stop()
             answer = httpx.get(f"{greenroom.url}/ready", timeout=10)
+            samples = scrape(greenroom.url)
     finally:
         redis.stop()
     assert answer.status_code == 503
     assert answer.json()["checks"]["redis"].startswith("unreachable: ")
     assert answer.json()["checks"]["database"] == "ok"
+    assert value(samples, "greenroom_facts_up", source="redis") == 0
+    assert value(samples, "greenroom_runs_waiting") == 0 and value(
+        samples, "greenroom_facts_up", source="database"
+    )
