@@ -61,37 +61,49 @@ def test_runs_and_requests_are_counted(stack: Stack, api: httpx.Client) -> None:
     assert (
         moved(after_404, "greenroom_http_requests_total", route="unmatched", method="GET", status="404") >= 1
     )
-    # The stack's pool: two run workers, and its webhook workers.
-    assert value(after, "greenroom_worker_processes", queue="runs") == 2
-    assert (
-        value(after, "greenroom_worker_processes", queue="webhooks")
-        == stack.settings.webhook_worker_processes
-    )
+    # The stack's pool: two run workers, and its webhook workers (a fresh pool may still be starting).
+    webhook_workers = stack.settings.webhook_worker_processes
+
+    def started(s: Samples) -> bool:
+        workers = (value(s, "greenroom_worker_processes", queue=q) for q in ("runs", "webhooks"))
+        return tuple(workers) == (2, webhook_workers)
+
+    pool = _until(stack.url, started)
+    assert value(pool, "greenroom_worker_processes", queue="runs") == 2
+    assert value(pool, "greenroom_worker_processes", queue="webhooks") == webhook_workers
 
 
 def test_facts_from_sql_with_no_worker(isolated_settings: Settings, isolated_account: Account) -> None:
-    """A run READY on a queue no worker takes: waiting, with an age; a held waitForFinish counted."""
-    with running(isolated_settings, workers=0) as greenroom, greenroom.client(isolated_account.token) as api:
+    """Runs READY on a queue no worker takes: waiting, with an age; held requests counted by kind."""
+    own = replace(isolated_settings, run_sync_wait_s=3.0)  # the held run-sync gets its 408 soon
+    with running(own, workers=0) as greenroom, greenroom.client(isolated_account.token) as api:
         empty = scrape(greenroom.url)
         assert value(empty, "greenroom_runs_waiting") == 0
         assert value(empty, "greenroom_oldest_waiting_run_age_seconds") == 0
         actor = api.post("/acts", json=callable_actor("waits", "noop")).json()["data"]
         run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
         assert run["status"] == "READY"
-        held = threading.Thread(
-            target=api.get, args=(f"/actor-runs/{run['id']}",), kwargs={"params": {"waitForFinish": 3}}
-        )
-        held.start()
+        held = [
+            threading.Thread(
+                target=api.get, args=(f"/actor-runs/{run['id']}",), kwargs={"params": {"waitForFinish": 3}}
+            ),
+            threading.Thread(target=api.post, args=(f"/acts/{actor['id']}/run-sync",)),
+        ]
+        for thread in held:
+            thread.start()
         time.sleep(0.5)
         samples = scrape(greenroom.url)
-        held.join()
+        for thread in held:
+            thread.join()
         after = scrape(greenroom.url)
-    assert value(samples, "greenroom_runs_waiting") == 1
+    assert value(samples, "greenroom_runs_waiting") == 2  # the run-sync's own run too
     assert value(samples, "greenroom_runs_running") == 0
     assert 0.3 < value(samples, "greenroom_oldest_waiting_run_age_seconds") < 30
     assert value(samples, "greenroom_worker_processes", queue="runs") == 0
-    assert value(samples, "greenroom_held_requests") == 1
-    assert value(after, "greenroom_held_requests") == 0
+    assert value(samples, "greenroom_held_requests", kind="waitForFinish") == 1
+    assert value(samples, "greenroom_held_requests", kind="run-sync") == 1
+    assert value(after, "greenroom_held_requests", kind="waitForFinish") == 0
+    assert value(after, "greenroom_held_requests", kind="run-sync") == 0
     builds = {
         dict(labels)["status"]: v for (name, labels), v in samples.items() if name == "greenroom_builds"
     }

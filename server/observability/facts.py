@@ -55,7 +55,7 @@ class RunFacts:
 class Facts:
     sql: RunFacts | None  # None: the database did not answer
     workers: dict[str, int] | None  # by queue (runs, webhooks); None: Redis did not answer
-    held: int
+    held: dict[str, int]  # by kind: run-sync, waitForFinish
 
     def families(self) -> Iterable[Metric]:
         up = GaugeMetricFamily(
@@ -77,11 +77,14 @@ class Facts:
             for queue, count in sorted(self.workers.items()):
                 workers.add_metric([queue], count)
             yield workers
-        yield GaugeMetricFamily(
+        held = GaugeMetricFamily(
             "greenroom_held_requests",
             "run-sync and waitForFinish requests this API process holds now (one API process's).",
-            self.held,
+            labels=["kind"],
         )
+        for kind in sorted({"run-sync", "waitForFinish", *self.held}):
+            held.add_metric([kind], self.held.get(kind, 0))
+        yield held
 
 
 def _sql_families(facts: RunFacts) -> Iterable[Metric]:
@@ -115,7 +118,7 @@ async def read_facts(state: AppState) -> Facts:
     except (RedisError, TimeoutError) as exc:
         log.warning("metrics: Redis did not answer: %r", exc)
         workers = None
-    return Facts(sql, workers, state.waiters.waiting)
+    return Facts(sql, workers, dict(state.waiters.held))
 
 
 async def _read_sql(state: AppState) -> RunFacts:
