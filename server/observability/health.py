@@ -3,6 +3,7 @@ the database's migrations at head). Neither needs a token: load balancers and co
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 import anyio
@@ -15,6 +16,8 @@ from starlette.responses import JSONResponse
 
 from server.lifespan import state_of
 from server.migrate import alembic_config
+
+log = logging.getLogger(__name__)
 
 # A check that takes longer than this fails: a probe must answer well within its own timeout.
 CHECK_TIMEOUT_S = 3.0
@@ -49,7 +52,7 @@ async def _database(request: Request) -> str:
         # A reachable database with no alembic_version table was never migrated.
         if "alembic_version" in str(exc):
             return "migrations not applied: run `greenroom db upgrade`"
-        return f"unreachable: {_first_line(exc)}"
+        return _unreachable("database", exc)
     if found != _heads():
         have, want = ", ".join(sorted(found)) or "none", ", ".join(sorted(_heads()))
         return f"migrations not at head: at {have}, this code needs {want} (run `greenroom db upgrade`)"
@@ -65,9 +68,12 @@ async def _redis(request: Request) -> str:
     except TimeoutError:
         return f"unreachable: no answer within {CHECK_TIMEOUT_S:g} s"
     except RedisError as exc:
-        return f"unreachable: {_first_line(exc)}"
+        return _unreachable("Redis", exc)
     return "ok"
 
 
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+def _unreachable(what: str, exc: Exception) -> str:
+    """The answer names the error's kind only: /ready needs no token, and a driver's message names
+    hosts, ports and users. The whole message goes to the log, for the operator."""
+    log.warning("/ready: %s unreachable: %s", what, exc)
+    return f"unreachable: {type(exc).__name__} (the API's log says more)"
