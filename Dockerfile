@@ -16,11 +16,11 @@ RUN apt-get update \
 
 # The user the API and the migrations run as (workers run as root: their sandbox needs it). A fixed uid keeps the
 # ownership of volumes stable across rebuilds. /data is GREENROOM_DATA_DIR: created here, owned by
-# that user, so a new named volume mounted on it starts out writable for it.
+# that user, so a new named volume mounted on it (or on /data/metrics) starts out writable for it.
 RUN groupadd --system --gid 10001 greenroom \
  && useradd --system --uid 10001 --gid greenroom --create-home --home-dir /home/greenroom greenroom \
- && mkdir /data \
- && chown greenroom:greenroom /data
+ && mkdir -p /data/metrics \
+ && chown -R greenroom:greenroom /data
 
 WORKDIR /app
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,6 +23,9 @@ from server.errors import (
     handle_server_error,
 )
 from server.lifespan import lifespan_for
+from server.observability.logs import configure_logging
+from server.observability.metrics import configure_metrics
+from server.observability.requests import ObserveRequests, tag_routes
 from server.routes import routes
 from server.settings import Settings
 
@@ -38,6 +42,11 @@ async def _redis_down(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    # This process's log lines and metric files (server/observability/), before any request.
+    configure_logging(settings)
+    configure_metrics(settings, f"api{settings.port}")
+    table = routes()
+    tag_routes(table)  # the access log and the metrics name a request by its route's template
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -47,7 +56,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield state
 
     return Starlette(
-        routes=routes(),
+        routes=table,
+        middleware=[Middleware(ObserveRequests)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -11,6 +11,7 @@ followers are woken by both, since a finished run ends the stream.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -85,6 +86,8 @@ class RunWaiters:
         self._channels = (self._channel, started_channel(prefix), self._log_channel)
         self._events: dict[str, set[asyncio.Event]] = {}
         self._log_events: dict[str, set[asyncio.Event]] = {}
+        # Requests held now, by kind (run-sync, waitForFinish): GET /metrics reads it.
+        self.held: collections.Counter[str] = collections.Counter()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.subscribed = asyncio.Event()
@@ -124,10 +127,14 @@ class RunWaiters:
         self._wake_all()
 
     @contextlib.contextmanager
-    def watch(self, run_id: str) -> Iterator[asyncio.Event]:
+    def watch(self, run_id: str, kind: str = "waitForFinish") -> Iterator[asyncio.Event]:
         """Register before reading SQL, so a finish between the read and the wait is never missed."""
-        with _registered(self._events, run_id) as event:
-            yield event
+        self.held[kind] += 1
+        try:
+            with _registered(self._events, run_id) as event:
+                yield event
+        finally:
+            self.held[kind] -= 1
 
     @contextlib.contextmanager
     def follow_log(self, run_id: str) -> Iterator[asyncio.Event]:

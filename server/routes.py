@@ -19,6 +19,7 @@ from server.api import (
     users,
 )
 from server.console.routes import console_routes
+from server.observability.routes import operations
 
 ANY = ["GET", "POST"]
 
@@ -238,6 +239,7 @@ def _tools() -> list[BaseRoute]:
 
 def routes() -> list[BaseRoute]:
     return [
+        *operations(),
         *_actors("acts"),
         *_actors("actors"),
         *_actor_runs("acts"),

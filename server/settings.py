@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 MIB = 1024 * 1024
 MEMORY_LIMIT_MODES = ("auto", "cgroup", "poll", "off")
 SANDBOX_MODES = ("on", "auto", "off")
+LOG_FORMATS = ("text", "json")
 # Apify's webhook retry schedule: about 1 minute, then doubling, 11 retries (some 34 hours in all).
 APIFY_WEBHOOK_RETRY_DELAYS_S = tuple(60.0 * 2**i for i in range(11))
 
@@ -202,6 +203,11 @@ class Settings:
     proxy_max_bytes_per_run: int = 10 * 1024 * MIB
     proxy_idle_timeout_s: float = 120.0
     proxy_connect_timeout_s: float = 30.0
+    # GET /metrics: with a token, only `Authorization: Bearer <token>` reads it; without one, only
+    # callers on loopback do (a scraper on the same machine, or through `docker compose exec`).
+    metrics_token: str = ""
+    # The API's access log and the workers' log lines: `text` (one readable line) or `json`.
+    log_format: str = "text"
 
     @property
     def sql_url(self) -> str:
@@ -326,6 +332,8 @@ class Settings:
             proxy_max_bytes_per_run=int(get("PROXY_MAX_BYTES_PER_RUN", str(d.proxy_max_bytes_per_run))),
             proxy_idle_timeout_s=float(get("PROXY_IDLE_TIMEOUT_S", str(d.proxy_idle_timeout_s))),
             proxy_connect_timeout_s=float(get("PROXY_CONNECT_TIMEOUT_S", str(d.proxy_connect_timeout_s))),
+            metrics_token=get("METRICS_TOKEN", d.metrics_token),
+            log_format=_choice("LOG_FORMAT", get("LOG_FORMAT", d.log_format), LOG_FORMATS),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -386,4 +394,6 @@ class Settings:
             "GREENROOM_PROXY_MAX_BYTES_PER_RUN": str(self.proxy_max_bytes_per_run),
             "GREENROOM_PROXY_IDLE_TIMEOUT_S": str(self.proxy_idle_timeout_s),
             "GREENROOM_PROXY_CONNECT_TIMEOUT_S": str(self.proxy_connect_timeout_s),
+            "GREENROOM_METRICS_TOKEN": self.metrics_token,
+            "GREENROOM_LOG_FORMAT": self.log_format,
         }

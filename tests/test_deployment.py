@@ -314,6 +314,15 @@ def test_healthchecks_use_the_images_own_tools() -> None:
     assert environment(svcs["redis"])["REDISCLI_AUTH"] == OPERATOR_ENV["REDIS_PASSWORD"]
 
 
+def test_the_api_is_healthy_when_its_ready_route_says_so() -> None:
+    """The API's healthcheck asks GET /ready (server/observability/health.py) on its own port."""
+    api = services()["api"]
+    test = api["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"], "the image has Python, not curl"
+    port = parse_command(command_argv("api", api)).port or settings_of(api).port
+    assert f"http://127.0.0.1:{port}/ready" in " ".join(test)
+
+
 def test_redis_and_postgres_refuse_anyone_without_their_passwords() -> None:
     """Actors share the network with them: what they cannot get past is the password, which no
     actor sees (it reaches Greenroom's processes only, as GREENROOM_* variables)."""

@@ -69,6 +69,8 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         proxy_max_bytes_per_run=1000,
         proxy_idle_timeout_s=5.0,
         proxy_connect_timeout_s=1.5,
+        metrics_token="scrape-me",
+        log_format="json",
     )
     defaults = Settings()
     assert all(getattr(changed, f.name) != getattr(defaults, f.name) for f in fields(Settings)), (

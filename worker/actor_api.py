@@ -31,6 +31,9 @@ class ActorContext:
             handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
             self.log.addHandler(handler)
             self.log.setLevel(logging.INFO)
+            # Its own handler writes the run log; the worker's (server/observability/logs.py) must
+            # not write each line a second time.
+            self.log.propagate = False
         self._input: Any = _UNREAD
 
     @property

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, cast
 
 from redis.exceptions import RedisError
@@ -13,6 +15,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.events import publish_run_started
+from server.observability.logs import running
+from server.observability.metrics import instruments
 from server.statuses import RunStatus
 from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, new_id, new_token, utcnow
@@ -39,6 +43,7 @@ from worker.supervisor import Child, supervise
 from worker.usage import system_info
 
 log = logging.getLogger(__name__)
+runs_log = logging.getLogger("greenroom.runs")  # a line as each run starts and ends (INFO)
 
 
 _TOKENS = cast(Table, ApiToken.__table__)
@@ -49,6 +54,13 @@ def _charged(ctx: WorkerContext, run_id: str) -> dict[str, int]:
     with ctx.db.begin() as connection:
         counts = connection.execute(CHARGED_EVENT_COUNTS, {"run_id": run_id}).scalar_one_or_none()
     return dict(counts or {})
+
+
+def _waited_s(started_at: str) -> float:
+    """How long the run was READY: its startedAt is when it was made (as on Apify)."""
+    if not started_at:
+        return 0.0
+    return max(0.0, (utcnow() - datetime.fromisoformat(started_at)).total_seconds())
 
 
 def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any], int] | None:
@@ -104,6 +116,11 @@ def _events(ctx: WorkerContext, spec: RunSpec) -> RunEvents | None:
 
 def execute_run(run_id: str) -> str | None:
     """Run one actor run to its end. A run that is not READY (a duplicate delivery) is left alone."""
+    with running(run_id):  # every log line of this worker until the run ends names it
+        return _execute_run(run_id)
+
+
+def _execute_run(run_id: str) -> str | None:
     ctx = get_context()
     owner = new_id()
     claimed = _claim(ctx, run_id, owner)
@@ -111,6 +128,11 @@ def execute_run(run_id: str) -> str | None:
         log.info("run %s is not READY; skipping", run_id)
         return None
     spec, base_stats, generation = claimed
+    began = time.monotonic()
+    ran = instruments()
+    ran.runs_started.labels(spec.origin).inc()
+    ran.run_queue_wait.observe(_waited_s(spec.started_at))
+    runs_log.info("run started", extra={"fields": {"origin": spec.origin, "actor": spec.actor_name}})
     try:
         publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
     except RedisError as exc:  # a start waiting for the claim reads SQL when its wait ends
@@ -178,7 +200,11 @@ def execute_run(run_id: str) -> str | None:
         message = STOPPED.format(grace_s=settings.worker_stop_grace_s)
     # The log is whole before the run ends, even if the database was away for a while.
     until_written(lambda: run_log.flush(strict=True), f"the log of run {run_id}")
-    return finalize(ctx, run_id, owner, outcome, message).value
+    status = finalize(ctx, run_id, owner, outcome, message).value
+    ran.runs_finished.labels(status, spec.origin).inc()
+    ran.run_duration.labels(status).observe(time.monotonic() - began)
+    runs_log.info("run finished", extra={"fields": {"status": status}})
+    return status
 
 
 def _attempt(

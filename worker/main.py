@@ -20,6 +20,8 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from server.observability.logs import configure_logging
+from server.observability.metrics import configure_metrics
 from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
 from worker import sandbox
@@ -44,6 +46,7 @@ def new_worker(queues: list[Queue], connection: Redis) -> GreenroomWorker:
 def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = False) -> None:
     """webhooks: take only webhook calls (a pool runs them in processes of their own, so long runs
     never hold them up); burst: take runs, builds and webhook calls until the queues are empty."""
+    configure_logging(settings)
     configure(settings)
     get_context()  # engine and imports before the first job, not during it
     connection = Redis.from_url(settings.redis_url)
@@ -77,6 +80,9 @@ def run_pool(settings: Settings, processes: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    configure_logging(settings)
+    # Before the children's environment is made: the workers count into this pool's directory.
+    configure_metrics(settings, "workers")
     env = {**os.environ, **settings.to_env()}
     proxy = ProxyChild(settings, env)
     sandbox.announce(settings)

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from server.errors import InvalidToken, TokenNotProvided
 from server.lifespan import state_of
+from server.observability.requests import note
 from server.storage.ids import hash_token, utcnow
 from server.storage.models import ApiToken, User
 
@@ -33,6 +34,7 @@ async def authenticate(request: Request, session: AsyncSession | None = None) ->
         user = (await session.execute(_BY_TOKEN, params)).scalar_one_or_none()
     if user is None:
         raise InvalidToken()
+    note(request, user_id=user.id)
     return user
 
 
@@ -57,6 +59,7 @@ async def authenticate_with_run(request: Request, session: AsyncSession) -> tupl
     row = (await session.execute(_WITH_RUN, params)).one_or_none()
     if row is None:
         raise InvalidToken()
+    note(request, user_id=row[0].id)
     return row[0], row[1]
 
 

@@ -20,7 +20,7 @@ async def run_sync_get_dataset_items(request: Request) -> Response:
     state = state_of(request)
     # Parsed before the run starts: a bad dataset parameter is a 400 and starts nothing.
     query = items_query(request.query_params)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s)
+    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
     status = RunStatus(run.status)
     if not status.is_terminal:
         raise RunTimeoutExceeded(state.settings.run_sync_wait_s)

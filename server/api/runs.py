@@ -14,6 +14,7 @@ from server.api.body import content_type, parse_json, read_decoded, read_json_ob
 from server.api.params import output_record_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
+from server.observability.requests import note
 from server.responses import data_response, record_response
 from server.services.resolve import get_actor, get_run, get_task
 from server.services.runs import RunInput, RunMeta, start_run
@@ -67,6 +68,7 @@ _CLAIM_WAIT_S = 2.0
 
 async def _start(request: Request, run_id: str) -> Run:
     """Parse everything, then start: a bad request is answered before anything is written."""
+    note(request, run_id=run_id)
     state = state_of(request)
     overrides = run_overrides(request.query_params, state.settings)
     task: Task | None = None
@@ -81,7 +83,9 @@ async def _start(request: Request, run_id: str) -> Run:
     return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
 
 
-async def start_and_wait(request: Request, wait_s: float, claim_s: float = 0.0) -> Run:
+async def start_and_wait(
+    request: Request, wait_s: float, claim_s: float = 0.0, kind: str = "waitForFinish"
+) -> Run:
     """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
     to take it (RUNNING).
 
@@ -90,7 +94,7 @@ async def start_and_wait(request: Request, wait_s: float, claim_s: float = 0.0) 
     """
     state = state_of(request)
     run_id = new_id()
-    with state.waiters.watch(run_id) as woken:
+    with state.waiters.watch(run_id, kind) as woken:
         run = await _start(request, run_id)
         if wait_s > 0:
             return await wait_run(state, run_id, wait_s, woken=woken, current=run)
@@ -111,7 +115,7 @@ async def run_sync(request: Request) -> Response:
     """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
     key = output_record_key(request.query_params)
     state = state_of(request)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s)
+    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
     status = RunStatus(run.status)
     if not status.is_terminal:
         raise RunTimeoutExceeded(state.settings.run_sync_wait_s, stopping=state.waiters.draining)

@@ -35,7 +35,17 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
             if drain_soon is not None:
                 drain_soon()
 
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    # uvicorn's own access log is off and its logging left as create_app set it: the access log is
+    # Greenroom's (server/observability/requests.py), which never writes a token.
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
     # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
     with contextlib.suppress(KeyboardInterrupt):
         Server(config).run()

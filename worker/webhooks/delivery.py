@@ -25,6 +25,7 @@ from rq import Queue
 from rq.job import Job
 from sqlalchemy import Row
 
+from server.observability.metrics import instruments
 from server.queue import dispatch_job_id, enqueue_dispatches_sync, make_queue
 from server.settings import Settings
 from server.storage.ids import iso, new_id, utcnow
@@ -144,6 +145,7 @@ def deliver(dispatch_id: str) -> str | None:
             }
         )
     call = _call(row, settings)
+    instruments().webhook_calls.labels("succeeded" if call.succeeded else "failed").inc()
     calls.append(call.as_json())
     status, next_at = _after(call, len(calls), bool(row.do_not_retry), settings.webhook_retry_delays_s)
     record = {

@@ -1,0 +1,1 @@
+"""Operating Greenroom: health and readiness, Prometheus metrics, access and worker logs."""

@@ -1,0 +1,110 @@
+"""What the processes count: counters and histograms in prometheus_client's multiprocess mode.
+
+Every API and worker process writes its own memory-mapped files under one directory per process
+group (configure_metrics), and GET /metrics adds up all of them (scrape.py). Gauges that are facts
+in SQL or Redis (runs waiting, builds by status, workers alive) are not counted here: scrape.py reads
+them when asked, so they are right whichever process answers and whatever died in between.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from prometheus_client import Counter, Histogram, values
+
+from server.settings import Settings
+
+_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Runs last from milliseconds (callables) to hours (the default timeout is one).
+_RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
+_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+# run-sync and waitForFinish are held up to minutes: the top buckets say how long they were held.
+_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+def metrics_root(settings: Settings) -> Path:
+    """This deployment's metric files (the Redis prefix tells deployments sharing a data dir apart)."""
+    return (settings.data_dir / "metrics" / settings.redis_prefix).resolve()
+
+
+def configure_metrics(settings: Settings, group: str) -> Path:
+    """Called by a composition root before any instrument is used: this process and the children it
+    starts count into <metrics root>/<group>-<host>, emptied now. A group's processes are all started
+    after it (an API process; a worker pool and its workers), so what is there is from their previous
+    life: its counters restart from zero, which Prometheus reads as a reset, never as a drop."""
+    directory = metrics_root(settings) / f"{group}-{socket.gethostname()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[_DIR_VARIABLE] = str(directory)
+    return directory
+
+
+@dataclass(frozen=True)
+class Instruments:
+    http_requests: Counter
+    http_duration: Histogram
+    runs_started: Counter
+    runs_finished: Counter
+    run_duration: Histogram
+    run_queue_wait: Histogram
+    webhook_calls: Counter
+
+
+@cache
+def instruments() -> Instruments:
+    """This process's instruments, made on first use. Counted into files when configure_metrics ran
+    in this process or its parent, else in memory (a test calling a job in-process), unseen."""
+    # prometheus_client picks memory or files when it is imported, which may be before the
+    # composition root set the directory: pick again now, before the first instrument is made.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    return Instruments(
+        http_requests=Counter(
+            "greenroom_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=None,
+        ),
+        http_duration=Histogram(
+            "greenroom_http_request_duration_seconds",
+            "Time from a request's arrival to its answer's end, by route template and method.",
+            ["route", "method"],
+            buckets=_HTTP_BUCKETS,
+            registry=None,
+        ),
+        runs_started=Counter(
+            "greenroom_runs_started",
+            "Runs a worker started (claimed READY -> RUNNING), by origin.",
+            ["origin"],
+            registry=None,
+        ),
+        runs_finished=Counter(
+            "greenroom_runs_finished",
+            "Runs a worker ended, by terminal status and origin.",
+            ["status", "origin"],
+            registry=None,
+        ),
+        run_duration=Histogram(
+            "greenroom_run_duration_seconds",
+            "Time from a worker's start of a run to its end, by terminal status.",
+            ["status"],
+            buckets=_RUN_BUCKETS,
+            registry=None,
+        ),
+        run_queue_wait=Histogram(
+            "greenroom_run_queue_wait_seconds",
+            "Time a run waited READY, from its creation to a worker's start of it.",
+            buckets=_WAIT_BUCKETS,
+            registry=None,
+        ),
+        webhook_calls=Counter(
+            "greenroom_webhook_calls",
+            "Webhook calls made, by result (succeeded, failed: an answer other than 2xx or none).",
+            ["result"],
+            registry=None,
+        ),
+    )
