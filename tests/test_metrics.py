@@ -12,6 +12,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from server.app import create_app
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
@@ -29,6 +30,21 @@ def _until(url: str, done: Callable[[Samples], bool], timeout_s: float = 10) -> 
         if done(samples) or time.monotonic() > deadline:
             return samples
         time.sleep(0.1)
+
+
+def test_another_app_on_the_same_settings_keeps_the_apis_counts(
+    stack: Stack, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another app made on the same settings on this host (a second API process behind a proxy, or
+    tests/test_logs.py's in-process API) emptied the running API's metric files: its counts were
+    gone from /metrics for good (the full suite's test_runs_and_requests_are_counted saw 0)."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # create_app sets it here
+    me = {"route": "/v2/users/me", "method": "GET", "status": "200"}
+    before = value(scrape(stack.url), "greenroom_http_requests_total", **me)
+    assert api.get("/users/me").status_code == 200
+    create_app(stack.settings)
+    assert api.get("/users/me").status_code == 200
+    assert value(scrape(stack.url), "greenroom_http_requests_total", **me) - before == 2
 
 
 def test_runs_and_requests_are_counted(stack: Stack, api: httpx.Client) -> None:

@@ -34,14 +34,31 @@ def metrics_root(settings: Settings) -> Path:
 
 def configure_metrics(settings: Settings, group: str) -> Path:
     """Called by a composition root before any instrument is used: this process and the children it
-    starts count into <metrics root>/<group>-<host>, emptied now. A group's processes are all started
-    after it (an API process; a worker pool and its workers), so what is there is from their previous
-    life: its counters restart from zero, which Prometheus reads as a reset, never as a drop."""
-    directory = metrics_root(settings) / f"{group}-{socket.gethostname()}"
+    starts count into <metrics root>/<group>-<host>-<pid>. The directories of this host's dead
+    processes of the group are removed now (their counters restart from zero, which Prometheus reads
+    as a reset, never as a drop); a live one's are left alone: two API processes on one host (behind
+    a proxy) each keep their own, where the second used to empty the first's."""
+    root, prefix = metrics_root(settings), f"{group}-{socket.gethostname()}-"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob(f"{prefix}*"):
+        pid = old.name.removeprefix(prefix)
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    directory = root / f"{prefix}{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ[_DIR_VARIABLE] = str(directory)
     return directory
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
