@@ -156,3 +156,11 @@ def test_the_input_form_follows_the_schema() -> None:
     got = read_input(form, SCHEMA_PROPERTIES)
     assert got == {"url": "https://b.example", "max": 5, "loud": True, "mode": "slow", "tags": ["a", "b"]}
     assert read_input(FormData([("input_json", '{"x": 1}')]), None) == {"x": 1}
+
+
+def test_the_system_page_says_how_long_data_is_kept(stack: Stack, account: Account) -> None:
+    with _console(stack, account.token) as console:
+        page = console.get("/system")
+    assert page.status_code == 200
+    days = f"{stack.settings.retention_days:g} days"
+    assert "Data retention" in page.text and days in page.text and "Named storages are kept" in page.text

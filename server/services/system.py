@@ -1,4 +1,5 @@
-"""The system's health for the console: workers alive, queue depth, the oldest run still waiting."""
+"""The system's health for the console: workers alive, queue depth, the oldest run still waiting, and
+how long data is kept."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class SystemView:
     queue_depth: int
     waiting_runs: int
     oldest_waiting: datetime | None
+    retention_days: float  # GREENROOM_RETENTION_DAYS (0: kept forever): the page says the policy
 
 
 def _from_redis(state: AppState) -> tuple[list[WorkerInfo], int]:
@@ -45,4 +47,4 @@ async def system_view(state: AppState) -> SystemView:
     async with state.db.read() as session:
         stmt = select(func.count(), func.min(Run.started_at)).where(Run.status == RunStatus.READY.value)
         waiting, oldest = (await session.execute(stmt)).one()
-    return SystemView(workers, state.queue.name, depth, int(waiting), oldest)
+    return SystemView(workers, state.queue.name, depth, int(waiting), oldest, state.settings.retention_days)
