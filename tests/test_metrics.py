@@ -112,6 +112,10 @@ def test_facts_from_sql_with_no_worker(isolated_settings: Settings, isolated_acc
         for thread in held:
             thread.join()
         after = scrape(greenroom.url)
+        # A run aborted while READY ends without a worker: it is counted as finished all the same.
+        assert api.post(f"/actor-runs/{run['id']}/abort").json()["data"]["status"] == "ABORTED"
+        aborted = scrape(greenroom.url)
+    assert value(aborted, "greenroom_runs_finished_total", status="ABORTED", origin="API") == 1
     assert value(samples, "greenroom_runs_waiting") == 2  # the run-sync's own run too
     assert value(samples, "greenroom_runs_running") == 0
     assert 0.3 < value(samples, "greenroom_oldest_waiting_run_age_seconds") < 30

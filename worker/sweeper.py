@@ -26,6 +26,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.events import publish_run_finished
+from server.observability.metrics import instruments
 from server.queue import enqueue_builds_sync, enqueue_new_dispatches_sync, enqueue_run_sync
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
@@ -117,8 +118,9 @@ def _expired_runs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
     now = utcnow()
     message = DEAD_WORKER.format(lease_s=ctx.settings.run_lease_s)
     dispatches: list[str] = []
+    origins: list[str] = []
     with ctx.db.begin() as connection:
-        for run_id, options, stats in connection.execute(EXPIRED_RUNS, {"now": now}).all():
+        for run_id, options, stats, origin in connection.execute(EXPIRED_RUNS, {"now": now}).all():
             restarts = int((stats or {}).get("restartCount", 0))
             if (options or {}).get("restartOnError") and restarts < MAX_RESTARTS:
                 params = {"run_id": run_id, "now": now, "stats": {**stats, "restartCount": restarts + 1}}
@@ -128,7 +130,11 @@ def _expired_runs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
                 connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
                 dispatches += fire_run_sync(connection, RUN_EVENTS[RunStatus.FAILED], run_id)
                 swept.failed.append(run_id)
-    # Committed: now the restarted runs can be taken by a worker, and the webhooks be called.
+                origins.append(origin)
+    # Committed: now the restarted runs can be taken by a worker, and the webhooks be called; the
+    # runs failed here are counted as finished (their dead worker never counted them).
+    for origin in origins:
+        instruments().runs_finished.labels(RunStatus.FAILED.value, origin).inc()
     for run_id in swept.restarted:
         enqueue_run_sync(queue, run_id)
     if dispatches:

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from server.errors import ApiError
 from server.events import publish_abort, publish_run_finished
 from server.lifespan import AppState
+from server.observability.metrics import instruments
 from server.queue import enqueue_run
 from server.run_options import RunOverrides
 from server.services.build_versions import resolve_build
@@ -53,6 +54,7 @@ async def abort_run(state: AppState, run: Run, gracefully: bool) -> None:
             )
     # Committed; now the waiters (a run that never started) or the supervisor (a running one) hear.
     if never_started.rowcount == 1:  # type: ignore[attr-defined]
+        instruments().runs_finished.labels(RunStatus.ABORTED.value, run.origin).inc()  # no worker ended it
         await anyio.to_thread.run_sync(publish_run_finished, state.redis, state.settings.redis_prefix, run.id)
         await enqueue_dispatches_of(state, session)
     else:

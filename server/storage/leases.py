@@ -35,7 +35,7 @@ RENEW_BUILD: Update = (
 )
 
 # Executed with {"now"}: runs whose worker stopped renewing.
-EXPIRED_RUNS = select(RUNS.c.id, RUNS.c.options, RUNS.c.stats).where(
+EXPIRED_RUNS = select(RUNS.c.id, RUNS.c.options, RUNS.c.stats, RUNS.c.origin).where(
     RUNS.c.status.in_(_ACTIVE), RUNS.c.lease_expires_at < bindparam("now", type_=RUNS.c.lease_expires_at.type)
 )
 EXPIRED_BUILDS = select(BUILDS).where(

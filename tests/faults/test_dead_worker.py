@@ -19,6 +19,7 @@ from server.queue import make_queue
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
+from tests.scrape import scrape, value
 from tests.stack import Stack, running
 from worker import context as worker_context
 from worker.sweeper import Sweeper
@@ -76,6 +77,10 @@ def test_a_killed_worker_fails_its_run_and_answers_its_waiters(
         detected_s = time.monotonic() - killed
         waited = waiting.result(timeout=5).json()["data"]
         run = api.get(f"/actor-runs/{run_id}").json()["data"]
+        # Its dead worker never counted its end: the sweeper that failed it did.
+        samples = scrape(own_stack.url)
+        finished = value(samples, "greenroom_runs_finished_total", status="FAILED", origin="API")
+    assert finished == 1
     assert detected_s < DETECT_S, detected_s
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "run-failed"
     assert run["status"] == "FAILED" and waited["status"] == "FAILED"
