@@ -101,7 +101,7 @@ def instruments() -> Instruments:
         ),
         runs_finished=Counter(
             "greenroom_runs_finished",
-            "Runs a worker ended, by terminal status and origin.",
+            "Runs that ended (by a worker, the sweeper or an abort while READY), by status and origin.",
             ["status", "origin"],
             registry=None,
         ),
