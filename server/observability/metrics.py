@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Histogram, values
 
+from server.pids import alive
 from server.settings import Settings
 
 _DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -42,23 +43,13 @@ def configure_metrics(settings: Settings, group: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for old in root.glob(f"{prefix}*"):
         pid = old.name.removeprefix(prefix)
-        if not pid.isdigit() or not _alive(int(pid)):
+        if not pid.isdigit() or not alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     directory = root / f"{prefix}{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ[_DIR_VARIABLE] = str(directory)
     return directory
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
+from server.pids import alive
+
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.2
@@ -314,15 +316,5 @@ def remove_orphan_groups(parent: Path) -> None:
         if not owner.isdigit():
             with contextlib.suppress(OSError):  # EBUSY: an older worker's run is in it
                 directory.rmdir()
-        elif not _alive(int(owner)):
+        elif not alive(int(owner)):
             release_group(directory)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
