@@ -71,6 +71,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = _created()
     # `greenroom tokens create --expires DAYS`: refused from then on (None: never expires).
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the token is for, as its creator said (None for run tokens and tokens made before 0011).
+    description: Mapped[str | None] = mapped_column(String(200))
+    # The last request made with it, to within a minute (server/services/token_use.py).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Actor(Base):
