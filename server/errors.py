@@ -14,9 +14,11 @@ ApiError (status_code, error_type)
 ├── ActorNotFound           404 record-not-found "Actor was not found"
 ├── MethodNotAllowed        405 method-not-allowed
 ├── RunTimeoutExceeded      408 run-timeout-exceeded
+├── LimitExceeded           402 actor-memory-limit-exceeded | concurrent-runs-limit-exceeded
 ├── NameNotUnique           409 <resource>-name-not-unique
 ├── RequestTooLarge         413 request-too-large
 ├── UnsupportedEncoding     415 unsupported-content-encoding
+├── RateLimitExceeded       429 rate-limit-exceeded (with Retry-After and X-RateLimit-Limit)
 └── ServiceUnavailable      503 service-unavailable
 """
 
@@ -168,6 +170,31 @@ class UnsupportedEncoding(ApiError):
 
     def __init__(self, encoding: str):
         super().__init__(f'Content-Encoding "{encoding}" is not supported.')
+
+
+class LimitExceeded(ApiError):
+    """Raised when a run start asks for more than its user's limits allow (server/services/limits.py).
+    402, as Apify answers it; the Python client's `wait_for_resources` retries these two types."""
+
+    status_code = 402
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message, error_type=error_type)
+
+
+class RateLimitExceeded(ApiError):
+    """Raised when a token (or an IP without one) made more requests this second than its limit
+    (server/rate_limits.py). The official clients retry a 429 by themselves."""
+
+    status_code = 429
+    error_type = "rate-limit-exceeded"
+
+    def __init__(self, limit: int, scope: str, retry_after_s: int):
+        super().__init__(
+            f"You have exceeded the rate limit of {limit} requests per second ({scope}). "
+            f"Please try again later."
+        )
+        self.headers = {"Retry-After": str(retry_after_s), "X-RateLimit-Limit": str(limit)}
 
 
 class ServiceUnavailable(ApiError):

@@ -16,6 +16,13 @@ SANDBOX_MODES = ("on", "auto", "off")
 LOG_FORMATS = ("text", "json")
 # Apify's webhook retry schedule: about 1 minute, then doubling, 11 retries (some 34 hours in all).
 APIFY_WEBHOOK_RETRY_DELAYS_S = tuple(60.0 * 2**i for i in range(11))
+# The per-user limits (Settings attributes) a user can have overridden (`greenroom users limits`).
+USER_LIMIT_NAMES = (
+    "max_concurrent_runs",
+    "max_running_memory_mbytes",
+    "max_run_memory_mbytes",
+    "max_ready_runs",
+)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -123,6 +130,26 @@ class Settings:
     default_memory_mbytes: int = 1024
     min_memory_mbytes: int = 128
     max_memory_mbytes: int = 32768
+    # Per-user limits (server/services/limits.py; each can be overridden per user with
+    # `greenroom users limits` or PUT /v2/users/me/limits). A run beyond the running limits is accepted
+    # and waits in READY; the workers take READY runs fairly between users (worker/fair.py).
+    # Runs RUNNING at once (Apify: 25 free, 250 paid); total memory of those runs (Apify's free plan:
+    # 16,384 MB); the memory one run may ask for; runs waiting in READY beyond which a start is
+    # refused (402 concurrent-runs-limit-exceeded).
+    max_concurrent_runs: int = 25
+    max_running_memory_mbytes: int = 32768
+    max_run_memory_mbytes: int = 32768
+    max_ready_runs: int = 1000
+    # Requests per second per token (without one, per client IP), over all endpoints and per resource
+    # (one actor, run, dataset, store...), as Apify counts them (Apify: 250,000 a minute overall; 60/s
+    # per resource, 200/s on key-value records, 400/s on run starts, pushes and request-queue
+    # requests). Beyond: 429 rate-limit-exceeded. 0: no limit. Counted in Redis; Redis away: not counted.
+    rate_limit_per_s: int = 4000
+    rate_limit_resource_per_s: int = 60
+    rate_limit_record_per_s: int = 200
+    rate_limit_heavy_per_s: int = 400
+    # Usernames that may change limits through the API (PUT /v2/users/me/limits).
+    admin_usernames: tuple[str, ...] = ("admin",)
     # How a run's memory limit is enforced: auto (cgroup v2, else v1, else poll), cgroup (v2 or v1
     # only: a run fails when neither is writable), poll (sample the actor's memory, kill it when
     # over), off (measure only).
@@ -289,6 +316,15 @@ class Settings:
             default_memory_mbytes=int(get("DEFAULT_MEMORY_MBYTES", str(d.default_memory_mbytes))),
             min_memory_mbytes=int(get("MIN_MEMORY_MBYTES", str(d.min_memory_mbytes))),
             max_memory_mbytes=int(get("MAX_MEMORY_MBYTES", str(d.max_memory_mbytes))),
+            max_concurrent_runs=int(get("MAX_CONCURRENT_RUNS", str(d.max_concurrent_runs))),
+            max_running_memory_mbytes=int(get("MAX_RUNNING_MEMORY_MBYTES", str(d.max_running_memory_mbytes))),
+            max_run_memory_mbytes=int(get("MAX_RUN_MEMORY_MBYTES", str(d.max_run_memory_mbytes))),
+            max_ready_runs=int(get("MAX_READY_RUNS", str(d.max_ready_runs))),
+            rate_limit_per_s=int(get("RATE_LIMIT_PER_S", str(d.rate_limit_per_s))),
+            rate_limit_resource_per_s=int(get("RATE_LIMIT_RESOURCE_PER_S", str(d.rate_limit_resource_per_s))),
+            rate_limit_record_per_s=int(get("RATE_LIMIT_RECORD_PER_S", str(d.rate_limit_record_per_s))),
+            rate_limit_heavy_per_s=int(get("RATE_LIMIT_HEAVY_PER_S", str(d.rate_limit_heavy_per_s))),
+            admin_usernames=_paths(get("ADMIN_USERNAMES", ",".join(d.admin_usernames))),
             memory_limit=_choice("MEMORY_LIMIT", get("MEMORY_LIMIT", d.memory_limit), MEMORY_LIMIT_MODES),
             sandbox=_choice("SANDBOX", get("SANDBOX", d.sandbox), SANDBOX_MODES),
             sandbox_uids=_uid_range(get("SANDBOX_UIDS", _format_range(d.sandbox_uids))),
@@ -357,6 +393,15 @@ class Settings:
             "GREENROOM_DEFAULT_MEMORY_MBYTES": str(self.default_memory_mbytes),
             "GREENROOM_MIN_MEMORY_MBYTES": str(self.min_memory_mbytes),
             "GREENROOM_MAX_MEMORY_MBYTES": str(self.max_memory_mbytes),
+            "GREENROOM_MAX_CONCURRENT_RUNS": str(self.max_concurrent_runs),
+            "GREENROOM_MAX_RUNNING_MEMORY_MBYTES": str(self.max_running_memory_mbytes),
+            "GREENROOM_MAX_RUN_MEMORY_MBYTES": str(self.max_run_memory_mbytes),
+            "GREENROOM_MAX_READY_RUNS": str(self.max_ready_runs),
+            "GREENROOM_RATE_LIMIT_PER_S": str(self.rate_limit_per_s),
+            "GREENROOM_RATE_LIMIT_RESOURCE_PER_S": str(self.rate_limit_resource_per_s),
+            "GREENROOM_RATE_LIMIT_RECORD_PER_S": str(self.rate_limit_record_per_s),
+            "GREENROOM_RATE_LIMIT_HEAVY_PER_S": str(self.rate_limit_heavy_per_s),
+            "GREENROOM_ADMIN_USERNAMES": ",".join(self.admin_usernames),
             "GREENROOM_MEMORY_LIMIT": self.memory_limit,
             "GREENROOM_SANDBOX": self.sandbox,
             "GREENROOM_SANDBOX_UIDS": _format_range(self.sandbox_uids),

@@ -111,3 +111,9 @@ def _user_id(session: Session, username: str) -> str:
     if user_id is None:
         raise LookupError(f"no user named {username!r}")
     return user_id
+
+
+def user_id_of(db: SyncDatabase, username: str) -> str:
+    """The id of the user named `username`; LookupError if there is none."""
+    with db.transaction() as session:
+        return _user_id(session, username)

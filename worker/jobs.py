@@ -22,10 +22,11 @@ from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
 from server.storage.models import ApiToken
-from server.storage.runs import ACTIVE, CLAIM, transition_stmt
+from server.storage.runs import ACTIVE, transition_stmt
 from worker.abort import AbortWatch
 from worker.context import WorkerContext, get_context
 from worker.events import RunEvents
+from worker.fair import claim_next, wake_user
 from worker.finalize import finalize, outcome_status
 from worker.lease import Lease, lease_until
 from worker.logs import LogWriter
@@ -63,20 +64,24 @@ def _waited_s(started_at: str) -> float:
     return max(0.0, (utcnow() - datetime.fromisoformat(started_at)).total_seconds())
 
 
-def _claim(ctx: WorkerContext, run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any], int] | None:
-    """READY -> RUNNING with this attempt's lease, and a token for the run, in one transaction; None if
-    someone else has it. Also the run's stats and reboot generation (worker/run_spec.py)."""
-    claim = {"run_id": run_id, "owner": owner, "until": lease_until(ctx.settings.run_lease_s)}
+def _claim(ctx: WorkerContext, job_run_id: str, owner: str) -> tuple[RunSpec, dict[str, Any], int] | None:
+    """READY -> RUNNING for the fairest READY run of this worker's queue (worker/fair.py: not
+    necessarily the job's own), with this attempt's lease and a token for the run, in one
+    transaction; None if nothing READY fits its user's limits. Also the run's stats and reboot
+    generation (worker/run_spec.py)."""
+    until = lease_until(ctx.settings.run_lease_s)
     with ctx.db.begin() as connection:
-        if connection.execute(CLAIM, claim).rowcount != 1:
+        picked = claim_next(connection, ctx.settings, job_run_id, owner, until)
+        if picked is None:
             return None
+        run_id, user_id = picked
         token = new_token()
         claimed = read_spec(connection, run_id, token)
         connection.execute(
             _INSERT_TOKEN,
             {
                 "id": new_id(),
-                "user_id": claimed[0].user_id,
+                "user_id": user_id,
                 "token_hash": hash_token(token),
                 "run_id": run_id,
                 "created_at": utcnow(),
@@ -115,19 +120,27 @@ def _events(ctx: WorkerContext, spec: RunSpec) -> RunEvents | None:
 
 
 def execute_run(run_id: str) -> str | None:
-    """Run one actor run to its end. A run that is not READY (a duplicate delivery) is left alone."""
-    with running(run_id):  # every log line of this worker until the run ends names it
-        return _execute_run(run_id)
-
-
-def _execute_run(run_id: str) -> str | None:
+    """A wake-up for this worker (worker/fair.py): run the fairest READY run to its end (the job's
+    own run, or another user's that waited longer). Nothing fitting (a duplicate delivery, every READY
+    run held back by its user's limits): nothing to do."""
     ctx = get_context()
     owner = new_id()
     claimed = _claim(ctx, run_id, owner)
     if claimed is None:
-        log.info("run %s is not READY; skipping", run_id)
+        log.info("job %s: no READY run to take (taken, or held back by its user's limits)", run_id)
         return None
+    with running(claimed[0].run_id):  # every log line of this worker until the run ends names it
+        try:
+            return _execute_run(ctx, owner, claimed)
+        finally:
+            # The run ended (or went back to READY): a run of the same user that a limit held back
+            # may go now. After the terminal commit, as every wake-up.
+            wake_user(ctx, claimed[0].user_id)
+
+
+def _execute_run(ctx: WorkerContext, owner: str, claimed: tuple[RunSpec, dict[str, Any], int]) -> str | None:
     spec, base_stats, generation = claimed
+    run_id = spec.run_id
     began = time.monotonic()
     ran = instruments()
     ran.runs_started.labels(spec.origin).inc()

@@ -36,12 +36,13 @@ from server.storage.leases import (
     REAP_RUN,
     REQUEUE_RUN,
     STALE_READY_BUILDS,
-    STALE_READY_RUNS,
 )
+from server.storage.limits import STALE_CLAIMABLE_RUNS, defaults_of
 from server.storage.runs import DELETE_RUN_TOKENS
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.builds import finish_build
 from worker.context import WorkerContext
+from worker.fair import unwoken
 from worker.restarts import MAX_RESTARTS
 from worker.retention import Retention
 from worker.webhooks.delivery import enqueue_due, webhook_queue
@@ -179,13 +180,15 @@ def _status(queue: Queue, job_id: str) -> JobStatus | None:
 def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept, taken: Taken) -> None:
     before = utcnow() - timedelta(seconds=ctx.settings.orphan_after_s)
     with ctx.db.begin() as connection:
-        runs = connection.execute(STALE_READY_RUNS.limit(_READY_BATCH), {"before": before}).scalars().all()
+        # Only runs that fit their user's limits: one held back by a limit has no job on purpose.
+        params = {"before": before, "queue": ctx.settings.queue_name, **defaults_of(ctx.settings)}
+        runs = connection.execute(STALE_CLAIMABLE_RUNS.limit(_READY_BATCH), params).scalars().all()
         builds = (
             connection.execute(STALE_READY_BUILDS.limit(_READY_BATCH), {"before": before}).scalars().all()
         )
     now = frozenset(queue.intermediate_queue.get_job_ids())
     seen, taken.job_ids = taken.job_ids, now
-    for run_id in _lost(queue, list(runs), now, seen):
+    for run_id in unwoken(queue, _lost(queue, list(runs), now, seen), len(runs)):
         enqueue_run_sync(queue, run_id)
         swept.requeued.append(run_id)
     lost_builds = _lost(queue, list(builds), now, seen)

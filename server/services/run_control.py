@@ -14,6 +14,7 @@ from server.observability.metrics import instruments
 from server.queue import enqueue_run
 from server.run_options import RunOverrides
 from server.services.build_versions import resolve_build
+from server.services.limits import check_start_allowed
 from server.services.pricing import ACTOR_START_EVENT, check_max_total_charge, start_event_count
 from server.services.webhooks import enqueue_dispatches_of
 from server.statuses import TERMINAL, RunStatus
@@ -82,7 +83,10 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
         options["maxTotalChargeUsd"] = overrides.max_total_charge_usd
     stats = dict(run.stats) | {"resurrectCount": int(run.stats.get("resurrectCount", 0)) + 1}
     async with state.db.transaction() as session:
+        # The same limits as a new start (server/services/limits.py), before anything changes.
+        await check_start_allowed(session, state.settings, run.user_id, int(options["memoryMbytes"]))
         values: dict[str, Any] = {
+            "queue_name": state.settings.queue_name,
             "status": RunStatus.READY.value,
             "finished_at": None,
             "exit_code": None,

@@ -13,6 +13,7 @@ from server.queue import enqueue_run
 from server.run_options import RunOverrides
 from server.services.build_versions import BuildRef, resolve_build
 from server.services.input_schemas import checked_body
+from server.services.limits import check_start_allowed
 from server.services.pricing import (
     ACTOR_START_EVENT,
     check_max_total_charge,
@@ -127,6 +128,8 @@ async def start_run(
     owner = {"user_id": user.id, "act_id": actor.id, "act_run_id": run_id}
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
     async with state.db.transaction() as session:
+        # 402 before anything is written: a run that could never start, or a backlog that is full.
+        await check_start_allowed(session, state.settings, user.id, int(options["memoryMbytes"]))
         build = await resolve_build(session, actor, options["build"])
         # The build's input schema: defaults filled in, the input validated (400) before any write.
         run_input = await _schema_checked(session, build, run_input)
@@ -149,6 +152,7 @@ async def start_run(
             started_at=now,
             pricing_info=pricing_info,
             charged_event_counts={ACTOR_START_EVENT: starts} if starts else {},
+            queue_name=state.settings.queue_name,
         )
         await session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
         await session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))

@@ -60,6 +60,19 @@ class User(Base):
     )
 
 
+class UserLimits(Base):
+    """One user's overrides of the per-user limits in Settings (None: the setting's value).
+    Set with `greenroom users limits` or PUT /v2/users/me/limits (server/services/limits.py)."""
+
+    __tablename__ = "user_limits"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
+    max_running_memory_mbytes: Mapped[int | None] = mapped_column(Integer)
+    max_run_memory_mbytes: Mapped[int | None] = mapped_column(Integer)
+    max_ready_runs: Mapped[int | None] = mapped_column(Integer)
+    modified_at: Mapped[datetime] = _created()
+
+
 class ApiToken(Base):
     """A user's API token, stored hashed. run_id set: a token handed to one run, dropped when it ends."""
 
@@ -191,6 +204,9 @@ class Run(Base):
     input_key: Mapped[str | None] = mapped_column(String(256))
     # Reboots asked for; the worker running the run restarts the actor when it grows.
     reboot_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # The RQ queue (GREENROOM_REDIS_PREFIX) whose workers take the run: a worker woken by any job
+    # claims the fairest READY run of its own queue (worker/fair.py). None: made before 0012.
+    queue_name: Mapped[str | None] = mapped_column(String(64))
 
 
 class RunCharge(Base):

@@ -1,0 +1,179 @@
+"""Per-user limits and the fair claim, as statements (no commits here).
+
+A user's limit is their `user_limits` override, else the setting: `coalesce(override, :default)`,
+with the settings' values bound as parameters (DEFAULTS_OF), so the statements are built once.
+
+CLAIM_NEXT is the whole scheduling decision, in one UPDATE: of the READY runs of a queue, the one
+of the user with the fewest active runs (ties: the oldest run), skipping users whose active runs are
+at their count or memory limit, goes READY -> RUNNING. One statement, so that on SQLite it runs under
+the write lock (no two claims see the same counts); on PostgreSQL the caller first takes
+CLAIM_LOCK, a transaction-scoped advisory lock, for the same reason (READ COMMITTED would let two
+claims of one user both see 24 of 25 slots taken).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from server.settings import USER_LIMIT_NAMES, Settings
+from server.statuses import RunStatus
+from server.storage.models import Run, UserLimits
+
+RUNS = cast(Table, Run.__table__)
+LIMITS = cast(Table, UserLimits.__table__)
+_ACTIVE = [RunStatus.RUNNING.value, RunStatus.TIMING_OUT.value, RunStatus.ABORTING.value]
+READY = RunStatus.READY.value
+
+# The limits a user can have overridden: user_limits' columns, named as the Settings attributes.
+LIMIT_NAMES = USER_LIMIT_NAMES
+
+
+def defaults_of(settings: Settings) -> dict[str, int]:
+    """The bind parameters every statement here takes: the settings' limits."""
+    return {f"default_{name}": int(getattr(settings, name)) for name in LIMIT_NAMES}
+
+
+def _limit(name: str, limits: Table | Any = LIMITS) -> ColumnElement[int]:
+    return func.coalesce(limits.c[name], bindparam(f"default_{name}"))
+
+
+def run_memory(runs: Table | Any = RUNS) -> ColumnElement[int]:
+    """A run's memory (its options' memoryMbytes), in SQL."""
+    return func.coalesce(runs.c.options["memoryMbytes"].as_integer(), 0)
+
+
+# Per user with an active run: how many, and their memory.
+_ACTIVE_BY_USER = (
+    select(
+        RUNS.c.user_id.label("user_id"),
+        func.count().label("runs"),
+        func.sum(run_memory()).label("memory"),
+    )
+    .where(RUNS.c.status.in_(_ACTIVE))
+    .group_by(RUNS.c.user_id)
+    .subquery("active")
+)
+
+
+def _claimable() -> tuple[Any, ColumnElement[bool], ColumnElement[int]]:
+    """(FROM clause, the predicate "this READY run fits its user's limits now", its user's active runs)."""
+    ready = RUNS.alias("ready")
+    active_runs = func.coalesce(_ACTIVE_BY_USER.c.runs, 0)
+    active_memory = func.coalesce(_ACTIVE_BY_USER.c.memory, 0)
+    fits = and_(
+        active_runs < _limit("max_concurrent_runs"),
+        active_memory + run_memory(ready) <= _limit("max_running_memory_mbytes"),
+    )
+    joined = ready.outerjoin(_ACTIVE_BY_USER, _ACTIVE_BY_USER.c.user_id == ready.c.user_id).outerjoin(
+        LIMITS, LIMITS.c.user_id == ready.c.user_id
+    )
+    return (ready, joined), fits, active_runs
+
+
+def _next_run() -> ScalarSelect[Any]:
+    (ready, joined), fits, active_runs = _claimable()
+    # The job's own run is a candidate even without a queue name (a run made before 0012).
+    mine = or_(ready.c.queue_name == bindparam("queue"), ready.c.id == bindparam("job_run_id"))
+    return (
+        select(ready.c.id)
+        .select_from(joined)
+        .where(ready.c.status == READY, mine, fits)
+        .order_by(active_runs, ready.c.started_at, ready.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# Executed with {"queue", "job_run_id", "owner", "until", **defaults_of(settings)}; RETURNING the run
+# claimed (none: nothing READY fits its user's limits).
+CLAIM_NEXT: Update = (
+    update(RUNS)
+    .where(RUNS.c.id == _next_run(), RUNS.c.status == READY)
+    .values(
+        status=RunStatus.RUNNING.value,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=RUNS.c.lease_expires_at.type),
+    )
+    .returning(RUNS.c.id, RUNS.c.user_id)
+)
+
+# PostgreSQL: claims wait for each other (held to the end of the claim's transaction).
+CLAIM_LOCK: TextClause = text("SELECT pg_advisory_xact_lock(7239114)")
+
+
+def _stale_claimable() -> Select[Any]:
+    (ready, joined), fits, _ = _claimable()
+    return (
+        select(ready.c.id)
+        .select_from(joined)
+        .where(
+            ready.c.status == READY,
+            ready.c.started_at < bindparam("before", type_=RUNS.c.started_at.type),
+            or_(ready.c.queue_name == bindparam("queue"), ready.c.queue_name.is_(None)),
+            fits,
+        )
+        .order_by(ready.c.started_at)
+    )
+
+
+# Executed with {"before", "queue", **defaults_of(settings)}: this queue's READY runs created before
+# `before` that fit their user's limits now, oldest first. A run held back by a limit is not here:
+# it has no job on purpose, and gets one when a run of its user ends (WAKE_USER_RUNS).
+STALE_CLAIMABLE_RUNS: Select[Any] = _stale_claimable()
+
+
+# Executed with {"user_id", **defaults_of(settings)}: the user's limits (overrides over settings), in
+# LIMIT_NAMES' order.
+USER_LIMITS: Select[Any] = select(
+    *(
+        func.coalesce(
+            select(LIMITS.c[name]).where(LIMITS.c.user_id == bindparam("user_id")).scalar_subquery(),
+            bindparam(f"default_{name}"),
+        )
+        for name in LIMIT_NAMES
+    )
+)
+
+# Executed with {"user_id"}: (active runs, their memory, READY runs) of the user.
+USER_USAGE: Select[int, int, int] = select(
+    func.count().filter(RUNS.c.status.in_(_ACTIVE)),
+    func.coalesce(func.sum(run_memory()).filter(RUNS.c.status.in_(_ACTIVE)), 0),
+    func.count().filter(RUNS.c.status == READY),
+).where(RUNS.c.user_id == bindparam("user_id"), RUNS.c.status.in_([*_ACTIVE, READY]))
+
+# Executed with {"user_id", "count"}: the user's oldest READY runs, to wake as many workers when one
+# of their runs ended (or their limits grew): each gets a job (job id = run id).
+WAKE_USER_RUNS: Select[Any] = (
+    select(RUNS.c.id)
+    .where(RUNS.c.user_id == bindparam("user_id"), RUNS.c.status == READY)
+    .order_by(RUNS.c.started_at, RUNS.c.id)
+    .limit(bindparam("count"))
+)
+
+
+def wake_ids(connection: Connection, settings: Settings, user_id: str) -> list[str]:
+    """The user's READY runs to enqueue a job for now: as many as they have free run slots."""
+    params = {"user_id": user_id, **defaults_of(settings)}
+    max_runs = connection.execute(USER_LIMITS, params).one()[0]
+    active, _memory, ready = connection.execute(USER_USAGE, params).one()
+    count = min(ready, max_runs - active)
+    if count <= 0:
+        return []
+    return list(connection.execute(WAKE_USER_RUNS, {"user_id": user_id, "count": count}).scalars())
