@@ -26,6 +26,7 @@ from server.lifespan import lifespan_for
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.requests import ObserveRequests, tag_routes
+from server.rate_limits import RateLimits
 from server.routes import routes
 from server.settings import Settings
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=table,
-        middleware=[Middleware(ObserveRequests)],
+        middleware=[Middleware(ObserveRequests), Middleware(RateLimits, settings=settings)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -8,6 +8,7 @@ from server.api import (
     actors,
     datasets,
     key_value_stores,
+    limits,
     logs,
     run_control,
     run_lists,
@@ -225,6 +226,8 @@ def _users() -> list[BaseRoute]:
     return [
         Route("/v2/users/me", users.me, methods=["GET"]),
         Route("/v2/users/me/usage/monthly", users.monthly_usage, methods=["GET"]),
+        Route("/v2/users/me/limits", limits.get_limits, methods=["GET"]),
+        Route("/v2/users/me/limits", limits.put_limits, methods=["PUT"]),
         Route("/v2/users/{userId}", users.public, methods=["GET"]),
     ]
 

@@ -77,6 +77,12 @@ def settings(
         callable_modules=("tests.actors",),
         # Runs a test leaves going do not hold up the workers' stop at the end of the session.
         worker_stop_grace_s=3.0,
+        # The suite makes thousands of requests a second with one token: counted, never refused
+        # (tests/test_rate_limits.py has its own Greenroom with low limits).
+        rate_limit_per_s=1_000_000,
+        rate_limit_resource_per_s=1_000_000,
+        rate_limit_record_per_s=1_000_000,
+        rate_limit_heavy_per_s=1_000_000,
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from tests.contract.spec import METHODS, _load_item_methods, covered_operations, spec_paths
 
 _SCHEDULES = "schedules are their own issue (issue 16: schedules, standby)"
-_LIMITS = "account limits belong to the hardening issue (issue 14: fair share and limits)"
 
 # (method, spec path) -> why Greenroom does not serve it.
 NOT_PROVIDED: dict[tuple[str, str], str] = {
@@ -20,8 +19,6 @@ NOT_PROVIDED: dict[tuple[str, str], str] = {
     ("PUT", "/v2/schedules/{scheduleId}"): _SCHEDULES,
     ("DELETE", "/v2/schedules/{scheduleId}"): _SCHEDULES,
     ("GET", "/v2/schedules/{scheduleId}/log"): _SCHEDULES,
-    ("GET", "/v2/users/me/limits"): _LIMITS,
-    ("PUT", "/v2/users/me/limits"): _LIMITS,
     ("GET", "/v2/store"): "Apify Store is Apify's public marketplace of other people's actors; a "
     "self-hosted Greenroom has no store to list",
 }
