@@ -1,0 +1,104 @@
+"""Request rate limits per token (server/rate_limits.py): Apify's 429 with its headers, per caller and
+per resource; the official clients retry by themselves; Redis away: served, uncounted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+
+import httpx
+import pytest
+from apify_client import ApifyClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server.rate_limits import RateLimits
+from server.settings import Settings
+from tests.actors import callable_actor
+from tests.conftest import Account, new_account
+from tests.npm import NODE, NPM, run_js
+from tests.stack import Stack, free_port, running
+
+
+@pytest.fixture
+def limited(isolated_settings: Settings) -> Iterator[Stack]:
+    """A Greenroom (API only) allowing 5 requests a second per token, 3 per resource."""
+    settings = replace(isolated_settings, rate_limit_per_s=5, rate_limit_resource_per_s=3)
+    with running(settings, workers=0) as stack:
+        yield stack
+
+
+def test_over_the_limit_answers_429_with_apifys_envelope_and_headers(
+    limited: Stack, isolated_settings: Settings
+) -> None:
+    alice, bob = new_account(limited.settings), new_account(limited.settings)
+    with limited.client(alice.token) as api, limited.client(bob.token) as other:
+        answers = [api.get("/users/me") for _ in range(15)]
+        ok = [a for a in answers if a.status_code == 200]
+        refused = [a for a in answers if a.status_code == 429]
+        assert ok and refused and len(ok) + len(refused) == 15
+        assert ok[0].headers["X-RateLimit-Limit"] == "5"
+        error = refused[0].json()["error"]
+        assert error["type"] == "rate-limit-exceeded"
+        assert "rate limit of 5 requests per second" in error["message"]
+        assert refused[0].headers["Retry-After"] == "1"
+        assert refused[0].headers["X-RateLimit-Limit"] == "5"
+        # Another token has a count of its own.
+        assert other.get("/users/me").status_code == 200
+
+
+def test_a_resource_has_its_own_lower_limit(limited: Stack) -> None:
+    account = new_account(limited.settings)
+    with limited.client(account.token) as api:
+        actor = api.post("/acts", json=callable_actor("quick", "noop")).json()["data"]
+        answers = [api.get(f"/acts/{actor['id']}") for _ in range(6)]
+        refused = [a for a in answers if a.status_code == 429]
+        assert refused, [a.status_code for a in answers]
+        assert refused[0].headers["X-RateLimit-Limit"] == "3"
+        assert f"acts/{actor['id']}" in refused[0].json()["error"]["message"]
+
+
+def test_the_python_client_retries_429s_by_itself(limited: Stack) -> None:
+    account = new_account(limited.settings)
+    client = ApifyClient(token=account.token, api_url=limited.url)  # its default retries
+    users = [client.user().get() for _ in range(15)]  # 15 calls at 5 a second: some get a 429 first
+    assert all(user is not None and user.username == account.username for user in users)
+    with limited.client(account.token) as api:  # the limit was in force meanwhile
+        assert 429 in {api.get("/users/me").status_code for _ in range(8)}
+
+
+@pytest.mark.skipif(
+    NODE is None or NPM is None, reason="node and npm are not on PATH (the JS check is optional)"
+)
+@pytest.mark.timeout(300)
+def test_the_js_client_retries_429s_by_itself(limited: Stack) -> None:
+    account = new_account(limited.settings)
+    assert run_js("rate_limit.mjs", limited.url, account.token, "15") == {"ok": 15}
+
+
+def test_redis_away_serves_requests_uncounted_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """Fail open: nothing listens at the Redis address; every request is still answered."""
+
+    async def hello(request: Request) -> JSONResponse:
+        return JSONResponse({"data": "hello"})
+
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_per_s=1)
+    app = RateLimits(Starlette(routes=[Route("/v2/hello", hello)]), settings)
+
+    async def calls() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [(await client.get("/v2/hello", params={"token": "t"})).status_code for _ in range(5)]
+
+    with caplog.at_level(logging.WARNING, logger="server.rate_limits"):
+        assert asyncio.run(calls()) == [200] * 5
+    assert [r.message for r in caplog.records if "rate limits not counted" in r.message]
+
+
+def test_the_suite_account_is_not_limited(api: httpx.Client, account: Account) -> None:
+    """The session's Greenroom counts but never refuses (tests/conftest.py raises the limits)."""
+    assert {api.get("/users/me").status_code for _ in range(30)} == {200}
