@@ -71,6 +71,15 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         proxy_connect_timeout_s=1.5,
         metrics_token="scrape-me",
         log_format="json",
+        max_concurrent_runs=3,
+        max_running_memory_mbytes=4096,
+        max_run_memory_mbytes=2048,
+        max_ready_runs=7,
+        rate_limit_per_s=11,
+        rate_limit_resource_per_s=12,
+        rate_limit_record_per_s=13,
+        rate_limit_heavy_per_s=14,
+        admin_usernames=("root", "ops"),
     )
     defaults = Settings()
     assert all(getattr(changed, f.name) != getattr(defaults, f.name) for f in fields(Settings)), (

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from jsonschema import Draft202012Validator, FormatChecker
 
+from server.users import create_token, create_user, user_exists
 from tests.actors import callable_actor, files_actor
 from tests.contract.conftest import World, contract_webhook
 from tests.contract.spec import GREENROOM_ONLY_ERROR_TYPES, Operation, error_types
@@ -246,6 +247,13 @@ VALID: dict[tuple[str, str], Builder] = {
     ("POST", "/v2/tools/decode-and-verify"): lambda op, w: Call.with_json({}, {"encoded": _encoded(w)}),
     ("POST", "/v2/browser-info"): lambda op, w: Call.with_json({}, {"echo": True}),
     ("PUT", "/v2/browser-info"): lambda op, w: Call.with_json({}, {"echo": True}),
+    # Limits are changed by admins (GREENROOM_ADMIN_USERNAMES; the suite's: "admin"), for any user.
+    ("PUT", "/v2/users/me/limits"): lambda op, w: Call.with_json(
+        {},
+        {"maxReadyActorJobs": 1000},
+        query={"user": w.user_id},
+        headers={"Authorization": f"Bearer {_admin_token(w)}"},
+    ),
 }
 
 
@@ -347,6 +355,13 @@ def _delete_fresh_env_var(op: Operation, w: World) -> Call:
     r = w.client.post(url(op, params).rsplit("/", 1)[0], json={"name": name, "value": "v"})
     assert r.status_code == 201, r.text
     return Call(params | {op.params[-1]: name})
+
+
+def _admin_token(w: World) -> str:
+    """A new token of the user named "admin" (made the first time)."""
+    if not user_exists(w.db, "admin"):
+        create_user(w.db, "admin")
+    return create_token(w.db, "admin")
 
 
 def has_builder(op: Operation) -> bool:
