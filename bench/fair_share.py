@@ -5,12 +5,13 @@ measured in the same run without the flood.
         [--redis URL] [--database URL]
 
 One Greenroom (an API process and a pool of `--workers`), default limits. Phase 1 (baseline): alice
-alone makes GET requests (her actor, then her runs' list) and starts `--samples` no-op runs one after
-another, each waited for (`waitForFinish`). Phase 2 (flood): bob starts `--runs` runs of a 0.2 s
-actor as fast as the API takes them (16 at once) while a second process sends `--rate` GET requests
-a second as bob; alice then does the same as in phase 1. Printed, never asserted: alice's p50/p99
-request latency and her runs' time from POST to finished (a no-op: the wait for a worker slot,
-then the run), per phase; bob's accepted starts, his requests' answers (200/429) and rate.
+alone makes GET requests, 20 a second (her actor, then her runs' list), and starts `--samples` no-op
+runs one after another, each waited for (`waitForFinish`). Phase 2 (flood): bob starts `--runs` runs
+of an actor that holds a worker `--nap` seconds, as fast as the API takes them (16 at once), while
+`--flooders` processes send `--rate` GET requests a second as bob; then alice does as in phase 1.
+Printed, never asserted: alice's p50/p99 request latency and her runs' time from POST to finished (a
+no-op: the wait for a worker slot, then the run), per phase; bob's starts, his backlog, his
+requests' answers (200/429) and their rate.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def _alice(base_url: str, token: str, actor_id: str, samples: int) -> tuple[list
                     began = time.perf_counter()
                     api.get(path).raise_for_status()
                     latencies.append((time.perf_counter() - began) * 1000)
+                    time.sleep(0.05)  # alice is an ordinary client: 20 requests a second
             began = time.perf_counter()
             run = api.post(f"/acts/{actor_id}/runs", params={"waitForFinish": 60}).json()["data"]
             runs.append((time.perf_counter() - began) * 1000)
