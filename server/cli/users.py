@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
         "A limit not overridden is the setting's (GREENROOM_MAX_CONCURRENT_RUNS, ...); 'default' "
         "puts one back to it. Runs that a raised limit lets go are started at once.",
     )
-    limits.add_argument("username")
+    limits.add_argument("username", help="the user whose limits to show or change")
     for name in LIMIT_NAMES:
         limits.add_argument(
             "--" + name.replace("_", "-"),
