@@ -148,6 +148,37 @@ def test_a_users_concurrent_runs_limit_holds_back_runs_which_start_later(
         assert limits["current"]["activeActorJobCount"] == 0
 
 
+def test_the_running_memory_limit_holds_back_runs_too(
+    isolated_settings: Settings, own_db: SyncDatabase
+) -> None:
+    """bob's running runs may have 1024 MB together: his 1024 MB runs go one at a time; a run asking
+    for more than that could never start, and is refused."""
+    bob = new_account(isolated_settings)
+    done = greenroom(
+        "users", "limits", bob.username, "--max-running-memory-mbytes", "1024", settings=isolated_settings
+    )
+    assert done.returncode == 0, done.stderr
+    with running(isolated_settings, workers=2) as stack, stack.client(bob.token) as api:
+        actor = api.post("/acts", json=callable_actor("sleepy", "sleep")).json()["data"]
+        never = api.post(f"/acts/{actor['id']}/runs", params={"memory": 2048})
+        assert never.status_code == 402
+        assert never.json()["error"]["type"] == "actor-memory-limit-exceeded"
+        assert "GREENROOM_MAX_RUNNING_MEMORY_MBYTES" in never.json()["error"]["message"]
+        for _ in range(3):
+            api.post(
+                f"/acts/{actor['id']}/runs", params={"memory": 1024}, json={"seconds": 0.4}
+            ).raise_for_status()
+        most_running = 0
+        deadline = time.monotonic() + 60
+        while _statuses(own_db, bob.user_id).get("SUCCEEDED", 0) < 3 and time.monotonic() < deadline:
+            most_running = max(most_running, _statuses(own_db, bob.user_id).get("RUNNING", 0))
+            time.sleep(0.02)
+        assert _statuses(own_db, bob.user_id) == {"SUCCEEDED": 3}
+        assert most_running == 1
+        bad = api.put("/users/me/limits", json={"maxConcurrentActorJobs": 2.5})
+        assert bad.status_code == 403  # not an admin: refused before the body is read
+
+
 def test_a_run_held_back_by_a_limit_is_not_a_lost_one_for_the_sweeper(
     settings: Settings, isolated_settings: Settings, own_db: SyncDatabase
 ) -> None:
@@ -251,6 +282,15 @@ def test_only_admins_change_limits_and_a_raise_starts_held_runs(
             assert api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] == "READY"  # held back
             bad = admin.put("/users/me/limits", params={"user": bob.user_id}, json={"maxMonthlyUsageUsd": 5})
             assert bad.status_code == 400
+            half = admin.put(
+                "/users/me/limits", params={"user": bob.user_id}, json={"maxConcurrentActorJobs": 2.5}
+            )
+            assert half.status_code == 400
+            assert "whole number" in half.json()["error"]["message"]
+            gigabytes = {"maxActorMemoryGbytes": 0.5}
+            put = admin.put("/users/me/limits", params={"user": bob.user_id}, json=gigabytes)
+            assert put.json()["data"]["limits"]["maxActorMemoryGbytes"] == 0.5
+            admin.put("/users/me/limits", params={"user": bob.user_id}, json={"maxActorMemoryGbytes": None})
             admin.put("/users/me/limits", params={"user": bob.user_id}, json={"maxConcurrentActorJobs": None})
             finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": 30}).json()["data"]
             assert finished["status"] == "SUCCEEDED"

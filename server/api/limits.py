@@ -75,9 +75,12 @@ def _changes(body: dict[str, Any]) -> dict[str, int | None]:
         if value is None:
             changes[column] = None
             continue
-        number = value * unit if isinstance(value, int | float) and not isinstance(value, bool) else None
+        # Counts and megabytes are whole numbers; gigabytes may have a fraction (0.5 = 512 MB).
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        number = value * unit if whole or (unit > 1 and isinstance(value, float)) else None
         if number is None or not math.isfinite(number) or not 0 <= number <= _MAX_VALUE:
-            raise InvalidInput(f"'{field}' must be a number from 0 to {_MAX_VALUE // unit}, or null.")
+            kind = "a whole number" if unit == 1 else "a number"
+            raise InvalidInput(f"'{field}' must be {kind} from 0 to {_MAX_VALUE // unit}, or null.")
         changes[column] = int(number)
     return changes
 
