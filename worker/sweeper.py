@@ -6,7 +6,8 @@ deleted (worker/retention.py). Run by every worker pool.
   again; then its waiters are woken.
 - A run (or build) still READY some time after it was created whose RQ job is gone (Redis was down
   when the API enqueued it, Redis lost its data, a worker died between taking the job and claiming
-  the run): enqueued again. A job delivered twice is harmless: the claim is a compare-and-set.
+  the run): enqueued again. A job delivered twice is harmless: the claim is a compare-and-set. A
+  run held back by its user's limits is not lost (worker/fair.py says who wakes it).
 
 SQL decides every status, by compare-and-set; RQ's registries are only asked whether a job is
 still waiting. Several sweepers (one per worker machine) may run at once.
