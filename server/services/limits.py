@@ -16,6 +16,7 @@ GREENROOM_MAX_RUN_MEMORY_MBYTES, GREENROOM_MAX_READY_RUNS) with their own overri
 from __future__ import annotations
 
 import calendar
+import math
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -122,7 +123,7 @@ def account_limits_json(settings: Settings, limits: Limits, usage: Usage) -> dic
             "maxActorTaskCount": 0,
             "maxConcurrentActorJobs": limits.max_concurrent_runs,
             "maxTeamAccountSeatCount": 0,
-            "dataRetentionDays": settings.retention_days,
+            "dataRetentionDays": math.ceil(settings.retention_days),  # 0: kept forever
             # Greenroom's own.
             "maxRunMemoryMbytes": limits.max_run_memory_mbytes,
             "maxReadyActorJobs": limits.max_ready_runs,

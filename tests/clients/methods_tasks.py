@@ -189,12 +189,21 @@ ACCOUNT: list[Row] = [
         lambda w: True,
         pick=lambda r, w: r is not None,
     ),
-    absent("UserClient", "limits", "limits", "account limits: the hardening issue (GET /v2/users/me/limits)"),
+    row(
+        "UserClient",
+        "limits",
+        "limits",
+        lambda c, w: c.user().limits(),
+        "return (await c.user().limits()).limits.maxConcurrentActorJobs;",
+        lambda w: 25,  # GREENROOM_MAX_CONCURRENT_RUNS's default: the suite's users have no override
+        pick=lambda r, w: r.limits.max_concurrent_actor_jobs,
+    ),
     absent(
         "UserClient",
         "update_limits",
         "updateLimits",
-        "account limits: the hardening issue (PUT /v2/users/me/limits)",
+        "its two fields (maxMonthlyUsageUsd, dataRetentionDays) mean nothing here: Greenroom bills no "
+        "one and retention is a setting; PUT /v2/users/me/limits changes run limits, for admins",
     ),
     *(
         absent("ScheduleCollectionClient", m, j, "schedules: the issue on schedules (/v2/schedules)")
