@@ -16,8 +16,8 @@ GREENROOM_MAX_RUN_MEMORY_MBYTES, GREENROOM_MAX_READY_RUNS) with their own overri
 from __future__ import annotations
 
 import calendar
-import math
 import logging
+import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
