@@ -31,9 +31,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("queue_name", sa.String(64), nullable=True))
+    # A user's active and READY runs are counted at every start and run end.
+    op.create_index("ix_runs_user_status", "runs", ["user_id", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_user_status", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("queue_name")
     op.drop_table("user_limits")

@@ -162,7 +162,12 @@ class Task(Base):
 
 class Run(Base):
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_user_started", "user_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_runs_user_started", "user_id", "started_at"),
+        # A user's active and READY runs, counted at every start and run end (server/storage/limits.py),
+        # without reading the user's finished ones.
+        Index("ix_runs_user_status", "user_id", "status"),
+    )
     id: Mapped[str] = _id()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     act_id: Mapped[str] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), nullable=False)
