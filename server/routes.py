@@ -16,6 +16,7 @@ from server.api import (
     run_storages,
     runs,
     tasks,
+    tokens,
     tools,
     users,
 )
@@ -228,6 +229,9 @@ def _users() -> list[BaseRoute]:
         Route("/v2/users/me/usage/monthly", users.monthly_usage, methods=["GET"]),
         Route("/v2/users/me/limits", limits.get_limits, methods=["GET"]),
         Route("/v2/users/me/limits", limits.put_limits, methods=["PUT"]),
+        Route("/v2/users/me/tokens", tokens.list_, methods=["GET"]),
+        Route("/v2/users/me/tokens", tokens.create, methods=["POST"]),
+        Route("/v2/users/me/tokens/{tokenId}", tokens.delete_, methods=["DELETE"]),
         Route("/v2/users/{userId}", users.public, methods=["GET"]),
     ]
 
