@@ -1,0 +1,193 @@
+"""Hostile input (issue 14): numbers past every bound, JSON that breaks parsers or storage, bodies
+that inflate or hold a million items. Each is a 4xx in Apify's envelope, never a 500, and writes
+nothing (the Batch of tests/test_bad_input.py checks both)."""
+
+from __future__ import annotations
+
+import json
+
+import brotli
+import httpx
+
+from tests import test_bad_input
+from tests.test_bad_input import INVALID, JSON_HEADERS, TOO_LARGE, UNKNOWN, Batch
+
+# The fixtures of tests/test_bad_input.py: an actor, a task and a store; a Batch taken after them.
+things = test_bad_input.things
+batch = test_bad_input.batch
+
+BAD_JSON = ("invalid-request", None)
+HUGE = ["1e30", str(2**63), str(2**64), "9" * 400]
+
+
+def _lists(api: httpx.Client, things: dict) -> list[str]:
+    dataset = api.post("/datasets", params={"name": "hostile-ds"}).json()["data"]["id"]
+    queue = api.post("/request-queues", params={"name": "hostile-rq"}).json()["data"]["id"]
+    return [
+        "/acts",
+        f"/acts/{things['actor']}/runs",
+        f"/acts/{things['actor']}/builds",
+        f"/acts/{things['actor']}/webhooks",
+        "/actor-builds",
+        "/actor-tasks",
+        f"/actor-tasks/{things['task']}/runs",
+        f"/actor-tasks/{things['task']}/webhooks",
+        "/actor-runs",
+        "/datasets",
+        f"/datasets/{dataset}/items",
+        "/key-value-stores",
+        f"/key-value-stores/{things['store']}/keys",
+        "/request-queues",
+        f"/request-queues/{queue}/requests",
+        f"/request-queues/{queue}/head",
+        "/webhooks",
+        "/webhook-dispatches",
+    ]
+
+
+def test_huge_offsets_and_limits_are_400_naming_the_bound(api, db, account, things) -> None:
+    """offset=1e30 or limit=2^63 overflowed the databases' 64-bit integers (OverflowError, a 500)."""
+    lists = _lists(api, things)
+    batch = Batch(api, db, account.user_id)
+    for url in lists:
+        # Keys, requests and the head page by cursor: they take a limit and no offset.
+        cursor = url.endswith(("/keys", "/requests", "/head"))
+        for name in ("limit",) if cursor else ("offset", "limit"):
+            for value in HUGE:
+                response = batch.expect("GET", url, 400, INVALID, params={name: value})
+                if response.status_code == 400 and "9007199254740991" not in response.text:
+                    batch.problems.append(f"{url}?{name}={value}: the bound is not named: {response.text}")
+    batch.done()
+
+
+def test_huge_run_numbers_are_400(batch, things) -> None:
+    """timeout=1e30 was accepted and the run failed with a traceback in its log."""
+    for params in ({"timeout": "1e30"}, {"timeout": str(10**12)}, {"maxItems": str(2**63)}):
+        for url in (f"/actor-tasks/{things['task']}/runs", f"/acts/{things['actor']}/runs"):
+            batch.expect("POST", url, 400, INVALID, params=params)
+    response = batch.expect("POST", f"/acts/{things['actor']}/runs", 400, INVALID, params={"timeout": "1e30"})
+    assert "604800" in response.json()["error"]["message"]
+    batch.done()
+
+
+def test_huge_run_options_in_json_are_400(batch, things) -> None:
+    """The same bounds hold for a task's options and an actor's defaultRunOptions."""
+    for options in ({"timeoutSecs": 10**12}, {"memoryMbytes": 2**70}, {"maxItems": 2**63}):
+        batch.expect(
+            "POST",
+            "/actor-tasks",
+            400,
+            INVALID,
+            json={"actId": things["actor"], "name": "t-big", "options": options},
+        )
+        batch.expect("PUT", f"/actor-tasks/{things['task']}", 400, INVALID, json={"options": options})
+        batch.expect("PUT", f"/acts/{things['actor']}", 400, INVALID, json={"defaultRunOptions": options})
+    batch.done()
+
+
+# --- JSON that breaks parsers or storage ------------------------------------------------------------
+
+DEPTH = 100_000
+HOSTILE_BODIES = {
+    "deep array": b'{"a": ' + b"[" * DEPTH + b"]" * DEPTH + b"}",
+    "deep object": b'{"a": ' + b'{"a": ' * DEPTH + b"1" + b"}" * DEPTH + b"}",
+    "5000-digit integer": b'{"a": ' + b"9" * 5000 + b"}",
+    "lone surrogate": b'{"a": "\\ud800"}',
+    "lone low surrogate key": b'{"\\udc00": 1}',
+    "NaN": b'{"a": NaN}',
+    "Infinity": b'{"a": Infinity}',
+    "-Infinity": b'{"a": -Infinity}',
+    "1e400": b'{"a": 1e400}',
+}
+
+
+def _json_writes(api: httpx.Client, things: dict) -> list[tuple[str, str]]:
+    dataset = api.post("/datasets", params={"name": "hostile-ds"}).json()["data"]["id"]
+    queue = api.post("/request-queues", params={"name": "hostile-rq"}).json()["data"]["id"]
+    hook = api.post(
+        "/webhooks",
+        json={
+            "eventTypes": ["ACTOR.RUN.SUCCEEDED"],
+            "requestUrl": "https://example.com/h",
+            "condition": {"actorId": things["actor"]},
+        },
+    )
+    assert hook.status_code == 201, hook.text
+    hook_id = hook.json()["data"]["id"]
+    return [
+        ("POST", "/acts"),
+        ("PUT", f"/acts/{things['actor']}"),
+        ("POST", f"/acts/{things['actor']}/versions"),
+        ("POST", f"/acts/{things['actor']}/runs"),
+        ("POST", f"/acts/{things['actor']}/run-sync"),
+        ("POST", f"/acts/{things['actor']}/validate-input"),
+        ("POST", "/actor-tasks"),
+        ("PUT", f"/actor-tasks/{things['task']}"),
+        ("PUT", f"/actor-tasks/{things['task']}/input"),
+        ("POST", f"/actor-tasks/{things['task']}/runs"),
+        ("POST", f"/actor-tasks/{things['task']}/run-sync"),
+        ("PUT", f"/actor-runs/{UNKNOWN}"),
+        ("PUT", f"/datasets/{dataset}"),
+        ("POST", f"/datasets/{dataset}/items"),
+        ("PUT", f"/key-value-stores/{things['store']}"),
+        ("PUT", f"/request-queues/{queue}"),
+        ("POST", f"/request-queues/{queue}/requests"),
+        ("POST", f"/request-queues/{queue}/requests/batch"),
+        ("DELETE", f"/request-queues/{queue}/requests/batch"),
+        ("POST", "/webhooks"),
+        ("PUT", f"/webhooks/{hook_id}"),
+        ("POST", "/tools/encode-and-sign"),
+    ]
+
+
+def test_hostile_json_is_400_on_every_json_write(api, db, account, things) -> None:
+    targets = _json_writes(api, things)
+    writes = Batch(api, db, account.user_id)  # after the targets exist: nothing below may change
+    for name, body in HOSTILE_BODIES.items():
+        for method, url in targets:
+            response = writes.expect(method, url, 400, BAD_JSON, content=body, headers=JSON_HEADERS)
+            if response.status_code == 400 and name.startswith("deep") and "128" not in response.text:
+                writes.problems.append(f"{method} {url} {name}: the depth limit is unnamed: {response.text}")
+    writes.done()
+
+
+def test_json_within_the_bounds_is_kept_as_sent(api, things) -> None:
+    """A surrogate pair is one character (an emoji), depth 100 and 300-digit numbers are fine."""
+    dataset = api.post("/datasets").json()["data"]["id"]
+    deep = b"[" * 100 + b"]" * 100
+    body = b'{"e": "\\ud83d\\ude00", "d": ' + deep + b', "n": ' + b"7" * 300 + b"}"
+    assert api.post(f"/datasets/{dataset}/items", content=body, headers=JSON_HEADERS).status_code == 201
+    [item] = api.get(f"/datasets/{dataset}/items").json()
+    assert item["e"] == "\U0001f600" and item["n"] == int("7" * 300)
+    assert json.dumps(item["d"]).count("[") == 100
+
+
+# --- bodies that inflate or hold too many items ----------------------------------------------------
+
+
+def test_brotli_bomb_is_413(batch, things) -> None:
+    """1.6 KB of brotli that inflates to 1 GiB: refused at the limit, not after inflating it all."""
+    bomb = brotli.compress(b"[" + b" " * (1024**3 - 2) + b"]", quality=5)
+    assert len(bomb) < 100_000
+    headers = {"Content-Encoding": "br", "Content-Type": "application/json"}
+    response = batch.expect(
+        "POST", f"/acts/{things['actor']}/runs", 413, TOO_LARGE, content=bomb, headers=headers
+    )
+    assert "9437184" in response.text
+    batch.done()
+
+
+def test_too_many_items_in_one_push_is_400_naming_the_limit(api, db, account) -> None:
+    dataset = api.post("/datasets", params={"name": "many-items"}).json()["data"]["id"]
+    body = b"[" + b",".join([b"{}"] * 100_001) + b"]"
+    pushes = Batch(api, db, account.user_id)
+    response = pushes.expect(
+        "POST", f"/datasets/{dataset}/items", 400, INVALID, content=body, headers=JSON_HEADERS
+    )
+    assert "100000" in response.text
+    pushes.done()
+    ok = api.post(
+        f"/datasets/{dataset}/items", content=b"[" + b",".join([b"{}"] * 100_000) + b"]", headers=JSON_HEADERS
+    )
+    assert ok.status_code == 201, ok.text
+    assert api.get(f"/datasets/{dataset}").json()["data"]["itemCount"] == 100_000
