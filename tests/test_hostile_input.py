@@ -4,6 +4,7 @@ nothing (the Batch of tests/test_bad_input.py checks both)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import brotli
@@ -191,3 +192,19 @@ def test_too_many_items_in_one_push_is_400_naming_the_limit(api, db, account) ->
     )
     assert ok.status_code == 201, ok.text
     assert api.get(f"/datasets/{dataset}").json()["data"]["itemCount"] == 100_000
+
+
+def test_deep_json_inside_parameters_and_fields_is_400(batch, things) -> None:
+    """JSON carried in a parameter or a field (webhooks, an encoded value, a payload template) was
+    parsed with json.loads: deep nesting raised RecursionError there too."""
+    deep = b"[" * DEPTH + b"]" * DEPTH
+    hooks = base64.b64encode(b"[" * 5000 + b"]" * 5000).decode()  # past the recursion limit, short as a URL
+    batch.expect("POST", f"/acts/{things['actor']}/runs", 400, INVALID, params={"webhooks": hooks})
+    part = base64.urlsafe_b64encode(deep).decode().rstrip("=")
+    batch.expect(
+        "POST", "/tools/decode-and-verify", 400, (None, None), json={"encoded": f"{part}.{part}.AAAA"}
+    )
+    hook = {"eventTypes": ["ACTOR.RUN.SUCCEEDED"], "requestUrl": "https://example.com/h"}
+    for field in ("payloadTemplate", "headersTemplate"):
+        batch.expect("POST", "/webhooks", 400, INVALID, json={**hook, field: deep.decode()})
+    batch.done()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from server.errors import InvalidInput
+from server import strict_json
+from server.errors import InvalidInput, InvalidRequest
 from server.run_options import MAX_SAFE_INTEGER, RunOverrides, check_memory
 from server.services.webhook_checks import check_ad_hoc
 from server.settings import Settings
@@ -81,9 +81,8 @@ def parse_webhooks(raw: str | None, settings: Settings) -> list[dict[str, Any]] 
     if raw is None or raw == "":
         return None
     try:
-        decoded = base64.b64decode(raw, validate=True)
-        value = json.loads(decoded)
-    except (binascii.Error, ValueError):
+        value = strict_json.loads(base64.b64decode(raw, validate=True), settings)
+    except (binascii.Error, InvalidRequest):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.") from None
     if not isinstance(value, list):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.")

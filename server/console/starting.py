@@ -46,7 +46,7 @@ async def start_from_form(
     overrides = run_overrides(form, request)
     async with state.db.read() as session:
         properties = await schema_properties(session, actor, overrides.build or "latest")
-    given = read_input(form, properties)
+    given = read_input(form, properties, state.settings)
     if task is not None:
         given = dict(task.input or {}) | given
     client = request.client.host if request.client else None
