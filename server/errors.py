@@ -14,6 +14,7 @@ ApiError (status_code, error_type)
 ├── ActorNotFound           404 record-not-found "Actor was not found"
 ├── MethodNotAllowed        405 method-not-allowed
 ├── RunTimeoutExceeded      408 run-timeout-exceeded
+├── RequestTimeout          408 operation-timed-out
 ├── NameNotUnique           409 <resource>-name-not-unique
 ├── RequestTooLarge         413 request-too-large
 ├── UnsupportedEncoding     415 unsupported-content-encoding
@@ -144,6 +145,16 @@ class RunTimeoutExceeded(ApiError):
             super().__init__("The API server is stopping before the Actor run finished; the run goes on")
         else:
             super().__init__(f"Actor run exceeded the timeout of {wait_s:g} seconds for this API endpoint")
+
+
+class RequestTimeout(ApiError):
+    """Raised when a request's body stops arriving for longer than body_timeout_s (server/http_limits.py)."""
+
+    status_code = 408
+    error_type = "operation-timed-out"
+
+    def __init__(self, timeout_s: float):
+        super().__init__(f"The request body was not received in time (no data for {timeout_s:g} seconds).")
 
 
 class NameNotUnique(ApiError):

@@ -17,6 +17,7 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     import uvicorn
 
     from server.app import create_app
+    from server.http_limits import guarded_http
 
     app = create_app(settings)
 
@@ -45,6 +46,7 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
         log_config=None,
         access_log=False,
         lifespan="on",
+        http=guarded_http(settings.header_timeout_s),  # a header deadline (slowloris, issue 14)
     )
     # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
     with contextlib.suppress(KeyboardInterrupt):
