@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, TypeVarTuple
 
+import anyio
 import anyio.to_thread
 import brotli
+from anyio.lowlevel import RunVar
 from starlette.requests import Request
 
 from server import strict_json
@@ -14,9 +17,31 @@ from server.errors import InvalidRequest, RequestTooLarge, UnsupportedEncoding
 from server.lifespan import state_of
 from server.settings import Settings
 
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
 ENCODINGS = ("identity", "gzip", "deflate", "br")
 # Stored with records and run inputs (a VARCHAR(255) column).
 MAX_CONTENT_TYPE_CHARS = 255
+
+
+_HEAVY: RunVar[anyio.CapacityLimiter] = RunVar("greenroom_heavy_body_work")
+
+
+async def off_loop(func: Callable[[*Ts], T], *args: *Ts) -> T:
+    """`func(*args)` in a worker thread, one such call at a time per process (the others queue).
+
+    For CPU-bound body work: decoding, parsing, shaping rows. Each thread doing it takes the GIL from
+    the event loop at every hand-over for up to the switch interval (5 ms); four at once made every
+    other request wait 100-400 ms (bench/hardening.py). One at a time, the wait stays near one
+    interval, and a flood of large bodies queues behind itself rather than in front of everyone.
+    """
+    try:
+        limiter = _HEAVY.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(1)
+        _HEAVY.set(limiter)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
 def content_encoding(request: Request) -> str | None:
@@ -62,7 +87,7 @@ async def read_decoded(request: Request, limit: int) -> bytes:
     raw = await read_raw(request, limit)
     if encoding in (None, "identity"):
         return raw
-    return await anyio.to_thread.run_sync(decode, raw, encoding, limit)
+    return await off_loop(decode, raw, encoding, limit)
 
 
 def decode(raw: bytes, encoding: str, limit: int) -> bytes:
@@ -113,7 +138,7 @@ def parse_json(body: bytes, settings: Settings) -> Any:
 async def parse_json_off_loop(body: bytes, settings: Settings) -> Any:
     """parse_json, in a worker thread for a large body."""
     if len(body) > _PARSE_IN_THREAD_BYTES:
-        return await anyio.to_thread.run_sync(parse_json, body, settings)
+        return await off_loop(parse_json, body, settings)
     return parse_json(body, settings)
 
 

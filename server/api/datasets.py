@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -20,7 +19,7 @@ from starlette.responses import Response
 from server import strict_json
 from server.api import dataset_formats as fmt
 from server.api.auth import authenticate
-from server.api.body import read_decoded
+from server.api.body import off_loop, read_decoded
 from server.api.params import parse_bool, parse_int
 from server.api.signed_reads import readable_dataset
 from server.api.storages import StorageKind
@@ -187,7 +186,7 @@ async def _read_items(request: Request, state: AppState) -> list[dict[str, Any]]
     if not raw.strip():
         body = None
     else:
-        body = await anyio.to_thread.run_sync(strict_json.loads_items, raw, settings, settings.max_push_items)
+        body = await off_loop(strict_json.loads_items, raw, settings, settings.max_push_items)
     items = [body] if isinstance(body, dict) else body
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise InvalidRequest("Dataset items must be a JSON object or an array of objects.")
@@ -208,7 +207,7 @@ async def _append(session: AsyncSession, dataset: Dataset, items: list[dict[str,
     if len(items) <= _INSERT_BATCH:
         stmt, rows = insert_items_stmt(dataset.id, end, items)
     else:  # a json.dumps per item: off the event loop for a large push
-        stmt, rows = await anyio.to_thread.run_sync(insert_items_stmt, dataset.id, end, items)
+        stmt, rows = await off_loop(insert_items_stmt, dataset.id, end, items)
     # In batches: the driver's work for each batch runs on the event loop, which serves others between.
     for start in range(0, len(rows), _INSERT_BATCH):
         await session.execute(stmt, rows[start : start + _INSERT_BATCH])
