@@ -208,3 +208,27 @@ def test_deep_json_inside_parameters_and_fields_is_400(batch, things) -> None:
     for field in ("payloadTemplate", "headersTemplate"):
         batch.expect("POST", "/webhooks", 400, INVALID, json={**hook, field: deep.decode()})
     batch.done()
+
+
+def test_what_schemathesis_found_is_400(batch, things) -> None:
+    """A non-ASCII `webhooks` parameter (b64decode's ValueError) and a version whose buildTag is not a
+    string (it reached the builds' tag column) were 500s."""
+    for params in ({"webhooks": "é"}, {"webhooks": "\x07+Mq\U0002a203"}):
+        for url in (f"/acts/{things['actor']}/runs", f"/actor-tasks/{things['task']}/run-sync"):
+            batch.expect("POST", url, 400, INVALID, params=params)
+    for tag in ([{"": "x"}, []], 5, {"a": 1}):
+        batch.expect("POST", f"/acts/{things['actor']}/versions/0.0", 400, INVALID, json={"buildTag": tag})
+    batch.done()
+
+
+def test_a_record_that_is_not_its_content_encoding_is_400(api, batch, things) -> None:
+    """Stored as sent, garbage with Content-Encoding br was served back undecodable (schemathesis)."""
+    url = f"/key-value-stores/{things['store']}/records/KEEP"
+    for encoding in ("br", "gzip", "deflate"):
+        headers = {"Content-Encoding": encoding, "Content-Type": "text/plain"}
+        batch.expect("PUT", url, 400, BAD_JSON, content=b"\x12\x80not compressed at all", headers=headers)
+    batch.done()
+    assert api.get(url).content == b"old"
+    good = api.put(url, content=brotli.compress(b"new"), headers={"Content-Encoding": "br"})
+    assert good.status_code == 201
+    assert api.get(url).content == b"new"  # httpx decodes the stored brotli

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 from typing import Any
 
@@ -82,7 +81,8 @@ def parse_webhooks(raw: str | None, settings: Settings) -> list[dict[str, Any]] 
         return None
     try:
         value = strict_json.loads(base64.b64decode(raw, validate=True), settings)
-    except (binascii.Error, InvalidRequest):
+    # ValueError: a non-ASCII value (b64decode refuses it); binascii.Error is one too.
+    except (ValueError, InvalidRequest):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.") from None
     if not isinstance(value, list):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.")

@@ -93,7 +93,9 @@ def check_version(version: Any) -> dict[str, Any]:
         for v in env_vars
     ):
         raise InvalidInput("Version 'envVars' must be an array of {name, value, isSecret}.")
-    return {**version, "versionNumber": number, "buildTag": version.get("buildTag") or "latest"}
+    # Checked: a buildTag of another type reached the builds' tag column (a 500, found by schemathesis).
+    build_tag = check_build_tag(version.get("buildTag") or "latest")
+    return {**version, "versionNumber": number, "buildTag": build_tag}
 
 
 def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, Any]:
