@@ -67,13 +67,24 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
             print(f"\n{line} {dict(counts.server_errors) if errors else ''}", flush=True)
 
 
-@pytest.fixture(scope="module")
-def delete_world(stack: Stack, db: Any) -> Iterator[World]:
+def _own_world(stack: Stack, db: Any) -> Iterator[World]:
     w = build_world(stack, db)
     try:
         yield w
+        # Cases start many runs (two workers drain them one by one): wait for all before the next module.
+        w.wait_idle(timeout_s=600)
     finally:
         w.client.close()
+
+
+@pytest.fixture(scope="module")
+def world(stack: Stack, db: Any) -> Iterator[World]:
+    yield from _own_world(stack, db)
+
+
+@pytest.fixture(scope="module")
+def delete_world(stack: Stack, db: Any) -> Iterator[World]:
+    yield from _own_world(stack, db)
 
 
 def _run(
