@@ -12,9 +12,11 @@ from starlette.datastructures import FormData
 
 from server.console.input_form import fields, read_input
 from server.console.session import csrf_token
+from server.console.views import record_view
 from server.errors import InvalidInput
 from server.settings import Settings
 from server.storage.db import SyncDatabase
+from server.storage.models import KeyValueRecord
 from server.users import create_user
 from tests.actors import callable_actor
 from tests.conftest import Account
@@ -159,6 +161,16 @@ def test_the_input_form_follows_the_schema() -> None:
     got = read_input(form, SCHEMA_PROPERTIES, Settings())
     assert got == {"url": "https://b.example", "max": 5, "loud": True, "mode": "slow", "tags": ["a", "b"]}
     assert read_input(FormData([("input_json", '{"x": 1}')]), None, Settings()) == {"x": 1}
+
+
+def test_a_record_too_deep_to_show_as_json_is_shown_as_text() -> None:
+    """Records are stored as sent; one nested 100,000 deep made the store's page a 500."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    record = KeyValueRecord(
+        value=deep, content_type="application/json", content_encoding=None, size=len(deep)
+    )
+    view = record_view(record)
+    assert view is not None and view["kind"] == "text"
 
 
 def test_form_input_is_json_as_the_api_reads_it() -> None:
