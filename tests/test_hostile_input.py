@@ -233,3 +233,10 @@ def test_a_record_that_is_not_its_content_encoding_is_400(api, batch, things) ->
     good = api.put(url, content=brotli.compress(b"new"), headers={"Content-Encoding": "br"})
     assert good.status_code == 201
     assert api.get(url).content == b"new"  # httpx decodes the stored brotli
+
+
+def test_nul_in_validate_inputs_build_is_400(batch, things) -> None:
+    """PostgreSQL refuses NUL in text: it was a 500 there (schemathesis)."""
+    url = f"/acts/{things['actor']}/validate-input"
+    batch.expect("POST", url, 400, INVALID, params={"build": "a\x00b"}, json={"a": 1})
+    batch.done()
