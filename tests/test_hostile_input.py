@@ -145,8 +145,10 @@ def test_hostile_json_is_400_on_every_json_write(api, db, account, things) -> No
     targets = _json_writes(api, things)
     writes = Batch(api, db, account.user_id)  # after the targets exist: nothing below may change
     for name, body in HOSTILE_BODIES.items():
-        for method, url in targets:
-            response = writes.expect(method, url, 400, BAD_JSON, content=body, headers=JSON_HEADERS)
+        for n, (method, url) in enumerate(targets):
+            # The media type in any case is JSON (a run's input was stored unchecked as "Application/JSON").
+            headers = JSON_HEADERS if n % 2 else {"Content-Type": "Application/JSON; charset=utf-8"}
+            response = writes.expect(method, url, 400, BAD_JSON, content=body, headers=headers)
             if response.status_code == 400 and name.startswith("deep") and "128" not in response.text:
                 writes.problems.append(f"{method} {url} {name}: the depth limit is unnamed: {response.text}")
     writes.done()

@@ -68,7 +68,8 @@ async def _input(request: Request, limit: int) -> MetamorphInput | None:
     if not body.strip():
         return None
     settings = state_of(request).settings
-    if media_type.startswith("application/json") and await parse_json_off_loop(body, settings) is None:
+    is_json = media_type.strip().lower().startswith("application/json")  # any case, as runs.py
+    if is_json and await parse_json_off_loop(body, settings) is None:
         return None
     return MetamorphInput(body, media_type)
 

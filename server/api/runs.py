@@ -56,7 +56,9 @@ async def actor_input(request: Request, state: AppState) -> RunInput | None:
     body = await read_decoded(request, state.settings.max_body_bytes)
     if not body.strip():
         return None
-    if media_type.startswith("application/json") and await parse_json_off_loop(body, state.settings) is None:
+    # Any case ("Application/JSON"): the input schema's check reads such a body as JSON too.
+    is_json = media_type.strip().lower().startswith("application/json")
+    if is_json and await parse_json_off_loop(body, state.settings) is None:
         return None
     return RunInput(body, media_type)
 
