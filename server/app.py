@@ -22,7 +22,6 @@ from server.errors import (
     handle_http_exception,
     handle_server_error,
 )
-from server.http_limits import BodyTimeout
 from server.lifespan import lifespan_for
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
@@ -58,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=table,
-        middleware=[Middleware(ObserveRequests), Middleware(BodyTimeout, timeout_s=settings.body_timeout_s)],
+        middleware=[Middleware(ObserveRequests)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -13,8 +13,8 @@ ApiError (status_code, error_type)
 ├── NotFound                404 record-not-found (message names the resource)
 ├── ActorNotFound           404 record-not-found "Actor was not found"
 ├── MethodNotAllowed        405 method-not-allowed
-├── RunTimeoutExceeded      408 run-timeout-exceeded
 ├── RequestTimeout          408 operation-timed-out
+├── RunTimeoutExceeded      408 run-timeout-exceeded
 ├── NameNotUnique           409 <resource>-name-not-unique
 ├── RequestTooLarge         413 request-too-large
 ├── UnsupportedEncoding     415 unsupported-content-encoding
@@ -134,6 +134,16 @@ class MethodNotAllowed(ApiError):
     error_type = "method-not-allowed"
 
 
+class RequestTimeout(ApiError):
+    """Raised when a request's body stops arriving for longer than body_timeout_s (server/http_limits.py)."""
+
+    status_code = 408
+    error_type = "operation-timed-out"
+
+    def __init__(self, timeout_s: float):
+        super().__init__(f"The request body was not received in time (no data for {timeout_s:g} seconds).")
+
+
 class RunTimeoutExceeded(ApiError):
     """Raised by run-sync when the run outlives the endpoint's wait limit (the run goes on)."""
 
@@ -145,16 +155,6 @@ class RunTimeoutExceeded(ApiError):
             super().__init__("The API server is stopping before the Actor run finished; the run goes on")
         else:
             super().__init__(f"Actor run exceeded the timeout of {wait_s:g} seconds for this API endpoint")
-
-
-class RequestTimeout(ApiError):
-    """Raised when a request's body stops arriving for longer than body_timeout_s (server/http_limits.py)."""
-
-    status_code = 408
-    error_type = "operation-timed-out"
-
-    def __init__(self, timeout_s: float):
-        super().__init__(f"The request body was not received in time (no data for {timeout_s:g} seconds).")
 
 
 class NameNotUnique(ApiError):

@@ -9,17 +9,18 @@ from typing import Any
 from server.errors import InvalidInput
 from server.settings import Settings
 
-# The largest whole number a parameter or option may hold (JavaScript's Number.MAX_SAFE_INTEGER, as
-# Apify's Node API reads them): above it, offsets, limits and maxItems overflowed the databases'
-# 64-bit integers (a 500).
-MAX_SAFE_INTEGER = 2**53 - 1
-
 
 def check_memory(value: int, settings: Settings) -> int:
     low, high = settings.min_memory_mbytes, settings.max_memory_mbytes
     if value < low or value > high or value & (value - 1):
         raise InvalidInput(f"Memory must be a power of 2 between {low} and {high} megabytes, got {value}.")
     return value
+
+
+# The largest whole number a parameter or option may hold (JavaScript's Number.MAX_SAFE_INTEGER, as
+# Apify's Node API reads them): above it, offsets, limits and maxItems overflowed the databases'
+# 64-bit integers (a 500).
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def check_timeout(value: int, settings: Settings, what: str) -> int:

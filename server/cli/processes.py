@@ -20,7 +20,7 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     import uvicorn
 
     from server.app import create_app
-    from server.http_limits import guarded_http
+    from server.http_limits import BodyTimeout, guarded_http
 
     # A thread parsing or decoding a large body holds the GIL until the loop asks for it back, and
     # the loop asks at every wake-up: at Python's 5 ms switch interval a request made of a dozen
@@ -47,7 +47,7 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     # uvicorn's own access log is off and its logging left as create_app set it: the access log is
     # Greenroom's (server/observability/requests.py), which never writes a token.
     config = uvicorn.Config(
-        app,
+        BodyTimeout(app, settings.body_timeout_s),  # body read deadline (issue 14), beside the header's
         host=settings.host,
         port=settings.port,
         log_level="warning",
