@@ -32,9 +32,10 @@ bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/versus.py
 
-# Many random bad requests per implemented endpoint (Apify's OpenAPI): no 500s, nothing changed.
+# Many random bad requests per implemented endpoint (Apify's OpenAPI): no 500s, nothing changed;
+# then schemathesis on the same spec (both generation modes), which prints its request and 5xx counts.
 fuzz: install
-	GREENROOM_SOAK=1 $(BIN)/pytest -m soak tests/contract/test_fuzz.py
+	GREENROOM_SOAK=1 $(BIN)/pytest -m soak tests/contract/test_fuzz.py tests/contract/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -69,7 +69,8 @@ def decode(encoded: str, key: bytes) -> Decoded:
         meta = json.loads(_unb64(parts[0]))
         value = json.loads(_unb64(parts[1]))
         signature = _unb64(parts[2])
-    except (binascii.Error, ValueError) as exc:  # JSONDecodeError and UnicodeError are ValueErrors
+    # JSONDecodeError and UnicodeError are ValueErrors; RecursionError is deep nesting.
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise NotEncoded("The value is not an encoded object.") from exc
     expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):

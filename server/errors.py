@@ -13,6 +13,7 @@ ApiError (status_code, error_type)
 ├── NotFound                404 record-not-found (message names the resource)
 ├── ActorNotFound           404 record-not-found "Actor was not found"
 ├── MethodNotAllowed        405 method-not-allowed
+├── RequestTimeout          408 operation-timed-out
 ├── RunTimeoutExceeded      408 run-timeout-exceeded
 ├── LimitExceeded           402 actor-memory-limit-exceeded | concurrent-runs-limit-exceeded
 ├── NameNotUnique           409 <resource>-name-not-unique
@@ -133,6 +134,16 @@ class ActorNotFound(NotFound):
 class MethodNotAllowed(ApiError):
     status_code = 405
     error_type = "method-not-allowed"
+
+
+class RequestTimeout(ApiError):
+    """Raised when a request's body stops arriving for longer than body_timeout_s (server/http_limits.py)."""
+
+    status_code = 408
+    error_type = "operation-timed-out"
+
+    def __init__(self, timeout_s: float):
+        super().__init__(f"The request body was not received in time (no data for {timeout_s:g} seconds).")
 
 
 class RunTimeoutExceeded(ApiError):

@@ -17,6 +17,21 @@ def check_memory(value: int, settings: Settings) -> int:
     return value
 
 
+# The largest whole number a parameter or option may hold (JavaScript's Number.MAX_SAFE_INTEGER, as
+# Apify's Node API reads them): above it, offsets, limits and maxItems overflowed the databases'
+# 64-bit integers (a 500).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def check_timeout(value: int, settings: Settings, what: str) -> int:
+    """A run's timeout in seconds (0: none); above max_run_timeout_s the worker's timer overflowed."""
+    if value < 0 or value > settings.max_run_timeout_s:
+        raise InvalidInput(
+            f"{what} must be a whole number of seconds between 0 and {settings.max_run_timeout_s}."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class RunOverrides:
     """What the caller asked for on one run start; None means "use the task's, then the actor's"."""

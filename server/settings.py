@@ -121,6 +121,16 @@ class Settings:
     max_body_bytes: int = 9 * MIB
     # Key-value records above this get 413.
     max_record_bytes: int = 9 * MIB
+    # Hostile input (server/api/body.py, server/http_limits.py): JSON nested deeper than this, or with
+    # an integer of more digits, is a 400; so is a dataset push of more items. A run's timeout above
+    # max_run_timeout_s is a 400. A connection gets header_timeout_s to send its request's headers, and
+    # body_timeout_s between two pieces of its body (408 after it).
+    max_json_depth: int = 128
+    max_json_integer_digits: int = 1000
+    max_push_items: int = 100_000
+    max_run_timeout_s: int = 7 * 24 * 3600
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     # GET .../key-value-store(s)/.../records (the ZIP of a store's records) refuses a store (or prefix)
     # whose records hold more than this many bytes, or more than this many records.
     records_archive_max_bytes: int = 1024 * MIB
@@ -308,6 +318,12 @@ class Settings:
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
             max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
+            max_json_depth=int(get("MAX_JSON_DEPTH", str(d.max_json_depth))),
+            max_json_integer_digits=int(get("MAX_JSON_INTEGER_DIGITS", str(d.max_json_integer_digits))),
+            max_push_items=int(get("MAX_PUSH_ITEMS", str(d.max_push_items))),
+            max_run_timeout_s=int(get("MAX_RUN_TIMEOUT_S", str(d.max_run_timeout_s))),
+            header_timeout_s=float(get("HEADER_TIMEOUT_S", str(d.header_timeout_s))),
+            body_timeout_s=float(get("BODY_TIMEOUT_S", str(d.body_timeout_s))),
             records_archive_max_bytes=int(get("RECORDS_ARCHIVE_MAX_BYTES", str(d.records_archive_max_bytes))),
             records_archive_max_records=int(
                 get("RECORDS_ARCHIVE_MAX_RECORDS", str(d.records_archive_max_records))
@@ -387,6 +403,12 @@ class Settings:
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
             "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),
+            "GREENROOM_MAX_JSON_DEPTH": str(self.max_json_depth),
+            "GREENROOM_MAX_JSON_INTEGER_DIGITS": str(self.max_json_integer_digits),
+            "GREENROOM_MAX_PUSH_ITEMS": str(self.max_push_items),
+            "GREENROOM_MAX_RUN_TIMEOUT_S": str(self.max_run_timeout_s),
+            "GREENROOM_HEADER_TIMEOUT_S": str(self.header_timeout_s),
+            "GREENROOM_BODY_TIMEOUT_S": str(self.body_timeout_s),
             "GREENROOM_RECORDS_ARCHIVE_MAX_BYTES": str(self.records_archive_max_bytes),
             "GREENROOM_RECORDS_ARCHIVE_MAX_RECORDS": str(self.records_archive_max_records),
             "GREENROOM_DEFAULT_RUN_TIMEOUT_S": str(self.default_run_timeout_s),

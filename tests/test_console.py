@@ -7,11 +7,16 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from starlette.datastructures import FormData
 
 from server.console.input_form import fields, read_input
 from server.console.session import csrf_token
+from server.console.views import record_view
+from server.errors import InvalidInput
+from server.settings import Settings
 from server.storage.db import SyncDatabase
+from server.storage.models import KeyValueRecord
 from server.users import create_user
 from tests.actors import callable_actor
 from tests.conftest import Account
@@ -153,9 +158,32 @@ def test_the_input_form_follows_the_schema() -> None:
             ("input.tags", '["a", "b"]'),
         ]
     )
-    got = read_input(form, SCHEMA_PROPERTIES)
+    got = read_input(form, SCHEMA_PROPERTIES, Settings())
     assert got == {"url": "https://b.example", "max": 5, "loud": True, "mode": "slow", "tags": ["a", "b"]}
-    assert read_input(FormData([("input_json", '{"x": 1}')]), None) == {"x": 1}
+    assert read_input(FormData([("input_json", '{"x": 1}')]), None, Settings()) == {"x": 1}
+
+
+def test_a_record_too_deep_to_show_as_json_is_shown_as_text() -> None:
+    """Records are stored as sent; one nested 100,000 deep made the store's page a 500."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    record = KeyValueRecord(
+        value=deep, content_type="application/json", content_encoding=None, size=len(deep)
+    )
+    view = record_view(record)
+    assert view is not None and view["kind"] == "text"
+
+
+def test_form_input_is_json_as_the_api_reads_it() -> None:
+    """Deep nesting (RecursionError), NaN and inf (stored as invalid JSON): 400s, as in API bodies."""
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for raw in (deep, '{"a": NaN}', '{"a": 1e400}', '{"a": "\\ud800"}'):
+        with pytest.raises(InvalidInput):
+            read_input(FormData([("input_json", raw)]), None, Settings())
+        with pytest.raises(InvalidInput):
+            read_input(FormData([("input.tags", raw)]), SCHEMA_PROPERTIES, Settings())
+    for number in ("1e400", "inf", "nan"):
+        with pytest.raises(InvalidInput):
+            read_input(FormData([("input.ratio", number)]), SCHEMA_PROPERTIES, Settings())
 
 
 def test_the_system_page_says_how_long_data_is_kept(stack: Stack, account: Account) -> None:

@@ -16,9 +16,10 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server import strict_json
 from server.api import dataset_formats as fmt
 from server.api.auth import authenticate
-from server.api.body import read_json
+from server.api.body import off_loop, read_decoded
 from server.api.params import parse_bool, parse_int
 from server.api.signed_reads import readable_dataset
 from server.api.storages import StorageKind
@@ -178,11 +179,22 @@ async def list_items(request: Request) -> Response:
 
 
 async def _read_items(request: Request, state: AppState) -> list[dict[str, Any]]:
-    body = await read_json(request, state.settings.max_body_bytes)
+    """The pushed items, at most max_push_items of them; parsed in a worker thread one item at a time,
+    so a body of a million small items is refused at the limit without holding the event loop."""
+    settings = state.settings
+    raw = await read_decoded(request, settings.max_body_bytes)
+    if not raw.strip():
+        body = None
+    else:
+        body = await off_loop(strict_json.loads_items, raw, settings, settings.max_push_items)
     items = [body] if isinstance(body, dict) else body
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise InvalidRequest("Dataset items must be a JSON object or an array of objects.")
     return items
+
+
+# Rows per INSERT statement of a push.
+_INSERT_BATCH = 1000
 
 
 async def _append(session: AsyncSession, dataset: Dataset, items: list[dict[str, Any]]) -> None:
@@ -192,8 +204,13 @@ async def _append(session: AsyncSession, dataset: Dataset, items: list[dict[str,
     end = (await session.execute(reserve_stmt(dataset.id, len(items)))).scalar_one_or_none()
     if end is None:  # deleted since it was resolved
         raise NotFound("Dataset was not found")
-    stmt, rows = insert_items_stmt(dataset.id, end, items)
-    await session.execute(stmt, rows)
+    if len(items) <= _INSERT_BATCH:
+        stmt, rows = insert_items_stmt(dataset.id, end, items)
+    else:  # a json.dumps per item: off the event loop for a large push
+        stmt, rows = await off_loop(insert_items_stmt, dataset.id, end, items)
+    # In batches: the driver's work for each batch runs on the event loop, which serves others between.
+    for start in range(0, len(rows), _INSERT_BATCH):
+        await session.execute(stmt, rows[start : start + _INSERT_BATCH])
     await charge_default_dataset_items(session, dataset, len(items))
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from server.api.auth import authenticate
-from server.api.body import content_encoding, content_type, read_raw
+from server.api.body import check_encoded, content_encoding, content_type, read_raw
 from server.api.pagination import MAX_LIMIT
 from server.api.params import parse_int
 from server.api.signed_reads import readable_key_value_store, readable_record_store
@@ -194,6 +194,7 @@ async def put_record(request: Request) -> Response:
     encoding = content_encoding(request)
     media_type = content_type(request, "application/octet-stream")
     value = await read_raw(request, state.settings.max_record_bytes)
+    await check_encoded(value, encoding, state.settings.max_record_bytes)
     async with state.db.transaction() as session:
         store = await get_key_value_store(session, user, request.path_params["storeId"])
         stored_encoding = None if encoding == "identity" else encoding

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import math
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from server.errors import InvalidInput
-from server.run_options import RunOverrides, check_memory
+from server import strict_json
+from server.errors import InvalidInput, InvalidRequest
+from server.run_options import MAX_SAFE_INTEGER, RunOverrides, check_memory
 from server.services.webhook_checks import check_ad_hoc
 from server.settings import Settings
 from server.storage.key_value_stores import is_valid_key
@@ -34,7 +33,10 @@ def parse_bool(params: QueryParams, name: str) -> bool | None:
     raise InvalidInput(f"Parameter '{name}' must be a boolean (true, false, 1 or 0).")
 
 
-def parse_number(params: QueryParams, name: str, *, minimum: float = 0) -> float | None:
+def parse_number(
+    params: QueryParams, name: str, *, minimum: float = 0, maximum: float = MAX_SAFE_INTEGER
+) -> float | None:
+    """A number within [minimum, maximum]; anything else (NaN, 1e30, words) is a 400 naming the range."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
@@ -42,13 +44,15 @@ def parse_number(params: QueryParams, name: str, *, minimum: float = 0) -> float
         value = float(raw)
     except ValueError:
         raise InvalidInput(f"Parameter '{name}' must be a number.") from None
-    if not math.isfinite(value) or value < minimum:
-        raise InvalidInput(f"Parameter '{name}' must be a number not less than {minimum:g}.")
+    if not math.isfinite(value) or value < minimum or value > maximum:
+        raise InvalidInput(f"Parameter '{name}' must be a number between {minimum:g} and {maximum:.0f}.")
     return value
 
 
-def parse_int(params: QueryParams, name: str, *, minimum: int = 0) -> int | None:
-    value = parse_number(params, name, minimum=minimum)
+def parse_int(
+    params: QueryParams, name: str, *, minimum: int = 0, maximum: int = MAX_SAFE_INTEGER
+) -> int | None:
+    value = parse_number(params, name, minimum=minimum, maximum=maximum)
     return None if value is None else int(value)
 
 
@@ -76,9 +80,9 @@ def parse_webhooks(raw: str | None, settings: Settings) -> list[dict[str, Any]] 
     if raw is None or raw == "":
         return None
     try:
-        decoded = base64.b64decode(raw, validate=True)
-        value = json.loads(decoded)
-    except (binascii.Error, ValueError):
+        value = strict_json.loads(base64.b64decode(raw, validate=True), settings)
+    # ValueError: a non-ASCII value (b64decode refuses it); binascii.Error is one too.
+    except (ValueError, InvalidRequest):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.") from None
     if not isinstance(value, list):
         raise InvalidInput("Parameter 'webhooks' must be a Base64-encoded JSON array.")
@@ -97,7 +101,7 @@ def parse_build(params: QueryParams) -> str | None:
 def run_overrides(params: QueryParams, settings: Settings) -> RunOverrides:
     memory = parse_int(params, "memory")
     return RunOverrides(
-        timeout_s=parse_int(params, "timeout"),
+        timeout_s=parse_int(params, "timeout", maximum=settings.max_run_timeout_s),
         memory_mbytes=None if memory is None else check_memory(memory, settings),
         build=parse_build(params),
         max_items=parse_int(params, "maxItems"),

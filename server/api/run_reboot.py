@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.auth import authenticate
-from server.api.body import content_type, parse_json, read_decoded
+from server.api.body import content_type, parse_json_off_loop, read_decoded
 from server.api.params import parse_build
 from server.api.run_lists import find_last_run
 from server.errors import InvalidInput
@@ -67,7 +67,9 @@ async def _input(request: Request, limit: int) -> MetamorphInput | None:
     body = await read_decoded(request, limit)
     if not body.strip():
         return None
-    if media_type.startswith("application/json") and parse_json(body) is None:
+    settings = state_of(request).settings
+    is_json = media_type.strip().lower().startswith("application/json")  # any case, as runs.py
+    if is_json and await parse_json_off_loop(body, settings) is None:
         return None
     return MetamorphInput(body, media_type)
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.auth import authenticate
-from server.api.body import content_type, parse_json, read_decoded, read_json_object
+from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import output_record_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
@@ -38,7 +38,9 @@ async def _task_input(request: Request, state: AppState, task: Task) -> RunInput
     """The task's input with the body's top-level keys laid over it."""
     merged = dict(task.input or {})
     if request.method == "POST":
-        body = parse_json(await read_decoded(request, state.settings.max_body_bytes))
+        body = await parse_json_off_loop(
+            await read_decoded(request, state.settings.max_body_bytes), state.settings
+        )
         if body is not None:
             if not isinstance(body, dict):
                 raise InvalidRequest("POST data must be a JSON object")
@@ -54,7 +56,9 @@ async def actor_input(request: Request, state: AppState) -> RunInput | None:
     body = await read_decoded(request, state.settings.max_body_bytes)
     if not body.strip():
         return None
-    if media_type.startswith("application/json") and parse_json(body) is None:
+    # Any case ("Application/JSON"): the input schema's check reads such a body as JSON too.
+    is_json = media_type.strip().lower().startswith("application/json")
+    if is_json and await parse_json_off_loop(body, state.settings) is None:
         return None
     return RunInput(body, media_type)
 

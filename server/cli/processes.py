@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
+import sys
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from server.settings import Settings
+
+SWITCH_INTERVAL_S = 0.0005
 
 
 def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
@@ -17,6 +20,12 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     import uvicorn
 
     from server.app import create_app
+    from server.http_limits import BodyTimeout, guarded_http
+
+    # A thread parsing or decoding a large body holds the GIL until the loop asks for it back, and
+    # the loop asks at every wake-up: at Python's 5 ms switch interval a request made of a dozen
+    # wake-ups waited 90 ms behind one such thread (bench/hardening.py); 0.5 ms keeps it near 5.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     app = create_app(settings)
 
@@ -38,13 +47,14 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     # uvicorn's own access log is off and its logging left as create_app set it: the access log is
     # Greenroom's (server/observability/requests.py), which never writes a token.
     config = uvicorn.Config(
-        app,
+        BodyTimeout(app, settings.body_timeout_s),  # body read deadline (issue 14), beside the header's
         host=settings.host,
         port=settings.port,
         log_level="warning",
         log_config=None,
         access_log=False,
         lifespan="on",
+        http=guarded_http(settings.header_timeout_s),  # a header deadline (slowloris, issue 14)
     )
     # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
     with contextlib.suppress(KeyboardInterrupt):

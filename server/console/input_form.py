@@ -4,15 +4,18 @@ JSON for arrays and objects), read back into an input object. Without a schema: 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from server.errors import ApiError, InvalidInput
+from server import strict_json
+from server.errors import ApiError, InvalidInput, InvalidRequest
 from server.services.build_versions import resolve_build
 from server.services.input_schemas import build_input_schema
+from server.settings import Settings
 from server.storage.models import Actor
 
 PREFIX = "input."
@@ -87,21 +90,25 @@ def fields(properties: dict[str, Any], given: dict[str, Any] | None) -> list[Fie
 
 def _number(raw: str, name: str, kind: str) -> int | float:
     try:
-        return int(raw) if kind == "integer" else float(raw)
+        value = int(raw) if kind == "integer" else float(raw)
     except ValueError:
         raise InvalidInput(f"Field '{name}' must be a number.") from None
+    if not math.isfinite(value):  # inf and nan would be stored as invalid JSON
+        raise InvalidInput(f"Field '{name}' must be a finite number.")
+    return value
 
 
-def read_input(form: FormData, properties: dict[str, Any] | None) -> dict[str, Any]:
-    """The input object the form describes: its fields (empty ones left out), or its JSON editor."""
+def read_input(form: FormData, properties: dict[str, Any] | None, settings: Settings) -> dict[str, Any]:
+    """The input object the form describes: its fields (empty ones left out), or its JSON editor.
+    JSON is read as the API reads bodies (server/strict_json.py)."""
     if properties is None:
         raw = form.get(JSON_FIELD)
         if not isinstance(raw, str) or not raw.strip():
             return {}
         try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"The input is not valid JSON: {exc}") from None
+            value = strict_json.loads(raw, settings)
+        except InvalidRequest as exc:
+            raise InvalidInput(f"The input is not valid JSON: {exc.message}") from None
         if not isinstance(value, dict):
             raise InvalidInput("The input must be a JSON object.")
         return value
@@ -118,8 +125,8 @@ def read_input(form: FormData, properties: dict[str, Any] | None) -> dict[str, A
             out[name] = _number(raw.strip(), name, kind)
         elif kind == "json":
             try:
-                out[name] = json.loads(raw)
-            except ValueError:
+                out[name] = strict_json.loads(raw, settings)
+            except InvalidRequest:
                 raise InvalidInput(f"Field '{name}' must be JSON.") from None
         else:
             out[name] = raw

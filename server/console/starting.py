@@ -10,7 +10,7 @@ from starlette.requests import Request
 from server.console.input_form import read_input, schema_properties
 from server.errors import InvalidInput
 from server.lifespan import state_of
-from server.run_options import RunOverrides, check_memory
+from server.run_options import RunOverrides, check_memory, check_timeout
 from server.services.runs import RunInput, RunMeta, start_run
 from server.storage.models import Actor, Run, Task, User
 
@@ -29,10 +29,12 @@ def _int(form: FormData, name: str) -> int | None:
 
 def run_overrides(form: FormData, request: Request) -> RunOverrides:
     memory = _int(form, "memory")
+    timeout = _int(form, "timeout")
     build = form.get("build")
+    settings = state_of(request).settings
     return RunOverrides(
-        timeout_s=_int(form, "timeout"),
-        memory_mbytes=None if memory is None else check_memory(memory, state_of(request).settings),
+        timeout_s=None if timeout is None else check_timeout(timeout, settings, "Run option 'timeout'"),
+        memory_mbytes=None if memory is None else check_memory(memory, settings),
         build=build.strip() if isinstance(build, str) and build.strip() else None,
     )
 
@@ -44,7 +46,7 @@ async def start_from_form(
     overrides = run_overrides(form, request)
     async with state.db.read() as session:
         properties = await schema_properties(session, actor, overrides.build or "latest")
-    given = read_input(form, properties)
+    given = read_input(form, properties, state.settings)
     if task is not None:
         given = dict(task.input or {}) | given
     client = request.client.host if request.client else None

@@ -10,11 +10,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from server import strict_json
 from server.console.guard import console_page
 from server.console.input_form import JSON_FIELD, fields, read_input, schema_properties
 from server.console.starting import start_from_form
 from server.console.templating import page
-from server.errors import InvalidInput
+from server.errors import InvalidInput, InvalidRequest
 from server.lifespan import state_of
 from server.services.resolve import get_actor, get_task
 from server.services.tasks import create_task, update_task_input
@@ -49,9 +50,13 @@ def _options(form: FormData) -> dict[str, Any]:
 async def create(request: Request, user: User, form: FormData) -> Response:
     raw = form.get(JSON_FIELD)
     try:
-        task_input = json.loads(raw) if isinstance(raw, str) and raw.strip() else None
-    except ValueError as exc:
-        raise InvalidInput(f"The input is not valid JSON: {exc}") from None
+        task_input = (
+            strict_json.loads(raw, state_of(request).settings)
+            if isinstance(raw, str) and raw.strip()
+            else None
+        )
+    except InvalidRequest as exc:
+        raise InvalidInput(f"The input is not valid JSON: {exc.message}") from None
     body = {
         "actId": form.get("actor"),
         "name": form.get("name"),
@@ -102,5 +107,11 @@ async def save_input(request: Request, user: User, form: FormData) -> Response:
         task = await get_task(session, user, request.path_params["taskId"])
         actor = await get_actor(session, user, task.act_id)
         properties = await schema_properties(session, actor, str(task.options.get("build") or "latest"))
-    await update_task_input(state_of(request), user, task.id, read_input(form, properties), _options(form))
+    await update_task_input(
+        state_of(request),
+        user,
+        task.id,
+        read_input(form, properties, state_of(request).settings),
+        _options(form),
+    )
     return RedirectResponse(f"/tasks/{task.id}", 303)

@@ -22,7 +22,7 @@ def record_view(record: KeyValueRecord | None) -> dict[str, Any] | None:
                 "kind": "json",
                 "text": json.dumps(json.loads(record.value), indent=2, ensure_ascii=False),
             }
-        except ValueError:
+        except (ValueError, RecursionError):  # records are stored as sent: not JSON, or too deep to show
             pass
     if kind.startswith("text/") or kind in ("application/json", "application/xml"):
         return {"kind": "text", "text": record.value.decode("utf-8", "replace")}

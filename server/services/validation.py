@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from server.errors import InvalidInput
-from server.run_options import check_memory
+from server.run_options import MAX_SAFE_INTEGER, check_memory, check_timeout
 from server.services.pricing import is_finite_number
 from server.settings import Settings
 
@@ -93,7 +93,9 @@ def check_version(version: Any) -> dict[str, Any]:
         for v in env_vars
     ):
         raise InvalidInput("Version 'envVars' must be an array of {name, value, isSecret}.")
-    return {**version, "versionNumber": number, "buildTag": version.get("buildTag") or "latest"}
+    # Checked: a buildTag of another type reached the builds' tag column (a 500, found by schemathesis).
+    build_tag = check_build_tag(version.get("buildTag") or "latest")
+    return {**version, "versionNumber": number, "buildTag": build_tag}
 
 
 def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, Any]:
@@ -102,13 +104,24 @@ def check_run_options(options: Any, settings: Settings, what: str) -> dict[str, 
     if not isinstance(options, dict):
         raise InvalidInput(f"'{what}' must be a JSON object.")
     timeout = options.get("timeoutSecs")
-    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0):
-        raise InvalidInput(f"'{what}.timeoutSecs' must be a whole number of seconds, 0 for none.")
+    if timeout is not None:
+        if not isinstance(timeout, int) or isinstance(timeout, bool):
+            raise InvalidInput(f"'{what}.timeoutSecs' must be a whole number of seconds, 0 for none.")
+        check_timeout(timeout, settings, f"'{what}.timeoutSecs'")
     memory = options.get("memoryMbytes")
     if memory is not None:
         if not isinstance(memory, int) or isinstance(memory, bool):
             raise InvalidInput(f"'{what}.memoryMbytes' must be a whole number.")
         check_memory(memory, settings)
+    max_items = options.get("maxItems")
+    if max_items is not None and (
+        not isinstance(max_items, int)
+        or isinstance(max_items, bool)
+        or not 0 <= max_items <= MAX_SAFE_INTEGER
+    ):
+        raise InvalidInput(
+            f"'{what}.maxItems' must be a whole number between 0 and {MAX_SAFE_INTEGER}, or null."
+        )
     build = options.get("build")
     if build is not None and (not isinstance(build, str) or "\x00" in build):
         raise InvalidInput(f"'{what}.build' must be a build tag or number.")
@@ -183,6 +196,9 @@ def check_actor_run_options(options: Any, settings: Settings) -> dict[str, Any]:
         check_bool(checked["restartOnError"], "defaultRunOptions.restartOnError")
     max_items = checked.get("maxItems")
     whole = isinstance(max_items, int) and not isinstance(max_items, bool)
-    if max_items is not None and (not whole or max_items < 1):
-        raise InvalidInput("'defaultRunOptions.maxItems' must be a whole number above 0, or null.")
+    # Bounded like the maxItems parameter: a larger one overflowed the databases' 64-bit integers.
+    if max_items is not None and (not whole or max_items < 1 or max_items > MAX_SAFE_INTEGER):
+        raise InvalidInput(
+            f"'defaultRunOptions.maxItems' must be a whole number between 1 and {MAX_SAFE_INTEGER}, or null."
+        )
     return checked

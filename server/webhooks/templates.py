@@ -43,7 +43,10 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:  # nesting past the interpreter's limit: a 400, not a 500 (issue 14)
+        raise ValueError("it is nested too deep") from None
 
 
 def _check_name(name: str) -> None:

@@ -43,6 +43,11 @@ _numberish = st.sampled_from(
         "NaN",
         "Infinity",
         "99999999999999999999999",
+        # Past every bound (issue 14: OverflowError on 13 list endpoints, a run failing on 1e30).
+        "1e30",
+        str(2**63),
+        str(2**64),
+        "9" * 5000,
         "1.5",
         "0x10",
         " 1",
@@ -52,6 +57,16 @@ _numberish = st.sampled_from(
     ]
 )
 _value = st.one_of(_junk_text, _numberish, st.integers(-(2**70), 2**70).map(str))
+
+
+# Valid JSON that broke Greenroom (issue 14): deep nesting, a huge integer, a lone surrogate, Infinity.
+HOSTILE_JSON = [
+    b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"a": ' + b"9" * 5000 + b"}",
+    b'{"a": "\\ud800"}',
+    b'[{"a": Infinity}]',
+    b'{"a": 1e400}',
+]
 
 
 def _query_names(op: Operation) -> list[str]:
@@ -75,7 +90,9 @@ def bad_requests(draw: st.DrawFn, op: Operation) -> dict[str, Any]:
             draw(st.one_of(st.none(), st.integers(), _junk_text, st.lists(_value, max_size=3)))
         ).encode()
     elif body_kind == "bad-json":
-        body = draw(st.sampled_from([b"{", b'{"a": }', b"[1,", b"\xff\xfe", b'{"a": NaN}', b"{}" * 3]))
+        body = draw(
+            st.sampled_from([b"{", b'{"a": }', b"[1,", b"\xff\xfe", b'{"a": NaN}', b"{}" * 3, *HOSTILE_JSON])
+        )
     else:
         body = None
     content_type = draw(
