@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import anyio.to_thread
 from redis import Redis
 from rq import Queue
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from server.services.reads import record_reads, run_reads
 from server.settings import Settings
 from server.storage.db import Database, create_async_db_engine
 from server.storage.models import KeyValueRecord, Run
+from server.sweeper.loop import SweeperThread
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,12 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     engine = create_async_db_engine(settings.sql_url)
     redis_client = Redis.from_url(settings.redis_url)
     waiters = RunWaiters(settings.redis_url, settings.redis_prefix)
+    # Every API process may be the deployment's sweeper (server/sweeper/): with no worker pool left,
+    # the runs of the lost ones are still ended and their waiters answered.
+    sweeper = SweeperThread(settings)
     try:
         await waiters.start()
+        sweeper.start()
         yield {
             "app": AppState(
                 settings=settings,
@@ -58,6 +64,7 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             )
         }
     finally:
+        await anyio.to_thread.run_sync(sweeper.stop)
         await waiters.stop()
         redis_client.close()
         await engine.dispose()

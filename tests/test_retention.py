@@ -27,11 +27,11 @@ from server.storage.models import (
     RequestQueue,
     Run,
 )
+from server.sweeper.retention import delete_old
 from tests.actors import callable_actor
 from tests.conftest import new_account
 from tests.stack import Stack, running
 from worker.context import WorkerContext
-from worker.retention import delete_old
 
 STORAGES = (Dataset, KeyValueStore, RequestQueue)
 

@@ -1,6 +1,6 @@
 """run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, the
-machine's Apify Proxy (worker/proxy/) as another, and the sweeper (worker/sweeper.py) every
-sweep_interval_s.
+machine's Apify Proxy (worker/proxy/) as another, and the sweeper (server/sweeper/) every
+sweep_interval_s, when this pool holds the deployment's sweeper lock.
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
@@ -24,13 +24,13 @@ from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
+from server.sweeper.loop import Sweeping
 from worker import sandbox
 from worker.context import configure, dispose_context, get_context
 from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
 from worker.sandbox.network import close_services
 from worker.shutdown import GreenroomWorker
-from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def run_pool(settings: Settings, processes: int) -> None:
         close_services(settings)
     configure(settings)
     ctx = get_context()
-    sweeper = Sweeper(ctx, make_queue(ctx.redis, settings.queue_name))
+    sweeping = Sweeping(ctx)
     next_sweep = time.monotonic()
     while not stopping:
         proxy.keep_alive()  # first: the first runs' actors find it listening
@@ -101,9 +101,10 @@ def run_pool(settings: Settings, processes: int) -> None:
         while len(webhook_children) < settings.webhook_worker_processes:
             webhook_children.append(subprocess.Popen(webhook_args, env=env))
         if time.monotonic() >= next_sweep:
-            sweeper()
+            sweeping()
             next_sweep = time.monotonic() + settings.sweep_interval_s
         time.sleep(min(0.5, settings.sweep_interval_s))
+    sweeping.close()  # the next sweeper (another pool, an API process) takes over at once
     dispose_context()
     # Each worker finishes its job: its actor has worker_stop_grace_s to end, is then stopped
     # (kill_grace_s), and the run is ended (worker/shutdown.py). Only a worker stuck past all that

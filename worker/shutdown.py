@@ -23,12 +23,12 @@ from rq.job import Job
 from rq.worker import WorkerStatus
 
 from server.queue import enqueue_run_sync, make_queue
+from server.run_options import MAX_RESTARTS
 from server.storage.leases import HAND_BACK_RUN
 from server.storage.runs import DELETE_RUN_TOKENS
 from worker.context import WorkerContext
 from worker.logs import LogWriter
 from worker.outage import until_written
-from worker.restarts import MAX_RESTARTS
 from worker.runners.standby import standbys
 
 log = logging.getLogger(__name__)
