@@ -17,7 +17,9 @@ import time
 from types import FrameType
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from server.observability.logs import configure_logging
@@ -30,12 +32,14 @@ from worker.context import configure, dispose_context, get_context
 from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
 from worker.sandbox.network import close_services
-from worker.shutdown import GreenroomWorker
+from worker.shutdown import GreenroomWorker, stop_request
 
 log = logging.getLogger(__name__)
 
 # What a stopping worker may take beyond its actor's grace: the terminal write, closing its pool.
 _STOP_MARGIN_S = 15.0
+# A worker that lost Redis asks again at most this far apart.
+_REDIS_RETRY_MAX_S = 1.0
 
 
 def new_worker(queues: list[Queue], connection: Redis) -> GreenroomWorker:
@@ -54,15 +58,44 @@ def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = Fals
     if burst and not webhooks:
         names.append(settings.webhook_queue_name)
     queues = [make_queue(connection, name) for name in names]
-    worker = new_worker(queues, connection)
     if not webhooks:
         standbys().enable()  # the first run's actor process, made before it comes
     try:
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        while not _work(queues, connection, burst):
+            # RQ's worker quits on a Redis error met outside its wait for a job (the bookkeeping of a
+            # job that ended while Redis was away, a heartbeat, its start): this process waits for
+            # Redis and works on as a new worker, rather than exit and be started again from cold,
+            # which takes seconds on a loaded machine (and a Redis restart hits every worker at once).
+            _until_redis_answers(connection)
+    except StopRequested:  # told to stop while it waited for Redis
+        pass
     finally:
         standbys().close()
         dispose_context()
         connection.close()
+
+
+def _work(queues: list[Queue], connection: Redis, burst: bool) -> bool:
+    """One RQ worker's life in this process: True when it ended as it should (burst done, told to
+    stop), False when it quit on an error."""
+    try:
+        worker = new_worker(queues, connection)
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    except RedisConnectionError as exc:
+        log.warning("the worker lost Redis (%s); waiting for it", exc)
+        return stop_request().requested_at is not None
+    return burst or stop_request().requested_at is not None
+
+
+def _until_redis_answers(connection: Redis) -> None:
+    delay_s = 0.1
+    while stop_request().requested_at is None:
+        try:
+            connection.ping()
+            return
+        except RedisConnectionError:
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, _REDIS_RETRY_MAX_S)
 
 
 def run_pool(settings: Settings, processes: int) -> None:

@@ -94,6 +94,10 @@ def stop_request() -> StopRequest:
 class GreenroomWorker(SimpleWorker):
     """RQ's SimpleWorker whose stop signals also reach the job it runs (see the module docstring)."""
 
+    # Waiting for a job with Redis away, RQ asks again after 1 s, then twice as long each time, up to
+    # 60 s: a worker could sit out most of a minute after Redis came back. Every second at most.
+    max_connection_wait_time = 1.0
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         stop_request().request()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
