@@ -2,7 +2,7 @@
 Redis away: a run's end is published once it is back (until_published).
 
 A run whose actor ended while PostgreSQL was down still has a true end to record. The worker keeps
-trying until the database answers; meanwhile the sweeper does not judge leases (worker/sweeper.py),
+trying until the database answers; meanwhile the sweeper does not judge leases (server/sweeper/sweep.py),
 so the run is not failed as if its worker had died.
 """
 
