@@ -29,7 +29,8 @@ test: lint
 	$(BIN)/pytest -n 3
 
 bench: install
-	$(BIN)/python bench/run_sync.py
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/versus.py
 
 # Many random bad requests per implemented endpoint (Apify's OpenAPI): no 500s, nothing changed.
 fuzz: install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class AppState:
     # costs one query per batch, not one session per request (server/services/reads.py).
     runs: Coalescer[str, Run] = field(init=False)
     records: Coalescer[tuple[str, str], KeyValueRecord] = field(init=False)
+    # Work a request started and does not wait for (server/services/token_use.py), held until done.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runs", run_reads(self.db))
@@ -48,23 +51,23 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     engine = create_async_db_engine(settings.sql_url)
     redis_client = Redis.from_url(settings.redis_url)
     waiters = RunWaiters(settings.redis_url, settings.redis_prefix)
+    state = AppState(
+        settings=settings,
+        db=Database(engine),
+        redis=redis_client,
+        queue=make_queue(redis_client, settings.queue_name),
+        waiters=waiters,
+    )
     # Every API process may be the deployment's sweeper (server/sweeper/): with no worker pool left,
     # the runs of the lost ones are still ended and their waiters answered.
     sweeper = SweeperThread(settings)
     try:
         await waiters.start()
         sweeper.start()
-        yield {
-            "app": AppState(
-                settings=settings,
-                db=Database(engine),
-                redis=redis_client,
-                queue=make_queue(redis_client, settings.queue_name),
-                waiters=waiters,
-            )
-        }
+        yield {"app": state}
     finally:
         await anyio.to_thread.run_sync(sweeper.stop)
+        await asyncio.gather(*state.background, return_exceptions=True)
         await waiters.stop()
         redis_client.close()
         await engine.dispose()

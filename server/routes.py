@@ -15,6 +15,7 @@ from server.api import (
     run_storages,
     runs,
     tasks,
+    tokens,
     tools,
     users,
 )
@@ -225,6 +226,9 @@ def _users() -> list[BaseRoute]:
     return [
         Route("/v2/users/me", users.me, methods=["GET"]),
         Route("/v2/users/me/usage/monthly", users.monthly_usage, methods=["GET"]),
+        Route("/v2/users/me/tokens", tokens.list_, methods=["GET"]),
+        Route("/v2/users/me/tokens", tokens.create, methods=["POST"]),
+        Route("/v2/users/me/tokens/{tokenId}", tokens.delete_, methods=["DELETE"]),
         Route("/v2/users/{userId}", users.public, methods=["GET"]),
     ]
 

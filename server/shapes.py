@@ -10,6 +10,7 @@ from server.actor_definition import definition
 from server.storage.ids import iso
 from server.storage.models import (
     Actor,
+    ApiToken,
     Build,
     Dataset,
     KeyValueStore,
@@ -332,4 +333,15 @@ def build_json(build: Build) -> dict[str, Any]:
         "actorDefinition": made_of.actor_definition,
         "inputSchema": made_of.input_schema,
         "readme": made_of.readme,
+    }
+
+
+def api_token_json(row: ApiToken) -> dict[str, Any]:
+    """A user's API token as listed: never the secret, which only its creation's answer carries."""
+    return {
+        "id": row.id,
+        "description": row.description,
+        "createdAt": iso(row.created_at),
+        "expiresAt": iso(row.expires_at),
+        "lastUsedAt": iso(row.last_used_at),
     }

@@ -28,11 +28,20 @@ def create_user(db: SyncDatabase, username: str) -> tuple[User, str]:
     return user, token
 
 
-def create_token(db: SyncDatabase, username: str, expires_at: datetime | None = None) -> str:
+def create_token(
+    db: SyncDatabase, username: str, expires_at: datetime | None = None, description: str | None = None
+) -> str:
     with db.transaction() as session:
         user_id = _user_id(session, username)
         token = new_token()
-        session.add(ApiToken(user_id=user_id, token_hash=hash_token(token), expires_at=expires_at))
+        session.add(
+            ApiToken(
+                user_id=user_id,
+                token_hash=hash_token(token),
+                expires_at=expires_at,
+                description=description,
+            )
+        )
     return token
 
 
@@ -66,6 +75,8 @@ class TokenRow:
     id: str
     created_at: datetime
     expires_at: datetime | None
+    last_used_at: datetime | None
+    description: str | None
 
 
 def list_users(db: SyncDatabase) -> list[UserRow]:
@@ -84,7 +95,13 @@ def list_tokens(db: SyncDatabase, username: str) -> list[TokenRow]:
     with db.transaction() as session:
         user_id = _user_id(session, username)
         stmt = (
-            select(ApiToken.id, ApiToken.created_at, ApiToken.expires_at)
+            select(
+                ApiToken.id,
+                ApiToken.created_at,
+                ApiToken.expires_at,
+                ApiToken.last_used_at,
+                ApiToken.description,
+            )
             .where(ApiToken.user_id == user_id, ApiToken.run_id.is_(None))
             .order_by(ApiToken.created_at, ApiToken.id)
         )

@@ -179,6 +179,18 @@ def test_users_and_tokens_on_the_database(stack: Stack, settings: Settings) -> N
         line.split()[2] for line in greenroom("tokens", "ls", name, settings=settings).stdout.splitlines()[1:]
     ]
     assert len(expiries) == 2 and all(e.endswith("Z") for e in expiries)
+    # A description, and the last use (recorded by the API off the request's path).
+    described = greenroom("tokens", "create", name, "--description", "nightly export", settings=settings)
+    assert me(described.stdout.strip()) == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = greenroom("tokens", "ls", name, settings=settings).stdout.splitlines()
+        (row,) = [line for line in rows if line.endswith("  nightly export")]
+        if row.split()[3] != "never":
+            break
+    assert row.split()[3].endswith("Z"), row
+    too_long = greenroom("tokens", "create", name, "--description", "x" * 201, settings=settings)
+    assert too_long.returncode == 2 and "200 characters" in too_long.stderr
     # The names before `users ls` and `tokens ls` still work.
     assert greenroom("token", "create", name, settings=settings).stdout.startswith("apify_api_")
 

@@ -14,6 +14,7 @@ from typing import Any
 from server.cli.db import sync_db
 from server.settings import Settings
 from server.storage.ids import iso, utcnow
+from server.storage.models import TOKEN_DESCRIPTION_CHARS
 
 
 def add_parser(sub: Any) -> None:
@@ -34,10 +35,13 @@ def add_parser(sub: Any) -> None:
     create.add_argument(
         "--expires", type=float, metavar="DAYS", help="refused this many days from now (default: never)"
     )
+    create.add_argument(
+        "--description", metavar="TEXT", help="what the token is for (at most 200 characters), shown by `ls`"
+    )
     create.set_defaults(handler=_create)
     ls = actions.add_parser(
         "ls",
-        help="the user's tokens: id and creation time, never the secret",
+        help="the user's tokens: id, times and description, never the secret",
         description="List USERNAME's API tokens (not the short-lived ones handed to runs).",
     )
     ls.add_argument("username", help="the tokens' user")
@@ -56,8 +60,11 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
     from server.users import create_token
 
     expires_at = None if args.expires is None else utcnow() + timedelta(days=args.expires)
+    if args.description is not None and len(args.description) > TOKEN_DESCRIPTION_CHARS:
+        print(f"error: a description is at most {TOKEN_DESCRIPTION_CHARS} characters", file=sys.stderr)
+        return 2
     try:
-        print(create_token(sync_db(settings), args.username, expires_at))
+        print(create_token(sync_db(settings), args.username, expires_at, args.description))
     except LookupError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -72,9 +79,10 @@ def _ls(settings: Settings, args: argparse.Namespace) -> int:
     except LookupError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
-    print(f"{'ID':<17}  {'CREATED':<24}  EXPIRES")
+    print(f"{'ID':<17}  {'CREATED':<24}  {'EXPIRES':<24}  {'LAST USED':<24}  DESCRIPTION")
     for row in rows:
-        print(f"{row.id:<17}  {iso(row.created_at) or '':<24}  {iso(row.expires_at) or 'never'}")
+        expires, used = iso(row.expires_at) or "never", iso(row.last_used_at) or "never"
+        print(f"{row.id:<17}  {iso(row.created_at):<24}  {expires:<24}  {used:<24}  {row.description or ''}")
     return 0
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from server.lifespan import state_of
 from server.services.accounts import user_of_token
+from server.services.token_use import note_use
 from server.storage.models import User
 
 COOKIE = "greenroom_console"
@@ -34,9 +35,14 @@ async def signed_in_user(request: Request, session: AsyncSession | None = None) 
     if token is None:
         return None
     if session is not None:
-        return await user_of_token(session, token)
-    async with state_of(request).db.read() as own:
-        return await user_of_token(own, token)
+        holder = await user_of_token(session, token)
+    else:
+        async with state_of(request).db.read() as own:
+            holder = await user_of_token(own, token)
+    if holder is None:
+        return None
+    note_use(state_of(request), holder.token_id, holder.last_used_at)
+    return holder.user
 
 
 def csrf_token(token: str) -> str:

@@ -34,8 +34,8 @@ async def sign_in(request: Request) -> Response:
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         return page(request, "sign_in.html", None, 403, next=target, error="Sign in from this site.")
     async with state_of(request).db.read() as session:
-        user = await user_of_token(session, token)
-    if user is None:
+        holder = await user_of_token(session, token)
+    if holder is None:
         return page(request, "sign_in.html", None, 401, next=target, error="That token is not valid.")
     response = RedirectResponse(target, 303)
     response.set_cookie(

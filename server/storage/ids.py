@@ -29,10 +29,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(dt: datetime) -> datetime:
+    """A stored time in UTC: SQLite hands back naive datetimes; we only ever store UTC."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def iso(dt: datetime | None) -> str | None:
     """ISO-8601 UTC with milliseconds and Z, as Apify and the clients' models expect."""
     if dt is None:
         return None
-    if dt.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC.
-        dt = dt.replace(tzinfo=UTC)
+    dt = aware(dt)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

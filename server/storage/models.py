@@ -60,6 +60,9 @@ class User(Base):
     )
 
 
+TOKEN_DESCRIPTION_CHARS = 200
+
+
 class ApiToken(Base):
     """A user's API token, stored hashed. run_id set: a token handed to one run, dropped when it ends."""
 
@@ -72,7 +75,7 @@ class ApiToken(Base):
     # `greenroom tokens create --expires DAYS`: refused from then on (None: never expires).
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # What the token is for, as its creator said (None for run tokens and tokens made before 0011).
-    description: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(TOKEN_DESCRIPTION_CHARS))
     # The last request made with it, to within a minute (server/services/token_use.py).
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -38,6 +38,8 @@ UNDOCUMENTED_ROUTES = {
     "/v2/acts/{actorId}/runs/last/charge": _LAST_CHARGE,
     "/v2/actors/{actorId}/runs/last/charge": _LAST_CHARGE,
     "/v2/actor-tasks/{actorTaskId}/runs/last/charge": _LAST_CHARGE,
+    "/v2/users/me/tokens": "Greenroom's own token API (Apify has none): tests/test_tokens.py",
+    "/v2/users/me/tokens/{tokenId}": "Greenroom's own token API (Apify has none): tests/test_tokens.py",
 }
 
 

@@ -1,0 +1,275 @@
+"""Greenroom against what a team would use instead, measured in one run, side by side (issue 15).
+
+    .venv/bin/python bench/versus.py [--requests 300] [--clients 50] [--workers 2]
+        [--database-url ...] [--redis-url ...]
+
+Both sides run at once on the same Redis: Greenroom (one API process, a pool of W workers) and the
+Celery endpoint of bench/celery_peer.py (one uvicorn process, a prefork pool of W). The machine's
+noise is shared: sequential requests alternate between the sides (the order swapped every round),
+and throughput phases alternate, each side several times. The rows:
+
+  - run-sync of a no-op PYTHON_CALLABLE task beside the Celery endpoint: sequential p50 and p99, and
+    runs/s with --clients clients;
+  - run-sync of a no-op process actor (`main.py`: `pass`) beside a bare `subprocess.run([python,
+    main.py])` of the same file: sequential p50, and runs/s with --clients clients beside W bare
+    `subprocess.run` loops in threads.
+
+It prints a table with each row's ratio to its peer, and checks nothing but that every request
+succeeded. Never a test: figures, not verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+if __package__ in (None, ""):  # run as `python bench/versus.py`: the repository root holds `bench`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.cli import add_database_url, add_redis_url, command_line, table_report
+from bench.common import (
+    Setup,
+    api_client,
+    child_env,
+    free_port,
+    greenroom_settings,
+    nearest_rank,
+    setup,
+    software,
+    start_greenroom,
+)
+from bench.run_sync import NOOP_VERSIONS, create_task
+
+Call = Callable[[], None]
+TIMEOUT_S = 60
+
+
+def start_celery_peer(bench: Setup, workers: int) -> str:
+    """The Celery worker pool and its HTTP endpoint, started and answering; the endpoint's URL."""
+    env = child_env({"BENCH_CELERY_URL": bench.redis.url, "BENCH_CELERY_QUEUE": f"{bench.tag}-celery"})
+    pool = [sys.executable, "-m", "celery", "-A", "bench.celery_peer", "worker", "-P", "prefork"]
+    pool += [
+        "-c",
+        str(workers),
+        "-l",
+        "warning",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    bench.children.start(pool, env)
+    port = free_port()
+    http = [sys.executable, "-m", "uvicorn", "bench.celery_peer:http", "--port", str(port), "--no-access-log"]
+    api = bench.children.start([*http, "--log-level", "warning"], env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:  # answering means both the endpoint and a worker are up: the call goes through
+        if api.poll() is not None:
+            raise RuntimeError("the Celery endpoint exited during start-up")
+        try:
+            if httpx.post(f"{url}/run", timeout=5, trust_env=False).status_code == 201:
+                return url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Celery endpoint did not answer within 60 s")
+        time.sleep(0.1)
+
+
+def _post(client: httpx.Client, path: str) -> Call:
+    def call() -> None:
+        response = client.post(path)
+        if response.status_code != 201:
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
+
+    return call
+
+
+def _subprocess(main_py: Path) -> Call:
+    def call() -> None:
+        subprocess.run([sys.executable, str(main_py)], check=True, cwd=main_py.parent)
+
+    return call
+
+
+def paired_sequential(a: Call, b: Call, requests: int, warmup: int) -> tuple[list[float], list[float]]:
+    """Latencies of a and b, one request at a time, alternating (who goes first swaps each round)."""
+    for _ in range(warmup):
+        a()
+        b()
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(requests):
+        order = ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a))
+        for side, call in order:
+            start = time.perf_counter()
+            call()
+            times[side].append(time.perf_counter() - start)
+    return times
+
+
+def throughput(make_call: Callable[[], Call], clients: int, requests: int) -> float:
+    """Calls per second: `clients` threads, each with its own call (its own connection), share
+    `requests`; the clock runs from a common start to the last answer."""
+    left = [requests]
+    lock = threading.Lock()
+    start_line = threading.Barrier(clients + 1, timeout=TIMEOUT_S)
+
+    def client() -> float:
+        call = make_call()
+        call()  # connected and warm before the clock starts
+        start_line.wait()
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return time.perf_counter()
+                left[0] -= 1
+            call()
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(client) for _ in range(clients)]
+        start_line.wait()
+        start = time.perf_counter()
+        end = max(f.result() for f in futures)
+    return requests / (end - start)
+
+
+Side = tuple[Callable[[], Call], int]  # how to open one client's call, and how many clients
+
+
+def alternating_throughput(a: Side, b: Side, requests: int, rounds: int) -> tuple[float, float]:
+    """The median of each side's runs/s over `rounds` phases each, the phases alternating."""
+    rates: tuple[list[float], list[float]] = ([], [])
+    for i in range(rounds):
+        for side, (make, clients) in ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a)):
+            rates[side].append(throughput(make, clients, requests))
+    return nearest_rank(rates[0], 50), nearest_rank(rates[1], 50)
+
+
+def _ms(values: list[float], q: float) -> float:
+    return 1000 * nearest_rank(values, q)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=300, help="sequential requests per side (300)")
+    parser.add_argument(
+        "--clients", type=int, default=50, help="concurrent clients in throughput phases (50)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="throughput phases per side (3)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes, each side (2)")
+    add_database_url(parser)
+    add_redis_url(parser)
+    args = parser.parse_args(argv)
+    command = command_line("bench/versus.py", argv)
+    load_before = os.getloadavg()[0]
+    per_phase = max(args.requests, 4 * args.clients)
+    rows: list[tuple[str, ...]] = []
+    with setup(args.redis_url, args.database_url) as bench:
+        settings = greenroom_settings(bench)
+        start_greenroom(bench, settings, args.workers)
+        celery_url = start_celery_peer(bench, args.workers)
+        with api_client(settings.api_base_url, bench.token, timeout=30) as admin:
+            callable_task = create_task(admin, "noop-callable", NOOP_VERSIONS["callable"])
+            process_task = create_task(admin, "noop-process", NOOP_VERSIONS["process"])
+        main_py = bench.tmp / "bare" / "main.py"
+        main_py.parent.mkdir()
+        main_py.write_text("pass\n")
+
+        def greenroom(task: str) -> Call:
+            client = api_client(settings.api_base_url, bench.token, timeout=TIMEOUT_S)
+            return _post(client, f"/actor-tasks/{task}/run-sync")
+
+        def celery() -> Call:
+            return _post(httpx.Client(base_url=celery_url, timeout=TIMEOUT_S, trust_env=False), "/run")
+
+        print("measuring: callable run-sync beside Celery, sequential ...", file=sys.stderr, flush=True)
+        ours, theirs = paired_sequential(greenroom(callable_task), celery(), args.requests, 20)
+        for q in (50, 99):
+            rows.append(
+                (
+                    f"run-sync no-op callable, sequential p{q} (ms)",
+                    f"{_ms(ours, q):.1f}",
+                    "Celery over HTTP",
+                    f"{_ms(theirs, q):.1f}",
+                    f"{_ms(ours, q) / _ms(theirs, q):.2f}",
+                )
+            )
+        print(
+            f"measuring: callable run-sync beside Celery, {args.clients} clients ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        ours_rate, theirs_rate = alternating_throughput(
+            (lambda: greenroom(callable_task), args.clients), (celery, args.clients), per_phase, args.rounds
+        )
+        rows.append(
+            (
+                f"run-sync no-op callable, {args.clients} clients (runs/s)",
+                f"{ours_rate:.0f}",
+                "Celery over HTTP",
+                f"{theirs_rate:.0f}",
+                f"{ours_rate / theirs_rate:.2f}",
+            )
+        )
+        print(
+            "measuring: process run-sync beside subprocess.run, sequential ...", file=sys.stderr, flush=True
+        )
+        ours, theirs = paired_sequential(greenroom(process_task), _subprocess(main_py), args.requests // 2, 5)
+        rows.append(
+            (
+                "run-sync no-op process, sequential p50 (ms)",
+                f"{_ms(ours, 50):.1f}",
+                "subprocess.run",
+                f"{_ms(theirs, 50):.1f}",
+                f"+{_ms(ours, 50) - _ms(theirs, 50):.1f} ms",
+            )
+        )
+        print(
+            f"measuring: process run-sync beside {args.workers} subprocess loops ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        ours_rate, bare_rate = alternating_throughput(
+            (lambda: greenroom(process_task), args.clients),
+            (lambda: _subprocess(main_py), args.workers),
+            per_phase // 2,
+            args.rounds,
+        )
+        rows.append(
+            (
+                f"run-sync no-op process, {args.clients} clients (runs/s)",
+                f"{ours_rate:.0f}",
+                f"{args.workers} subprocess.run loops",
+                f"{bare_rate:.0f}",
+                f"{ours_rate / bare_rate:.2f}",
+            )
+        )
+    load_after = os.getloadavg()[0]
+    header = [
+        ("command", command),
+        ("database", bench.database_description),
+        ("redis", f"{bench.redis.description} (prefix {bench.tag})"),
+        (
+            "sides",
+            f"Greenroom: 1 API process, {args.workers} workers; Celery: 1 uvicorn, prefork {args.workers}",
+        ),
+        ("software", software()),
+        ("load", f"1-min load average {load_before:.2f} at start, {load_after:.2f} at end"),
+    ]
+    columns = ("what", "Greenroom", "peer", "peer's", "ratio")
+    print("\n".join(table_report(header, columns, rows)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
