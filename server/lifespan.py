@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import anyio.to_thread
 from redis import Redis
 from rq import Queue
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from server.services.reads import record_reads, run_reads
 from server.settings import Settings
 from server.storage.db import Database, create_async_db_engine
 from server.storage.models import KeyValueRecord, Run
+from server.sweeper.loop import SweeperThread
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,15 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         queue=make_queue(redis_client, settings.queue_name),
         waiters=waiters,
     )
+    # Every API process may be the deployment's sweeper (server/sweeper/): with no worker pool left,
+    # the runs of the lost ones are still ended and their waiters answered.
+    sweeper = SweeperThread(settings)
     try:
         await waiters.start()
+        sweeper.start()
         yield {"app": state}
     finally:
+        await anyio.to_thread.run_sync(sweeper.stop)
         await asyncio.gather(*state.background, return_exceptions=True)
         await waiters.stop()
         redis_client.close()

@@ -54,7 +54,7 @@ async def enqueue_run(queue: Queue, run_id: str) -> None:
     """Call only after the run row is committed: the worker must never see a missing run.
 
     Redis away is not the caller's failure: the run is committed, and a worker pool's sweeper
-    (worker/sweeper.py) enqueues a READY run that has no job once Redis is back.
+    (server/sweeper/) enqueues a READY run that has no job once Redis is back.
     """
     try:
         await anyio.to_thread.run_sync(enqueue_run_sync, queue, run_id)

@@ -9,6 +9,11 @@ from typing import Any
 from server.errors import InvalidInput
 from server.settings import Settings
 
+# restartOnError: at most this many restarts of a run (Apify's ACTOR_RESTART_ON_ERROR: 3 in 60 s),
+# counted by the worker that restarts a failed actor and by the sweeper that restarts a dead
+# worker's run.
+MAX_RESTARTS = 3
+
 
 def check_memory(value: int, settings: Settings) -> int:
     low, high = settings.min_memory_mbytes, settings.max_memory_mbytes

@@ -199,8 +199,13 @@ class Settings:
     # A worker renews its lease on a running run every third of this; a run whose lease lapsed (its
     # worker died) is failed, or restarted under restartOnError, by the sweeper.
     run_lease_s: float = 9.0
-    # Every worker pool sweeps this often: expired leases, and READY runs whose job was lost.
+    # The sweeper (every worker pool and API process, one at a time) sweeps this often: expired
+    # leases, and READY runs whose job was lost.
     sweep_interval_s: float = 2.0
+    # The lease on the Redis lock that makes one process the deployment's sweeper: renewed at each
+    # sweep; a process that died holding it is replaced this long after its last renewal. At most
+    # run_lease_s, so a lost worker pool that held it delays nothing beyond its runs' own leases.
+    sweep_lock_s: float = 6.0
     # A run still READY this long after its start, with no job waiting in Redis, is enqueued again.
     orphan_after_s: float = 10.0
     # Finished runs (with their logs and unnamed storages) and unnamed storages no run owns are
@@ -360,6 +365,7 @@ class Settings:
             abort_grace_s=float(get("ABORT_GRACE_S", str(d.abort_grace_s))),
             run_lease_s=float(get("RUN_LEASE_S", str(d.run_lease_s))),
             sweep_interval_s=float(get("SWEEP_INTERVAL_S", str(d.sweep_interval_s))),
+            sweep_lock_s=float(get("SWEEP_LOCK_S", str(d.sweep_lock_s))),
             orphan_after_s=float(get("ORPHAN_AFTER_S", str(d.orphan_after_s))),
             retention_days=float(get("RETENTION_DAYS", str(d.retention_days))),
             build_timeout_s=float(get("BUILD_TIMEOUT_S", str(d.build_timeout_s))),
@@ -441,6 +447,7 @@ class Settings:
             "GREENROOM_ABORT_GRACE_S": str(self.abort_grace_s),
             "GREENROOM_RUN_LEASE_S": str(self.run_lease_s),
             "GREENROOM_SWEEP_INTERVAL_S": str(self.sweep_interval_s),
+            "GREENROOM_SWEEP_LOCK_S": str(self.sweep_lock_s),
             "GREENROOM_ORPHAN_AFTER_S": str(self.orphan_after_s),
             "GREENROOM_RETENTION_DAYS": str(self.retention_days),
             "GREENROOM_BUILD_TIMEOUT_S": str(self.build_timeout_s),

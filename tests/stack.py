@@ -57,11 +57,14 @@ class Stack:
         wait_until_serving(settings.api_base_url, proc)
         return settings.api_base_url
 
-    def start_workers(self, processes: int = 2) -> subprocess.Popen[bytes]:
+    def start_workers(self, processes: int = 2, own_group: bool = False) -> subprocess.Popen[bytes]:
+        """A worker pool; `own_group`: leading a process group of its own (with its workers and its
+        proxy), which a test may kill whole without killing itself."""
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "worker", "--processes", str(processes)],
             env=child_env(self.settings),
             cwd=ROOT,
+            process_group=0 if own_group else None,
         )
         self.processes.append(proc)
         return proc

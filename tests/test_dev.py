@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -122,3 +126,113 @@ def test_dev_reuses_a_valid_admin_token(tmp_path: Path) -> None:
     (tmp_path / "admin-token").write_text("not-a-token\n")
     third = _admin_token(settings)
     assert third != first and third.startswith("apify_api_")
+
+
+def _lines(stream: IO[str]) -> queue.Queue[str]:
+    """dev's output, a line at a time, read in a thread (so a test can wait for a line with a deadline)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _until_line(lines: queue.Queue[str], start: str, within_s: float) -> str:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"greenroom dev never said {start!r}") from None
+        if line.startswith(start):
+            return line
+
+
+def _child(dev_pid: int, *argv: bytes) -> int:
+    """dev's child process whose command line has `argv` (`server.cli worker`, `server.cli serve`)."""
+    (pid,) = [p for p in _descendants(dev_pid) if b"\0".join(argv) in _cmdline(p) and alive(p)]
+    return pid
+
+
+def test_dev_restarts_a_killed_pool_and_api_and_the_lost_run_is_answered_failed(tmp_path: Path) -> None:
+    """Seen: the pool's process group SIGKILLed under `greenroom dev` left its run RUNNING for good, its
+    run-sync waited out its 300 s, and nothing started the pool again. Now an API process's sweeper
+    fails the run (default leases), dev starts the pool again and says so, and the next run succeeds;
+    a killed API is started again too."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROOM_")}
+    env |= {
+        "GREENROOM_PROXY_PORT": str(free_port()),
+        "GREENROOM_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(ROOT),
+        "GREENROOM_CALLABLE_MODULES": "tests.actors",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "dev", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/v2"
+    try:
+        assert proc.stdout is not None
+        lines = _lines(proc.stdout)
+        token = _until_line(lines, "API token", 60).rsplit(" ", 1)[1]
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as api, ThreadPoolExecutor(1) as pool:
+            actor = api.post("/acts", json=callable_actor("doomed", "pids_then_sleep")).json()["data"]
+            held = pool.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": 120})
+            deadline = time.monotonic() + 60
+            while not (runs := api.get(f"/acts/{actor['id']}/runs").json()["data"]["items"]) or (
+                api.get(f"/key-value-stores/{runs[0]['defaultKeyValueStoreId']}/records/PIDS").status_code
+                != 200
+            ):
+                assert time.monotonic() < deadline, "the run never started"
+                time.sleep(0.1)
+            workers = _child(proc.pid, b"server.cli", b"worker")
+            os.killpg(workers, signal.SIGKILL)
+            killed = time.monotonic()
+            answer = held.result(timeout=20)
+            answered_s = time.monotonic() - killed
+            print(f"greenroom dev: pool SIGKILL to the run-sync's FAILED answer: {answered_s:.2f} s")
+            assert answer.status_code == 400 and answer.json()["error"]["type"] == "run-failed", answer.text
+            assert answered_s < 15, answered_s
+            said = _until_line(lines, "greenroom dev: the worker pool", 10)
+            assert said == (
+                f"greenroom dev: the worker pool (pid {workers}) stopped (killed by SIGKILL); "
+                "starting it again in 1 s"
+            )
+            assert _until_line(lines, "greenroom dev: the worker pool is started again", 10)
+            echo = api.post("/acts", json=callable_actor("echo", "echo")).json()["data"]
+            after = api.post(f"/acts/{echo['id']}/run-sync", json={"n": 1})
+            assert after.status_code == 201 and after.json() == {"input": {"n": 1}}
+
+            server = _child(proc.pid, b"server.cli", b"serve")
+            os.kill(server, signal.SIGKILL)
+            said = _until_line(lines, "greenroom dev: the API", 10)
+            assert said == (
+                f"greenroom dev: the API (pid {server}) stopped (killed by SIGKILL); starting it again in 1 s"
+            )
+            _until_line(lines, "greenroom dev: the API is started again", 10)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    again = api.post(f"/acts/{echo['id']}/run-sync", json={"n": 2})
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the API did not come back"
+                    time.sleep(0.1)
+            assert again.status_code == 201 and again.json() == {"input": {"n": 2}}
+        started = _descendants(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in started if alive(p)], "greenroom dev left processes behind"
+    assert proc.returncode == 0

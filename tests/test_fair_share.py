@@ -28,7 +28,7 @@ from tests.conftest import Account, new_account
 from tests.stack import running
 from tests.test_cli_commands import greenroom
 from worker import context as worker_context
-from worker.sweeper import Taken, sweep
+from server.sweeper.sweep import Taken, sweep
 
 
 @pytest.fixture

@@ -27,11 +27,11 @@ from server.storage.models import (
     RequestQueue,
     Run,
 )
+from server.sweeper.retention import delete_old
 from tests.actors import callable_actor
 from tests.conftest import new_account
 from tests.stack import Stack, running
 from worker.context import WorkerContext
-from worker.retention import delete_old
 
 STORAGES = (Dataset, KeyValueStore, RequestQueue)
 
@@ -158,7 +158,7 @@ def test_old_runs_and_unused_unnamed_storages_go_in_batches(own: tuple[Stack, Wo
 def test_a_pass_runs_once_a_minute_and_again_at_once_while_batches_are_full(
     isolated_settings: Settings,
 ) -> None:
-    from worker import retention
+    from server.sweeper import retention
 
     db = SyncDatabase(create_sync_engine(isolated_settings.sql_url))
     redis = Redis.from_url(isolated_settings.redis_url)

@@ -16,7 +16,7 @@ Wake-ups are never lost, because every READY run that fits its user's limits has
   (its lost-jobs pass finds such a run fitting and without a job), or when an admin raises the limits
   (server/services/limits.py). Each enqueues a job per slot freed, after its commit;
 - a job lost with Redis or a dead worker is found by the sweeper: a stale READY run that fits, whose
-  own job is not waiting, while fewer jobs wait than such runs (unwoken()).
+  own job is not waiting, while fewer jobs wait than such runs (server/sweeper/sweep.py).
 A job delivered twice, or a wake-up with nothing to take, claims nothing: harmless.
 """
 
@@ -68,9 +68,3 @@ def wake_user(ctx: WorkerContext, user_id: str) -> None:
     except (RedisError, SQLAlchemyError) as exc:
         log.warning("could not wake the READY runs of user %s (%s); the sweeper will", user_id, exc)
 
-
-def unwoken(queue: Queue, lost: list[str], fitting: int) -> list[str]:
-    """Of the stale fitting READY runs whose own job is not waiting (`lost`), those that need one: as
-    many as there are fitting runs beyond the jobs waiting. A job claims the fairest run, not its
-    own, so a run whose job went to another run is not lost while a job waits for it."""
-    return lost[: max(0, fitting - queue.count)]

@@ -8,7 +8,7 @@ from server.statuses import RunStatus
 from server.storage.runs import DELETE_RUN_TOKENS, finish
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.context import WorkerContext
-from worker.outage import until_written
+from worker.outage import until_published, until_written
 from worker.runners.base import RunOutcome
 from worker.webhooks.delivery import webhook_queue
 
@@ -53,8 +53,11 @@ def finalize(
     # The actor's end is a fact: a database that is away (restarting) is waited for, not a reason
     # to leave the run RUNNING for the sweeper to fail.
     dispatches = until_written(write, f"the end of run {run_id}")
-    # Committed: now wake the waiters, then queue the webhooks.
-    publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id)
+    # Committed: now wake the waiters, then queue the webhooks. Redis away: the wake-up waits for it
+    # (a waiter whose API did not lose Redis would otherwise wait out its limit).
+    until_published(
+        lambda: publish_run_finished(ctx.redis, ctx.settings.redis_prefix, run_id), f"the end of run {run_id}"
+    )
     if dispatches:
         enqueue_new_dispatches_sync(webhook_queue(ctx), dispatches)
     return status

@@ -1,6 +1,6 @@
 """The lease a worker holds on the run (or build) it executes, renewed while it runs.
 
-A worker that dies stops renewing; the sweeper (worker/sweeper.py) then ends the run. A renewal
+A worker that dies stops renewing; the sweeper (server/sweeper/) then ends the run. A renewal
 that moves no row means the run is no longer this worker's (a sweeper ended it while this worker was
 stalled): `on_lost` is called once, and the supervisor stops the actor.
 """

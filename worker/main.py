@@ -1,6 +1,6 @@
 """run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, the
-machine's Apify Proxy (worker/proxy/) as another, and the sweeper (worker/sweeper.py) every
-sweep_interval_s.
+machine's Apify Proxy (worker/proxy/) as another, and the sweeper (server/sweeper/) every
+sweep_interval_s, when this pool holds the deployment's sweeper lock.
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
@@ -17,25 +17,29 @@ import time
 from types import FrameType
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.queue import GreenroomJob, make_queue
 from server.settings import Settings
+from server.sweeper.loop import Sweeping
 from worker import sandbox
 from worker.context import configure, dispose_context, get_context
 from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
 from worker.sandbox.network import close_services
-from worker.shutdown import GreenroomWorker
-from worker.sweeper import Sweeper
+from worker.shutdown import GreenroomWorker, stop_request
 
 log = logging.getLogger(__name__)
 
 # What a stopping worker may take beyond its actor's grace: the terminal write, closing its pool.
 _STOP_MARGIN_S = 15.0
+# A worker that lost Redis asks again at most this far apart.
+_REDIS_RETRY_MAX_S = 1.0
 
 
 def new_worker(queues: list[Queue], connection: Redis) -> GreenroomWorker:
@@ -54,15 +58,44 @@ def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = Fals
     if burst and not webhooks:
         names.append(settings.webhook_queue_name)
     queues = [make_queue(connection, name) for name in names]
-    worker = new_worker(queues, connection)
     if not webhooks:
         standbys().enable()  # the first run's actor process, made before it comes
     try:
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        while not _work(queues, connection, burst):
+            # RQ's worker quits on a Redis error met outside its wait for a job (the bookkeeping of a
+            # job that ended while Redis was away, a heartbeat, its start): this process waits for
+            # Redis and works on as a new worker, rather than exit and be started again from cold,
+            # which takes seconds on a loaded machine (and a Redis restart hits every worker at once).
+            _until_redis_answers(connection)
+    except StopRequested:  # told to stop while it waited for Redis
+        pass
     finally:
         standbys().close()
         dispose_context()
         connection.close()
+
+
+def _work(queues: list[Queue], connection: Redis, burst: bool) -> bool:
+    """One RQ worker's life in this process: True when it ended as it should (burst done, told to
+    stop), False when it quit on an error."""
+    try:
+        worker = new_worker(queues, connection)
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    except RedisConnectionError as exc:
+        log.warning("the worker lost Redis (%s); waiting for it", exc)
+        return stop_request().requested_at is not None
+    return burst or stop_request().requested_at is not None
+
+
+def _until_redis_answers(connection: Redis) -> None:
+    delay_s = 0.1
+    while stop_request().requested_at is None:
+        try:
+            connection.ping()
+            return
+        except RedisConnectionError:
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, _REDIS_RETRY_MAX_S)
 
 
 def run_pool(settings: Settings, processes: int) -> None:
@@ -90,7 +123,7 @@ def run_pool(settings: Settings, processes: int) -> None:
         close_services(settings)
     configure(settings)
     ctx = get_context()
-    sweeper = Sweeper(ctx, make_queue(ctx.redis, settings.queue_name))
+    sweeping = Sweeping(ctx)
     next_sweep = time.monotonic()
     while not stopping:
         proxy.keep_alive()  # first: the first runs' actors find it listening
@@ -101,9 +134,10 @@ def run_pool(settings: Settings, processes: int) -> None:
         while len(webhook_children) < settings.webhook_worker_processes:
             webhook_children.append(subprocess.Popen(webhook_args, env=env))
         if time.monotonic() >= next_sweep:
-            sweeper()
+            sweeping()
             next_sweep = time.monotonic() + settings.sweep_interval_s
         time.sleep(min(0.5, settings.sweep_interval_s))
+    sweeping.close()  # the next sweeper (another pool, an API process) takes over at once
     dispose_context()
     # Each worker finishes its job: its actor has worker_stop_grace_s to end, is then stopped
     # (kill_grace_s), and the run is ended (worker/shutdown.py). Only a worker stuck past all that

@@ -1,7 +1,8 @@
 """The database away for a while (restarted, failing over): what a worker must write waits for it.
+Redis away: a run's end is published once it is back (until_published).
 
 A run whose actor ended while PostgreSQL was down still has a true end to record. The worker keeps
-trying until the database answers; meanwhile the sweeper does not judge leases (worker/sweeper.py),
+trying until the database answers; meanwhile the sweeper does not judge leases (server/sweeper/sweep.py),
 so the run is not failed as if its worker had died.
 """
 
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,21 @@ def until_written(write: Callable[[], T], what: str) -> T:
                 raise
             if not warned:
                 log.warning("the database is not available to write %s (%s); retrying", what, exc)
+                warned = True
+        time.sleep(delay_s)
+        delay_s = min(delay_s * 2, _MAX_DELAY_S)
+
+
+def until_published(publish: Callable[[], None], what: str) -> None:
+    """publish(), again and again while Redis cannot be reached (at most a second apart)."""
+    delay_s = 0.1
+    warned = False
+    while True:
+        try:
+            return publish()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if not warned:
+                log.warning("Redis is not available to publish %s (%s); retrying", what, exc)
                 warned = True
         time.sleep(delay_s)
         delay_s = min(delay_s * 2, _MAX_DELAY_S)

@@ -14,11 +14,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from server.run_options import MAX_RESTARTS
 from worker.logs import LogWriter
 from worker.runners.base import RunOutcome, RunSpec
 from worker.supervisor import AbortSignal
 
-MAX_RESTARTS = 3
 RESTART_WINDOW_S = 60.0
 
 

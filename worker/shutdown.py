@@ -23,12 +23,12 @@ from rq.job import Job
 from rq.worker import WorkerStatus
 
 from server.queue import enqueue_run_sync, make_queue
+from server.run_options import MAX_RESTARTS
 from server.storage.leases import HAND_BACK_RUN
 from server.storage.runs import DELETE_RUN_TOKENS
 from worker.context import WorkerContext
 from worker.logs import LogWriter
 from worker.outage import until_written
-from worker.restarts import MAX_RESTARTS
 from worker.runners.standby import standbys
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,10 @@ def stop_request() -> StopRequest:
 
 class GreenroomWorker(SimpleWorker):
     """RQ's SimpleWorker whose stop signals also reach the job it runs (see the module docstring)."""
+
+    # Waiting for a job with Redis away, RQ asks again after 1 s, then twice as long each time, up to
+    # 60 s: a worker could sit out most of a minute after Redis came back. Every second at most.
+    max_connection_wait_time = 1.0
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         stop_request().request()

@@ -6,13 +6,17 @@ import argparse
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+from types import FrameType
 from typing import Any
 
 from server.cli.api import TOKEN_FILE, URL_FILE
 from server.cli.db import sync_db
-from server.cli.processes import add_listen_options, listen_settings, serve_api
+from server.cli.processes import add_listen_options, listen_settings
+from server.cli.supervise import Child
 from server.settings import Settings
 
 ADMIN = "admin"
@@ -46,7 +50,8 @@ def secrets_key(settings: Settings) -> str:
 
 
 def dev(settings: Settings) -> None:
-    """Everything on one machine: SQLite file, private redis-server, migrations, workers, API."""
+    """Everything on one machine: SQLite file, private redis-server, migrations, workers, API; a
+    worker pool or API that dies is started again (server/cli/supervise.py)."""
     from server.embedded_redis import EmbeddedRedis
     from server.migrate import upgrade
 
@@ -57,36 +62,73 @@ def dev(settings: Settings) -> None:
         # One person on their own machine: a laptop without bubblewrap (or not root) still runs
         # actors, unsandboxed, and the worker pool says so loudly.
         settings = settings.with_(sandbox="auto")
+    stop = _stop_on_signals()
     embedded = None
     if not os.environ.get("GREENROOM_REDIS_URL"):
         embedded = EmbeddedRedis(settings.data_dir)
         settings = settings.with_(redis_url=embedded.start())
-    pool = None
     url_file = settings.data_dir / URL_FILE
+    pool: Child | None = None
+    api: Child | None = None
     try:
         upgrade(settings.sql_url, settings.secrets_key)
         token = admin_token(settings)
-        pool = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "worker"], env={**os.environ, **settings.to_env()}
-        )
-
-        def ready() -> None:
-            # `greenroom push`, `call` and `runs` find the URL here (server/cli/api.py).
-            url_file.write_text(settings.api_base_url + "\n")
-            print(f"Greenroom is running at {settings.api_base_url}/ (the API at /v2)", flush=True)
-            print(f"API token (user '{ADMIN}'): {token}", flush=True)
-            path = settings.data_dir / TOKEN_FILE
-            print(f"The token is also in {path}. Press Ctrl-C to stop.", flush=True)
-
-        serve_api(settings, on_ready=ready)
+        env = {**os.environ, **settings.to_env()}
+        pool = Child("worker pool", [sys.executable, "-m", "server.cli", "worker"], env, _say)
+        pool.start()
+        api = Child("API", [sys.executable, "-m", "server.cli", "serve"], env, _say)
+        api_proc = api.start()
+        if not _until_serving(settings, api_proc, stop):
+            if api_proc.poll() is not None:
+                raise SystemExit(f"greenroom dev: the API did not start ({api_proc.returncode})")
+            return
+        # `greenroom push`, `call` and `runs` find the URL here (server/cli/api.py).
+        url_file.write_text(settings.api_base_url + "\n")
+        print(f"Greenroom is running at {settings.api_base_url}/ (the API at /v2)", flush=True)
+        print(f"API token (user '{ADMIN}'): {token}", flush=True)
+        path = settings.data_dir / TOKEN_FILE
+        print(f"The token is also in {path}. Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(0.2):
+            pool.keep_alive()
+            api.keep_alive()
     finally:
         url_file.unlink(missing_ok=True)
+        if api is not None:
+            api.stop(timeout_s=30)  # held requests are answered at once (server/cli/processes.py)
         if pool is not None:
-            pool.send_signal(signal.SIGTERM)
             # The workers' running actors get their grace period (worker/shutdown.py) first.
-            pool.wait(timeout=settings.worker_stop_grace_s + settings.kill_grace_s + 30)
+            pool.stop(timeout_s=settings.worker_stop_grace_s + settings.kill_grace_s + 30)
         if embedded is not None:
             embedded.stop()
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _stop_on_signals() -> threading.Event:
+    """Set by SIGINT (Ctrl-C) or SIGTERM: dev then stops its children, in order."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+def _until_serving(settings: Settings, proc: subprocess.Popen[bytes], stop: threading.Event) -> bool:
+    """Whether the API accepts connections (uvicorn listens only after its lifespan started), before
+    it exited or dev was told to stop."""
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+    while not stop.is_set() and proc.poll() is None:
+        try:
+            socket.create_connection((host, settings.port), timeout=1).close()
+            return True
+        except OSError:
+            stop.wait(0.05)
+    return False
 
 
 def add_parser(sub: Any) -> None:

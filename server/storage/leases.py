@@ -43,11 +43,8 @@ EXPIRED_BUILDS = select(BUILDS).where(
     BUILDS.c.lease_expires_at < bindparam("now", type_=BUILDS.c.lease_expires_at.type),
 )
 
-# Executed with {"before"}: runs still READY a while after they were created (their job may be lost).
-STALE_READY_RUNS = select(RUNS.c.id).where(
-    RUNS.c.status == RunStatus.READY.value,
-    RUNS.c.started_at < bindparam("before", type_=RUNS.c.started_at.type),
-)
+# Executed with {"before"}: builds still READY a while after they were created (their job may be lost).
+# (Runs: server/storage/limits.py STALE_CLAIMABLE_RUNS, which leaves out runs held back by a limit.)
 STALE_READY_BUILDS = select(BUILDS.c.id).where(
     BUILDS.c.status == RunStatus.READY.value,
     BUILDS.c.started_at < bindparam("before", type_=BUILDS.c.started_at.type),

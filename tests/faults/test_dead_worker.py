@@ -17,12 +17,12 @@ from redis import Redis
 
 from server.queue import make_queue
 from server.settings import Settings
+from server.sweeper.sweep import Sweeper
 from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.scrape import scrape, value
 from tests.stack import Stack, running
 from worker import context as worker_context
-from worker.sweeper import Sweeper
 
 DETECT_S = 15.0
 

@@ -3,18 +3,24 @@ started while Redis is down: every waiter gets its run's true end, and no run is
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
+from redis import Redis
+from rq import Worker
 
 from server.embedded_redis import EmbeddedRedis
+from server.queue import make_queue
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
+from tests.procs import alive
 from tests.stack import Stack, running
 
 HELD = 12
@@ -74,3 +80,62 @@ def test_waiters_and_queued_runs_survive_a_redis_restart(
         runs = api.get(f"/acts/{actor['id']}/runs", params={"limit": 100}).json()["data"]
         assert runs["total"] == HELD + 1
         assert {r["status"] for r in runs["items"]} == {"SUCCEEDED"}
+
+
+def _run_workers(pool_pid: int) -> set[int]:
+    """The pool's run workers (`python -m worker`, not its webhook workers, not its proxy)."""
+    found = set()
+    for task in Path(f"/proc/{pool_pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if argv[1:3] == [b"-m", b"worker"] and b"--webhooks" not in argv and alive(int(pid)):
+                    found.add(int(pid))
+    return found
+
+
+def test_workers_outlive_a_redis_restart(
+    restartable: tuple[Stack, EmbeddedRedis], isolated_account: Account
+) -> None:
+    """Seen: a worker whose run ended while Redis was away quit ("found an unhandled exception,
+    quitting": RQ's bookkeeping of the job, or the run-finished publish, met the closed connection),
+    and the pool started a new one from cold, which takes seconds on a loaded machine: the restart test
+    above then waited out its limit under -n 3. A worker now waits for Redis and works on."""
+    stack, redis = restartable
+    pool = stack.processes[0]
+    with stack.client(isolated_account.token) as api, ThreadPoolExecutor(2) as waiting:
+        actor = api.post("/acts", json=callable_actor("sleepy", "sleep")).json()["data"]
+        run_sync = f"/acts/{actor['id']}/run-sync"
+        # Both workers listening first (each takes seconds to start on a loaded machine), so that the
+        # two runs go at once. Generous: what this test checks is which processes are left.
+        deadline = time.monotonic() + 90
+        with Redis.from_url(stack.settings.redis_url) as connection:
+            queue = make_queue(connection, stack.settings.queue_name)
+            while Worker.count(connection=connection, queue=queue) < 2:
+                assert time.monotonic() < deadline, "the pool's two workers never listened"
+                time.sleep(0.05)
+        held = [waiting.submit(api.post, run_sync, json={"seconds": 3.0}) for _ in range(2)]
+        while len(runs := _runs(api, actor["id"], "RUNNING")) < 2:
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.05)
+        before = _run_workers(pool.pid)
+        assert len(before) == 2, before
+        redis.stop()
+        # Both runs end while Redis is away: their workers commit, then cannot publish or record the job.
+        deadline = time.monotonic() + 60
+        while len(_runs(api, actor["id"], "SUCCEEDED")) < 2:
+            assert time.monotonic() < deadline, _runs(api, actor["id"], None)
+            time.sleep(0.05)
+        time.sleep(2.0)
+        redis.start()
+        answers = [f.result(timeout=30) for f in held]
+        assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+        after = api.post(run_sync, json={"seconds": 0})
+        assert after.status_code == 201, after.text
+        # The same two processes: none quit and was started again from cold.
+        assert _run_workers(pool.pid) == before
+
+
+def _runs(api: httpx.Client, actor_id: str, status: str | None) -> list[str]:
+    items = api.get(f"/acts/{actor_id}/runs", params={"limit": 100}).json()["data"]["items"]
+    return [r["id"] for r in items if status is None or r["status"] == status]

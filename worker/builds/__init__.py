@@ -10,6 +10,6 @@
 - reading.py: reading a build directory without following a step's symlinks out of it.
 """
 
-from worker.builds.job import execute_build, finish_build
+from worker.builds.job import execute_build
 
-__all__ = ["execute_build", "finish_build"]
+__all__ = ["execute_build"]

@@ -3,8 +3,8 @@
 One job makes one call. The lease (a compare-and-set on the dispatch) makes sure a dispatch is
 called by one worker at a time, however many jobs name it; the worker that holds it records the
 call and either ends the dispatch or sets when the next call is due. Retries are not jobs waiting
-in Redis: the sweeper (enqueue_due, every GREENROOM_SWEEP_INTERVAL_S) queues each dispatch whose
-call is due and has no job waiting, which also recovers a job lost with Redis's data or with a
+in Redis: the sweeper (server/sweeper/dispatches.py, every GREENROOM_SWEEP_INTERVAL_S) queues each
+dispatch whose call is due and has no job waiting, which also recovers a job lost with Redis's data or with a
 worker that died mid-call (its lease expires; the call is then made again, and the lost one is
 recorded as such). So nothing is lost, and a receiver gets a call twice only when a worker died
 after the receiver had it.
@@ -20,19 +20,16 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis import Redis
 from rq import Queue
-from rq.job import Job
 from sqlalchemy import Row
 
 from server.observability.metrics import instruments
-from server.queue import dispatch_job_id, enqueue_dispatches_sync, make_queue
+from server.queue import make_queue
 from server.settings import Settings
 from server.storage.ids import iso, new_id, utcnow
 from server.storage.webhooks import (
     ACTIVE,
     CLAIM_DISPATCH,
-    DUE_DISPATCHES,
     FAILED,
     FOR_DELIVERY,
     RECORD_CALL,
@@ -53,8 +50,6 @@ LOST_CALL = (
 # Set by Greenroom whatever the headers template says (Apify overwrites the first five).
 _OURS = ("host", "content-type", "x-apify-webhook", "x-apify-webhook-dispatch-id", "x-apify-request-origin")
 _RESERVED = frozenset((*_OURS, "content-length", "transfer-encoding", "connection", SIGNATURE_HEADER.lower()))
-_DUE_BATCH = 500
-_WAITING = {b"queued", b"deferred", b"scheduled"}
 
 
 def webhook_queue(ctx: WorkerContext) -> Queue:
@@ -180,22 +175,3 @@ def _after(
     if call.refused or do_not_retry or retries_made >= len(delays):
         return FAILED, None
     return ACTIVE, call.finished_at + _s(delays[retries_made])
-
-
-def enqueue_due(ctx: WorkerContext) -> list[str]:
-    """For the sweeper: queue every dispatch whose call is due, that no worker holds, and whose job
-    is not waiting in Redis already (a retry, or a job that was lost)."""
-    with ctx.db.begin() as connection:
-        due = connection.execute(DUE_DISPATCHES.limit(_DUE_BATCH), {"now": utcnow()}).all()
-    if not due:
-        return []
-    redis: Redis = ctx.redis
-    with redis.pipeline(transaction=False) as pipe:
-        for dispatch_id, claims in due:
-            pipe.hget(Job.key_for(dispatch_job_id(dispatch_id, claims)), "status")
-        statuses = pipe.execute()
-    missing = [
-        (d, claims) for (d, claims), status in zip(due, statuses, strict=True) if status not in _WAITING
-    ]
-    enqueue_dispatches_sync(webhook_queue(ctx), missing)
-    return [dispatch_id for dispatch_id, _ in missing]

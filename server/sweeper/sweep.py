@@ -1,5 +1,5 @@
 """The sweeper: what a dead worker or a lost job left behind, put right; and old runs and storages
-deleted (worker/retention.py). Run by every worker pool.
+deleted (retention.py). Run by every worker pool and every API process, one at a time (lock.py).
 
 - A run (or build) whose lease expired: its worker died (or the machine did). It ends FAILED with a
   status message naming the cause, or, under restartOnError, goes back to READY and is enqueued
@@ -7,10 +7,12 @@ deleted (worker/retention.py). Run by every worker pool.
 - A run (or build) still READY some time after it was created whose RQ job is gone (Redis was down
   when the API enqueued it, Redis lost its data, a worker died between taking the job and claiming
   the run): enqueued again. A job delivered twice is harmless: the claim is a compare-and-set. A
-  run held back by its user's limits is not lost (worker/fair.py says who wakes it).
+  run held back by its user's limits is not lost (worker/fair.py says who wakes it), and runs that
+  share the jobs waiting are not lost either (_unwoken).
 
 SQL decides every status, by compare-and-set; RQ's registries are only asked whether a job is
-still waiting. Several sweepers (one per worker machine) may run at once.
+still waiting. The lock only spares the database the same work done twice: two sweepers at once (a
+lock that lapsed under a slow sweep) still end each run once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.events import publish_run_finished
 from server.observability.metrics import instruments
-from server.queue import enqueue_builds_sync, enqueue_new_dispatches_sync, enqueue_run_sync
+from server.queue import enqueue_builds_sync, enqueue_new_dispatches_sync, enqueue_run_sync, make_queue
+from server.run_options import MAX_RESTARTS
+from server.services.build_finish import finish_build
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
 from server.storage.leases import (
@@ -40,13 +44,10 @@ from server.storage.leases import (
 )
 from server.storage.limits import STALE_CLAIMABLE_RUNS, defaults_of
 from server.storage.runs import DELETE_RUN_TOKENS
+from server.sweeper.context import SweepContext
+from server.sweeper.dispatches import enqueue_due
+from server.sweeper.retention import Retention
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
-from worker.builds import finish_build
-from worker.context import WorkerContext
-from worker.fair import unwoken
-from worker.restarts import MAX_RESTARTS
-from worker.retention import Retention
-from worker.webhooks.delivery import enqueue_due, webhook_queue
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Taken:
     job_ids: frozenset[str] = frozenset()
 
 
-def sweep(ctx: WorkerContext, queue: Queue, *, judge_leases: bool, taken: Taken) -> Swept:
+def sweep(ctx: SweepContext, queue: Queue, *, judge_leases: bool, taken: Taken) -> Swept:
     swept = Swept()
     if judge_leases:
         _expired_runs(ctx, queue, swept)
@@ -94,7 +95,7 @@ class Sweeper:
     are alive need a renewal (or, for a run whose actor ended meanwhile, their terminal write: see
     worker/outage.py) before their runs may be taken for a dead worker's."""
 
-    def __init__(self, ctx: WorkerContext, queue: Queue):
+    def __init__(self, ctx: SweepContext, queue: Queue):
         self._ctx = ctx
         self._queue = queue
         self._judge_leases_from = 0.0
@@ -106,7 +107,7 @@ class Sweeper:
         try:
             judge_leases = time.monotonic() >= self._judge_leases_from
             swept = sweep(self._ctx, self._queue, judge_leases=judge_leases, taken=self._taken)
-            self._retention()  # old runs and unnamed storages (worker/retention.py)
+            self._retention()  # old runs and unnamed storages (retention.py)
             return swept
         except SQLAlchemyError as exc:
             self._judge_leases_from = time.monotonic() + settings.run_lease_s + settings.sweep_interval_s
@@ -116,7 +117,7 @@ class Sweeper:
         return None
 
 
-def _expired_runs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
+def _expired_runs(ctx: SweepContext, queue: Queue, swept: Swept) -> None:
     now = utcnow()
     message = DEAD_WORKER.format(lease_s=ctx.settings.run_lease_s)
     dispatches: list[str] = []
@@ -140,15 +141,16 @@ def _expired_runs(ctx: WorkerContext, queue: Queue, swept: Swept) -> None:
     for run_id in swept.restarted:
         enqueue_run_sync(queue, run_id)
     if dispatches:
-        enqueue_new_dispatches_sync(webhook_queue(ctx), dispatches)
+        enqueue_new_dispatches_sync(make_queue(ctx.redis, ctx.settings.webhook_queue_name), dispatches)
 
 
-def _expired_builds(ctx: WorkerContext, swept: Swept) -> None:
+def _expired_builds(ctx: SweepContext, swept: Swept) -> None:
     with ctx.db.begin() as connection:
         rows = [dict(row._mapping) for row in connection.execute(EXPIRED_BUILDS, {"now": utcnow()})]
     for row in rows:
         # As the build's own worker would end it: FAILED, and the tag stays on the last good build.
-        if finish_build(ctx, row, RunStatus.FAILED, {}) is not None:
+        webhooks = make_queue(ctx.redis, ctx.settings.webhook_queue_name)
+        if finish_build(ctx.db, webhooks, row, RunStatus.FAILED, {}) is not None:
             swept.builds_failed.append(row["id"])
 
 
@@ -178,7 +180,7 @@ def _status(queue: Queue, job_id: str) -> JobStatus | None:
         return None
 
 
-def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept, taken: Taken) -> None:
+def _lost_jobs(ctx: SweepContext, queue: Queue, swept: Swept, taken: Taken) -> None:
     before = utcnow() - timedelta(seconds=ctx.settings.orphan_after_s)
     with ctx.db.begin() as connection:
         # Only runs that fit their user's limits: one held back by a limit has no job on purpose.
@@ -189,9 +191,16 @@ def _lost_jobs(ctx: WorkerContext, queue: Queue, swept: Swept, taken: Taken) -> 
         )
     now = frozenset(queue.intermediate_queue.get_job_ids())
     seen, taken.job_ids = taken.job_ids, now
-    for run_id in unwoken(queue, _lost(queue, list(runs), now, seen), len(runs)):
+    for run_id in _unwoken(queue, _lost(queue, list(runs), now, seen), len(runs)):
         enqueue_run_sync(queue, run_id)
         swept.requeued.append(run_id)
     lost_builds = _lost(queue, list(builds), now, seen)
     enqueue_builds_sync(queue, lost_builds)
     swept.builds_requeued.extend(lost_builds)
+
+
+def _unwoken(queue: Queue, lost: list[str], fitting: int) -> list[str]:
+    """Of the stale fitting READY runs whose own job is not waiting (`lost`), those that need one: as
+    many as there are fitting runs beyond the jobs waiting. A job claims the fairest run, not its
+    own (worker/fair.py), so a run whose job went to another run is not lost while a job waits."""
+    return lost[: max(0, fitting - queue.count)]

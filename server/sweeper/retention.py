@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from server.storage.ids import utcnow
 from server.storage.retention import Expired, delete_expired
-from worker.context import WorkerContext
+from server.sweeper.context import SweepContext
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ BATCH = 200
 EVERY_S = 60.0
 
 
-def delete_old(ctx: WorkerContext, limit: int = BATCH) -> Expired:
+def delete_old(ctx: SweepContext, limit: int = BATCH) -> Expired:
     """One batch: what expired GREENROOM_RETENTION_DAYS ago, at most `limit` rows of each kind."""
     if ctx.settings.retention_days <= 0:
         return Expired()
@@ -37,7 +37,7 @@ def delete_old(ctx: WorkerContext, limit: int = BATCH) -> Expired:
 class Retention:
     """delete_old() when due: once a minute, and at the next sweep while batches come back full."""
 
-    def __init__(self, ctx: WorkerContext, every_s: float = EVERY_S, batch: int = BATCH):
+    def __init__(self, ctx: SweepContext, every_s: float = EVERY_S, batch: int = BATCH):
         self._ctx = ctx
         self._every_s = every_s
         self._batch = batch
