@@ -23,12 +23,12 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.storage.ids import utcnow
 from server.storage.models import Run
+from server.sweeper.sweep import Taken, sweep
 from tests.actors import callable_actor
 from tests.conftest import Account, new_account
 from tests.stack import running
 from tests.test_cli_commands import greenroom
 from worker import context as worker_context
-from server.sweeper.sweep import Taken, sweep
 
 
 @pytest.fixture

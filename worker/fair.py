@@ -26,7 +26,6 @@ import logging
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from rq import Queue
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -67,4 +66,3 @@ def wake_user(ctx: WorkerContext, user_id: str) -> None:
             enqueue_run_sync(queue, run_id)
     except (RedisError, SQLAlchemyError) as exc:
         log.warning("could not wake the READY runs of user %s (%s); the sweeper will", user_id, exc)
-
