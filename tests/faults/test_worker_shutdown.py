@@ -101,8 +101,9 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
     assert "worker" in failed["statusMessage"] and "stopped" in failed["statusMessage"], failed
     assert f"{GRACE_S:g} s" in failed["statusMessage"]
     assert "The worker is stopping" in log and "did not finish before its worker stopped" in log
-    # And the pool is gone, with its workers.
-    assert exited_s < GRACE_S + KILL_GRACE_S + 3, exited_s
+    # And the pool is gone, with its workers, soon after: the slack is for a loaded machine (7.1 s
+    # was seen under a load of 16 with 3 s of slack; a pool that hangs takes forever, not seconds).
+    assert exited_s < GRACE_S + KILL_GRACE_S + 6, exited_s
 
 
 def test_a_restart_on_error_run_is_handed_back_and_finished_by_the_next_worker(
