@@ -153,6 +153,18 @@ def alternating_throughput(a: Side, b: Side, requests: int, rounds: int) -> tupl
     return nearest_rank(rates[0], 50), nearest_rank(rates[1], 50)
 
 
+CELERY = "Celery over HTTP"
+
+
+def _say(what: str) -> None:
+    print(f"measuring: {what} ...", file=sys.stderr, flush=True)
+
+
+def _row(what: str, ours: float, peer: str, theirs: float) -> tuple[str, ...]:
+    digits = 1 if what.endswith("(ms)") else 0
+    return (what, f"{ours:.{digits}f}", peer, f"{theirs:.{digits}f}", f"{ours / theirs:.2f}")
+
+
 def _ms(values: list[float], q: float) -> float:
     return 1000 * nearest_rank(values, q)
 
@@ -192,67 +204,34 @@ def main(argv: list[str] | None = None) -> int:
         def celery() -> Call:
             return _post(httpx.Client(base_url=celery_url, timeout=TIMEOUT_S, trust_env=False), "/run")
 
-        print("measuring: callable run-sync beside Celery, sequential ...", file=sys.stderr, flush=True)
+        _say("callable run-sync beside Celery, sequential")
         ours, theirs = paired_sequential(greenroom(callable_task), celery(), args.requests, 20)
         for q in (50, 99):
             rows.append(
-                (
-                    f"run-sync no-op callable, sequential p{q} (ms)",
-                    f"{_ms(ours, q):.1f}",
-                    "Celery over HTTP",
-                    f"{_ms(theirs, q):.1f}",
-                    f"{_ms(ours, q) / _ms(theirs, q):.2f}",
-                )
+                _row(f"run-sync no-op callable, sequential p{q} (ms)", _ms(ours, q), CELERY, _ms(theirs, q))
             )
-        print(
-            f"measuring: callable run-sync beside Celery, {args.clients} clients ...",
-            file=sys.stderr,
-            flush=True,
-        )
-        ours_rate, theirs_rate = alternating_throughput(
+        _say(f"callable run-sync beside Celery, {args.clients} clients")
+        rates = alternating_throughput(
             (lambda: greenroom(callable_task), args.clients), (celery, args.clients), per_phase, args.rounds
         )
         rows.append(
-            (
-                f"run-sync no-op callable, {args.clients} clients (runs/s)",
-                f"{ours_rate:.0f}",
-                "Celery over HTTP",
-                f"{theirs_rate:.0f}",
-                f"{ours_rate / theirs_rate:.2f}",
-            )
+            _row(f"run-sync no-op callable, {args.clients} clients (runs/s)", rates[0], CELERY, rates[1])
         )
-        print(
-            "measuring: process run-sync beside subprocess.run, sequential ...", file=sys.stderr, flush=True
-        )
+        _say("process run-sync beside subprocess.run, sequential")
         ours, theirs = paired_sequential(greenroom(process_task), _subprocess(main_py), args.requests // 2, 5)
-        rows.append(
-            (
-                "run-sync no-op process, sequential p50 (ms)",
-                f"{_ms(ours, 50):.1f}",
-                "subprocess.run",
-                f"{_ms(theirs, 50):.1f}",
-                f"+{_ms(ours, 50) - _ms(theirs, 50):.1f} ms",
-            )
-        )
-        print(
-            f"measuring: process run-sync beside {args.workers} subprocess loops ...",
-            file=sys.stderr,
-            flush=True,
-        )
-        ours_rate, bare_rate = alternating_throughput(
+        p50s = _ms(ours, 50), _ms(theirs, 50)
+        rows.append(_row("run-sync no-op process, sequential p50 (ms)", p50s[0], "subprocess.run", p50s[1]))
+        rows[-1] = (*rows[-1][:4], f"+{p50s[0] - p50s[1]:.1f} ms")  # the target is a difference
+        _say(f"process run-sync beside {args.workers} subprocess loops")
+        rates = alternating_throughput(
             (lambda: greenroom(process_task), args.clients),
             (lambda: _subprocess(main_py), args.workers),
             per_phase // 2,
             args.rounds,
         )
+        bare = f"{args.workers} subprocess.run loops"
         rows.append(
-            (
-                f"run-sync no-op process, {args.clients} clients (runs/s)",
-                f"{ours_rate:.0f}",
-                f"{args.workers} subprocess.run loops",
-                f"{bare_rate:.0f}",
-                f"{ours_rate / bare_rate:.2f}",
-            )
+            _row(f"run-sync no-op process, {args.clients} clients (runs/s)", rates[0], bare, rates[1])
         )
     load_after = os.getloadavg()[0]
     header = [

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from redis import Redis
+from rq import Worker
 
+from server.queue import make_queue
 from server.settings import Settings
 from worker import context as worker_context
 
@@ -68,6 +71,16 @@ class Stack:
         )
         self.processes.append(proc)
         return proc
+
+    def wait_for_workers(self, count: int, timeout_s: float = 90) -> None:
+        """Until `count` workers listen on the queue: a worker takes seconds to start on a loaded
+        machine, and runs meant to go at once would otherwise go one after the other."""
+        deadline = time.monotonic() + timeout_s
+        with Redis.from_url(self.settings.redis_url) as connection:
+            queue = make_queue(connection, self.settings.queue_name)
+            while Worker.count(connection=connection, queue=queue) < count:
+                assert time.monotonic() < deadline, f"{count} workers did not listen within {timeout_s:g} s"
+                time.sleep(0.05)
 
     def stop(self) -> None:
         for proc in self.processes:

@@ -45,9 +45,8 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
-    proxy_port = free_port()
+def _dev(tmp_path: Path, port: int, proxy_port: int) -> subprocess.Popen[str]:
+    """`greenroom dev` in tmp_path, none of this machine's GREENROOM_* settings, its stdout piped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROOM_")}
     env |= {
         "GREENROOM_PROXY_PORT": str(proxy_port),
@@ -55,13 +54,13 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         "PYTHONPATH": str(ROOT),
         "GREENROOM_CALLABLE_MODULES": "tests.actors",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "dev", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    argv = [sys.executable, "-m", "server.cli", "dev", "--port", str(port)]
+    return subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+
+
+def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
+    port, proxy_port = free_port(), free_port()
+    proc = _dev(tmp_path, port, proxy_port)
     try:
         assert proc.stdout is not None
         url_line = proc.stdout.readline()
@@ -163,20 +162,7 @@ def test_dev_restarts_a_killed_pool_and_api_and_the_lost_run_is_answered_failed(
     fails the run (default leases), dev starts the pool again and says so, and the next run succeeds;
     a killed API is started again too."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROOM_")}
-    env |= {
-        "GREENROOM_PROXY_PORT": str(free_port()),
-        "GREENROOM_DATA_DIR": str(tmp_path / "data"),
-        "PYTHONPATH": str(ROOT),
-        "GREENROOM_CALLABLE_MODULES": "tests.actors",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "dev", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = _dev(tmp_path, port, free_port())
     base = f"http://127.0.0.1:{port}/v2"
     try:
         assert proc.stdout is not None

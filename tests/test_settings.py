@@ -55,6 +55,7 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         abort_grace_s=3.0,
         run_lease_s=4.5,
         sweep_interval_s=0.5,
+        sweep_lock_s=4.5,
         orphan_after_s=3.0,
         retention_days=30.0,
         build_timeout_s=60.0,

@@ -12,11 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis import Redis
-from rq import Worker
 
 from server.embedded_redis import EmbeddedRedis
-from server.queue import make_queue
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
@@ -106,15 +103,10 @@ def test_workers_outlive_a_redis_restart(
     with stack.client(isolated_account.token) as api, ThreadPoolExecutor(2) as waiting:
         actor = api.post("/acts", json=callable_actor("sleepy", "sleep")).json()["data"]
         run_sync = f"/acts/{actor['id']}/run-sync"
-        # Both workers listening first (each takes seconds to start on a loaded machine), so that the
-        # two runs go at once. Generous: what this test checks is which processes are left.
-        deadline = time.monotonic() + 90
-        with Redis.from_url(stack.settings.redis_url) as connection:
-            queue = make_queue(connection, stack.settings.queue_name)
-            while Worker.count(connection=connection, queue=queue) < 2:
-                assert time.monotonic() < deadline, "the pool's two workers never listened"
-                time.sleep(0.05)
+        # Both workers listening first, so that the two runs go at once.
+        stack.wait_for_workers(2)
         held = [waiting.submit(api.post, run_sync, json={"seconds": 3.0}) for _ in range(2)]
+        deadline = time.monotonic() + 90
         while len(runs := _runs(api, actor["id"], "RUNNING")) < 2:
             assert time.monotonic() < deadline, runs
             time.sleep(0.05)

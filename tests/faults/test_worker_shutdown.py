@@ -74,6 +74,9 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
     own_stack: Stack, isolated_account: Account
 ) -> None:
     pool = own_stack.start_workers(2)
+    # Both workers listening first: on a loaded machine the second one may start only after the
+    # short run ended, and the two runs would never be RUNNING at once (seen in the fault loop).
+    own_stack.wait_for_workers(2)
     with own_stack.client(isolated_account.token) as api, ThreadPoolExecutor(2) as waiters:
         actor = api.post("/acts", json=callable_actor("deployed", "sleep")).json()["data"]
         run_sync = f"/acts/{actor['id']}/run-sync"
