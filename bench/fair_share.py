@@ -11,7 +11,8 @@ of an actor that holds a worker `--nap` seconds, as fast as the API takes them (
 `--flooders` processes send `--rate` GET requests a second as bob; then alice does as in phase 1.
 Printed, never asserted: alice's p50/p99 request latency and her runs' time from POST to finished (a
 no-op: the wait for a worker slot, then the run), per phase; bob's starts, his backlog, his
-requests' answers (200/429) and their rate.
+requests' answers (200/429) and their rate. `--wrk` floods with Debian's wrk instead (64
+connections, as fast as the API answers), which one Python process cannot.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import re
+import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -107,6 +111,34 @@ def _flood_requests(base_url: str, token: str, rate: int, stop: Any, out: Any) -
     out.put(dict(asyncio.run(flood())))
 
 
+def _wrk_flood(base_url: str, token: str) -> subprocess.Popen[str]:
+    """bob's GETs from wrk (Debian's `wrk`): as fast as one API process answers, which one Python
+    client cannot reach (about 150/s here). Stopped with SIGINT, when it prints its figures."""
+    argv = [
+        "wrk",
+        "-t2",
+        "-c64",
+        "-d3600s",
+        "-H",
+        f"Authorization: Bearer {token}",
+        f"{base_url}/v2/users/me",
+    ]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def _wrk_figures(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    sent = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m|h)\b", out)
+    refused = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if sent is None:
+        return f"wrk printed no figures: {out!r}"
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[sent.group(3)]
+    count, seconds = int(sent.group(1)), float(sent.group(2)) * scale
+    not_ok = refused.group(1) if refused else 0
+    return f"{count} GETs in {seconds:.1f} s ({count / seconds:.0f}/s), {not_ok} not 2xx"
+
+
 async def _flood_runs(base_url: str, token: str, actor_id: str, runs: int, nap_s: float) -> Counter[int]:
     statuses: Counter[int] = Counter()
     async with async_api_client(base_url, token, timeout=60) as api:
@@ -136,6 +168,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=3000, help="bob's GET requests a second")
     parser.add_argument("--nap", type=float, default=1.0, help="seconds each of bob's runs holds a worker")
     parser.add_argument("--flooders", type=int, default=2, help="processes sending bob's GETs")
+    parser.add_argument(
+        "--wrk", action="store_true", help="bob's GETs from wrk, as fast as the API answers (--rate unused)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=20, help="alice's runs per phase (10 GETs each)")
     parser.add_argument("--redis", help="a Redis URL (default: the local one, else a private redis-server)")
@@ -161,10 +196,11 @@ def main() -> int:
         rate = args.rate // args.flooders
         flooders = [
             context.Process(target=_flood_requests, args=(base, bob, rate, stop, results))
-            for _ in range(args.flooders)
+            for _ in range(0 if args.wrk else args.flooders)
         ]
         for flooder in flooders:
             flooder.start()
+        wrk = _wrk_flood(base, bob) if args.wrk else None
         began = time.monotonic()
         starts = asyncio.run(_flood_runs(base, bob, bob_actor, args.runs, args.nap))
         print(f"bob: {args.runs} starts in {time.monotonic() - began:.1f} s: {dict(starts)}")
@@ -181,8 +217,11 @@ def main() -> int:
             answered.update(one)
         for flooder in flooders:
             flooder.join()
-        sent = sum(answered.values())
-        print(f"bob: {sent} GETs in {length_s:.1f} s ({sent / length_s:.0f}/s): {dict(answered)}")
+        if wrk is not None:
+            print(f"bob (wrk): {_wrk_figures(wrk)}")
+        else:
+            sent = sum(answered.values())
+            print(f"bob: {sent} GETs in {length_s:.1f} s ({sent / length_s:.0f}/s): {dict(answered)}")
         with api_client(base, bob, timeout=60) as api:
             waiting = api.get("/actor-runs", params={"status": "READY", "limit": 1}).json()["data"]["total"]
             print(f"bob's runs still READY after alice's phase: {waiting}")
@@ -194,7 +233,8 @@ def main() -> int:
         print("| alice | request p50 ms | request p99 ms | run p50 ms | run p99 ms | run max ms |")
         print("|---|---|---|---|---|---|")
         print(_row("alone (baseline)", *baseline))
-        print(_row(f"bob floods ({args.runs} runs, {args.rate} req/s)", *flooded))
+        flood = "wrk as fast as answered" if args.wrk else f"{args.rate} req/s"
+        print(_row(f"bob floods ({args.runs} runs, {flood})", *flooded))
     return 0
 
 
