@@ -127,6 +127,9 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_run(
         queue = make_queue(redis, stack.settings.queue_name)
         assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
         stack.start_workers(1)
+        # The sweeper may requeue the job at once; the worker, on a loaded machine, takes seconds to
+        # start (13 s was seen beside a full CI run), which DETECT_S is not about.
+        stack.wait_for_workers(1)
         finished = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": DETECT_S}).json()
         assert finished["data"]["status"] == "SUCCEEDED", finished
         # Enqueued once more, and no more: the next sweeps see it waiting or done.
