@@ -21,6 +21,7 @@ logged at most every 10 seconds. Limits protect the service; Redis trouble must 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -92,6 +93,7 @@ class RateLimits:
         self.app = app
         self.settings = settings
         self._redis: Redis | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
         self._warned_at = 0.0
 
@@ -146,7 +148,11 @@ class RateLimits:
                 pipe.incr(key)
                 pipe.expire(key, 2)
             counts = (await pipe.execute())[::2]
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError, RuntimeError) as exc:
+            # RuntimeError: uvloop's "the handler is closed", raised through redis-py while Redis
+            # restarts (a 500 seen in the fault loop). Such a connection may go back to the pool
+            # broken, so the next count starts from a new client.
+            self._forget_client()
             self._paused_until = now + _PAUSE_AFTER_ERROR_S
             if now - self._warned_at >= _WARN_EVERY_S:
                 self._warned_at = now
@@ -157,6 +163,13 @@ class RateLimits:
                 return RateLimitExceeded(limit, scope, retry_after_s=1)
         return None
 
+    def _forget_client(self) -> None:
+        old, self._redis = self._redis, None
+        if old is not None:
+            task = asyncio.get_running_loop().create_task(_close_quietly(old))
+            self._closing.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(self._closing.discard)
+
     def _client(self) -> Redis:
         if self._redis is None:  # made in the server's event loop, on its first request
             self._redis = Redis.from_url(
@@ -165,3 +178,10 @@ class RateLimits:
                 socket_connect_timeout=_REDIS_TIMEOUT_S,
             )
         return self._redis
+
+
+async def _close_quietly(client: Redis) -> None:
+    try:
+        await client.aclose()
+    except Exception:
+        log.debug("closing a dropped rate-limit Redis client failed", exc_info=True)
