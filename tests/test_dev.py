@@ -58,6 +58,16 @@ def _dev(tmp_path: Path, port: int, proxy_port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
 
 
+def _stop(proc: subprocess.Popen[str], started: set[int]) -> None:
+    """Ctrl-C to `greenroom dev`; then every process it had started must be gone within 10 s."""
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in started if alive(p)], "greenroom dev left processes behind"
+
+
 def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
     port, proxy_port = free_port(), free_port()
     proc = _dev(tmp_path, port, proxy_port)
@@ -103,12 +113,7 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         started = _descendants(proc.pid)
         assert len(started) >= 5  # redis-server, the worker pool, its workers, the proxy
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in started) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in started if alive(p)], "greenroom dev left processes behind"
+        _stop(proc, started)
     assert not (tmp_path / "data" / "api-url").exists(), "a stopped greenroom dev is still advertised"
     assert proc.returncode == 0
 
@@ -215,10 +220,5 @@ def test_dev_restarts_a_killed_pool_and_api_and_the_lost_run_is_answered_failed(
             assert again.status_code == 201 and again.json() == {"input": {"n": 2}}
         started = _descendants(proc.pid)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in started) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in started if alive(p)], "greenroom dev left processes behind"
+        _stop(proc, started)
     assert proc.returncode == 0
