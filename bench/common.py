@@ -8,6 +8,7 @@ shared Redis, cleans up after) everything it started.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import math
@@ -368,13 +369,49 @@ def _api_options(base_url: str, token: str) -> dict[str, Any]:
     return {"base_url": f"{base_url}/v2", "headers": {"Authorization": f"Bearer {token}"}, "trust_env": False}
 
 
-def api_client(base_url: str, token: str, **options: Any) -> httpx.Client:
-    """A client of the API's /v2 (base_url: Settings.api_base_url); options go to httpx.Client."""
-    return httpx.Client(**_api_options(base_url, token), **options)
+_RETRIES_429 = 60
 
 
-def async_api_client(base_url: str, token: str, **options: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(**_api_options(base_url, token), **options)
+def _pause_429(attempt: int) -> float:
+    return float(min(0.05 * 2**attempt, 1.0))
+
+
+class _Retry429(httpx.HTTPTransport):
+    """Sends a request again after a 429, backing off, as the official clients do."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(_RETRIES_429):
+            response = super().handle_request(request)
+            if response.status_code != 429:
+                break
+            response.close()
+            time.sleep(_pause_429(attempt))
+        return response
+
+
+class _AsyncRetry429(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(_RETRIES_429):
+            response = await super().handle_async_request(request)
+            if response.status_code != 429:
+                break
+            await response.aclose()
+            await asyncio.sleep(_pause_429(attempt))
+        return response
+
+
+def api_client(base_url: str, token: str, *, retry_429: bool = False, **options: Any) -> httpx.Client:
+    """A client of the API's /v2 (base_url: Settings.api_base_url); options go to httpx.Client.
+    retry_429: answers 429 are retried (a client of a caller that floods, bench/fair_share.py)."""
+    transport = _Retry429() if retry_429 else None
+    return httpx.Client(**_api_options(base_url, token), transport=transport, **options)
+
+
+def async_api_client(
+    base_url: str, token: str, *, retry_429: bool = False, **options: Any
+) -> httpx.AsyncClient:
+    transport = _AsyncRetry429() if retry_429 else None
+    return httpx.AsyncClient(**_api_options(base_url, token), transport=transport, **options)
 
 
 def create_actor(client: httpx.Client, name: str, version: dict[str, Any]) -> str:

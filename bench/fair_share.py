@@ -2,18 +2,18 @@
 measured in the same run without the flood.
 
     .venv/bin/python -m bench.fair_share [--runs 500] [--rate 3000] [--workers 2] [--samples 20]
-        [--redis URL] [--database URL]
+        [--wrk] [--max-in-flight N] [--max-queued N] [--redis URL] [--database URL]
 
-One Greenroom (an API process and a pool of `--workers`), default limits. Phase 1 (baseline): alice
-alone makes GET requests, 20 a second (her actor, then her runs' list), and starts `--samples` no-op
-runs one after another, each waited for (`waitForFinish`). Phase 2 (flood): bob starts `--runs` runs
-of an actor that holds a worker `--nap` seconds, as fast as the API takes them (16 at once), while
-`--flooders` processes send `--rate` GET requests a second as bob; then alice does as in phase 1.
-Printed, never asserted: alice's p50/p99 request latency and her runs' time from POST to finished (a
-no-op: the wait for a worker slot, then the run), per phase; bob's starts, his backlog, his
-requests' answers (200/429) and their rate. `--wrk` floods with Debian's wrk instead (64
-connections, as fast as the API answers), which one Python process cannot.
-"""
+One Greenroom (an API process and a pool of `--workers`), default limits (`--max-in-flight` and
+`--max-queued` set GREENROOM_MAX_IN_FLIGHT_PER_CALLER and GREENROOM_MAX_QUEUED_PER_CALLER). Phase 1
+(baseline): alice alone makes GET requests, 20 a second (her actor, then her runs' list), and starts
+`--samples` no-op runs one after another, each waited for (`waitForFinish`). Phase 2 (flood): bob
+starts `--runs` runs of an actor that holds a worker `--nap` seconds, as fast as the API takes them
+(16 at once), while `--flooders` processes send `--rate` GET requests a second as bob; then alice
+does as in phase 1. Printed, never asserted: alice's p50/p99 request latency and her runs' time from
+POST to finished (a no-op: the wait for a worker slot, then the run), per phase; bob's starts, his
+backlog, his requests' answers (200/429) and their rate. `--wrk` floods with Debian's wrk instead
+(64 connections, as fast as the API answers), which one Python process cannot."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from bench.common import (
     start_greenroom,
 )
 from bench.noop import NOOP_CALLABLE
+from server.settings import Settings
 
 if TYPE_CHECKING:
     from worker.actor_api import ActorContext
@@ -141,7 +142,7 @@ def _wrk_figures(proc: subprocess.Popen[str]) -> str:
 
 async def _flood_runs(base_url: str, token: str, actor_id: str, runs: int, nap_s: float) -> Counter[int]:
     statuses: Counter[int] = Counter()
-    async with async_api_client(base_url, token, timeout=60) as api:
+    async with async_api_client(base_url, token, retry_429=True, timeout=60) as api:
         gate = asyncio.Semaphore(16)
 
         async def start() -> None:
@@ -171,13 +172,27 @@ def main() -> int:
     parser.add_argument(
         "--wrk", action="store_true", help="bob's GETs from wrk, as fast as the API answers (--rate unused)"
     )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=Settings().max_in_flight_per_caller,
+        help="GREENROOM_MAX_IN_FLIGHT_PER_CALLER (0: no cap)",
+    )
+    parser.add_argument(
+        "--max-queued",
+        type=int,
+        default=Settings().max_queued_per_caller,
+        help="GREENROOM_MAX_QUEUED_PER_CALLER (0: refuse at once beyond the cap)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=20, help="alice's runs per phase (10 GETs each)")
     parser.add_argument("--redis", help="a Redis URL (default: the local one, else a private redis-server)")
     parser.add_argument("--database", help="a database URL (default: SQLite in a temporary directory)")
     args = parser.parse_args()
     with setup(args.redis, args.database) as bench:
-        settings = greenroom_settings(bench)
+        settings = greenroom_settings(
+            bench, max_in_flight_per_caller=args.max_in_flight, max_queued_per_caller=args.max_queued
+        )
         start_greenroom(bench, settings, args.workers)
         base = settings.api_base_url
         alice, bob = bench.token, new_user_token(bench.database_url, f"{bench.tag}-bob")
@@ -187,7 +202,11 @@ def main() -> int:
             )
         with api_client(base, bob) as api:
             bob_actor = create_actor(api, "nap", {"sourceType": "PYTHON_CALLABLE", "callable": NAP_CALLABLE})
-        print(f"{bench.database_description}; {software()}; {args.workers} workers")
+        print(
+            f"{bench.database_description}; {software()}; {args.workers} workers; "
+            f"at most {args.max_in_flight or 'any number of'} requests in progress per caller, "
+            f"{args.max_queued} waiting"
+        )
         _alice(base, alice, alice_actor, 2)  # warm
         baseline = _alice(base, alice, alice_actor, args.samples)
 
@@ -201,28 +220,34 @@ def main() -> int:
         for flooder in flooders:
             flooder.start()
         wrk = _wrk_flood(base, bob) if args.wrk else None
-        began = time.monotonic()
-        starts = asyncio.run(_flood_runs(base, bob, bob_actor, args.runs, args.nap))
-        print(f"bob: {args.runs} starts in {time.monotonic() - began:.1f} s: {dict(starts)}")
-        with api_client(base, bob, timeout=60) as api:
-            backlog = api.get("/actor-runs", params={"status": "READY", "limit": 1}).json()["data"]["total"]
-        print(f"bob's runs READY as alice starts: {backlog}")
-        flooded = _alice(base, alice, alice_actor, args.samples)
-        stop.set()
-        answered: Counter[int] = Counter()
-        length_s = 0.0
-        for _ in flooders:
-            one = results.get(timeout=120)
-            length_s = max(length_s, one.pop(-1) / 1000)
-            answered.update(one)
-        for flooder in flooders:
-            flooder.join()
-        if wrk is not None:
-            print(f"bob (wrk): {_wrk_figures(wrk)}")
-        else:
-            sent = sum(answered.values())
-            print(f"bob: {sent} GETs in {length_s:.1f} s ({sent / length_s:.0f}/s): {dict(answered)}")
-        with api_client(base, bob, timeout=60) as api:
+        try:
+            began = time.monotonic()
+            starts = asyncio.run(_flood_runs(base, bob, bob_actor, args.runs, args.nap))
+            print(f"bob: {args.runs} starts in {time.monotonic() - began:.1f} s: {dict(starts)}")
+            with api_client(base, bob, retry_429=True, timeout=60) as api:
+                backlog = api.get("/actor-runs", params={"status": "READY", "limit": 1}).json()["data"][
+                    "total"
+                ]
+            print(f"bob's runs READY as alice starts: {backlog}")
+            flooded = _alice(base, alice, alice_actor, args.samples)
+            stop.set()
+            answered: Counter[int] = Counter()
+            length_s = 0.0
+            for _ in flooders:
+                one = results.get(timeout=120)
+                length_s = max(length_s, one.pop(-1) / 1000)
+                answered.update(one)
+            for flooder in flooders:
+                flooder.join()
+            if wrk is not None:
+                print(f"bob (wrk): {_wrk_figures(wrk)}")
+            else:
+                sent = sum(answered.values())
+                print(f"bob: {sent} GETs in {length_s:.1f} s ({sent / length_s:.0f}/s): {dict(answered)}")
+        finally:  # wrk must not outlive a failed run, flooding on and skewing the next measurement
+            if wrk is not None and wrk.poll() is None:
+                wrk.kill()
+        with api_client(base, bob, retry_429=True, timeout=60) as api:
             waiting = api.get("/actor-runs", params={"status": "READY", "limit": 1}).json()["data"]["total"]
             print(f"bob's runs still READY after alice's phase: {waiting}")
             for run in api.get("/actor-runs", params={"status": "READY", "limit": 1000}).json()["data"][

@@ -22,6 +22,7 @@ from server.errors import (
     handle_http_exception,
     handle_server_error,
 )
+from server.in_flight import InFlight
 from server.lifespan import lifespan_for
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
@@ -58,7 +59,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=table,
-        middleware=[Middleware(ObserveRequests), Middleware(RateLimits, settings=settings)],
+        middleware=[
+            Middleware(InFlight, settings=settings),
+            Middleware(ObserveRequests),
+            Middleware(RateLimits, settings=settings),
+        ],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -208,6 +208,22 @@ class RateLimitExceeded(ApiError):
         self.headers = {"Retry-After": str(retry_after_s), "X-RateLimit-Limit": str(limit)}
 
 
+class TooManyInFlight(ApiError):
+    """Raised when a caller already has its most requests in progress and waiting on this API
+    process (server/in_flight.py): Apify's rate-limit error, which the clients retry."""
+
+    status_code = 429
+    error_type = "rate-limit-exceeded"
+
+    def __init__(self, cap: int, queue_cap: int):
+        super().__init__(
+            f"You have {cap} requests in progress and {queue_cap} waiting on this API server, the most "
+            f"one caller may have (GREENROOM_MAX_IN_FLIGHT_PER_CALLER, GREENROOM_MAX_QUEUED_PER_CALLER). "
+            f"Please try again later."
+        )
+        self.headers = {"Retry-After": "1"}
+
+
 class ServiceUnavailable(ApiError):
     """Raised when the database or Redis cannot be reached; clients retry 5xx."""
 

@@ -60,7 +60,8 @@ def _token(scope: Scope) -> str | None:
     return None
 
 
-def _who(scope: Scope) -> str:
+def caller_of(scope: Scope) -> str:
+    """Who a request counts for: its token (hashed), else its client IP."""
     token = _token(scope)
     if token is not None:
         return "t" + hashlib.sha256(token.encode()).hexdigest()[:24]
@@ -115,7 +116,7 @@ class RateLimits:
         if not limit:  # no limit here (0 in the settings)
             await self.app(scope, receive, send)
             return
-        refused = await self._count(_who(scope), resource)
+        refused = await self._count(caller_of(scope), resource)
         if refused is not None:
             response = error_response(refused.status_code, refused.error_type, refused.message)
             response.headers.update(refused.headers)

@@ -158,6 +158,12 @@ class Settings:
     rate_limit_resource_per_s: int = 60
     rate_limit_record_per_s: int = 200
     rate_limit_heavy_per_s: int = 400
+    # Requests one token (without one, one client IP) may have in progress on one API process; its
+    # next ones wait their turn, up to max_queued_per_caller, beyond which 429 (server/in_flight.py).
+    # A request waiting on a run, a build or a log (run-sync, waitForFinish, stream=1) does not count
+    # while it waits. 0: no cap.
+    max_in_flight_per_caller: int = 8
+    max_queued_per_caller: int = 256
     # Usernames that may change limits through the API (PUT /v2/users/me/limits).
     admin_usernames: tuple[str, ...] = ("admin",)
     # How a run's memory limit is enforced: auto (cgroup v2, else v1, else poll), cgroup (v2 or v1
@@ -345,6 +351,8 @@ class Settings:
             rate_limit_resource_per_s=int(get("RATE_LIMIT_RESOURCE_PER_S", str(d.rate_limit_resource_per_s))),
             rate_limit_record_per_s=int(get("RATE_LIMIT_RECORD_PER_S", str(d.rate_limit_record_per_s))),
             rate_limit_heavy_per_s=int(get("RATE_LIMIT_HEAVY_PER_S", str(d.rate_limit_heavy_per_s))),
+            max_in_flight_per_caller=int(get("MAX_IN_FLIGHT_PER_CALLER", str(d.max_in_flight_per_caller))),
+            max_queued_per_caller=int(get("MAX_QUEUED_PER_CALLER", str(d.max_queued_per_caller))),
             admin_usernames=_paths(get("ADMIN_USERNAMES", ",".join(d.admin_usernames))),
             memory_limit=_choice("MEMORY_LIMIT", get("MEMORY_LIMIT", d.memory_limit), MEMORY_LIMIT_MODES),
             sandbox=_choice("SANDBOX", get("SANDBOX", d.sandbox), SANDBOX_MODES),
@@ -429,6 +437,8 @@ class Settings:
             "GREENROOM_RATE_LIMIT_RESOURCE_PER_S": str(self.rate_limit_resource_per_s),
             "GREENROOM_RATE_LIMIT_RECORD_PER_S": str(self.rate_limit_record_per_s),
             "GREENROOM_RATE_LIMIT_HEAVY_PER_S": str(self.rate_limit_heavy_per_s),
+            "GREENROOM_MAX_IN_FLIGHT_PER_CALLER": str(self.max_in_flight_per_caller),
+            "GREENROOM_MAX_QUEUED_PER_CALLER": str(self.max_queued_per_caller),
             "GREENROOM_ADMIN_USERNAMES": ",".join(self.admin_usernames),
             "GREENROOM_MEMORY_LIMIT": self.memory_limit,
             "GREENROOM_SANDBOX": self.sandbox,

@@ -83,6 +83,7 @@ def settings(
         rate_limit_resource_per_s=1_000_000,
         rate_limit_record_per_s=1_000_000,
         rate_limit_heavy_per_s=1_000_000,
+        max_in_flight_per_caller=10_000,
     )
 
 

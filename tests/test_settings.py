@@ -86,6 +86,8 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         rate_limit_resource_per_s=12,
         rate_limit_record_per_s=13,
         rate_limit_heavy_per_s=14,
+        max_in_flight_per_caller=15,
+        max_queued_per_caller=16,
         admin_usernames=("root", "ops"),
     )
     defaults = Settings()

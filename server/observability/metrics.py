@@ -56,6 +56,7 @@ def configure_metrics(settings: Settings, group: str) -> Path:
 class Instruments:
     http_requests: Counter
     http_duration: Histogram
+    http_refused_in_flight: Counter
     runs_started: Counter
     runs_finished: Counter
     run_duration: Histogram
@@ -82,6 +83,12 @@ def instruments() -> Instruments:
             "Time from a request's arrival to its answer's end, by route template and method.",
             ["route", "method"],
             buckets=_HTTP_BUCKETS,
+            registry=None,
+        ),
+        http_refused_in_flight=Counter(
+            "greenroom_http_refused_in_flight",
+            "Requests refused at once (429) because their caller had GREENROOM_MAX_IN_FLIGHT_PER_CALLER "
+            "requests in progress and GREENROOM_MAX_QUEUED_PER_CALLER waiting on the API process.",
             registry=None,
         ),
         runs_started=Counter(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 
+from server.in_flight import waiting
 from server.lifespan import AppState
 from server.statuses import RunStatus
 from server.storage.logs import RUN_LOG, LogTable
@@ -49,4 +50,5 @@ async def follow(
             # None: the run was deleted meanwhile. Draining: the server is stopping.
             if status is None or RunStatus(status).is_terminal or state.waiters.draining:
                 return
-            await woken.wait()
+            with waiting():
+                await woken.wait()

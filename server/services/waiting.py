@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import NoResultFound
 
+from server.in_flight import waiting
 from server.lifespan import AppState
 from server.statuses import RunStatus
 from server.storage.models import Run
@@ -68,7 +69,7 @@ async def _wait(
         done = until(run) if until is not None else RunStatus(run.status).is_terminal
         if done or remaining <= 0 or state.waiters.draining:
             return run
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError), waiting():
             await asyncio.wait_for(woken.wait(), remaining)
         woken.clear()
         run = None
