@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,6 +61,18 @@ def sandbox_mode() -> str:
     return "off"
 
 
+# The suite makes thousands of requests a second with one token: counted, never refused
+# (tests/test_rate_limits.py and tests/test_in_flight.py have Greenrooms with low limits). A test
+# that makes its Settings from scratch passes these too.
+SUITE_LIMITS: dict[str, Any] = {
+    "rate_limit_per_s": 1_000_000,
+    "rate_limit_resource_per_s": 1_000_000,
+    "rate_limit_record_per_s": 1_000_000,
+    "rate_limit_heavy_per_s": 1_000_000,
+    "max_in_flight_per_caller": 10_000,
+}
+
+
 @pytest.fixture(scope="session")
 def settings(
     database_url: str, redis_url: str, sandbox_mode: str, tmp_path_factory: pytest.TempPathFactory
@@ -77,13 +90,7 @@ def settings(
         callable_modules=("tests.actors",),
         # Runs a test leaves going do not hold up the workers' stop at the end of the session.
         worker_stop_grace_s=3.0,
-        # The suite makes thousands of requests a second with one token: counted, never refused
-        # (tests/test_rate_limits.py has its own Greenroom with low limits).
-        rate_limit_per_s=1_000_000,
-        rate_limit_resource_per_s=1_000_000,
-        rate_limit_record_per_s=1_000_000,
-        rate_limit_heavy_per_s=1_000_000,
-        max_in_flight_per_caller=10_000,
+        **SUITE_LIMITS,
     )
 
 

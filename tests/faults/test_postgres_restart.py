@@ -21,6 +21,7 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.users import create_user
 from tests.actors import callable_actor
+from tests.conftest import SUITE_LIMITS
 from tests.pg_server import PrivatePostgres, unavailable_reason
 from tests.stack import Stack, free_port, running
 
@@ -61,6 +62,9 @@ def pg_stack(redis_url: str, tmp_path: Path) -> Iterator[PgStack]:
             orphan_after_s=2.0,
             worker_stop_grace_s=3.0,
             callable_modules=("tests.actors",),
+            # The check below reads every record written, faster than Apify's 200 a second on one
+            # store once the machine is quiet (a 429 seen in the fault loop).
+            **SUITE_LIMITS,
         )
         with running(settings, workers=2) as stack:
             yield PgStack(stack, pg, token)
