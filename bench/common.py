@@ -380,23 +380,25 @@ class _Retry429(httpx.HTTPTransport):
     """Sends a request again after a 429, backing off, as the official clients do."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
         for attempt in range(_RETRIES_429):
-            response = super().handle_request(request)
             if response.status_code != 429:
                 break
             response.close()
             time.sleep(_pause_429(attempt))
+            response = super().handle_request(request)
         return response
 
 
 class _AsyncRetry429(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
         for attempt in range(_RETRIES_429):
-            response = await super().handle_async_request(request)
             if response.status_code != 429:
                 break
             await response.aclose()
             await asyncio.sleep(_pause_429(attempt))
+            response = await super().handle_async_request(request)
         return response
 
 
