@@ -80,10 +80,18 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
     with own_stack.client(isolated_account.token) as api, ThreadPoolExecutor(2) as waiters:
         actor = api.post("/acts", json=callable_actor("deployed", "sleep")).json()["data"]
         run_sync = f"/acts/{actor['id']}/run-sync"
-        short = waiters.submit(api.post, run_sync, json={"seconds": 1.5})
-        _running(api, actor["id"], 1)
+        # The long run first, then the short one: started in the other order, the short one could
+        # end before the long one began on a loaded machine, and the two were never seen RUNNING at
+        # once (fault loop). Now the short one only has to have started, and it ends within the
+        # grace from whenever it did.
         long = waiters.submit(api.post, run_sync, json={"seconds": 60})
-        short_id, long_id = _running(api, actor["id"], 2)
+        (long_id,) = _running(api, actor["id"], 1)
+        short = waiters.submit(api.post, run_sync, json={"seconds": 1.5})
+        short_id = _wait_for(
+            api,
+            f"/acts/{actor['id']}/runs",
+            lambda d: len(d["items"]) == 2 and d["items"][1]["status"] != "READY",
+        )["items"][1]["id"]
         pool.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         short_answer = short.result(timeout=GRACE_S)
