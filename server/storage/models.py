@@ -166,10 +166,14 @@ class Task(Base):
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        Index("ix_runs_user_started", "user_id", "started_at"),
-        # A user's active and READY runs, counted at every start and run end (server/storage/limits.py),
-        # without reading the user's finished ones.
-        Index("ix_runs_user_status", "user_id", "status"),
+        # Each run list in its own order (startedAt, then id), so that a page reads its rows in order
+        # (migration 0013, bench/lists.py).
+        Index("ix_runs_user_started_id", "user_id", "started_at", "id"),
+        Index("ix_runs_user_act_started", "user_id", "act_id", "started_at", "id"),
+        Index("ix_runs_user_task_started", "user_id", "actor_task_id", "started_at", "id"),
+        # Also a user's active and READY runs, counted at every start and run end
+        # (server/storage/limits.py), without reading the user's finished ones.
+        Index("ix_runs_user_status_started", "user_id", "status", "started_at", "id"),
     )
     id: Mapped[str] = _id()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
