@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 import httpx
 import pytest
@@ -79,22 +80,41 @@ def test_beyond_the_cap_requests_wait_their_turn_and_beyond_the_queue_get_429(ca
 
 
 def test_held_run_syncs_do_not_count_while_they_wait(isolated_settings: Settings) -> None:
-    """One place and no queue: were a held run-sync counted, the second run-sync and the GET
-    sent while they wait would get 429."""
+    """One place and no queue: were a held run-sync counted, the second run-sync and the GET sent
+    while both wait would get 429. The test watches the runs with a second token of the same user
+    (a caller of its own), so that it starts each request only once the one before is waiting: a
+    run-sync holds its place while it creates its run, which took over a second in a loaded CI."""
     settings = replace(isolated_settings, max_in_flight_per_caller=1, max_queued_per_caller=0)
     with running(settings, workers=2) as stack:
         account = new_account(settings)
         with stack.client(account.token) as api, ThreadPoolExecutor(2) as pool:
             actor = api.post("/acts", json=callable_actor("sleepy", "sleep")).json()["data"]["id"]
-            held = []
-            for _ in range(2):
-                held.append(pool.submit(api.post, f"/acts/{actor}/run-sync", json={"seconds": 4}))
-                time.sleep(_SETTLE_S / 2)
-            assert not any(h.done() for h in held)
-            assert api.get("/users/me").status_code == 200
+            second = api.post("/users/me/tokens", json={"description": "watcher"}).json()["data"]["token"]
+            with stack.client(second) as watcher:
+
+                def runs_running(count: int) -> bool:
+                    runs = watcher.get(f"/acts/{actor}/runs").json()["data"]["items"]
+                    return sum(run["status"] == "RUNNING" for run in runs) == count
+
+                held = []
+                for count in (1, 2):
+                    held.append(pool.submit(api.post, f"/acts/{actor}/run-sync", json={"seconds": 8}))
+                    _until(partial(runs_running, count))
+                # Both wait for their runs' ends; the GET gets in (retried for a moment: a waiter may
+                # still be reading its run after the worker's claim woke it).
+                got = _until(lambda: api.get("/users/me").status_code == 200)
+                assert got and not any(h.done() for h in held)
             answers = [h.result(60) for h in held]
             assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
-            assert [a.json() for a in answers] == [{"slept": 4}] * 2
+            assert [a.json() for a in answers] == [{"slept": 8}] * 2
+
+
+def _until(done: Callable[[], bool], timeout_s: float = 30) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.1)
+    return True
 
 
 def test_a_request_back_from_a_wait_does_not_let_one_more_in_for_good() -> None:
