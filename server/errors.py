@@ -25,6 +25,8 @@ ApiError (status_code, error_type)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,6 +37,7 @@ class ApiError(Exception):
 
     status_code = 400
     error_type = "invalid-request"
+    headers: Mapping[str, str] = {}  # sent with the error (a 429's Retry-After)
 
     def __init__(self, message: str, *, status_code: int | None = None, error_type: str | None = None):
         super().__init__(message)
@@ -235,9 +238,17 @@ def error_response(status_code: int, error_type: str, message: str) -> JSONRespo
     return JSONResponse({"error": {"type": error_type, "message": message}}, status_code=status_code)
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The answer to an ApiError, with its headers: from the exception handler, and from the
+    middlewares that refuse a request before routing (server/rate_limits.py, server/in_flight.py)."""
+    response = error_response(exc.status_code, exc.error_type, exc.message)
+    response.headers.update(exc.headers)
+    return response
+
+
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, exc.error_type, exc.message)
+    return api_error_response(exc)
 
 
 _HTTP_TYPES = {

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.errors import TooManyInFlight, error_response
+from server.errors import TooManyInFlight, api_error_response
 from server.observability.metrics import instruments
 from server.rate_limits import caller_of
 from server.settings import Settings
@@ -133,9 +133,7 @@ class InFlight:
         if not await self.places.enter(who):
             instruments().http_refused_in_flight.inc()
             refused = TooManyInFlight(self.places.cap, self.places.queue_cap)
-            response = error_response(refused.status_code, refused.error_type, refused.message)
-            response.headers.update(refused.headers)
-            await response(scope, receive, send)
+            await api_error_response(refused)(scope, receive, send)
             return
         place = _Place(self.places, who)
         token = _place.set(place)

@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import RateLimitExceeded, error_response
+from server.errors import RateLimitExceeded, api_error_response
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,22 @@ def _token(scope: Scope) -> str | None:
     return None
 
 
+_CALLER = "greenroom.caller"
+
+
 def caller_of(scope: Scope) -> str:
-    """Who a request counts for: its token (hashed), else its client IP."""
-    token = _token(scope)
-    if token is not None:
-        return "t" + hashlib.sha256(token.encode()).hexdigest()[:24]
-    client = scope.get("client")
-    return "ip" + (client[0] if client else "unknown")
+    """Who a request counts for: its token (hashed), else its client IP. Kept in the scope: the
+    in-flight cap and the rate limits both ask."""
+    who: str | None = scope.get(_CALLER)
+    if who is None:
+        token = _token(scope)
+        if token is not None:
+            who = "t" + hashlib.sha256(token.encode()).hexdigest()[:24]
+        else:
+            client = scope.get("client")
+            who = "ip" + (client[0] if client else "unknown")
+        scope[_CALLER] = who
+    return who
 
 
 def resource_limit(settings: Settings, method: str, path: str) -> tuple[str, int] | None:
@@ -118,9 +127,7 @@ class RateLimits:
             return
         refused = await self._count(caller_of(scope), resource)
         if refused is not None:
-            response = error_response(refused.status_code, refused.error_type, refused.message)
-            response.headers.update(refused.headers)
-            await response(scope, receive, send)
+            await api_error_response(refused)(scope, receive, send)
             return
         header = (b"x-ratelimit-limit", str(limit).encode())
 

@@ -31,6 +31,17 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _count(name: str, value: str) -> int:
+    """A whole number >= 0 (0: off, for the limits). A negative cap would hold every request."""
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"GREENROOM_{name} must be a whole number >= 0 (0: no limit), not {value!r}")
+    return count
+
+
 def _delays(value: str) -> tuple[float, ...]:
     """A comma list of seconds (empty: no retries)."""
     delays = tuple(float(part) for part in value.split(",") if part.strip())
@@ -316,6 +327,9 @@ class Settings:
         def get(name: str, default: str) -> str:
             return env.get(f"GREENROOM_{name}", default)
 
+        def count(name: str) -> int:  # the field is the name in lower case
+            return _count(name, get(name, str(getattr(d, name.lower()))))
+
         return cls(
             data_dir=Path(get("DATA_DIR", str(d.data_dir))),
             database_url=get("DATABASE_URL", d.database_url),
@@ -347,12 +361,12 @@ class Settings:
             max_running_memory_mbytes=int(get("MAX_RUNNING_MEMORY_MBYTES", str(d.max_running_memory_mbytes))),
             max_run_memory_mbytes=int(get("MAX_RUN_MEMORY_MBYTES", str(d.max_run_memory_mbytes))),
             max_ready_runs=int(get("MAX_READY_RUNS", str(d.max_ready_runs))),
-            rate_limit_per_s=int(get("RATE_LIMIT_PER_S", str(d.rate_limit_per_s))),
-            rate_limit_resource_per_s=int(get("RATE_LIMIT_RESOURCE_PER_S", str(d.rate_limit_resource_per_s))),
-            rate_limit_record_per_s=int(get("RATE_LIMIT_RECORD_PER_S", str(d.rate_limit_record_per_s))),
-            rate_limit_heavy_per_s=int(get("RATE_LIMIT_HEAVY_PER_S", str(d.rate_limit_heavy_per_s))),
-            max_in_flight_per_caller=int(get("MAX_IN_FLIGHT_PER_CALLER", str(d.max_in_flight_per_caller))),
-            max_queued_per_caller=int(get("MAX_QUEUED_PER_CALLER", str(d.max_queued_per_caller))),
+            rate_limit_per_s=count("RATE_LIMIT_PER_S"),
+            rate_limit_resource_per_s=count("RATE_LIMIT_RESOURCE_PER_S"),
+            rate_limit_record_per_s=count("RATE_LIMIT_RECORD_PER_S"),
+            rate_limit_heavy_per_s=count("RATE_LIMIT_HEAVY_PER_S"),
+            max_in_flight_per_caller=count("MAX_IN_FLIGHT_PER_CALLER"),
+            max_queued_per_caller=count("MAX_QUEUED_PER_CALLER"),
             admin_usernames=_paths(get("ADMIN_USERNAMES", ",".join(d.admin_usernames))),
             memory_limit=_choice("MEMORY_LIMIT", get("MEMORY_LIMIT", d.memory_limit), MEMORY_LIMIT_MODES),
             sandbox=_choice("SANDBOX", get("SANDBOX", d.sandbox), SANDBOX_MODES),

@@ -122,6 +122,15 @@ def test_webhook_retry_delays_are_a_comma_list_and_empty_means_no_retries() -> N
         Settings.from_env({"GREENROOM_WEBHOOK_RETRY_DELAYS_S": "5,-1"})
 
 
+@pytest.mark.parametrize("name", ["MAX_IN_FLIGHT_PER_CALLER", "MAX_QUEUED_PER_CALLER", "RATE_LIMIT_PER_S"])
+@pytest.mark.parametrize("value", ["-1", "many", "2.5"])
+def test_request_limits_are_whole_numbers_from_zero(name: str, value: str) -> None:
+    """A negative in-flight cap would hold every request forever: refused at start, named."""
+    with pytest.raises(ValueError, match=f"GREENROOM_{name} must be a whole number >= 0"):
+        Settings.from_env({f"GREENROOM_{name}": value})
+    assert getattr(Settings.from_env({f"GREENROOM_{name}": "0"}), name.lower()) == 0
+
+
 def test_an_unknown_memory_limit_mode_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="GREENROOM_MEMORY_LIMIT must be one of auto, cgroup, poll, off"):
         Settings.from_env({"GREENROOM_MEMORY_LIMIT": "rlimit"})

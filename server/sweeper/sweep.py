@@ -147,9 +147,9 @@ def _expired_runs(ctx: SweepContext, queue: Queue, swept: Swept) -> None:
 def _expired_builds(ctx: SweepContext, swept: Swept) -> None:
     with ctx.db.begin() as connection:
         rows = [dict(row._mapping) for row in connection.execute(EXPIRED_BUILDS, {"now": utcnow()})]
+    webhooks = make_queue(ctx.redis, ctx.settings.webhook_queue_name)
     for row in rows:
         # As the build's own worker would end it: FAILED, and the tag stays on the last good build.
-        webhooks = make_queue(ctx.redis, ctx.settings.webhook_queue_name)
         if finish_build(ctx.db, webhooks, row, RunStatus.FAILED, {}) is not None:
             swept.builds_failed.append(row["id"])
 
