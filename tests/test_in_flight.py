@@ -81,9 +81,10 @@ def test_beyond_the_cap_requests_wait_their_turn_and_beyond_the_queue_get_429(ca
 
 def test_held_run_syncs_do_not_count_while_they_wait(isolated_settings: Settings) -> None:
     """One place: were a held run-sync counted, the second run-sync would wait for the first to
-    end, and the GET sent while both wait would be answered only after one ended. The test watches
-    the runs with a second token of the same user (a caller of its own), so that it starts each request only once the one before is waiting: a
-    run-sync holds its place while it creates its run, which took over a second in a loaded CI."""
+    end, and the GET sent while both wait would be answered only after one ended. The test
+    watches the runs with a second token of the same user (a caller of its own), so that it
+    starts each request only once the one before is waiting: a run-sync holds its place while it
+    creates its run, which took over a second in a loaded CI."""
     # A queue of 1: a waiter re-takes its place for a moment after each wake-up (to read its run),
     # and a request arriving then must wait that moment out, not be refused (CI saw that 429).
     settings = replace(isolated_settings, max_in_flight_per_caller=1, max_queued_per_caller=1)
