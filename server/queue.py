@@ -50,6 +50,23 @@ def enqueue_run_sync(queue: Queue, run_id: str) -> None:
     )
 
 
+def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
+    """The runs among run_ids whose own job is not waiting in a queue (one round trip).
+
+    A wake-up (worker/fair.py) needs a new job only for a run that became claimable and has none
+    waiting: a run whose job still waits is counted already. Without this, every end of a run of a
+    user with READY runs enqueued their job again (up to their free slots, 24 by default) and the
+    workers spent their time taking wake-ups that found nothing to claim.
+    """
+    if not run_ids:
+        return []
+    pipeline = connection.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipeline.hget(Job.key_for(run_id), "status")
+    statuses = pipeline.execute()
+    return [run_id for run_id, status in zip(run_ids, statuses, strict=True) if status != b"queued"]
+
+
 async def enqueue_run(queue: Queue, run_id: str) -> None:
     """Call only after the run row is committed: the worker must never see a missing run.
 

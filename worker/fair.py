@@ -14,7 +14,8 @@ Wake-ups are never lost, because every READY run that fits its user's limits has
 - a run held back by a limit becomes fitting only when its user's usage falls or limits grow: when one
   of their runs ends (wake_user, after the terminal commit), when the sweeper ends a dead worker's run
   (its lost-jobs pass finds such a run fitting and without a job), or when an admin raises the limits
-  (server/services/limits.py). Each enqueues a job per slot freed, after its commit;
+  (server/services/limits.py). Each enqueues a job per slot freed, after its commit, except for a
+  run whose own job still waits (server/queue.py not_queued: it is counted already);
 - a job lost with Redis or a dead worker is found by the sweeper: a stale READY run that fits, whose
   own job is not waiting, while fewer jobs wait than such runs (server/sweeper/sweep.py).
 A job delivered twice, or a wake-up with nothing to take, claims nothing: harmless.
@@ -29,7 +30,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.queue import enqueue_run_sync, make_queue
+from server.queue import enqueue_run_sync, make_queue, not_queued
 from server.settings import Settings
 from server.storage.limits import CLAIM_LOCK, CLAIM_NEXT, defaults_of, wake_ids
 from worker.context import WorkerContext
@@ -62,7 +63,7 @@ def wake_user(ctx: WorkerContext, user_id: str) -> None:
         with ctx.db.begin() as connection:
             run_ids = wake_ids(connection, ctx.settings, user_id)
         queue = make_queue(ctx.redis, ctx.settings.queue_name)
-        for run_id in run_ids:
+        for run_id in not_queued(ctx.redis, run_ids):
             enqueue_run_sync(queue, run_id)
     except (RedisError, SQLAlchemyError) as exc:
         log.warning("could not wake the READY runs of user %s (%s); the sweeper will", user_id, exc)
