@@ -1,17 +1,24 @@
 """Hearing that a run should abort (or was rebooted): a Redis message wakes the supervisor, SQL says how.
 
 A message can be lost (Redis restarted, the connection dropped), so after every (re)subscription
-the watcher reads the run from SQL too: an ABORTING run is aborted even if its message never came.
-A message can also be forged (anyone who can PUBLISH on Redis), so a message only makes the watcher
-read SQL: the run is aborted only if SQL says it is ABORTING.
+the listener reads every watched run from SQL too: an ABORTING run is aborted even if its message
+never came. A message can also be forged (anyone who can PUBLISH on Redis), so a message only makes
+the watch read SQL: the run is aborted only if SQL says it is ABORTING.
 
 The same read gives the run's reboot generation to `reboots` (worker/reboots.py): reboots and
 metamorphs wake the supervisor on the same channel, and are believed from SQL only as well.
+
+One listener per worker process (AbortListener) holds one pattern subscription to every run's
+channel, from the first run on; a run's watch only registers with it and reads SQL once. A
+connection, a subscription and a thread per run cost the worker more CPU than the rest of a no-op
+run's supervision (a fifth of a worker's time under load, bench/versus.py), and the abort messages
+of runs on other workers that this listener hears too are rare.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 
@@ -26,6 +33,8 @@ from server.storage.runs import RUNS
 from worker.reboots import RebootSignal
 from worker.run_spec import generation
 
+log = logging.getLogger(__name__)
+
 
 class AbortWatch:
     """A readable fd (for select) that becomes ready once the run is ABORTING."""
@@ -33,21 +42,24 @@ class AbortWatch:
     def __init__(
         self, redis_url: str, prefix: str, db: SyncDatabase, run_id: str, reboots: RebootSignal | None = None
     ):
-        self._client = redis.Redis.from_url(redis_url, client_name=listener_name(prefix, "abort"))
-        self._channel = abort_channel(prefix, run_id)
+        self._redis = (redis_url, prefix)
+        self._listener: AbortListener | None = None
         self._db = db
         self.run_id = self._run_id = run_id
         self.reboots = reboots
         self._read_fd, self._write_fd = os.pipe()
         self._fired = False
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name=f"abort-{run_id}", daemon=True)
+        self._closed = False
+        self._lock = threading.Lock()  # fire() from the listener's thread never writes to a closed fd
 
     def fileno(self) -> int:
         return self._read_fd
 
     def start(self) -> None:
-        self._thread.start()
+        """Listening from now on; then SQL, for what was asked before."""
+        self._listener = abort_listener(*self._redis)
+        self._listener.watch(self)
+        self.check()
 
     def graceful(self) -> bool:
         """How the abort was asked for (read when it fires)."""
@@ -70,20 +82,67 @@ class AbortWatch:
 
     def fire(self) -> None:
         """Abort now (also called when the run's lease is lost: the run is no longer ours)."""
-        if not self._fired:
-            self._fired = True
-            os.write(self._write_fd, b"!")
+        with self._lock:
+            if not self._fired and not self._closed:
+                self._fired = True
+                os.write(self._write_fd, b"!")
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.unwatch(self)
+        with self._lock:
+            self._closed = True
+            os.close(self._read_fd)
+            os.close(self._write_fd)
+
+
+class AbortListener:
+    """This process's subscription to every run's control channel, and the watches it wakes."""
+
+    def __init__(self, redis_url: str, prefix: str):
+        self._client = redis.Redis.from_url(redis_url, client_name=listener_name(prefix, "abort"))
+        self._pattern = abort_channel(prefix, "*")
+        self._prefix_length = len(abort_channel(prefix, ""))
+        self._watches: dict[str, AbortWatch] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="abort-listener", daemon=True)
+        self._thread.start()
+
+    def watch(self, watch: AbortWatch) -> None:
+        with self._lock:
+            self._watches[watch.run_id] = watch
+
+    def unwatch(self, watch: AbortWatch) -> None:
+        with self._lock:
+            if self._watches.get(watch.run_id) is watch:
+                del self._watches[watch.run_id]
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._watches
+
+    def _check(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            with self._lock:
+                watch = self._watches.get(run_id)
+            if watch is not None:
+                watch.check()
 
     def _listen(self) -> None:
         while not self._closed.is_set():
             pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
             try:
-                pubsub.subscribe(self._channel)
+                pubsub.psubscribe(self._pattern)
                 for message in pubsub.listen():
                     if self._closed.is_set():
                         return
-                    if message["type"] in ("message", "subscribe"):
-                        self.check()
+                    if message["type"] == "psubscribe":  # (re)subscribed: what came meanwhile is in SQL
+                        with self._lock:
+                            watched = list(self._watches)
+                        self._check(watched)
+                    elif message["type"] == "pmessage":
+                        self._check([message["channel"].decode()[self._prefix_length :]])
             # AttributeError: redis-py, when close() drops the connection under a blocked listen().
             # SQLAlchemyError: the database is away; resubscribing reads it again.
             except (
@@ -107,5 +166,20 @@ class AbortWatch:
         # Closing the client's sockets ends a blocked listen() in the thread.
         with contextlib.suppress(Exception):
             self._client.connection_pool.disconnect()
-        os.close(self._read_fd)
-        os.close(self._write_fd)
+
+
+_current: tuple[tuple[int, str, str], AbortListener] | None = None
+_current_lock = threading.Lock()
+
+
+def abort_listener(redis_url: str, prefix: str) -> AbortListener:
+    """This process's listener for these settings (a forked child has none; a test that changes the
+    settings gets a new one, and the old one goes once nothing is watched on it)."""
+    global _current
+    key = (os.getpid(), redis_url, prefix)
+    with _current_lock:
+        if _current is None or _current[0] != key:
+            if _current is not None and _current[0][0] == key[0] and _current[1].idle():
+                _current[1].close()
+            _current = (key, AbortListener(redis_url, prefix))
+        return _current[1]
