@@ -121,7 +121,9 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def test_a_run_ending_wakes_no_run_whose_job_still_waits(isolated_settings: Settings, own_db: SyncDatabase) -> None:
+def test_a_run_ending_wakes_no_run_whose_job_still_waits(
+    isolated_settings: Settings, own_db: SyncDatabase
+) -> None:
     """bob's READY runs each have their job waiting: a run of his that ends adds no job for them. Before,
     every end enqueued his oldest READY runs again (up to his free slots), and the workers spent their
     time on wake-ups that found nothing to claim: the queue held several times more jobs than READY runs.
