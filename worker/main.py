@@ -1,6 +1,7 @@
 """run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, the
 machine's Apify Proxy (worker/proxy/) as another, and the sweeper (server/sweeper/) every
-sweep_interval_s, when this pool holds the deployment's sweeper lock.
+sweep_interval_s, when this pool holds the deployment's sweeper lock; and, while it runs, Redis and
+the database closed to its sandboxed actors (worker/sandbox/network.py).
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
@@ -31,7 +32,7 @@ from worker import sandbox
 from worker.context import configure, dispose_context, get_context
 from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
-from worker.sandbox.network import close_services
+from worker.sandbox.network import ServicesClosed
 from worker.shutdown import GreenroomWorker, stop_request
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,10 @@ def run_pool(settings: Settings, processes: int) -> None:
     env = {**os.environ, **settings.to_env()}
     proxy = ProxyChild(settings, env)
     sandbox.announce(settings)
+    closed = None  # renewed until the workers are gone (their actors with them), then left to expire
     if settings.sandbox != "off" and isinstance(sandbox.probe(settings), sandbox.Sandbox):
-        close_services(settings)
+        closed = ServicesClosed(settings)
+        closed.start()
     configure(settings)
     ctx = get_context()
     sweeping = Sweeping(ctx)
@@ -153,3 +156,5 @@ def run_pool(settings: Settings, processes: int) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+    if closed is not None:
+        closed.stop()
