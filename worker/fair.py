@@ -56,12 +56,14 @@ def claim_next(
     return None if row is None else (row[0], row[1])
 
 
-def wake_user(ctx: WorkerContext, user_id: str) -> None:
-    """Call after a run of the user ended (committed): jobs for their runs that a limit held back.
-    Redis away: the sweeper enqueues them when it is back (they are READY, fit and have no job)."""
+def wake_user(ctx: WorkerContext, user_id: str, run_ids: list[str] | None = None) -> None:
+    """Call after a run of the user ended (committed): jobs for their runs that a limit held back
+    (`run_ids`, when the terminal transaction read them: worker/finalize.py). Redis away: the sweeper
+    enqueues them when it is back (they are READY, fit and have no job)."""
     try:
-        with ctx.db.begin() as connection:
-            run_ids = wake_ids(connection, ctx.settings, user_id)
+        if run_ids is None:
+            with ctx.db.begin() as connection:
+                run_ids = wake_ids(connection, ctx.settings, user_id)
         queue = make_queue(ctx.redis, ctx.settings.queue_name)
         for run_id in not_queued(ctx.redis, run_ids):
             enqueue_run_sync(queue, run_id)

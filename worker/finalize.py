@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.events import publish_run_finished
 from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
+from server.storage.limits import wake_ids
 from server.storage.runs import DELETE_RUN_TOKENS, finish
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.context import WorkerContext
@@ -28,10 +29,12 @@ def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
 
 
 def finalize(
-    ctx: WorkerContext, run_id: str, owner: str, outcome: RunOutcome, message: str | None = None
-) -> RunStatus:
-    """End the run this attempt (owner) holds; a run the sweeper already ended or restarted is left."""
+    ctx: WorkerContext, run_id: str, user_id: str, owner: str, outcome: RunOutcome, message: str | None = None
+) -> tuple[RunStatus, list[str]]:
+    """End the run this attempt (owner) holds; a run the sweeper already ended or restarted is left.
+    Also the READY runs of its user to wake now (worker/fair.py), read in the same transaction."""
     status, default_message = outcome_status(outcome)
+    woken: list[str] = []
 
     def write() -> list[str]:
         with ctx.db.begin() as connection:
@@ -47,6 +50,7 @@ def finalize(
             )
             # The run's own token dies with the run.
             connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
+            woken[:] = wake_ids(connection, ctx.settings, user_id)
             # The webhooks of this transition, fired with it (none if the run was ended elsewhere).
             return fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved.rowcount == 1 else []
 
@@ -60,4 +64,4 @@ def finalize(
     )
     if dispatches:
         enqueue_new_dispatches_sync(webhook_queue(ctx), dispatches)
-    return status
+    return status, woken

@@ -23,7 +23,7 @@ from server.storage.ids import hash_token, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
 from server.storage.models import ApiToken
 from server.storage.runs import ACTIVE, transition_stmt
-from worker.abort import AbortWatch
+from worker.abort import AbortWatch, abort_listener
 from worker.context import WorkerContext, get_context
 from worker.events import RunEvents
 from worker.fair import claim_next, wake_user
@@ -125,20 +125,26 @@ def execute_run(run_id: str) -> str | None:
     run held back by its user's limits): nothing to do."""
     ctx = get_context()
     owner = new_id()
+    heard_since = abort_listener(ctx.settings.redis_url, ctx.settings.redis_prefix).mark()
     claimed = _claim(ctx, run_id, owner)
     if claimed is None:
         log.info("job %s: no READY run to take (taken, or held back by its user's limits)", run_id)
         return None
+    woken: list[str] | None = None  # read with the terminal commit (None: not reached)
     with running(claimed[0].run_id):  # every log line of this worker until the run ends names it
         try:
-            return _execute_run(ctx, owner, claimed)
+            status, woken = _execute_run(ctx, owner, claimed, heard_since)
+            return status
         finally:
             # The run ended (or went back to READY): a run of the same user that a limit held back
             # may go now. After the terminal commit, as every wake-up.
-            wake_user(ctx, claimed[0].user_id)
+            wake_user(ctx, claimed[0].user_id, woken)
 
 
-def _execute_run(ctx: WorkerContext, owner: str, claimed: tuple[RunSpec, dict[str, Any], int]) -> str | None:
+def _execute_run(
+    ctx: WorkerContext, owner: str, claimed: tuple[RunSpec, dict[str, Any], int], heard_since: int | None
+) -> tuple[str | None, list[str] | None]:
+    """(the run's terminal status, the runs to wake); (None, None) if it went back to READY."""
     spec, base_stats, generation = claimed
     run_id = spec.run_id
     began = time.monotonic()
@@ -167,7 +173,7 @@ def _execute_run(ctx: WorkerContext, owner: str, claimed: tuple[RunSpec, dict[st
     # Listening before the actor starts: an abort asked for from now on is heard (or read from SQL).
     reboots = RebootSignal(generation)
     abort = AbortWatch(settings.redis_url, settings.redis_prefix, ctx.db, run_id, reboots)
-    abort.start()
+    abort.start(heard_since)  # the claim read the run: SQL again only if a message may have been missed
     # Renewed while the run goes; lost (the sweeper ended the run while this worker was stalled), it
     # stops the actor as an abort would, and finalize then leaves the run as the sweeper wrote it.
     lease = Lease(ctx.db, RENEW_RUN, {"run_id": run_id, "owner": owner}, settings.run_lease_s, abort.fire)
@@ -209,15 +215,16 @@ def _execute_run(ctx: WorkerContext, owner: str, claimed: tuple[RunSpec, dict[st
     outcome = replace(outcome, stats=base_stats | outcome.stats | {"restartCount": restarts.count})
     if outcome.worker_stopped:
         if hand_back(ctx, run_id, owner, spec.options, outcome.stats, run_log):
-            return None
+            return None, None
         message = STOPPED.format(grace_s=settings.worker_stop_grace_s)
     # The log is whole before the run ends, even if the database was away for a while.
     until_written(lambda: run_log.flush(strict=True), f"the log of run {run_id}")
-    status = finalize(ctx, run_id, owner, outcome, message).value
+    ended, woken = finalize(ctx, run_id, spec.user_id, owner, outcome, message)
+    status = ended.value
     ran.runs_finished.labels(status, spec.origin).inc()
     ran.run_duration.labels(status).observe(time.monotonic() - began)
     runs_log.info("run finished", extra={"fields": {"status": status}})
-    return status
+    return status, woken
 
 
 def _attempt(
