@@ -13,19 +13,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
+import traceback
 from types import FrameType
 from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.utils import now
 from rq.worker import WorkerStatus
 
 from server.queue import enqueue_run_sync, make_queue
 from server.run_options import MAX_RESTARTS
 from server.storage.leases import HAND_BACK_RUN
 from server.storage.runs import DELETE_RUN_TOKENS
+from worker import bookkeeping
 from worker.context import WorkerContext
 from worker.logs import LogWriter
 from worker.outage import until_written
@@ -92,7 +96,8 @@ def stop_request() -> StopRequest:
 
 
 class GreenroomWorker(SimpleWorker):
-    """RQ's SimpleWorker whose stop signals also reach the job it runs (see the module docstring)."""
+    """RQ's SimpleWorker whose stop signals also reach the job it runs (see the module docstring),
+    and whose bookkeeping of a job is only what Greenroom reads of it (worker/bookkeeping.py)."""
 
     # Waiting for a job with Redis away, RQ asks again after 1 s, then twice as long each time, up to
     # 60 s: a worker could sit out most of a minute after Redis came back. Every second at most.
@@ -103,7 +108,17 @@ class GreenroomWorker(SimpleWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        super().execute_job(job, queue)
+        """RQ's SimpleWorker.execute_job with the bookkeeping Greenroom reads (worker/bookkeeping.py)."""
+        bookkeeping.begin(self, job, queue)
+        try:
+            job.func(*job.args, **job.kwargs)
+        except BaseException:  # as RQ's perform_job: the job failed, the worker goes on
+            job.ended_at = now()
+            self.handle_exception(job, *sys.exc_info())
+            self.handle_job_failure(job=job, queue=queue, exc_string=traceback.format_exc())
+            self.set_state(WorkerStatus.IDLE)
+        else:
+            bookkeeping.finished(self, job)
         # Between jobs, off any run's path: the next run's actor process (worker/runners/standby.py).
         standbys().refill()
 

@@ -30,12 +30,16 @@ def test_a_forged_abort_message_does_not_abort_a_run(stack: Stack, api: httpx.Cl
     actor = api.post("/acts", json=callable_actor("forged-abort", "sleep")).json()["data"]
     run = api.post(f"/acts/{actor['id']}/runs", json={"seconds": 2}).json()["data"]
     channel = abort_channel(stack.settings.redis_prefix, run["id"])
+    deadline = time.monotonic() + 10
+    while api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     with Redis.from_url(stack.settings.redis_url) as redis:
-        deadline = time.monotonic() + 10
-        while not redis.pubsub_numsub(channel)[0][1]:  # the run's worker listens for aborts
+        # Sent until heard: the run's worker listens for aborts (a pattern subscription to every run's
+        # channel, made for its first run).
+        while redis.publish(channel, "abort") < 1:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        assert redis.publish(channel, "abort") >= 1
         time.sleep(0.5)
     done = api.get(f"/actor-runs/{run['id']}", params={"waitForFinish": 20}).json()["data"]
     assert done["status"] == "SUCCEEDED"
