@@ -267,7 +267,7 @@ def _attempt(
                 reboot=reboots,
             )
         finally:
-            standby.close()
+            standbys().retire(standby)
     except Exception as exc:  # the actor could not even start: the run fails, the worker goes on
         run_log.line("[greenroom] The actor could not be started:\n" + traceback.format_exc())
         run_log.flush()
