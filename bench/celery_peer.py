@@ -44,9 +44,21 @@ async def run(request: Request) -> JSONResponse:
     return JSONResponse({"data": result}, status_code=201)
 
 
+async def enqueue(request: Request) -> JSONResponse:
+    """Start one, without waiting: the peer of Greenroom's POST .../runs (the rate runs are started)."""
+    job = await run_in_threadpool(noop.delay)
+    return JSONResponse({"data": {"id": job.id}}, status_code=201)
+
+
 async def bare(request: Request) -> JSONResponse:
     """A JSON answer with no work behind it: the ceiling for Greenroom's `GET /v2/actor-runs/:id`."""
     return JSONResponse({"data": {"id": "AAAAAAAAAAAAAAAAA", "status": "SUCCEEDED"}})
 
 
-http = Starlette(routes=[Route("/run", run, methods=["POST"]), Route("/bare", bare, methods=["GET"])])
+http = Starlette(
+    routes=[
+        Route("/run", run, methods=["POST"]),
+        Route("/enqueue", enqueue, methods=["POST"]),
+        Route("/bare", bare, methods=["GET"]),
+    ]
+)

@@ -12,7 +12,15 @@ and throughput phases alternate, each side several times. The rows:
     runs/s with --clients clients;
   - run-sync of a no-op process actor (`main.py`: `pass`) beside a bare `subprocess.run([python,
     main.py])` of the same file: sequential p50, and runs/s with --clients clients beside W bare
-    `subprocess.run` loops in threads.
+    `subprocess.run` loops in threads;
+  - `GET /v2/actor-runs/:id` beside the peer's bare Starlette JSON answer, with wrk (64 connections):
+    req/s and p99 (skipped without Debian's `wrk`);
+  - dataset items pushed in batches of 1,000 and records put, against the issue's absolute targets
+    (20,000 items/s, 2,000 puts/s);
+  - runs started (POST .../runs, not waiting) beside the peer's enqueues (`delay()` without `get()`).
+
+Greenroom's rate limits are raised out of the way (they are a policy, not a cost: their counting
+still runs), and so are the per-user limits on READY runs that the start rows would reach.
 
 It prints a table with each row's ratio to its peer, and checks nothing but that every request
 succeeded. Never a test: figures, not verdicts.
@@ -47,6 +55,7 @@ from bench.common import (
     start_greenroom,
 )
 from bench.run_sync import NOOP_VERSIONS, create_task
+from bench.versus_rows import have_wrk, push_rate, put_rate, run_reads_beside_bare, start_rates
 
 Call = Callable[[], None]
 TIMEOUT_S = 60
@@ -154,6 +163,17 @@ def alternating_throughput(a: Side, b: Side, requests: int, rounds: int) -> tupl
 
 
 CELERY = "Celery over HTTP"
+BARE = "bare Starlette JSON"
+TARGET = "the issue's target"
+# Limits that are policies, not costs: high enough never to refuse the benchmark.
+_OUT_OF_THE_WAY = {
+    "rate_limit_per_s": 1_000_000,
+    "rate_limit_resource_per_s": 1_000_000,
+    "rate_limit_record_per_s": 1_000_000,
+    "rate_limit_heavy_per_s": 1_000_000,
+    "max_ready_runs": 1_000_000,
+    "max_in_flight_per_caller": 0,
+}
 
 
 def _say(what: str) -> None:
@@ -169,6 +189,66 @@ def _ms(values: list[float], q: float) -> float:
     return 1000 * nearest_rank(values, q)
 
 
+def _drained(client: httpx.Client, timeout_s: float = 600) -> None:
+    """Until no run of the benchmark's user is READY or RUNNING (the start row leaves many)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        limits = client.get("/users/me/limits").json()["data"]["current"]
+        if (
+            not limits["activeActorJobCount"]
+            and not client.get("/actor-runs", params={"status": "READY", "limit": 1}).json()["data"]["items"]
+        ):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the started runs did not drain")
+
+
+def _more_rows(
+    args: argparse.Namespace, bench: Setup, base_url: str, celery_url: str, task: str
+) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    with api_client(base_url, bench.token, timeout=TIMEOUT_S) as client:
+        run = client.post(f"/actor-tasks/{task}/runs", params={"waitForFinish": 60}).json()["data"]
+        if have_wrk():
+            _say("GET a run beside a bare Starlette answer, wrk with 64 connections")
+            ours, theirs = run_reads_beside_bare(
+                f"{base_url}/v2/actor-runs/{run['id']}",
+                bench.token,
+                f"{celery_url}/bare",
+                args.wrk_seconds,
+                2,
+            )
+            rows.append(_row("GET /v2/actor-runs/:id, 64 connections (req/s)", ours[0], BARE, theirs[0]))
+            rows.append(_row("GET /v2/actor-runs/:id, 64 connections p99 (ms)", ours[1], BARE, theirs[1]))
+        _say("dataset items pushed in batches of 1,000, 4 clients")
+        rows.append(
+            _row(
+                "dataset items pushed, 4 clients (items/s)",
+                push_rate(base_url, bench.token, 4, 200, 1000),
+                TARGET,
+                20_000,
+            )
+        )
+        _say("records put, 8 clients")
+        rows.append(
+            _row("records put, 8 clients (puts/s)", put_rate(base_url, bench.token, 8, 4000), TARGET, 2_000)
+        )
+        _say(f"starting {args.starts} runs beside {args.starts} Celery enqueues, {args.clients} clients")
+
+        def start() -> Call:
+            return _post(api_client(base_url, bench.token, timeout=TIMEOUT_S), f"/actor-tasks/{task}/runs")
+
+        def enqueue() -> Call:
+            return _post(httpx.Client(base_url=celery_url, timeout=TIMEOUT_S, trust_env=False), "/enqueue")
+
+        ours_rate, theirs_rate = start_rates(start, enqueue, args.clients, args.starts)
+        rows.append(
+            _row(f"runs started, {args.clients} clients (runs/s)", ours_rate, "Celery enqueues", theirs_rate)
+        )
+        _drained(client)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="throughput phases per side (3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes, each side (2)")
+    parser.add_argument("--wrk-seconds", type=float, default=5, help="each wrk phase (5)")
+    parser.add_argument("--starts", type=int, default=2000, help="runs started, each side (2000)")
     add_database_url(parser)
     add_redis_url(parser)
     args = parser.parse_args(argv)
@@ -187,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     per_phase = max(args.requests, 4 * args.clients)
     rows: list[tuple[str, ...]] = []
     with setup(args.redis_url, args.database_url) as bench:
-        settings = greenroom_settings(bench)
+        settings = greenroom_settings(bench, **_OUT_OF_THE_WAY)
         start_greenroom(bench, settings, args.workers)
         celery_url = start_celery_peer(bench, args.workers)
         with api_client(settings.api_base_url, bench.token, timeout=30) as admin:
@@ -233,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             _row(f"run-sync no-op process, {args.clients} clients (runs/s)", rates[0], bare, rates[1])
         )
+        rows += _more_rows(args, bench, settings.api_base_url, celery_url, callable_task)
     load_after = os.getloadavg()[0]
     header = [
         ("command", command),
