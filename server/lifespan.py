@@ -18,7 +18,7 @@ from server.queue import make_queue
 from server.services.coalesce import Coalescer
 from server.services.reads import record_reads, run_reads
 from server.settings import Settings
-from server.storage.db import Database, create_async_db_engine
+from server.storage.db import Database, create_async_db_engine, create_sync_engine
 from server.storage.models import KeyValueRecord, Run
 from server.sweeper.loop import SweeperThread
 
@@ -53,7 +53,7 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     waiters = RunWaiters(settings.redis_url, settings.redis_prefix)
     state = AppState(
         settings=settings,
-        db=Database(engine),
+        db=Database(engine, create_sync_engine(settings.sql_url)),
         redis=redis_client,
         queue=make_queue(redis_client, settings.queue_name),
         waiters=waiters,
@@ -70,4 +70,4 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await asyncio.gather(*state.background, return_exceptions=True)
         await waiters.stop()
         redis_client.close()
-        await engine.dispose()
+        await state.db.dispose()

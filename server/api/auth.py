@@ -8,7 +8,7 @@ from starlette.requests import Request
 from server.errors import Forbidden, InvalidToken, TokenNotProvided
 from server.lifespan import state_of
 from server.observability.requests import note
-from server.services.accounts import token_holder
+from server.services.accounts import token_holder, token_holder_sync
 from server.services.token_use import note_use
 from server.storage.models import User
 
@@ -41,8 +41,7 @@ async def _caller(request: Request, session: AsyncSession | None) -> tuple[User,
     if token is None:
         raise TokenNotProvided()
     if session is None:
-        async with state_of(request).db.read() as own:
-            holder = await token_holder(own, token)
+        holder = await state_of(request).db.quick_read(lambda own: token_holder_sync(own, token))
     else:
         holder = await token_holder(session, token)
     if holder is None:

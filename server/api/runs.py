@@ -16,7 +16,7 @@ from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response, record_response
-from server.services.resolve import get_actor, get_run, get_task
+from server.services.resolve import get_actor, get_run, get_run_sync, get_task
 from server.services.runs import RunInput, RunMeta, start_run
 from server.services.validation import check_text
 from server.services.waiting import wait_for_claim
@@ -137,8 +137,8 @@ async def get(request: Request) -> Response:
     state = state_of(request)
     user = await authenticate(request)
     wait_s = wait_for_finish(request.query_params, state.settings)
-    async with state.db.read() as session:
-        run = await get_run(session, user, request.path_params["runId"])
+    run_id = request.path_params["runId"]
+    run = await state.db.quick_read(lambda session: get_run_sync(session, user, run_id))
     if wait_s > 0 and not RunStatus(run.status).is_terminal:
         run = await wait_run(state, run.id, wait_s)
     return data_response(run_json(run))

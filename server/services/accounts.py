@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.storage.ids import hash_token, utcnow
 from server.storage.models import ApiToken, User
@@ -35,9 +36,18 @@ _BY_TOKEN = (
 )
 
 
+def _params(token: str) -> dict[str, object]:
+    return {"token_hash": hash_token(token), "now": utcnow()}
+
+
 async def token_holder(session: AsyncSession, token: str) -> Holder | None:
-    params = {"token_hash": hash_token(token), "now": utcnow()}
-    row = (await session.execute(_BY_TOKEN, params)).one_or_none()
+    row = (await session.execute(_BY_TOKEN, _params(token))).one_or_none()
+    return None if row is None else Holder(*row)
+
+
+def token_holder_sync(session: Session, token: str) -> Holder | None:
+    """token_holder in a sync session (Database.quick_read: every request's lookup)."""
+    row = session.execute(_BY_TOKEN, _params(token)).one_or_none()
     return None if row is None else Holder(*row)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.errors import ActorNotFound, NotFound
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
@@ -63,15 +64,25 @@ async def get_request_queue(session: AsyncSession, user: User, ref: str) -> Requ
     return queue
 
 
-async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
+def _run_of(user: User, run_id: str) -> Select[Run]:
     if "\x00" in run_id:
         raise NotFound("Actor run was not found")
-    run = (
-        await session.execute(select(Run).where(Run.id == run_id, Run.user_id == user.id))
-    ).scalar_one_or_none()
+    return select(Run).where(Run.id == run_id, Run.user_id == user.id)
+
+
+def _found(run: Run | None) -> Run:
     if run is None:
         raise NotFound("Actor run was not found")
     return run
+
+
+async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
+    return _found((await session.execute(_run_of(user, run_id))).scalar_one_or_none())
+
+
+def get_run_sync(session: Session, user: User, run_id: str) -> Run:
+    """get_run in a sync session (Database.quick_read)."""
+    return _found(session.execute(_run_of(user, run_id)).scalar_one_or_none())
 
 
 S = TypeVar("S", Dataset, KeyValueStore)

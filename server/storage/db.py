@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.storage.fork_gate import FORK_GATE
+
+T = TypeVar("T")
 
 
 def driver_url(url: str, *, asynchronous: bool) -> str:
@@ -55,13 +59,41 @@ def create_async_db_engine(url: str) -> AsyncEngine:
     return engine
 
 
-class Database:
-    """The API's database handle: one async engine and its session factory."""
+# Threads of an API process that make quick reads (Database.quick_read) at once: two keep a core
+# busy; more only contend for the GIL (measured: CPU per read 170 us with 2, 575 us with 40).
+QUICK_READERS = 2
 
-    def __init__(self, engine: AsyncEngine):
+
+class Database:
+    """The API's database handle: one async engine and its session factory, and a sync engine for
+    the reads every request makes (quick_read).
+
+    An async session on SQLAlchemy's async adaptation costs several thread hops per statement: a
+    one-row read took 600 us of CPU alone and 1.3 ms among 32 at once, against 170 us as a sync
+    session in one of two threads (this 2-core kind, SQLite). The token lookup of every request
+    and the reads of a woken run-sync take the quick path; units of work keep their async sessions.
+    """
+
+    def __init__(self, engine: AsyncEngine, sync_engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect.name
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sync_engine = sync_engine
+        self._sync_sessions = sessionmaker(self.sync_engine, expire_on_commit=False)
+        self._readers = anyio.CapacityLimiter(QUICK_READERS)
+
+    async def quick_read(self, read: Callable[[Session], T]) -> T:
+        """read(session) in a sync session, in one of QUICK_READERS threads; what it returns is
+        detached (loaded, not refreshed)."""
+        return await anyio.to_thread.run_sync(self._read, read, limiter=self._readers)
+
+    def _read(self, read: Callable[[Session], T]) -> T:
+        with self._sync_sessions() as session:
+            return read(session)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        self.sync_engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

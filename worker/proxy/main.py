@@ -9,7 +9,7 @@ import signal
 import sys
 
 from server.settings import Settings
-from server.storage.db import Database, create_async_db_engine
+from server.storage.db import Database, create_async_db_engine, create_sync_engine
 from worker.proxy.access import Destinations
 from worker.proxy.auth import Passwords
 from worker.proxy.server import Proxy
@@ -26,11 +26,11 @@ CANNOT_LISTEN = 3
 
 async def serve(settings: Settings, started: asyncio.Event | None = None) -> None:
     """Listen until SIGTERM/SIGINT (or cancellation); `started` is set once listening."""
-    engine = create_async_db_engine(settings.sql_url)
+    db = Database(create_async_db_engine(settings.sql_url), create_sync_engine(settings.sql_url))
     try:
         proxy = Proxy(
             settings,
-            Passwords(Database(engine)),
+            Passwords(db),
             Destinations.from_settings(settings),
             Upstreams(settings.proxy_groups),
             Meter(settings.proxy_max_connections_per_run, settings.proxy_max_bytes_per_run),
@@ -48,7 +48,7 @@ async def serve(settings: Settings, started: asyncio.Event | None = None) -> Non
         async with server:
             await stop.wait()
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 def run_proxy(settings: Settings) -> None:
