@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,7 +15,7 @@ from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response, record_response
-from server.services.resolve import get_actor, get_run, get_run_sync, get_task
+from server.services.resolve import actor_sync, get_run, get_run_sync, task_and_actor_sync
 from server.services.runs import RunInput, RunMeta, start_run
 from server.services.validation import check_text
 from server.services.waiting import wait_for_claim
@@ -24,7 +23,7 @@ from server.services.waiting import wait_for_finish as wait_run
 from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
-from server.storage.models import Actor, Run, Task
+from server.storage.models import Run, Task
 
 JSON_UTF8 = "application/json; charset=utf-8"
 
@@ -76,13 +75,13 @@ async def _start(request: Request, run_id: str) -> Run:
     state = state_of(request)
     overrides = run_overrides(request.query_params, state.settings)
     task: Task | None = None
-    async with state.db.read() as session:
-        user = await authenticate(request, session)
-        if "actorTaskId" in request.path_params:
-            task = await get_task(session, user, request.path_params["actorTaskId"])
-            actor = (await session.execute(select(Actor).where(Actor.id == task.act_id))).scalar_one()
-        else:
-            actor = await get_actor(session, user, request.path_params["actorId"])
+    user = await authenticate(request)
+    if "actorTaskId" in request.path_params:
+        task_ref = request.path_params["actorTaskId"]
+        task, actor = await state.db.quick_read(lambda session: task_and_actor_sync(session, user, task_ref))
+    else:
+        actor_ref = request.path_params["actorId"]
+        actor = await state.db.quick_read(lambda session: actor_sync(session, user, actor_ref))
     run_input = await _task_input(request, state, task) if task else await actor_input(request, state)
     return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
 

@@ -1,9 +1,10 @@
 """The reads a woken waiter makes, coalesced (server/services/coalesce.py): its run, and for run-sync
-the record it answers with."""
+the record it answers with. Both on the quick path (Database.quick_read)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from server.services.coalesce import Coalescer
 from server.storage.db import Database
@@ -14,10 +15,11 @@ _RECORDS_PER_QUERY = 100
 
 
 def run_reads(db: Database) -> Coalescer[str, Run]:
+    def read(session: Session, run_ids: list[str]) -> dict[str, Run]:
+        return {run.id: run for run in session.execute(select(Run).where(Run.id.in_(run_ids))).scalars()}
+
     async def fetch(run_ids: list[str]) -> dict[str, Run]:
-        async with db.read() as session:
-            runs = (await session.execute(select(Run).where(Run.id.in_(run_ids)))).scalars()
-            return {run.id: run for run in runs}
+        return await db.quick_read(lambda session: read(session, run_ids))
 
     return Coalescer(fetch)
 
@@ -25,18 +27,20 @@ def run_reads(db: Database) -> Coalescer[str, Run]:
 def record_reads(db: Database) -> Coalescer[tuple[str, str], KeyValueRecord]:
     """By (store id, key); the keys of one batch are almost always all OUTPUT."""
 
-    async def fetch(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyValueRecord]:
+    def read(session: Session, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyValueRecord]:
         stores_by_key: dict[str, list[str]] = {}
         for store_id, key in wanted:
             stores_by_key.setdefault(key, []).append(store_id)
         found: dict[tuple[str, str], KeyValueRecord] = {}
-        async with db.read() as session:
-            for key, store_ids in stores_by_key.items():
-                query = select(KeyValueRecord).where(
-                    KeyValueRecord.key == key, KeyValueRecord.store_id.in_(store_ids)
-                )
-                for record in (await session.execute(query)).scalars():
-                    found[(record.store_id, record.key)] = record
+        for key, store_ids in stores_by_key.items():
+            query = select(KeyValueRecord).where(
+                KeyValueRecord.key == key, KeyValueRecord.store_id.in_(store_ids)
+            )
+            for record in session.execute(query).scalars():
+                found[(record.store_id, record.key)] = record
         return found
+
+    async def fetch(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyValueRecord]:
+        return await db.quick_read(lambda session: read(session, wanted))
 
     return Coalescer(fetch, chunk=_RECORDS_PER_QUERY)

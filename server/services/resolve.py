@@ -14,7 +14,8 @@ from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, R
 M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue)
 
 
-async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
+def _ref_stmt(model: type[M], user: User, ref: str) -> Select[M] | None:
+    """The user's resource named by ref; None if ref cannot name one of theirs."""
     if "\x00" in ref:  # no name or id holds NUL, and PostgreSQL refuses it in a text parameter
         return None
     column: Any
@@ -25,8 +26,30 @@ async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -
         column, value = model.name, name
     else:
         column, value = model.id, ref
-    stmt = select(model).where(column == value, model.user_id == user.id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return select(model).where(column == value, model.user_id == user.id)
+
+
+async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
+    stmt = _ref_stmt(model, user, ref)
+    return None if stmt is None else (await session.execute(stmt)).scalar_one_or_none()
+
+
+def task_and_actor_sync(session: Session, user: User, task_ref: str) -> tuple[Task, Actor]:
+    """A task of the user and its actor, in a sync session (Database.quick_read: every task start)."""
+    stmt = _ref_stmt(Task, user, task_ref)
+    task = None if stmt is None else session.execute(stmt).scalar_one_or_none()
+    if task is None:
+        raise NotFound("Actor task was not found")
+    return task, session.execute(select(Actor).where(Actor.id == task.act_id)).scalar_one()
+
+
+def actor_sync(session: Session, user: User, ref: str) -> Actor:
+    """get_actor in a sync session (Database.quick_read: every actor start)."""
+    stmt = _ref_stmt(Actor, user, ref)
+    actor = None if stmt is None else session.execute(stmt).scalar_one_or_none()
+    if actor is None:
+        raise ActorNotFound()
+    return actor
 
 
 async def get_actor(session: AsyncSession, user: User, ref: str) -> Actor:
