@@ -23,10 +23,10 @@ from server.errors import InvalidInput, InvalidRecordKey, NotFound
 from server.lifespan import AppState, state_of
 from server.public_urls import record_public_url
 from server.responses import data_response, raw_json_response, record_response
+from server.services.records import put_record as put_record_in
 from server.services.records_archive import archive_chunks, check_archive_size
 from server.services.resolve import get_key_value_store
 from server.shapes import key_value_store_with_stats_json
-from server.storage.ids import utcnow
 from server.storage.key_value_stores import (
     delete_record_stmt,
     delete_store_stmts,
@@ -34,7 +34,6 @@ from server.storage.key_value_stores import (
     is_valid_key,
     list_keys_stmt,
     store_bytes_stmt,
-    upsert_record_stmt,
 )
 from server.storage.models import KeyValueStore, User
 
@@ -195,14 +194,14 @@ async def put_record(request: Request) -> Response:
     media_type = content_type(request, "application/octet-stream")
     value = await read_raw(request, state.settings.max_record_bytes)
     await check_encoded(value, encoding, state.settings.max_record_bytes)
-    async with state.db.transaction() as session:
-        store = await get_key_value_store(session, user, request.path_params["storeId"])
-        stored_encoding = None if encoding == "identity" else encoding
-        await session.execute(
-            upsert_record_stmt(state.db.dialect, store.id, key, value, media_type, stored_encoding)
+    store_ref, dialect = request.path_params["storeId"], state.db.dialect
+    stored_encoding = None if encoding == "identity" else encoding
+    store_id = await state.db.quick_write(
+        lambda session: put_record_in(
+            session, dialect, user, store_ref, key, value, media_type, stored_encoding
         )
-        store.modified_at = utcnow()
-    location = f"{state.settings.api_base_url}/v2/key-value-stores/{store.id}/records/{key}"
+    )
+    location = f"{state.settings.api_base_url}/v2/key-value-stores/{store_id}/records/{key}"
     response = raw_json_response({}, 201)
     response.headers["Location"] = location
     return response

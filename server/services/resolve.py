@@ -34,22 +34,32 @@ async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -
     return None if stmt is None else (await session.execute(stmt)).scalar_one_or_none()
 
 
+def _by_ref_sync(session: Session, model: type[M], user: User, ref: str) -> M | None:
+    """_by_ref in a sync session (Database.quick_read and quick_write: the paths every run takes)."""
+    stmt = _ref_stmt(model, user, ref)
+    return None if stmt is None else session.execute(stmt).scalar_one_or_none()
+
+
 def task_and_actor_sync(session: Session, user: User, task_ref: str) -> tuple[Task, Actor]:
-    """A task of the user and its actor, in a sync session (Database.quick_read: every task start)."""
-    stmt = _ref_stmt(Task, user, task_ref)
-    task = None if stmt is None else session.execute(stmt).scalar_one_or_none()
+    """A task of the user and its actor (every task start)."""
+    task = _by_ref_sync(session, Task, user, task_ref)
     if task is None:
         raise NotFound("Actor task was not found")
     return task, session.execute(select(Actor).where(Actor.id == task.act_id)).scalar_one()
 
 
 def actor_sync(session: Session, user: User, ref: str) -> Actor:
-    """get_actor in a sync session (Database.quick_read: every actor start)."""
-    stmt = _ref_stmt(Actor, user, ref)
-    actor = None if stmt is None else session.execute(stmt).scalar_one_or_none()
+    actor = _by_ref_sync(session, Actor, user, ref)
     if actor is None:
         raise ActorNotFound()
     return actor
+
+
+def key_value_store_sync(session: Session, user: User, ref: str) -> KeyValueStore:
+    store = _by_ref_sync(session, KeyValueStore, user, ref)
+    if store is None:
+        raise NotFound("Key-value store was not found")
+    return store
 
 
 async def get_actor(session: AsyncSession, user: User, ref: str) -> Actor:
