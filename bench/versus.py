@@ -32,10 +32,8 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -55,7 +53,7 @@ from bench.common import (
     start_greenroom,
 )
 from bench.run_sync import NOOP_VERSIONS, create_task
-from bench.versus_rows import have_wrk, push_rate, put_rate, run_reads_beside_bare, start_rates
+from bench.versus_rows import have_wrk, push_rate, put_rate, run_reads_beside_bare, spread, start_rates
 
 Call = Callable[[], None]
 TIMEOUT_S = 60
@@ -125,29 +123,9 @@ def paired_sequential(a: Call, b: Call, requests: int, warmup: int) -> tuple[lis
 
 
 def throughput(make_call: Callable[[], Call], clients: int, requests: int) -> float:
-    """Calls per second: `clients` threads, each with its own call (its own connection), share
-    `requests`; the clock runs from a common start to the last answer."""
-    left = [requests]
-    lock = threading.Lock()
-    start_line = threading.Barrier(clients + 1, timeout=TIMEOUT_S)
-
-    def client() -> float:
-        call = make_call()
-        call()  # connected and warm before the clock starts
-        start_line.wait()
-        while True:
-            with lock:
-                if left[0] == 0:
-                    return time.perf_counter()
-                left[0] -= 1
-            call()
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        futures = [pool.submit(client) for _ in range(clients)]
-        start_line.wait()
-        start = time.perf_counter()
-        end = max(f.result() for f in futures)
-    return requests / (end - start)
+    """Calls per second: `clients` clients, each with its own call (its own connection), share
+    `requests`, each warm before the clock starts."""
+    return spread(clients, requests, lambda _: make_call(), warm=True)
 
 
 Side = tuple[Callable[[], Call], int]  # how to open one client's call, and how many clients

@@ -20,6 +20,7 @@ import httpx
 from bench.common import api_client, nearest_rank
 
 WRK_CONNECTIONS = 64
+Call = Callable[[], None]  # one request, raising on anything but success
 
 
 def wrk(url: str, seconds: float, headers: dict[str, str]) -> tuple[float, float]:
@@ -62,14 +63,20 @@ def _medians(figures: list[tuple[float, float]]) -> tuple[float, float]:
     return nearest_rank([f[0] for f in figures], 50), nearest_rank([f[1] for f in figures], 50)
 
 
-def _spread(clients: int, calls: int, make: Callable[[int], Callable[[], None]]) -> float:
-    """Calls per second: `clients` threads share `calls`, each with its own call (make(i))."""
+def spread(
+    clients: int, calls: int, make: Callable[[int], Callable[[], None]], *, warm: bool = False
+) -> float:
+    """Calls per second: `clients` threads share `calls`, each with its own call (make(i): its own
+    connection); the clock runs from a common start to the last answer. warm: each client makes one
+    call first, off the clock (connected and warm)."""
     left = [calls]
     lock = threading.Lock()
     start_line = threading.Barrier(clients + 1, timeout=60)
 
     def client(i: int) -> float:
         call = make(i)
+        if warm:
+            call()
         start_line.wait()
         while True:
             with lock:
@@ -103,7 +110,7 @@ def push_rate(base_url: str, token: str, clients: int, batches: int, batch: int)
         path = f"/datasets/{dataset.json()['data']['id']}/items"
         return lambda: _ok(client.post(path, json=items), f"POST {path}")
 
-    return batch * _spread(clients, batches, make)
+    return batch * spread(clients, batches, make)
 
 
 def put_rate(base_url: str, token: str, clients: int, puts: int) -> float:
@@ -122,7 +129,7 @@ def put_rate(base_url: str, token: str, clients: int, puts: int) -> float:
 
         return put
 
-    return _spread(clients, puts, make)
+    return spread(clients, puts, make)
 
 
 def start_rates(
@@ -133,6 +140,6 @@ def start_rates(
 ) -> tuple[float, float]:
     """Runs started/s (POST .../runs, not waiting) beside the Celery endpoint's enqueues/s (delay()
     without get()), one after the other; both sides' workers run what was started meanwhile."""
-    ours = _spread(clients, calls, lambda _: start())
-    theirs = _spread(clients, calls, lambda _: enqueue())
+    ours = spread(clients, calls, lambda _: start())
+    theirs = spread(clients, calls, lambda _: enqueue())
     return ours, theirs
