@@ -144,7 +144,7 @@ CELERY = "Celery over HTTP"
 BARE = "bare Starlette JSON"
 TARGET = "the issue's target"
 # Limits that are policies, not costs: high enough never to refuse the benchmark.
-_OUT_OF_THE_WAY = {
+OUT_OF_THE_WAY = {
     "rate_limit_per_s": 1_000_000,
     "rate_limit_resource_per_s": 1_000_000,
     "rate_limit_record_per_s": 1_000_000,
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     per_phase = max(args.requests, 4 * args.clients)
     rows: list[tuple[str, ...]] = []
     with setup(args.redis_url, args.database_url) as bench:
-        settings = greenroom_settings(bench, **_OUT_OF_THE_WAY)
+        settings = greenroom_settings(bench, **OUT_OF_THE_WAY)
         start_greenroom(bench, settings, args.workers)
         celery_url = start_celery_peer(bench, args.workers)
         with api_client(settings.api_base_url, bench.token, timeout=30) as admin:
