@@ -60,8 +60,9 @@ def create_async_db_engine(url: str) -> AsyncEngine:
 
 
 # Threads of an API process that make quick reads (Database.quick_read) at once: two keep a core
-# busy; more only contend for the GIL (measured: CPU per read 170 us with 2, 575 us with 40). Quick
-# writes have threads of their own: a write waiting for SQLite's lock never holds a read up.
+# busy; more only contend for the GIL (a sync read in anyio's default pool of 40 threads cost three
+# times the CPU with 32 at once). Quick writes have threads of their own: a write waiting for
+# SQLite's lock never holds a read up.
 QUICK_READERS = 2
 QUICK_WRITERS = 2
 
@@ -71,9 +72,10 @@ class Database:
     the reads every request makes (quick_read).
 
     An async session on SQLAlchemy's async adaptation costs several thread hops per statement: a
-    one-row read took 600 us of CPU alone and 1.3 ms among 32 at once, against 170 us as a sync
-    session in one of two threads (this 2-core kind, SQLite). The token lookup of every request
-    and the reads of a woken run-sync take the quick path; units of work keep their async sessions.
+    one-row read took 730 us of CPU alone and 1.6 ms among 32 at once, against 290 us on the quick
+    path (bench/db_reads.py, this 2-core kind, SQLite). The hot reads (every request's token, a
+    start's task and actor, GET of a run, a woken waiter's run and record) and a record PUT take
+    the quick path; other units of work keep their async sessions.
     """
 
     def __init__(self, engine: AsyncEngine, sync_engine: Engine):
