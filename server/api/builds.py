@@ -105,7 +105,7 @@ async def get_default(request: Request) -> Response:
     async with state.db.read() as session:
         user = await authenticate(request, session)
         actor = await get_actor(session, user, request.path_params["actorId"])
-        ref = await resolve_build(session, actor, actor.default_run_options.get("build") or "latest")
+        ref = await session.run_sync(resolve_build, actor, actor.default_run_options.get("build") or "latest")
     build = await (wait_for_build(state, ref.id, wait_s) if wait_s > 0 else read_build(state, ref.id))
     return data_response(build_json(build))
 
@@ -166,7 +166,7 @@ async def openapi(request: Request) -> Response:
             actor = await _public_actor(session, request.path_params["actorId"], user)
         if actor is not None and build_id == "default":
             tag = actor.default_run_options.get("build") or "latest"
-            build_id = (await resolve_build(session, actor, tag)).id
+            build_id = (await session.run_sync(resolve_build, actor, tag)).id
         build = None
         if "\x00" not in build_id:
             build = (await session.execute(select(Build).where(Build.id == build_id))).scalar_one_or_none()

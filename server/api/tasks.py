@@ -95,7 +95,7 @@ async def update(request: Request) -> Response:
         await _flush_named(session)
         actor = await _actor_of(session, task)
         if "input" in body and task.input is not None:  # rolled back with the update if refused
-            await check_task_input(session, actor, task.options, task.input)
+            await session.run_sync(check_task_input, actor, task.options, task.input)
     return data_response(task_json(task, user, actor))
 
 
@@ -126,6 +126,6 @@ async def put_input(request: Request) -> Response:
     async with state.db.transaction() as session:
         task = await get_task(session, user, request.path_params["actorTaskId"])
         task.input = dict(task.input or {}) | body
-        await check_task_input(session, await _actor_of(session, task), task.options, task.input)
+        await session.run_sync(check_task_input, await _actor_of(session, task), task.options, task.input)
         task.modified_at = utcnow()
     return raw_json_response(task.input)

@@ -38,10 +38,10 @@ async def schema_properties(
 ) -> dict[str, Any] | None:
     """The properties of the build's input schema; None when it has none (or there is no build yet)."""
     try:
-        ref = await resolve_build(session, actor, build)
+        ref = await session.run_sync(resolve_build, actor, build)
     except ApiError:
         return None
-    found = await build_input_schema(session, ref.id)
+    found = await session.run_sync(build_input_schema, ref.id)
     if found.schema is None:
         return None
     schema = found.schema.schema

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.errors import NotFound
 from server.input_schema import build_problem
@@ -109,17 +110,18 @@ class BuildRef:
     number: str
 
 
-async def resolve_build(session: AsyncSession, actor: Actor, tag_or_number: str) -> BuildRef:
+def resolve_build(session: Session, actor: Actor, tag_or_number: str) -> BuildRef:
     """The build a run uses: the tag's build in progress, else the tag's build, else a build number;
     404 unknown-build-tag. The newest build of a tag wins, so a run right after a version change
-    (or right after the actor is created) runs the new code; the worker builds it if it must."""
+    (or right after the actor is created) runs the new code; the worker builds it if it must.
+    Sync, as the run start's transaction is (an async session calls it through run_sync)."""
     tagged = actor.pending_builds.get(tag_or_number) or actor.tagged_builds.get(tag_or_number)
     if tagged:  # both record the id and number: no query
         return BuildRef(tagged["buildId"], tagged["buildNumber"])
     stmt = select(Build.id, Build.build_number).where(
         Build.act_id == actor.id, Build.build_number == tag_or_number
     )
-    row = (await session.execute(stmt)).one_or_none()
+    row = session.execute(stmt).one_or_none()
     if row is None:
         raise NotFound(
             f'Build with tag "{tag_or_number}" was not found. Has the Actor been built already?',

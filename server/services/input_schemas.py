@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput, InvalidInputSchema, NotFound
 from server.input_schema import (
@@ -32,12 +32,12 @@ _KEPT_BUILDS = 1024
 _by_build: OrderedDict[str, BuildInputSchema] = OrderedDict()
 
 
-async def build_input_schema(session: AsyncSession, build_id: str) -> BuildInputSchema:
+def build_input_schema(session: Session, build_id: str) -> BuildInputSchema:
     found = _by_build.get(build_id)
     if found is not None:
         _by_build.move_to_end(build_id)
         return found
-    source = (await session.execute(select(Build.source).where(Build.id == build_id))).scalar_one_or_none()
+    source = session.execute(select(Build.source).where(Build.id == build_id)).scalar_one_or_none()
     found = of_source(source) if isinstance(source, dict) else NO_SCHEMA
     _by_build[build_id] = found
     if len(_by_build) > _KEPT_BUILDS:
@@ -66,13 +66,14 @@ def filled_input(found: BuildInputSchema, build: BuildRef, given: Any) -> dict[s
         raise InvalidInput(str(exc)) from exc
 
 
-async def checked_body(
-    session: AsyncSession, build: BuildRef, body: bytes | None, content_type: str
+def checked_body(
+    session: Session, build: BuildRef, body: bytes | None, content_type: str
 ) -> tuple[bytes, str] | None:
     """A run's INPUT (the body and its Content-Type; None: no input) as the build's schema makes it:
     unchanged without a schema or when it is not JSON (a schema describes a JSON object; another
-    Content-Type is the actor's own business), else with the defaults filled in and validated."""
-    found = await build_input_schema(session, build.id)
+    Content-Type is the actor's own business), else with the defaults filled in and validated.
+    Sync, as the run start's transaction is (an async session calls it through run_sync)."""
+    found = build_input_schema(session, build.id)
     if _usable(found, build) is None or (body is not None and not _is_json(content_type)):
         return (body, content_type) if body is not None else None
     try:
@@ -93,17 +94,15 @@ def _is_json(content_type: str) -> bool:
     return content_type.strip().lower().startswith("application/json")
 
 
-async def check_task_input(
-    session: AsyncSession, actor: Actor, options: dict[str, Any], task_input: Any
-) -> None:
+def check_task_input(session: Session, actor: Actor, options: dict[str, Any], task_input: Any) -> None:
     """A task's input as it is saved, against the schema of the build its runs use (when there is
     one): Apify refuses to save a task whose input its actor would refuse."""
     tag = options.get("build") or actor.default_run_options.get("build") or "latest"
     try:
-        build = await resolve_build(session, actor, tag)
+        build = resolve_build(session, actor, tag)
     except NotFound:
         return  # nothing built yet: the run will check
-    found = await build_input_schema(session, build.id)
+    found = build_input_schema(session, build.id)
     if found.problem is None:
         filled_input(found, build, task_input)
 
@@ -112,6 +111,8 @@ async def validate_input(
     db: Database, actor: Actor, tag_or_number: str, body: bytes | None, content_type: str
 ) -> None:
     """validate-input: what a run of the build would answer (404 unknown-build-tag, 400), no write."""
-    async with db.read() as session:
-        build = await resolve_build(session, actor, tag_or_number)
-        await checked_body(session, build, body, content_type)
+
+    def check(session: Session) -> None:
+        checked_body(session, resolve_build(session, actor, tag_or_number), body, content_type)
+
+    await db.quick_read(check)

@@ -91,11 +91,9 @@ def check_start(limits: Limits, usage: Usage, memory_mbytes: int) -> None:
         )
 
 
-async def check_start_allowed(
-    session: AsyncSession, settings: Settings, user_id: str, memory_mbytes: int
-) -> None:
-    """Inside the start's transaction, before the run is written."""
-    limits, usage = await limits_and_usage(session, settings, user_id)
+def check_start_allowed(session: Session, settings: Settings, user_id: str, memory_mbytes: int) -> None:
+    """Inside the start's transaction, before the run is written (an async session: run_sync)."""
+    limits, usage = _read(session.connection(), settings, user_id)
     check_start(limits, usage, memory_mbytes)
 
 

@@ -87,10 +87,11 @@ async def metamorph_run(
     appended and the run's input key set, in one transaction; then the worker is woken. Else 400."""
     tag_or_number = build or target.default_run_options.get("build") or "latest"
     async with state.db.transaction() as session:
-        resolved = await resolve_build(session, target, tag_or_number)  # 404 before anything is written
+        # 404 before anything is written.
+        resolved = await session.run_sync(resolve_build, target, tag_or_number)
         # The target's input against the target's schema (defaults filled in), before any write.
-        checked = await checked_body(
-            session,
+        checked = await session.run_sync(
+            checked_body,
             resolved,
             run_input.body if run_input else None,
             run_input.content_type if run_input else "",

@@ -43,7 +43,7 @@ async def abort_run(state: AppState, run: Run, gracefully: bool) -> None:
             )
         )
         if never_started.rowcount == 1:  # type: ignore[attr-defined]
-            await fire_run(session, RUN_EVENTS[RunStatus.ABORTED], run.id)
+            await session.run_sync(fire_run, RUN_EVENTS[RunStatus.ABORTED], run.id)
         else:
             await session.execute(
                 transition_stmt(
@@ -84,7 +84,7 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
     stats = dict(run.stats) | {"resurrectCount": int(run.stats.get("resurrectCount", 0)) + 1}
     async with state.db.transaction() as session:
         # The same limits as a new start (server/services/limits.py), before anything changes.
-        await check_start_allowed(session, state.settings, run.user_id, int(options["memoryMbytes"]))
+        await session.run_sync(check_start_allowed, state.settings, run.user_id, int(options["memoryMbytes"]))
         values: dict[str, Any] = {
             "queue_name": state.settings.queue_name,
             "status": RunStatus.READY.value,
@@ -97,7 +97,7 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
             "stats": stats,
         }
         if overrides.build is not None:
-            build = await resolve_build(session, actor, overrides.build)
+            build = await session.run_sync(resolve_build, actor, overrides.build)
             values |= {"build_id": build.id, "build_number": build.number}
             options["build"] = overrides.build
         elif await session.get(Build, run.build_id) is None:
@@ -113,7 +113,7 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
             .values(**values)
         )
         if moved.rowcount == 1:  # type: ignore[attr-defined]
-            await fire_run(session, RUN_RESURRECTED, run.id)
+            await session.run_sync(fire_run, RUN_RESURRECTED, run.id)
             # Apify charges the start event again when a run is resurrected.
             starts = start_event_count(run.pricing_info, int(options["memoryMbytes"]))
             current = await lock_run(session, run.id) if starts else None

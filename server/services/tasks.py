@@ -34,7 +34,7 @@ async def create_task(state: AppState, user: User, body: dict[str, Any]) -> tupl
             input=task_input,
         )
         if task.input is not None:
-            await check_task_input(session, actor, task.options, task.input)
+            await session.run_sync(check_task_input, actor, task.options, task.input)
         session.add(task)
         try:
             await session.flush()
@@ -51,7 +51,7 @@ async def update_task_input(
         task = await get_task(session, user, task_id)
         actor = await get_actor(session, user, task.act_id)
         merged = check_run_options(dict(task.options or {}) | options, state.settings, "options")
-        await check_task_input(session, actor, merged, task_input)
+        await session.run_sync(check_task_input, actor, merged, task_input)
         task.input = task_input
         task.options = merged
         task.modified_at = utcnow()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput, NotFound
 from server.lifespan import AppState
@@ -40,11 +41,15 @@ _CONDITION = (
 )
 
 
-async def enqueue_dispatches_of(state: AppState, session: AsyncSession) -> None:
-    """After the session's transaction committed: queue the dispatches it made for delivery."""
-    ids: list[str] = session.info.pop(NEW_DISPATCHES, [])
+async def enqueue_dispatches(state: AppState, ids: list[str]) -> None:
+    """After the transaction that made them committed: queue dispatches for delivery."""
     if ids:
         await enqueue_new_dispatches(make_queue(state.redis, state.settings.webhook_queue_name), ids)
+
+
+async def enqueue_dispatches_of(state: AppState, session: AsyncSession) -> None:
+    """After the session's transaction committed: queue the dispatches it made for delivery."""
+    await enqueue_dispatches(state, session.info.pop(NEW_DISPATCHES, []))
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
@@ -53,8 +58,8 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     return insert(WEBHOOKS).on_conflict_do_nothing()
 
 
-async def add_ad_hoc_webhooks(
-    session: AsyncSession, dialect: str, user_id: str, run_id: str, hooks: list[dict[str, Any]]
+def add_ad_hoc_webhooks(
+    session: Session, dialect: str, user_id: str, run_id: str, hooks: list[dict[str, Any]]
 ) -> None:
     """The `webhooks` parameter's webhooks (checked already), in the run's transaction. One whose
     idempotencyKey the user has used already is not made again."""
@@ -72,7 +77,7 @@ async def add_ad_hoc_webhooks(
         }
         for hook in hooks
     ]
-    await session.execute(_insert_ignoring_duplicates(dialect), rows)
+    session.execute(_insert_ignoring_duplicates(dialect), rows)
 
 
 async def get_webhook(session: AsyncSession, user: User, webhook_id: str) -> Webhook:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.shapes import build_json, run_json
 from server.statuses import RunStatus
@@ -83,56 +84,48 @@ def _rows(hooks: list[Row[Any]], event_type: str, data: Any, resource: Any) -> l
     return [dispatch_row(h.id, h.user_id, event_type, data, resource, now) for h in hooks]
 
 
-def fire_run_sync(connection: Connection, event_type: str, run_id: str) -> list[str]:
-    """In the worker's transaction: the run's dispatches for this event; their ids."""
+def fire_run_sync(connection: Connection, event_type: str, run_id: str, run: Run | None = None) -> list[str]:
+    """In the worker's transaction: the run's dispatches for this event; their ids. `run` as written
+    in this transaction, if the caller has it (else it is read)."""
     params = {"run_id": run_id, "event_type": event_type}
     hooks = _matching(connection.execute(MATCH_RUN, params).all(), event_type)
     if not hooks:
         return []
-    run = Run(**connection.execute(RUN_ROW, params).one()._mapping)
+    if run is None:
+        run = Run(**connection.execute(RUN_ROW, params).one()._mapping)
     rows = _rows(hooks, event_type, run_event_data(run), run_json(run))
     connection.execute(INSERT_DISPATCH, rows)
     return [row["id"] for row in rows]
 
 
-def fire_build_sync(connection: Connection, event_type: str, build_id: str) -> list[str]:
+def fire_build_sync(
+    connection: Connection, event_type: str, build_id: str, build: Build | None = None
+) -> list[str]:
+    """As fire_run_sync, for a build (`build` as flushed in this transaction, else it is read)."""
     params = {"build_id": build_id, "event_type": event_type}
     hooks = _matching(connection.execute(MATCH_BUILD, params).all(), event_type)
     if not hooks:
         return []
-    build = Build(**connection.execute(BUILD_ROW, params).one()._mapping)
+    if build is None:
+        build = Build(**connection.execute(BUILD_ROW, params).one()._mapping)
     rows = _rows(hooks, event_type, build_event_data(build), build_json(build))
     connection.execute(INSERT_DISPATCH, rows)
     return [row["id"] for row in rows]
 
 
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
-    await session.execute(INSERT_DISPATCH, rows)
-    ids = [row["id"] for row in rows]
+def fire_run(session: Session, event_type: str, run_id: str, run: Run | None = None) -> list[str]:
+    """In the API's transaction: fire_run_sync, with the ids also kept in session.info for after the
+    commit. Sync, as the run start's transaction is (an async session calls it through run_sync)."""
+    ids = fire_run_sync(session.connection(), event_type, run_id, run)
     session.info.setdefault(NEW_DISPATCHES, []).extend(ids)
     return ids
-
-
-async def fire_run(session: AsyncSession, event_type: str, run_id: str, run: Run | None = None) -> list[str]:
-    """In the API's transaction: as fire_run_sync; `run` as written in this transaction, if the
-    caller has it (else it is read). The ids are also kept in session.info for after the commit."""
-    params = {"run_id": run_id, "event_type": event_type}
-    hooks = _matching((await session.execute(MATCH_RUN, params)).all(), event_type)
-    if not hooks:
-        return []
-    if run is None:
-        run = Run(**(await session.execute(RUN_ROW, params)).one()._mapping)
-    return await _insert(session, _rows(hooks, event_type, run_event_data(run), run_json(run)))
 
 
 async def fire_build(
     session: AsyncSession, event_type: str, build_id: str, build: Build | None = None
 ) -> list[str]:
-    """As fire_run, for a build (`build` as flushed in this transaction, else it is read)."""
-    params = {"build_id": build_id, "event_type": event_type}
-    hooks = _matching((await session.execute(MATCH_BUILD, params)).all(), event_type)
-    if not hooks:
-        return []
-    if build is None:
-        build = Build(**(await session.execute(BUILD_ROW, params)).one()._mapping)
-    return await _insert(session, _rows(hooks, event_type, build_event_data(build), build_json(build)))
+    """In the API's transaction: fire_build_sync, with the ids also kept in session.info for after
+    the commit."""
+    ids = await session.run_sync(lambda sync: fire_build_sync(sync.connection(), event_type, build_id, build))
+    session.info.setdefault(NEW_DISPATCHES, []).extend(ids)
+    return ids
