@@ -8,6 +8,7 @@ else, and those functions act only on a run, build or dispatch that SQL says is 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio.to_thread
 from redis import Redis
@@ -28,14 +29,22 @@ class ForbiddenJob(Exception):
     """Raised when a job names a function Greenroom does not run as a job."""
 
 
+_resolved: dict[str, Any] = {}
+
+
 class GreenroomJob(Job):
     """A job that can call only JOB_FUNCTIONS."""
 
     @property
     def func(self):  # type: ignore[no-untyped-def]
-        if self.func_name not in JOB_FUNCTIONS or self.instance is not None:
-            raise ForbiddenJob(f"job {self.id} names {self.func_name!r}, which is not a Greenroom job")
-        return super().func
+        name = self.func_name
+        if name not in JOB_FUNCTIONS or self.instance is not None:
+            raise ForbiddenJob(f"job {self.id} names {name!r}, which is not a Greenroom job")
+        # Resolved once per process: RQ imports the dotted path again for every job.
+        found = _resolved.get(name)
+        if found is None:
+            found = _resolved[name] = super().func
+        return found
 
 
 def make_queue(connection: Redis, name: str) -> Queue:

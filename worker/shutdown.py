@@ -19,7 +19,6 @@ import traceback
 from types import FrameType
 from typing import Any
 
-from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
@@ -96,7 +95,7 @@ def stop_request() -> StopRequest:
     return _current[1]
 
 
-class GreenroomWorker(SimpleWorker):
+class GreenroomWorker(bookkeeping.Lean, SimpleWorker):
     """RQ's SimpleWorker whose stop signals also reach the job it runs (see the module docstring),
     and whose bookkeeping of a job is only what Greenroom reads of it (worker/bookkeeping.py)."""
 
@@ -107,15 +106,6 @@ class GreenroomWorker(SimpleWorker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         stop_request().request()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
-
-    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """RQ's heartbeat in one round trip (it sends two commands, one at a time, twice per job)."""
-        if pipeline is not None:
-            super().heartbeat(timeout, pipeline)
-            return
-        with self.connection.pipeline(transaction=False) as batch:
-            super().heartbeat(timeout, batch)
-            batch.execute()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """RQ's SimpleWorker.execute_job with the bookkeeping Greenroom reads (worker/bookkeeping.py)."""
