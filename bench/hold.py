@@ -49,6 +49,7 @@ from bench.common import (
     start_api,
 )
 from bench.noop import NOOP_CALLABLE
+from bench.versus import OUT_OF_THE_WAY
 from server.embedded_redis import EmbeddedRedis
 from server.events import finished_channel
 from server.settings import Settings
@@ -238,6 +239,8 @@ async def hold_run_syncs(
     base = await asyncio.to_thread(runs.count)
     sent = 0
     while sent < count:
+        if held.errors or (held.answers and len(held.tasks) < sent):
+            return  # answered early (a 402 creates no run: waiting for it would never end)
         created = await asyncio.to_thread(runs.count) - base
         for _ in range(min(count - sent, CREATING - (sent - created))):
             hold(held, host, port, request, sem)
@@ -250,7 +253,10 @@ async def hold_run_syncs(
 
 
 async def bench(args: argparse.Namespace, bench: Setup, redis: EmbeddedRedis, report: Report) -> int:
-    settings = greenroom_settings(bench, run_sync_wait_s=HOLD_S, wait_for_finish_max_s=HOLD_S)
+    # Out of the way: the user's READY backlog (GREENROOM_MAX_READY_RUNS, 500) would refuse the rest.
+    settings = greenroom_settings(
+        bench, run_sync_wait_s=HOLD_S, wait_for_finish_max_s=HOLD_S, **OUT_OF_THE_WAY
+    )
     api = start_api(bench, settings)
     db = SyncDatabase(create_sync_engine(bench.database_url))
     try:
