@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
 
         def call(_: int) -> Callable[[], None]:
             client = api_client(settings.api_base_url, bench.token, timeout=60)
-            return lambda: client.post(path).raise_for_status() and None
+
+            def run_sync() -> None:
+                client.post(path).raise_for_status()
+
+            return run_sync
 
         def load() -> None:
             while not stop.is_set():

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from server.storage.models import DatasetItem, Run
 from tests.actors import callable_actor
+from tests.named_run import named_run
 from tests.stack import free_port
 
 ITEMS = [
@@ -202,6 +203,7 @@ def test_run_sync_get_dataset_items_errors(api, db) -> None:
     assert api.post("/acts", json=callable_actor("failing", "fail")).status_code == 201
     failed = api.post("/acts/~failing/run-sync-get-dataset-items")
     assert failed.status_code == 400 and failed.json()["error"]["type"] == "run-failed"
+    assert named_run(api, failed)["status"] == "FAILED"
     with db.transaction() as session:
         runs_before = session.execute(select(func.count()).select_from(Run)).scalar_one()
     bad = api.post("/acts/~failing/run-sync-get-dataset-items", params={"format": "nope"})
@@ -226,8 +228,8 @@ def test_run_sync_get_dataset_items_408(stack, api, db, account) -> None:
     assert response.json()["error"]["type"] == "run-timeout-exceeded"
     with db.transaction() as session:
         (run_id,) = session.execute(select(Run.id).where(Run.user_id == account.user_id)).scalars().all()
-    finished = api.get(f"/actor-runs/{run_id}", params={"waitForFinish": 30}).json()["data"]
-    assert finished["status"] == "SUCCEEDED"
+    finished = named_run(api, response)
+    assert finished["id"] == run_id and finished["status"] == "SUCCEEDED"
 
 
 def test_apify_client_datasets(stack, account) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.actors import STDLIB_MAIN, callable_actor, files_actor
+from tests.named_run import named_run
 
 
 def _task(api: httpx.Client, actor_body: dict, task_input: dict | None = None, **options: object) -> dict:
@@ -28,6 +29,8 @@ def test_callable_task_run_sync_returns_output_record(api: httpx.Client) -> None
     assert response.status_code == 201, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert response.json() == {"input": {"a": 1, "b": 3}}
+    run = named_run(api, response)
+    assert run["actorTaskId"] == task["id"] and run["status"] == "SUCCEEDED"
 
 
 def test_get_run_sync_uses_task_input_and_name_refs(api: httpx.Client, account) -> None:
@@ -96,6 +99,7 @@ def test_missing_output_record_is_201_with_empty_body(api: httpx.Client) -> None
     response = api.post(f"/actor-tasks/{task['id']}/run-sync")
     assert response.status_code == 201
     assert response.content == b""
+    assert named_run(api, response)["status"] == "SUCCEEDED"
 
 
 def test_failed_run_is_400_run_failed(api: httpx.Client) -> None:
@@ -105,6 +109,8 @@ def test_failed_run_is_400_run_failed(api: httpx.Client) -> None:
     error = response.json()["error"]
     assert error["type"] == "run-failed"
     assert "status: FAILED" in error["message"]
+    run = named_run(api, response)  # the caller knows which run failed, to read its log
+    assert run["status"] == "FAILED" and run["id"] in error["message"]
 
 
 def test_failing_process_actor_exit_code_and_log(api: httpx.Client) -> None:

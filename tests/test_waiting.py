@@ -20,6 +20,7 @@ from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.runs import finish
 from tests.actors import callable_actor
+from tests.named_run import named_run
 from tests.runs_db import insert_run, runs_of_task
 from tests.services import kill_listeners
 from tests.stack import Stack, free_port
@@ -59,8 +60,9 @@ def test_run_sync_408_after_limit_and_run_keeps_going(
     assert elapsed > 0.9  # held for the limit; the run still RUNNING below shows it was not waited for
     (run,) = runs_of_task(db, task["id"])
     assert run.status == "RUNNING"
-    finished = api.get(f"/actor-runs/{run.id}", params={"waitForFinish": 30}).json()["data"]
-    assert finished["status"] == "SUCCEEDED"
+    # The 408 names the run that goes on, so the caller can wait for it.
+    finished = named_run(api, response)
+    assert finished["id"] == run.id and finished["status"] == "SUCCEEDED"
     record = api.get(f"/key-value-stores/{finished['defaultKeyValueStoreId']}/records/OUTPUT")
     assert record.json() == {"slept": 3.0}
 

@@ -7,10 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.datasets import items_query, items_response
-from server.api.runs import start_and_wait
-from server.errors import NotFound, RunFailed, RunTimeoutExceeded
+from server.api.runs import run_to_end
+from server.errors import NotFound
 from server.lifespan import state_of
-from server.statuses import RunStatus
 from server.storage.models import Dataset
 
 
@@ -20,15 +19,14 @@ async def run_sync_get_dataset_items(request: Request) -> Response:
     state = state_of(request)
     # Parsed before the run starts: a bad dataset parameter is a 400 and starts nothing.
     query = items_query(request.query_params)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
-    status = RunStatus(run.status)
-    if not status.is_terminal:
-        raise RunTimeoutExceeded(state.settings.run_sync_wait_s)
-    if status is not RunStatus.SUCCEEDED:
-        raise RunFailed(run.id, status.value)
+    run, named = await run_to_end(request)
     async with state.db.read() as session:
         stmt = select(Dataset).where(Dataset.id == run.default_dataset_id, Dataset.user_id == run.user_id)
         dataset = (await session.execute(stmt)).scalar_one_or_none()
     if dataset is None:  # the run's dataset was deleted while it ran
-        raise NotFound("Dataset was not found")
-    return await items_response(state, dataset, query, status_code=201)
+        gone = NotFound("Dataset was not found")
+        gone.headers = named
+        raise gone
+    response = await items_response(state, dataset, query, status_code=201)
+    response.headers.update(named)
+    return response

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from server.api.auth import authenticate
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import output_record_key, run_overrides, wait_for_finish
-from server.errors import InvalidRequest, RunFailed, RunTimeoutExceeded
+from server.errors import ApiError, InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response, record_response
@@ -20,6 +20,7 @@ from server.services.runs import RunInput, RunMeta, start_run
 from server.services.validation import check_text
 from server.services.waiting import wait_for_claim
 from server.services.waiting import wait_for_finish as wait_run
+from server.settings import Settings
 from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
@@ -106,30 +107,50 @@ async def start_and_wait(
         return run
 
 
+def run_location(settings: Settings, run_id: str) -> str:
+    return f"{settings.api_base_url}/v2/actor-runs/{run_id}"
+
+
 async def start(request: Request) -> Response:
     """POST .../runs: 201 with the run, after waiting up to waitForFinish seconds."""
     settings = state_of(request).settings
     run = await start_and_wait(request, wait_for_finish(request.query_params, settings), _CLAIM_WAIT_S)
-    location = f"{settings.api_base_url}/v2/actor-runs/{run.id}"
-    return data_response(run_json(run), 201, location)
+    return data_response(run_json(run), 201, run_location(settings, run.id))
+
+
+async def run_to_end(request: Request) -> tuple[Run, dict[str, str]]:
+    """run-sync's start and wait: the run, ended SUCCEEDED, and the headers that name it.
+
+    Every answer once the run exists names it, errors too (X-Apify-Run-Id, and Location: the run's
+    URL): a caller answered 408 (the run goes on) or 400 run-failed, or whose proxy gave up on the
+    wait, knows which run to read. Apify's answers do not say.
+    """
+    state = state_of(request)
+    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
+    named = {"X-Apify-Run-Id": run.id, "Location": run_location(state.settings, run.id)}
+    status = RunStatus(run.status)
+    ended: ApiError | None = None
+    if not status.is_terminal:
+        ended = RunTimeoutExceeded(state.settings.run_sync_wait_s, stopping=state.waiters.draining)
+    elif status is not RunStatus.SUCCEEDED:
+        ended = RunFailed(run.id, status.value)
+    if ended is not None:
+        ended.headers = named
+        raise ended
+    return run, named
 
 
 async def run_sync(request: Request) -> Response:
     """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
     key = output_record_key(request.query_params)
     state = state_of(request)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
-    status = RunStatus(run.status)
-    if not status.is_terminal:
-        raise RunTimeoutExceeded(state.settings.run_sync_wait_s, stopping=state.waiters.draining)
-    if status is not RunStatus.SUCCEEDED:
-        raise RunFailed(run.id, status.value)
+    run, named = await run_to_end(request)
     # Read with the records of the other run-syncs woken with this one.
     record = await state.records.get((run.default_key_value_store_id, key))
-    if record is None:
-        # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
-        return Response(b"", 201)
-    return record_response(record, 201)
+    # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
+    response = record_response(record, 201) if record is not None else Response(b"", 201)
+    response.headers.update(named)
+    return response
 
 
 async def get(request: Request) -> Response:
