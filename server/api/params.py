@@ -6,7 +6,7 @@ import base64
 import math
 from typing import Any
 
-from starlette.datastructures import QueryParams
+from starlette.datastructures import Headers, QueryParams
 
 from server import strict_json
 from server.errors import InvalidInput, InvalidRequest
@@ -68,6 +68,17 @@ def output_record_key(params: QueryParams) -> str:
         raise InvalidInput(
             "Parameter 'outputRecordKey' is not a valid record key.", error_type="invalid-record-key"
         )
+    return key
+
+
+IDEMPOTENCY_KEY_MAX_CHARS = 256  # run_start_keys.key
+
+
+def idempotency_key(params: QueryParams, headers: Headers) -> str | None:
+    """A run start's Idempotency-Key header (or idempotencyKey parameter); None: none given."""
+    key = headers.get("idempotency-key") or params.get("idempotencyKey") or None
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
+        raise InvalidInput(f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX_CHARS} characters")
     return key
 
 

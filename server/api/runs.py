@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from server.api.auth import authenticate
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
-from server.api.params import output_record_key, run_overrides, wait_for_finish
+from server.api.params import idempotency_key, output_record_key, run_overrides, wait_for_finish
 from server.errors import ApiError, InvalidRequest, RunFailed, RunTimeoutExceeded
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
@@ -83,8 +83,12 @@ async def _start(request: Request, run_id: str) -> Run:
     else:
         actor_ref = request.path_params["actorId"]
         actor = await state.db.quick_read(lambda session: actor_sync(session, user, actor_ref))
+    key = idempotency_key(request.query_params, request.headers)
     run_input = await _task_input(request, state, task) if task else await actor_input(request, state)
-    return await start_run(state, user, actor, task, overrides, run_input, _meta(request), run_id=run_id)
+    meta = _meta(request)
+    return await start_run(
+        state, user, actor, task, overrides, run_input, meta, run_id=run_id, idempotency_key=key
+    )
 
 
 async def start_and_wait(
@@ -95,16 +99,25 @@ async def start_and_wait(
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
     current: no finish can have been missed, and no read is needed before waiting.
+
+    A repeat of an idempotent start (its Idempotency-Key started a run within a day) waits for
+    that run instead, as any waiter of a run that was already going: registered, then SQL read.
     """
     state = state_of(request)
     run_id = new_id()
     with state.waiters.watch(run_id, kind) as woken:
         run = await _start(request, run_id)
-        if wait_s > 0:
-            return await wait_run(state, run_id, wait_s, woken=woken, current=run)
-        if claim_s > 0:
-            return await wait_for_claim(state, run_id, claim_s, woken, run)
+        if run.id == run_id:
+            if wait_s > 0:
+                return await wait_run(state, run_id, wait_s, woken=woken, current=run)
+            if claim_s > 0:
+                return await wait_for_claim(state, run_id, claim_s, woken, run)
+            return run
+    note(request, run_id=run.id)
+    if wait_s <= 0:
         return run
+    with state.waiters.watch(run.id, kind) as woken:
+        return await wait_run(state, run.id, wait_s, woken=woken)
 
 
 def run_location(settings: Settings, run_id: str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from server.errors import ApiError
 from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.run_options import RunOverrides
@@ -26,6 +28,7 @@ from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
+from server.storage.run_start_keys import expired_key_stmt, insert_key_stmt, keyed_run_stmt
 from server.webhooks.events import RUN_CREATED, fire_run
 
 
@@ -113,8 +116,15 @@ async def start_run(
     meta: RunMeta,
     *,
     run_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Run:
     """Write the run, its storages and INPUT in one transaction, commit, then enqueue the job.
+
+    With an idempotency key that the user's start of the same actor or task used within
+    IDEMPOTENCY_WINDOW: that run, as it is now, and nothing is written (its id is not run_id). The
+    key is written with the run; of two starts with one key at once, the second to commit finds it
+    taken, is rolled back and answers with the first's run. 409 if the key started another actor's
+    or task's run.
 
     The transaction is a sync session's on the quick path (Database.quick_write): on an async
     session its dozen statements each waited for a turn of a busy event loop, and on SQLite the
@@ -131,8 +141,11 @@ async def start_run(
     owner = {"user_id": user.id, "act_id": actor.id, "act_run_id": run_id}
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
     dialect = state.db.dialect
+    keyed = _Keyed(user.id, actor.id, task.id if task is not None else None, idempotency_key, now)
 
-    def write(session: Session) -> tuple[Run, list[str]]:
+    def write(session: Session) -> tuple[Run, list[str] | None]:
+        if (repeated := keyed.run(session)) is not None:
+            return repeated, None  # a repeat: not a new run
         # 402 before anything is written: a run that could never start, or a backlog that is full.
         check_start_allowed(session, state.settings, user.id, int(options["memoryMbytes"]))
         build = resolve_build(session, actor, options["build"])
@@ -171,13 +184,69 @@ async def start_run(
             session.execute(record)
         if overrides.webhooks:
             add_ad_hoc_webhooks(session, dialect, user.id, run_id, overrides.webhooks)
+        keyed.write(session, dialect, run_id)
         return run, fire_run(session, RUN_CREATED, run_id, run)
 
-    run, dispatches = await state.db.quick_write(write)
+    try:
+        run, dispatches = await state.db.quick_write(write)
+    except _KeyTaken:  # rolled back: another start with the key committed first
+        run, dispatches = await state.db.quick_read(keyed.taken_run), None
+    if dispatches is None:
+        return run
     # Committed: only now may a worker see the job (and a webhook worker the dispatches).
     await enqueue_run(state.queue, run_id)
     await enqueue_dispatches(state, dispatches)
     return run
+
+
+# How long an Idempotency-Key names the run it started (Stripe's keys last a day too).
+IDEMPOTENCY_WINDOW = timedelta(days=1)
+
+
+class _KeyTaken(Exception):
+    """Another start with the same key committed while this one was written."""
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """A start's idempotency key (none: every start is a new run) and what it must match."""
+
+    user_id: str
+    act_id: str
+    task_id: str | None
+    key: str | None
+    now: datetime
+
+    def run(self, session: Session) -> Run | None:
+        """The run the key started within the window, if any."""
+        if self.key is None:
+            return None
+        stmt = keyed_run_stmt(self.user_id, self.key, self.now - IDEMPOTENCY_WINDOW)
+        run = session.execute(stmt).scalar_one_or_none()
+        if run is not None and (run.act_id, run.actor_task_id) != (self.act_id, self.task_id):
+            what = f"task {run.actor_task_id}" if run.actor_task_id else f"actor {run.act_id}"
+            raise ApiError(
+                f"The Idempotency-Key was used within the last day to start run {run.id} of {what}; "
+                "use a new key for another actor or task.",
+                status_code=409,
+                error_type="idempotency-key-reused",
+            )
+        return run
+
+    def write(self, session: Session, dialect: str, run_id: str) -> None:
+        """The key, for the run being written; raises _KeyTaken if a start with it committed first."""
+        if self.key is None:
+            return
+        session.execute(expired_key_stmt(self.user_id, self.key, self.now - IDEMPOTENCY_WINDOW))
+        row = {"user_id": self.user_id, "key": self.key, "run_id": run_id, "created_at": self.now}
+        if session.execute(insert_key_stmt(dialect, row)).first() is None:
+            raise _KeyTaken
+
+    def taken_run(self, session: Session) -> Run:
+        run = self.run(session)
+        if run is None:  # started, then deleted at once
+            raise ApiError("The run this Idempotency-Key started is gone; use a new key.", status_code=409)
+        return run
 
 
 _RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -15,6 +14,7 @@ from server.lifespan import AppState
 from server.queue import enqueue_new_dispatches, make_queue
 from server.services.resolve import get_actor, get_run, get_task
 from server.services.webhook_checks import check_fields, check_templates
+from server.storage.dialects import insert_for
 from server.storage.ids import new_id, utcnow
 from server.storage.models import User, Webhook, WebhookDispatch
 from server.storage.webhooks import INSERT_DISPATCH, WEBHOOKS
@@ -54,7 +54,7 @@ async def enqueue_dispatches_of(state: AppState, session: AsyncSession) -> None:
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
     """An insert that skips a row whose (user_id, idempotency_key) is taken already."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     return insert(WEBHOOKS).on_conflict_do_nothing()
 
 

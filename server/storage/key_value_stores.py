@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from sqlalchemy import Delete, Select, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from server.storage.dialects import insert_for
 from server.storage.ids import utcnow
 from server.storage.models import KeyValueRecord, KeyValueStore
 
@@ -31,7 +31,7 @@ def upsert_record_stmt(
         "size": len(value),
         "modified_at": utcnow(),
     }
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     stmt = insert(KeyValueRecord).values(**values)
     changed = {k: v for k, v in values.items() if k not in ("store_id", "key")}
     return stmt.on_conflict_do_update(index_elements=["store_id", "key"], set_=changed)

@@ -221,6 +221,18 @@ class Run(Base):
     queue_name: Mapped[str | None] = mapped_column(String(64))
 
 
+class RunStartKey(Base):
+    """An Idempotency-Key a run start or run-sync came with: a repeat of the key by the same user
+    within a day attaches to this run instead of starting another (server/services/runs.py)."""
+
+    __tablename__ = "run_start_keys"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # The key goes with its run (deleted, or removed by data retention).
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at: Mapped[datetime] = _created()
+
+
 class RunCharge(Base):
     """One charge of a pay-per-event run; a repeated idempotency key is the same charge."""
 

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Delete, Select, Update, and_, delete, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from server.storage.dialects import insert_for
 from server.storage.ids import utcnow
 from server.storage.models import QueueRequest, RequestQueue
 
@@ -67,7 +67,7 @@ def count_stmt(queue_id: str, total: int, handled: int) -> Update:
 
 def insert_request_stmt(dialect: str, row: dict[str, Any]) -> Insert:
     """Insert unless the uniqueKey (hence the id) is already in the queue; RETURNING says which."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     stmt = insert(QueueRequest).values(**row).on_conflict_do_nothing(index_elements=["queue_id", "id"])
     return stmt.returning(QueueRequest.id)
 
