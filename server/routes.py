@@ -14,6 +14,7 @@ from server.api import (
     run_lists,
     run_reboot,
     run_storages,
+    run_sync,
     runs,
     tasks,
     tokens,
@@ -39,7 +40,7 @@ def _actors(prefix: str) -> list[BaseRoute]:
         Route(f"{base}/{{actorId}}", actors.update, methods=["PUT"]),
         Route(f"{base}/{{actorId}}", actors.delete_, methods=["DELETE"]),
         Route(f"{base}/{{actorId}}/runs", runs.start, methods=["POST"]),
-        Route(f"{base}/{{actorId}}/run-sync", runs.run_sync, methods=ANY),
+        Route(f"{base}/{{actorId}}/run-sync", run_sync.run_sync, methods=ANY),
         Route(f"{base}/{{actorId}}/validate-input", input_validation.validate, methods=["POST"]),
         Route(f"{base}/{{actorId}}/versions", versions.list_versions, methods=["GET"]),
         Route(f"{base}/{{actorId}}/versions", versions.create_version, methods=["POST"]),
@@ -109,7 +110,7 @@ def _tasks() -> list[BaseRoute]:
         Route(f"{base}/{{actorTaskId}}/input", tasks.get_input, methods=["GET"]),
         Route(f"{base}/{{actorTaskId}}/input", tasks.put_input, methods=["PUT"]),
         Route(f"{base}/{{actorTaskId}}/runs", runs.start, methods=["POST"]),
-        Route(f"{base}/{{actorTaskId}}/run-sync", runs.run_sync, methods=ANY),
+        Route(f"{base}/{{actorTaskId}}/run-sync", run_sync.run_sync, methods=ANY),
     ]
 
 

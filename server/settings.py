@@ -126,6 +126,9 @@ class Settings:
     redis_prefix: str = "greenroom"
     # run-sync holds the request at most this long, then answers 408 (the run goes on).
     run_sync_wait_s: float = 300.0
+    # A run-sync streaming its run's events (Accept: text/event-stream) sends a comment line after
+    # this long without an event, so that proxies never see an idle connection.
+    event_stream_keepalive_s: float = 15.0
     # waitForFinish above this is clamped, never rejected.
     wait_for_finish_max_s: float = 60.0
     # Request bodies (decoded) above this get 413.
@@ -340,6 +343,7 @@ class Settings:
             internal_base_url=get("INTERNAL_BASE_URL", d.internal_base_url),
             redis_prefix=get("REDIS_PREFIX", d.redis_prefix),
             run_sync_wait_s=float(get("RUN_SYNC_WAIT_S", str(d.run_sync_wait_s))),
+            event_stream_keepalive_s=float(get("EVENT_STREAM_KEEPALIVE_S", str(d.event_stream_keepalive_s))),
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
             max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
@@ -428,6 +432,7 @@ class Settings:
             "GREENROOM_INTERNAL_BASE_URL": self.internal_base_url,
             "GREENROOM_REDIS_PREFIX": self.redis_prefix,
             "GREENROOM_RUN_SYNC_WAIT_S": str(self.run_sync_wait_s),
+            "GREENROOM_EVENT_STREAM_KEEPALIVE_S": str(self.event_stream_keepalive_s),
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
             "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),

@@ -29,6 +29,13 @@ def echo(context: ActorContext) -> None:
     context.set_value("OUTPUT", {"input": context.input})
 
 
+def status_then_sleep(context: ActorContext) -> None:
+    """Says "warming up" in its status message, sleeps input.seconds (1.5), then writes OUTPUT."""
+    context.set_status_message("warming up")
+    time.sleep(float((context.input or {}).get("seconds", 1.5)))
+    context.set_value("OUTPUT", {"done": True})
+
+
 def text_output(context: ActorContext) -> None:
     context.set_value("OUTPUT", "plain words", content_type="text/plain; charset=utf-8")
 

@@ -23,6 +23,7 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         internal_base_url="http://api:8000",
         redis_prefix="p",
         run_sync_wait_s=12.5,
+        event_stream_keepalive_s=4.5,
         wait_for_finish_max_s=7.0,
         max_body_bytes=10,
         max_record_bytes=20,

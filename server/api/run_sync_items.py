@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.datasets import items_query, items_response
-from server.api.runs import run_to_end
+from server.api.run_sync import run_to_end
 from server.errors import NotFound
 from server.lifespan import state_of
 from server.storage.models import Dataset

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -10,11 +13,11 @@ from starlette.responses import Response
 
 from server.api.auth import authenticate
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
-from server.api.params import idempotency_key, output_record_key, run_overrides, wait_for_finish
-from server.errors import ApiError, InvalidRequest, RunFailed, RunTimeoutExceeded
+from server.api.params import idempotency_key, run_overrides, wait_for_finish
+from server.errors import InvalidRequest
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
-from server.responses import data_response, record_response
+from server.responses import data_response
 from server.services.resolve import actor_sync, get_run, get_run_sync, task_and_actor_sync
 from server.services.runs import RunInput, RunMeta, start_run
 from server.services.validation import check_text
@@ -91,33 +94,40 @@ async def _start(request: Request, run_id: str) -> Run:
     )
 
 
-async def start_and_wait(
-    request: Request, wait_s: float, claim_s: float = 0.0, kind: str = "waitForFinish"
-) -> Run:
-    """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
-    to take it (RUNNING).
+@contextlib.asynccontextmanager
+async def started(request: Request, kind: str) -> AsyncIterator[tuple[Run, asyncio.Event, Run | None]]:
+    """Start a run, registered as its waiter: (the run, the registration's event, the run if it is
+    current: else it is read once registered).
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
-    current: no finish can have been missed, and no read is needed before waiting.
-
-    A repeat of an idempotent start (its Idempotency-Key started a run within a day) waits for
-    that run instead, as any waiter of a run that was already going: registered, then SQL read.
+    current: no finish can have been missed, and no read is needed before waiting. A repeat of an
+    idempotent start (its Idempotency-Key started a run within a day) waits for that run instead,
+    as any waiter of a run that was already going: registered, then SQL read.
     """
     state = state_of(request)
     run_id = new_id()
     with state.waiters.watch(run_id, kind) as woken:
         run = await _start(request, run_id)
         if run.id == run_id:
-            if wait_s > 0:
-                return await wait_run(state, run_id, wait_s, woken=woken, current=run)
-            if claim_s > 0:
-                return await wait_for_claim(state, run_id, claim_s, woken, run)
-            return run
+            yield run, woken, run
+            return
     note(request, run_id=run.id)
-    if wait_s <= 0:
-        return run
     with state.waiters.watch(run.id, kind) as woken:
-        return await wait_run(state, run.id, wait_s, woken=woken)
+        yield run, woken, None
+
+
+async def start_and_wait(
+    request: Request, wait_s: float, claim_s: float = 0.0, kind: str = "waitForFinish"
+) -> Run:
+    """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
+    to take it (RUNNING)."""
+    state = state_of(request)
+    async with started(request, kind) as (run, woken, current):
+        if wait_s > 0:
+            return await wait_run(state, run.id, wait_s, woken=woken, current=current)
+        if claim_s > 0 and current is not None:
+            return await wait_for_claim(state, run.id, claim_s, woken, current)
+        return run
 
 
 def run_location(settings: Settings, run_id: str) -> str:
@@ -129,41 +139,6 @@ async def start(request: Request) -> Response:
     settings = state_of(request).settings
     run = await start_and_wait(request, wait_for_finish(request.query_params, settings), _CLAIM_WAIT_S)
     return data_response(run_json(run), 201, run_location(settings, run.id))
-
-
-async def run_to_end(request: Request) -> tuple[Run, dict[str, str]]:
-    """run-sync's start and wait: the run, ended SUCCEEDED, and the headers that name it.
-
-    Every answer once the run exists names it, errors too (X-Apify-Run-Id, and Location: the run's
-    URL): a caller answered 408 (the run goes on) or 400 run-failed, or whose proxy gave up on the
-    wait, knows which run to read. Apify's answers do not say.
-    """
-    state = state_of(request)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
-    named = {"X-Apify-Run-Id": run.id, "Location": run_location(state.settings, run.id)}
-    status = RunStatus(run.status)
-    ended: ApiError | None = None
-    if not status.is_terminal:
-        ended = RunTimeoutExceeded(state.settings.run_sync_wait_s, stopping=state.waiters.draining)
-    elif status is not RunStatus.SUCCEEDED:
-        ended = RunFailed(run.id, status.value)
-    if ended is not None:
-        ended.headers = named
-        raise ended
-    return run, named
-
-
-async def run_sync(request: Request) -> Response:
-    """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
-    key = output_record_key(request.query_params)
-    state = state_of(request)
-    run, named = await run_to_end(request)
-    # Read with the records of the other run-syncs woken with this one.
-    record = await state.records.get((run.default_key_value_store_id, key))
-    # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
-    response = record_response(record, 201) if record is not None else Response(b"", 201)
-    response.headers.update(named)
-    return response
 
 
 async def get(request: Request) -> Response:
