@@ -23,6 +23,7 @@ from server.api import (
 )
 from server.console.routes import console_routes
 from server.observability.routes import operations
+from server.schedules.api import schedule_routes
 
 ANY = ["GET", "POST"]
 
@@ -262,6 +263,7 @@ def routes() -> list[BaseRoute]:
         *_datasets(),
         *_request_queues(),
         *_webhooks(),
+        *schedule_routes(),
         *_users(),
         *_tools(),
         # After every /v2 route: the console's pages never shadow the API.

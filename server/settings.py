@@ -129,6 +129,9 @@ class Settings:
     # A run-sync streaming its run's events (Accept: text/event-stream) sends a comment line after
     # this long without an event, so that proxies never see an idle connection.
     event_stream_keepalive_s: float = 15.0
+    # A schedule's due time missed (nothing swept: an outage) fires when the sweeps resume, unless it
+    # is later than this; then it is logged as missed (server/schedules/firing.py).
+    schedule_max_late_s: float = 3600.0
     # waitForFinish above this is clamped, never rejected.
     wait_for_finish_max_s: float = 60.0
     # Request bodies (decoded) above this get 413.
@@ -344,6 +347,7 @@ class Settings:
             redis_prefix=get("REDIS_PREFIX", d.redis_prefix),
             run_sync_wait_s=float(get("RUN_SYNC_WAIT_S", str(d.run_sync_wait_s))),
             event_stream_keepalive_s=float(get("EVENT_STREAM_KEEPALIVE_S", str(d.event_stream_keepalive_s))),
+            schedule_max_late_s=float(get("SCHEDULE_MAX_LATE_S", str(d.schedule_max_late_s))),
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
             max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
@@ -433,6 +437,7 @@ class Settings:
             "GREENROOM_REDIS_PREFIX": self.redis_prefix,
             "GREENROOM_RUN_SYNC_WAIT_S": str(self.run_sync_wait_s),
             "GREENROOM_EVENT_STREAM_KEEPALIVE_S": str(self.event_stream_keepalive_s),
+            "GREENROOM_SCHEDULE_MAX_LATE_S": str(self.schedule_max_late_s),
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
             "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),

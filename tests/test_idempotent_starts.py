@@ -113,7 +113,7 @@ def test_a_key_reused_for_another_task_is_409_and_starts_nothing(api: httpx.Clie
     assert api.post(f"/actor-tasks/{first}/run-sync", headers={"Idempotency-Key": "k"}).status_code == 201
     reused = api.post(f"/actor-tasks/{second}/run-sync", headers={"Idempotency-Key": "k"})
     assert reused.status_code == 409
-    assert reused.json()["error"]["type"] == "idempotency-key-reused"
+    assert reused.json()["error"]["type"] == "invalid-idempotency-key"
     assert _runs_of(db, second) == []
 
 
@@ -140,7 +140,7 @@ def test_a_key_too_long_is_400_and_starts_nothing(api: httpx.Client, db: SyncDat
     answer = api.post(f"/actor-tasks/{task_id}/run-sync", headers={"Idempotency-Key": "k" * 257})
     assert answer.status_code == 400
     assert answer.json()["error"] == {
-        "type": "invalid-input",
+        "type": "invalid-idempotency-key",
         "message": "Idempotency-Key must be at most 256 characters",
     }
     assert _runs_of(db, task_id) == []

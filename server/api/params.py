@@ -78,7 +78,10 @@ def idempotency_key(params: QueryParams, headers: Headers) -> str | None:
     """A run start's Idempotency-Key header (or idempotencyKey parameter); None: none given."""
     key = headers.get("idempotency-key") or params.get("idempotencyKey") or None
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
-        raise InvalidInput(f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX_CHARS} characters")
+        raise InvalidInput(
+            f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX_CHARS} characters",
+            error_type="invalid-idempotency-key",
+        )
     return key
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.lifespan import AppState
 from server.queue import enqueue_run
 from server.run_options import RunOverrides
 from server.services.build_versions import BuildRef, resolve_build
@@ -23,6 +22,7 @@ from server.services.pricing import (
     start_event_count,
 )
 from server.services.webhooks import add_ad_hoc_webhooks, enqueue_dispatches
+from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
@@ -30,6 +30,9 @@ from server.storage.key_value_stores import upsert_record_stmt
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
 from server.storage.run_start_keys import expired_key_stmt, insert_key_stmt, keyed_run_stmt
 from server.webhooks.events import RUN_CREATED, fire_run
+
+if TYPE_CHECKING:  # the lifespan imports the sweeper, which starts runs with this module
+    from server.lifespan import AppState
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,20 @@ def _row(model: type[Any], **values: Any) -> dict[str, Any]:
     return row
 
 
+@dataclass(frozen=True)
+class RunStart:
+    """One run to write: who starts what, with what (see write_run)."""
+
+    user_id: str
+    actor: Actor
+    task: Task | None
+    overrides: RunOverrides
+    run_input: RunInput | None
+    meta: RunMeta
+    run_id: str
+    idempotency_key: str | None = None
+
+
 async def start_run(
     state: AppState,
     user: User,
@@ -118,85 +135,94 @@ async def start_run(
     run_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> Run:
-    """Write the run, its storages and INPUT in one transaction, commit, then enqueue the job.
-
-    With an idempotency key that the user's start of the same actor or task used within
-    IDEMPOTENCY_WINDOW: that run, as it is now, and nothing is written (its id is not run_id). The
-    key is written with the run; of two starts with one key at once, the second to commit finds it
-    taken, is rolled back and answers with the first's run. 409 if the key started another actor's
-    or task's run.
+    """Write the run, its storages and INPUT in one transaction (write_run), commit, then enqueue
+    the job. A repeat of an idempotent start: that run, as it is now (its id is not run_id).
 
     The transaction is a sync session's on the quick path (Database.quick_write): on an async
     session its dozen statements each waited for a turn of a busy event loop, and on SQLite the
     database's write lock was held across those turns while the workers' claims and ends waited.
     """
-    options = effective_options(overrides, task, actor)
-    run_id = run_id or new_id()
+    start = RunStart(user.id, actor, task, overrides, run_input, meta, run_id or new_id(), idempotency_key)
+    try:
+        run, dispatches = await state.db.quick_write(
+            lambda session: write_run(session, state.settings, state.db.dialect, start)
+        )
+    except _KeyTaken as taken:  # rolled back: another start with the key committed first
+        run, dispatches = await state.db.quick_read(taken.keyed.taken_run), None
+    if dispatches is None:
+        return run
+    # Committed: only now may a worker see the job (and a webhook worker the dispatches).
+    await enqueue_run(state.queue, run.id)
+    await enqueue_dispatches(state, dispatches)
+    return run
+
+
+def write_run(
+    session: Session, settings: Settings, dialect: str, start: RunStart
+) -> tuple[Run, list[str] | None]:
+    """In the caller's transaction: the run, its storages, INPUT, ad-hoc webhooks and RUN_CREATED
+    dispatches; (the run, the dispatch ids to enqueue after the commit, as the run's job).
+
+    With an idempotency key that the user's start of the same actor or task used within
+    IDEMPOTENCY_WINDOW: (that run, as it is now, None), and nothing is written. The key is written
+    with the run; of two starts with one key at once, the second to write it raises _KeyTaken (its
+    transaction is to be rolled back; the first's run is then read). 409 if the key started another
+    actor's or task's run. 402, 404 or 400 before anything is written when the run may not start.
+    """
+    actor, task, run_id, user_id = start.actor, start.task, start.run_id, start.user_id
     now = utcnow()
+    keyed = _Keyed(user_id, actor.id, task.id if task is not None else None, start.idempotency_key, now)
+    if (repeated := keyed.run(session)) is not None:
+        return repeated, None  # a repeat: not a new run
+    options = effective_options(start.overrides, task, actor)
     # The pricing in force now is the run's for good; the platform charges its start event itself.
     pricing_info = pricing_in_force(actor.pricing_infos or [], now)
     check_max_total_charge(pricing_info, options.get("maxTotalChargeUsd"))
     starts = start_event_count(pricing_info, options["memoryMbytes"])
+    # 402 before anything is written: a run that could never start, or a backlog that is full.
+    check_start_allowed(session, settings, user_id, int(options["memoryMbytes"]))
+    build = resolve_build(session, actor, options["build"])
+    # The build's input schema: defaults filled in, the input validated (400) before any write.
+    checked = _schema_checked(session, build, start.run_input)
     store_id, dataset_id, queue_id = new_id(), new_id(), new_id()
-    owner = {"user_id": user.id, "act_id": actor.id, "act_run_id": run_id}
+    run = Run(
+        id=run_id,
+        user_id=user_id,
+        act_id=actor.id,
+        actor_task_id=task.id if task is not None else None,
+        build_id=build.id,
+        build_number=build.number,
+        status=RunStatus.READY.value,
+        origin=start.meta.origin,
+        client_ip=start.meta.client_ip,
+        user_agent=start.meta.user_agent,
+        options=options,
+        stats={"inputBodyLen": len(checked.body) if checked else 0},
+        default_key_value_store_id=store_id,
+        default_dataset_id=dataset_id,
+        default_request_queue_id=queue_id,
+        started_at=now,
+        pricing_info=pricing_info,
+        charged_event_counts={ACTOR_START_EVENT: starts} if starts else {},
+        queue_name=settings.queue_name,
+    )
+    owner = {"user_id": user_id, "act_id": actor.id, "act_run_id": run_id}
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
-    dialect = state.db.dialect
-    keyed = _Keyed(user.id, actor.id, task.id if task is not None else None, idempotency_key, now)
-
-    def write(session: Session) -> tuple[Run, list[str] | None]:
-        if (repeated := keyed.run(session)) is not None:
-            return repeated, None  # a repeat: not a new run
-        # 402 before anything is written: a run that could never start, or a backlog that is full.
-        check_start_allowed(session, state.settings, user.id, int(options["memoryMbytes"]))
-        build = resolve_build(session, actor, options["build"])
-        # The build's input schema: defaults filled in, the input validated (400) before any write.
-        checked = _schema_checked(session, build, run_input)
-        run = Run(
-            id=run_id,
-            user_id=user.id,
-            act_id=actor.id,
-            actor_task_id=task.id if task is not None else None,
-            build_id=build.id,
-            build_number=build.number,
-            status=RunStatus.READY.value,
-            origin=meta.origin,
-            client_ip=meta.client_ip,
-            user_agent=meta.user_agent,
-            options=options,
-            stats={"inputBodyLen": len(checked.body) if checked else 0},
-            default_key_value_store_id=store_id,
-            default_dataset_id=dataset_id,
-            default_request_queue_id=queue_id,
-            started_at=now,
-            pricing_info=pricing_info,
-            charged_event_counts={ACTOR_START_EVENT: starts} if starts else {},
-            queue_name=state.settings.queue_name,
+    session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
+    session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
+    session.execute(_INSERT_QUEUE, _row(RequestQueue, id=queue_id, **_EMPTY_QUEUE, **owner, **stamps))
+    given = {c: v for c in _RUN_COLUMNS if (v := getattr(run, c)) is not None}
+    session.execute(_INSERT_RUN, _row(Run, **given))
+    if starts:
+        session.execute(INSERT_CHARGE, charge_row(run_id, ACTOR_START_EVENT, starts, now))
+    if checked is not None:
+        session.execute(
+            upsert_record_stmt(dialect, store_id, "INPUT", checked.body, checked.content_type, None)
         )
-        session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
-        session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
-        session.execute(_INSERT_QUEUE, _row(RequestQueue, id=queue_id, **_EMPTY_QUEUE, **owner, **stamps))
-        given = {c: v for c in _RUN_COLUMNS if (v := getattr(run, c)) is not None}
-        session.execute(_INSERT_RUN, _row(Run, **given))
-        if starts:
-            session.execute(INSERT_CHARGE, charge_row(run_id, ACTOR_START_EVENT, starts, now))
-        if checked is not None:
-            record = upsert_record_stmt(dialect, store_id, "INPUT", checked.body, checked.content_type, None)
-            session.execute(record)
-        if overrides.webhooks:
-            add_ad_hoc_webhooks(session, dialect, user.id, run_id, overrides.webhooks)
-        keyed.write(session, dialect, run_id)
-        return run, fire_run(session, RUN_CREATED, run_id, run)
-
-    try:
-        run, dispatches = await state.db.quick_write(write)
-    except _KeyTaken:  # rolled back: another start with the key committed first
-        run, dispatches = await state.db.quick_read(keyed.taken_run), None
-    if dispatches is None:
-        return run
-    # Committed: only now may a worker see the job (and a webhook worker the dispatches).
-    await enqueue_run(state.queue, run_id)
-    await enqueue_dispatches(state, dispatches)
-    return run
+    if start.overrides.webhooks:
+        add_ad_hoc_webhooks(session, dialect, user_id, run_id, start.overrides.webhooks)
+    keyed.write(session, dialect, run_id)
+    return run, fire_run(session, RUN_CREATED, run_id, run)
 
 
 # How long an Idempotency-Key names the run it started (Stripe's keys last a day too).
@@ -205,6 +231,10 @@ IDEMPOTENCY_WINDOW = timedelta(days=1)
 
 class _KeyTaken(Exception):
     """Another start with the same key committed while this one was written."""
+
+    def __init__(self, keyed: _Keyed):
+        super().__init__(keyed.key)
+        self.keyed = keyed
 
 
 @dataclass(frozen=True)
@@ -229,7 +259,7 @@ class _Keyed:
                 f"The Idempotency-Key was used within the last day to start run {run.id} of {what}; "
                 "use a new key for another actor or task.",
                 status_code=409,
-                error_type="idempotency-key-reused",
+                error_type="invalid-idempotency-key",
             )
         return run
 
@@ -240,7 +270,7 @@ class _Keyed:
         session.execute(expired_key_stmt(self.user_id, self.key, self.now - IDEMPOTENCY_WINDOW))
         row = {"user_id": self.user_id, "key": self.key, "run_id": run_id, "created_at": self.now}
         if session.execute(insert_key_stmt(dialect, row)).first() is None:
-            raise _KeyTaken
+            raise _KeyTaken(self)
 
     def taken_run(self, session: Session) -> Run:
         run = self.run(session)

@@ -3,14 +3,13 @@ run's ad-hoc webhooks; and queueing the dispatches a transaction made, once it h
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput, NotFound
-from server.lifespan import AppState
 from server.queue import enqueue_new_dispatches, make_queue
 from server.services.resolve import get_actor, get_run, get_task
 from server.services.webhook_checks import check_fields, check_templates
@@ -19,6 +18,9 @@ from server.storage.ids import new_id, utcnow
 from server.storage.models import User, Webhook, WebhookDispatch
 from server.storage.webhooks import INSERT_DISPATCH, WEBHOOKS
 from server.webhooks.events import NEW_DISPATCHES, dispatch_row
+
+if TYPE_CHECKING:  # the lifespan imports the sweeper, which starts runs with this module
+    from server.lifespan import AppState
 
 _DEFAULTS: dict[str, Any] = {
     "is_ad_hoc": False,

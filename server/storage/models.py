@@ -387,6 +387,46 @@ class Webhook(Base):
     modified_at: Mapped[datetime] = _created()
 
 
+class Schedule(Base):
+    """A schedule (Apify's /v2/schedules): when its cron expression is due in its timezone, its
+    actions start runs (server/schedules/). next_run_at is the next due time while it is enabled
+    (None while disabled); last_run_ids are the runs its last firing started (isExclusive)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = _id()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    cron_expression: Mapped[str] = mapped_column(String(256), nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    is_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    is_exclusive: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # [{id, type: RUN_ACTOR, actorId, runInput, runOptions} or {id, type: RUN_ACTOR_TASK, actorTaskId, input}]
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)
+    notifications: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    # Read by every sweep: the enabled schedules due now.
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_ids: Mapped[list[str]] = mapped_column(Json, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    modified_at: Mapped[datetime] = _created()
+
+
+class ScheduleInvocation(Base):
+    """A schedule's due time, handled: its runs started, or why not (the schedule's log). Written in
+    the transaction that starts its runs: the primary key makes a due time fire once, whoever tries."""
+
+    __tablename__ = "schedule_invocations"
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    run_ids: Mapped[list[str]] = mapped_column(Json, nullable=False)
+    created_at: Mapped[datetime] = _created()
+
+
 class WebhookDispatch(Base):
     """One event sent (or to be sent) by one webhook, with every call made so far.
 

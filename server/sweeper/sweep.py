@@ -32,6 +32,7 @@ from server.events import publish_run_finished
 from server.observability.metrics import instruments
 from server.queue import enqueue_builds_sync, enqueue_new_dispatches_sync, enqueue_run_sync, make_queue
 from server.run_options import MAX_RESTARTS
+from server.schedules.firing import fire_due
 from server.services.build_finish import finish_build
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
@@ -64,6 +65,7 @@ class Swept:
     requeued: list[str] = field(default_factory=list)
     builds_failed: list[str] = field(default_factory=list)
     builds_requeued: list[str] = field(default_factory=list)
+    scheduled: list[str] = field(default_factory=list)  # runs started by due schedules
 
 
 @dataclass
@@ -107,6 +109,7 @@ class Sweeper:
         try:
             judge_leases = time.monotonic() >= self._judge_leases_from
             swept = sweep(self._ctx, self._queue, judge_leases=judge_leases, taken=self._taken)
+            swept.scheduled += fire_due(self._ctx, self._queue)  # due schedules (server/schedules/)
             self._retention()  # old runs and unnamed storages (retention.py)
             return swept
         except SQLAlchemyError as exc:
