@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.clients.rows import Row, absent, field_of, has, js_has, row
+from tests.clients.rows import Row, absent, field_of, gone, has, js_gone, js_has, row
 
 # Publishing shows a task on its public page in Apify Store (its actor must be public there too).
 PUBLIC_TASKS = "public task pages are Apify Store's, which does not exist here (isPublic is not kept)"
@@ -205,13 +205,71 @@ ACCOUNT: list[Row] = [
         "its two fields (maxMonthlyUsageUsd, dataRetentionDays) mean nothing here: Greenroom bills no "
         "one and retention is a setting; PUT /v2/users/me/limits changes run limits, for admins",
     ),
-    *(
-        absent("ScheduleCollectionClient", m, j, "schedules: the issue on schedules (/v2/schedules)")
-        for m, j in (("create", "create"), ("list", "list"), ("iterate", None))
+    row(
+        "ScheduleCollectionClient",
+        "create",
+        "create",
+        lambda c, w: c.schedules().create(
+            cron_expression="@daily", is_enabled=False, is_exclusive=False, name="made-schedule"
+        ),
+        "return (await c.schedules().create({ cronExpression: '@daily', isEnabled: false, "
+        "isExclusive: false, name: 'made-schedule' })).name;",
+        lambda w: "made-schedule",
+        pick=field_of("name"),
     ),
-    *(
-        absent("ScheduleClient", m, j, "schedules: the issue on schedules (/v2/schedules)")
-        for m, j in (("get", "get"), ("update", "update"), ("delete", "delete"), ("get_log", "getLog"))
+    row(
+        "ScheduleCollectionClient",
+        "list",
+        "list",
+        lambda c, w: c.schedules().list(),
+        js_has("c.schedules().list()", "schedule_id"),
+        lambda w: True,
+        pick=has("schedule_id"),
+    ),
+    row(
+        "ScheduleCollectionClient",
+        "iterate",
+        None,
+        lambda c, w: c.schedules().iterate(),
+        None,
+        lambda w: True,
+        pick=has("schedule_id"),
+    ),
+    row(
+        "ScheduleClient",
+        "get",
+        "get",
+        lambda c, w: c.schedule(w.schedule_id).get(),
+        "return (await c.schedule(w.schedule_id).get()).actions[0].actorTaskId;",
+        lambda w: w.task_id,
+        pick=lambda r, w: r.actions[0].actor_task_id,
+    ),
+    row(
+        "ScheduleClient",
+        "update",
+        "update",
+        lambda c, w: c.schedule(w.schedule_id).update(cron_expression="0 9 * * *"),
+        "return (await c.schedule(w.schedule_id).update({ cronExpression: '0 9 * * *' })).cronExpression;",
+        lambda w: "0 9 * * *",
+        pick=field_of("cron_expression"),
+    ),
+    row(
+        "ScheduleClient",
+        "delete",
+        "delete",
+        lambda c, w: c.schedule(w.spare_schedule_id).delete(),
+        js_gone("c.schedule(w.spare_schedule_id)"),
+        lambda w: True,
+        pick=gone("/schedules/{w.spare_schedule_id}"),
+    ),
+    row(
+        "ScheduleClient",
+        "get_log",
+        "getLog",
+        lambda c, w: c.schedule(w.schedule_id).get_log(),
+        "return (await c.schedule(w.schedule_id).getLog()).length;",
+        lambda w: 0,
+        pick=lambda r, w: len(r),
     ),
     absent("StoreCollectionClient", "list", "list", "Apify Store does not exist here (/v2/store)"),
     absent("StoreCollectionClient", "iterate", None, "Apify Store does not exist here (/v2/store)"),

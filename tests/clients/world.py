@@ -71,6 +71,8 @@ class World:
     webhook_id: str
     spare_webhook_id: str
     dispatch_id: str
+    schedule_id: str  # disabled, "0 8 * * *", running the task
+    spare_schedule_id: str
     api: httpx.Client = field(repr=False)
     logged: list[str] = field(default_factory=list, repr=False)
 
@@ -198,6 +200,10 @@ def build_world(api: httpx.Client, username: str, user_id: str) -> World:
     webhook = _post(api, "/webhooks", hook)["id"]
     spare_webhook = _post(api, "/webhooks", hook | {"condition": {"actorTaskId": task}})["id"]
     dispatch = _post(api, f"/webhooks/{webhook}/test")["id"]
+    action = {"type": "RUN_ACTOR_TASK", "actorTaskId": task}
+    schedule = _post(
+        api, "/schedules", {"cronExpression": "0 8 * * *", "isEnabled": False, "actions": [action]}
+    )
 
     return World(
         username=username,
@@ -231,5 +237,7 @@ def build_world(api: httpx.Client, username: str, user_id: str) -> World:
         webhook_id=webhook,
         spare_webhook_id=spare_webhook,
         dispatch_id=dispatch,
+        schedule_id=schedule["id"],
+        spare_schedule_id=_post(api, "/schedules", {"cronExpression": "@daily", "isEnabled": False})["id"],
         api=api,
     )

@@ -96,6 +96,12 @@ def contract_webhook(w: World) -> dict:
     }
 
 
+def contract_schedule(w: World) -> dict:
+    """Disabled: the contract tests' schedules never fire."""
+    action = {"type": "RUN_ACTOR_TASK", "actorTaskId": w.ids["actorTaskId"]}
+    return {"cronExpression": "0 8 * * *", "isEnabled": False, "actions": [action]}
+
+
 def build_world(stack: Stack, db: SyncDatabase) -> World:
     """A new user with one of everything, made through the API (the caller closes world.client)."""
     user, token = create_user(db, f"c{uuid.uuid4().hex[:12]}")
@@ -163,6 +169,9 @@ def build_world(stack: Stack, db: SyncDatabase) -> World:
     dispatch = client.post(f"/v2/webhooks/{hook.json()['data']['id']}/test")
     assert dispatch.status_code == 201, dispatch.text
     w.ids |= {"webhookId": hook.json()["data"]["id"], "dispatchId": dispatch.json()["data"]["id"]}
+    schedule = client.post("/v2/schedules", json=contract_schedule(w))
+    assert schedule.status_code == 201, schedule.text
+    w.ids["scheduleId"] = schedule.json()["data"]["id"]
     w.wait_idle()  # the dispatch's (refused) call is written by a worker: done before any snapshot
     return w
 

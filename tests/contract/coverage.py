@@ -9,16 +9,8 @@ from __future__ import annotations
 
 from tests.contract.spec import METHODS, _load_item_methods, covered_operations, spec_paths
 
-_SCHEDULES = "schedules are their own issue (issue 16: schedules, standby)"
-
 # (method, spec path) -> why Greenroom does not serve it.
 NOT_PROVIDED: dict[tuple[str, str], str] = {
-    ("GET", "/v2/schedules"): _SCHEDULES,
-    ("POST", "/v2/schedules"): _SCHEDULES,
-    ("GET", "/v2/schedules/{scheduleId}"): _SCHEDULES,
-    ("PUT", "/v2/schedules/{scheduleId}"): _SCHEDULES,
-    ("DELETE", "/v2/schedules/{scheduleId}"): _SCHEDULES,
-    ("GET", "/v2/schedules/{scheduleId}/log"): _SCHEDULES,
     ("GET", "/v2/store"): "Apify Store is Apify's public marketplace of other people's actors; a "
     "self-hosted Greenroom has no store to list",
 }

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from server.users import create_token, create_user, user_exists
 from tests.actors import callable_actor, files_actor
-from tests.contract.conftest import World, contract_webhook
+from tests.contract.conftest import World, contract_schedule, contract_webhook
 from tests.contract.spec import GREENROOM_ONLY_ERROR_TYPES, Operation, error_types
 
 
@@ -64,6 +64,12 @@ def _fresh_task(world: World) -> str:
 
 def _fresh_webhook(world: World) -> str:
     r = world.client.post("/v2/webhooks", json=contract_webhook(world))
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
+def _fresh_schedule(world: World) -> str:
+    r = world.client.post("/v2/schedules", json=contract_schedule(world))
     assert r.status_code == 201, r.text
     return str(r.json()["data"]["id"])
 
@@ -243,6 +249,11 @@ VALID: dict[tuple[str, str], Builder] = {
         path_values(op, w), {"description": "checked", "doNotRetry": True}
     ),
     ("DELETE", "/v2/webhooks/{webhookId}"): lambda op, w: Call({"webhookId": _fresh_webhook(w)}),
+    ("POST", "/v2/schedules"): lambda op, w: Call.with_json({}, contract_schedule(w)),
+    ("PUT", "/v2/schedules/{scheduleId}"): lambda op, w: Call.with_json(
+        path_values(op, w), {"title": "checked"}
+    ),
+    ("DELETE", "/v2/schedules/{scheduleId}"): lambda op, w: Call({"scheduleId": _fresh_schedule(w)}),
     ("POST", "/v2/tools/encode-and-sign"): lambda op, w: Call.with_json({}, {"key": "value", "n": [1]}),
     ("POST", "/v2/tools/decode-and-verify"): lambda op, w: Call.with_json({}, {"encoded": _encoded(w)}),
     ("POST", "/v2/browser-info"): lambda op, w: Call.with_json({}, {"echo": True}),
