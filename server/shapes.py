@@ -38,7 +38,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "status": run.status,
         "statusMessage": run.status_message,
         "isStatusMessageTerminal": run.is_status_message_terminal,
-        "meta": {"origin": run.origin, "clientIp": run.client_ip, "userAgent": run.user_agent},
+        "meta": _meta(run),
         "stats": stats,
         "options": dict(run.options),
         "buildId": run.build_id,
@@ -345,3 +345,11 @@ def api_token_json(row: ApiToken) -> dict[str, Any]:
         "expiresAt": iso(row.expires_at),
         "lastUsedAt": iso(row.last_used_at),
     }
+
+
+def _meta(run: Run) -> dict[str, Any]:
+    """Apify's run meta; scheduleId and scheduledAt only on a schedule's runs, as Apify has them."""
+    meta: dict[str, Any] = {"origin": run.origin, "clientIp": run.client_ip, "userAgent": run.user_agent}
+    if run.schedule_id is not None:
+        meta |= {"scheduleId": run.schedule_id, "scheduledAt": iso(run.scheduled_at)}
+    return meta

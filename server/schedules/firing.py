@@ -152,7 +152,8 @@ def _invoke(
     for action in schedule.actions:
         try:
             with session.begin_nested():  # one action's refusal leaves the others' runs
-                run, fired = write_run(session, settings, dialect, _start(session, schedule, action))
+                start = _start(session, schedule, action, due)
+                run, fired = write_run(session, settings, dialect, start)
         except ApiError as exc:
             notes.append(f"{_target(action)}: not started: {exc.message}")
             continue
@@ -171,10 +172,10 @@ def _target(action: dict[str, Any]) -> str:
     return f"actor {action['actorId']}"
 
 
-def _start(session: Session, schedule: Schedule, action: dict[str, Any]) -> RunStart:
+def _start(session: Session, schedule: Schedule, action: dict[str, Any], due: datetime) -> RunStart:
     """What an action starts, read now: the task's input with the action's laid over it, or the
     actor with the action's input and options."""
-    meta = RunMeta(origin=SCHEDULER)
+    meta = RunMeta(origin=SCHEDULER, schedule_id=schedule.id, scheduled_at=due)
     if action["type"] == RUN_ACTOR_TASK:
         task = session.get(Task, action["actorTaskId"])
         actor = session.get(Actor, task.act_id) if task is not None else None

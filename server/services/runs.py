@@ -48,6 +48,9 @@ class RunMeta:
     origin: str = "API"
     client_ip: str | None = None
     user_agent: str | None = None
+    # A schedule's run: the schedule, and the due time it fired for.
+    schedule_id: str | None = None
+    scheduled_at: datetime | None = None
 
 
 def _first(*values: Any) -> Any:
@@ -196,6 +199,8 @@ def write_run(
         origin=start.meta.origin,
         client_ip=start.meta.client_ip,
         user_agent=start.meta.user_agent,
+        schedule_id=start.meta.schedule_id,
+        scheduled_at=start.meta.scheduled_at,
         options=options,
         stats={"inputBodyLen": len(checked.body) if checked else 0},
         default_key_value_store_id=store_id,

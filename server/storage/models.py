@@ -190,6 +190,9 @@ class Run(Base):
     origin: Mapped[str] = mapped_column(String(16), nullable=False, default="API")
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(Text)
+    # Runs a schedule started (origin SCHEDULER): the schedule and the due time it fired for.
+    schedule_id: Mapped[str | None] = mapped_column(Id)
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Apify's run options: build, timeoutSecs, memoryMbytes, diskMbytes, maxItems, maxTotalChargeUsd,
     # restartOnError.
     options: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)

@@ -66,7 +66,15 @@ def test_a_schedule_starts_its_tasks_runs_then_stops_when_disabled(
     assert len(_runs(db, task_id)) == len(runs), "a disabled schedule fired"
     assert {r.origin for r in runs} == {"SCHEDULER"}
     run = api.get(f"/actor-runs/{runs[0].id}").json()["data"]
-    assert run["meta"]["origin"] == "SCHEDULER"
+    log = api.get(f"/schedules/{schedule['id']}/log").json()["data"]
+    (entry,) = [e for e in log if run["id"] in e["runIds"]]
+    assert run["meta"] | {"clientIp": None, "userAgent": None} == {
+        "origin": "SCHEDULER",
+        "clientIp": None,
+        "userAgent": None,
+        "scheduleId": schedule["id"],
+        "scheduledAt": entry["dueAt"],
+    }
     output = api.get(f"/key-value-stores/{run['defaultKeyValueStoreId']}/records/OUTPUT").json()
     assert output == {"input": {"a": 1, "b": 2}}  # the task's input with the action's laid over it
     log = api.get(f"/schedules/{schedule['id']}/log").json()["data"]
