@@ -152,8 +152,10 @@ def _notifications(value: Any) -> dict[str, Any]:
 
 
 async def _get(session: AsyncSession, user: User, ref: str) -> Schedule:
-    """By id, or by name (`name` or `~name`, the user's own)."""
-    name = ref.removeprefix("~")
+    """By id, or by the user's own name (`name`, `~name` or `username~name`)."""
+    owner, _, name = ref.rpartition("~")
+    if owner not in ("", user.username):  # another user's: never theirs to see (404, not 403)
+        name = ""
     stmt = select(Schedule).where(Schedule.user_id == user.id, (Schedule.id == ref) | (Schedule.name == name))
     schedule = (await session.execute(stmt)).scalars().first()
     if schedule is None:

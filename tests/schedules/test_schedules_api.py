@@ -42,6 +42,9 @@ def test_the_python_clients_schedule_calls(stack: Stack, api: httpx.Client, acco
     schedule = client.schedule(created.id)
     got = schedule.get()
     assert got is not None and got.id == created.id and len(got.actions) == 1
+    for ref in ("morning", "~morning", f"{account.username}~morning"):
+        named = client.schedule(ref).get()
+        assert named is not None and named.id == created.id
     listed = client.schedules().list()
     assert [s.id for s in listed.items] == [created.id] and listed.total == 1
     updated = schedule.update(cron_expression="30 9 * * 1", is_enabled=False)
@@ -93,6 +96,7 @@ def test_bad_schedules_are_400_and_another_users_are_404(
     schedule_id = mine.json()["data"]["id"]
     with stack.client(intruder.token) as theirs:
         assert theirs.get(f"/schedules/{schedule_id}").status_code == 404
+        assert theirs.get(f"/schedules/{account.username}~mine").status_code == 404
         assert theirs.put(f"/schedules/{schedule_id}", json={"isEnabled": False}).status_code == 404
         assert theirs.delete(f"/schedules/{schedule_id}").status_code == 404
         assert theirs.get(f"/schedules/{schedule_id}/log").status_code == 404
