@@ -52,11 +52,28 @@ def make_queue(connection: Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer, job_class=GreenroomJob)
 
 
+def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -> None:
+    """Jobs of `function` (args[i] for job_ids[i]) in one MULTI/EXEC round trip. RQ's enqueue_call
+    without a pipeline makes two per job (the queue's key set, then the job).
+
+    timeout=-1: the job enforces its own deadline (a run's timeout, GREENROOM_BUILD_TIMEOUT_S, a
+    webhook call's), not RQ's 180 s default."""
+    with queue.connection.pipeline() as pipeline:
+        for job_id, arg in zip(job_ids, args, strict=True):
+            queue.enqueue_call(
+                function,
+                args=(arg,),
+                job_id=job_id,
+                timeout=-1,
+                result_ttl=600,
+                failure_ttl=86400,
+                pipeline=pipeline,
+            )
+        pipeline.execute()
+
+
 def enqueue_run_sync(queue: Queue, run_id: str) -> None:
-    # job_timeout=-1: the worker's supervisor enforces the run's own timeout, not RQ's 180 s default.
-    queue.enqueue_call(
-        EXECUTE_RUN, args=(run_id,), job_id=run_id, timeout=-1, result_ttl=600, failure_ttl=86400
-    )
+    _enqueue(queue, EXECUTE_RUN, [run_id], [run_id])
 
 
 def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
@@ -89,11 +106,7 @@ async def enqueue_run(queue: Queue, run_id: str) -> None:
 
 
 def enqueue_builds_sync(queue: Queue, build_ids: list[str]) -> None:
-    # job_timeout=-1 as for runs: the build enforces its own timeout (GREENROOM_BUILD_TIMEOUT_S).
-    for build_id in build_ids:
-        queue.enqueue_call(
-            EXECUTE_BUILD, args=(build_id,), job_id=build_id, timeout=-1, result_ttl=600, failure_ttl=86400
-        )
+    _enqueue(queue, EXECUTE_BUILD, build_ids, build_ids)
 
 
 async def enqueue_builds(queue: Queue, build_ids: list[str]) -> None:
@@ -109,17 +122,9 @@ def dispatch_job_id(dispatch_id: str, claims: int) -> str:
 
 
 def enqueue_dispatches_sync(queue: Queue, dispatches: list[tuple[str, int]]) -> None:
-    """(dispatch id, claims so far) pairs. job_timeout=-1: a call has its own deadline
-    (GREENROOM_WEBHOOK_TIMEOUT_S)."""
-    for dispatch_id, claims in dispatches:
-        queue.enqueue_call(
-            DELIVER_DISPATCH,
-            args=(dispatch_id,),
-            job_id=dispatch_job_id(dispatch_id, claims),
-            timeout=-1,
-            result_ttl=600,
-            failure_ttl=86400,
-        )
+    """(dispatch id, claims so far) pairs."""
+    job_ids = [dispatch_job_id(dispatch_id, claims) for dispatch_id, claims in dispatches]
+    _enqueue(queue, DELIVER_DISPATCH, job_ids, [dispatch_id for dispatch_id, _ in dispatches])
 
 
 def enqueue_new_dispatches_sync(queue: Queue, dispatch_ids: list[str]) -> None:
