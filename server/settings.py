@@ -132,6 +132,8 @@ class Settings:
     # A schedule's due time missed (nothing swept: an outage) fires when the sweeps resume, unless it
     # is later than this; then it is logged as missed (server/schedules/firing.py).
     schedule_max_late_s: float = 3600.0
+    # Schedules one user may have (Apify's: 100; 0: no limit). Each is read by every sweep when due.
+    max_schedules_per_user: int = 100
     # waitForFinish above this is clamped, never rejected.
     wait_for_finish_max_s: float = 60.0
     # Request bodies (decoded) above this get 413.
@@ -348,6 +350,7 @@ class Settings:
             run_sync_wait_s=float(get("RUN_SYNC_WAIT_S", str(d.run_sync_wait_s))),
             event_stream_keepalive_s=float(get("EVENT_STREAM_KEEPALIVE_S", str(d.event_stream_keepalive_s))),
             schedule_max_late_s=float(get("SCHEDULE_MAX_LATE_S", str(d.schedule_max_late_s))),
+            max_schedules_per_user=count("MAX_SCHEDULES_PER_USER"),
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
             max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
@@ -438,6 +441,7 @@ class Settings:
             "GREENROOM_RUN_SYNC_WAIT_S": str(self.run_sync_wait_s),
             "GREENROOM_EVENT_STREAM_KEEPALIVE_S": str(self.event_stream_keepalive_s),
             "GREENROOM_SCHEDULE_MAX_LATE_S": str(self.schedule_max_late_s),
+            "GREENROOM_MAX_SCHEDULES_PER_USER": str(self.max_schedules_per_user),
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
             "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),

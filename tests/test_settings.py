@@ -25,6 +25,7 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         run_sync_wait_s=12.5,
         event_stream_keepalive_s=4.5,
         schedule_max_late_s=120.0,
+        max_schedules_per_user=7,
         wait_for_finish_max_s=7.0,
         max_body_bytes=10,
         max_record_bytes=20,

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.errors import InvalidInput, NameNotUnique, NotFound
+from server.errors import InvalidInput, LimitExceeded, NameNotUnique, NotFound
 from server.lifespan import AppState
 from server.schedules.cron import Cron, InvalidCron
 from server.schedules.shapes import RUN_ACTOR, RUN_ACTOR_TASK
@@ -117,6 +117,7 @@ async def create_schedule(state: AppState, user: User, body: dict[str, Any]) -> 
     cron = _cron(body.get("cronExpression"), body.get("timezone") or "UTC")
     now = utcnow()
     async with state.db.transaction() as session:
+        await _check_room(session, state.settings, user)
         schedule = Schedule(
             id=new_id(),
             user_id=user.id,
@@ -141,6 +142,19 @@ async def create_schedule(state: AppState, user: User, body: dict[str, Any]) -> 
         except IntegrityError as exc:
             raise NameNotUnique("schedule-name-not-unique") from exc
     return schedule
+
+
+async def _check_room(session: AsyncSession, settings: Settings, user: User) -> None:
+    limit = settings.max_schedules_per_user
+    if not limit:
+        return
+    count = select(func.count()).select_from(Schedule).where(Schedule.user_id == user.id)
+    if (await session.execute(count)).scalar_one() >= limit:
+        raise LimitExceeded(
+            "too-many-schedules",
+            f"This user has {limit} schedules, the most allowed (GREENROOM_MAX_SCHEDULES_PER_USER); "
+            "delete one to create another.",
+        )
 
 
 def _notifications(value: Any) -> dict[str, Any]:

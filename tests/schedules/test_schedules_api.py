@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from apify_client import ApifyClient
 
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.stack import Stack
+from tests.stack import Stack, free_port
 
 
 def _task(api: httpx.Client, name: str = "sched") -> str:
@@ -105,3 +106,15 @@ def test_bad_schedules_are_400_and_another_users_are_404(
         assert hijack.status_code == 404
     after = api.get(f"/schedules/{schedule_id}").json()["data"]
     assert after["isEnabled"] is True
+
+
+def test_one_schedule_over_the_limit_is_402_naming_the_setting(stack: Stack, account: Account) -> None:
+    url = stack.start_api(replace(stack.settings, port=free_port(), max_schedules_per_user=2))
+    with httpx.Client(base_url=f"{url}/v2", headers={"Authorization": f"Bearer {account.token}"}) as api:
+        disabled = {"cronExpression": "@daily", "isEnabled": False}
+        assert [api.post("/schedules", json=disabled).status_code for _ in range(2)] == [201, 201]
+        refused = api.post("/schedules", json={"cronExpression": "@daily"})
+        assert refused.status_code == 402
+        assert refused.json()["error"]["type"] == "too-many-schedules"
+        assert "GREENROOM_MAX_SCHEDULES_PER_USER" in refused.json()["error"]["message"]
+        assert api.get("/schedules").json()["data"]["total"] == 2
