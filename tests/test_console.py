@@ -192,3 +192,42 @@ def test_the_system_page_says_how_long_data_is_kept(stack: Stack, account: Accou
     assert page.status_code == 200
     days = f"{stack.settings.retention_days:g} days"
     assert "Data retention" in page.text and days in page.text and "Named storages are kept" in page.text
+
+
+def test_schedules_pages_make_show_and_switch_a_schedule_and_hide_it_from_others(
+    stack: Stack, account: Account, api: httpx.Client, db: SyncDatabase
+) -> None:
+    actor = api.post("/acts", json=callable_actor("planned", "echo")).json()["data"]
+    task = api.post("/actor-tasks", json={"actId": actor["id"], "name": "planned-task"}).json()["data"]
+    _, other = create_user(db, f"s{account.username}")
+    with _console(stack, account.token) as console, _console(stack, other) as theirs:
+        assert "planned-task" in console.get("/schedules").text  # offered in the form
+        form = {
+            "csrf": csrf_token(account.token),
+            "task": task["id"],
+            "name": "nightly",
+            "cron": "0 3 * * *",
+            "timezone": "Europe/Prague",
+            "enabled": "on",
+        }
+        made = console.post("/schedules", data=form)
+        assert made.status_code == 303, made.text
+        path = made.headers["location"]
+        shown = console.get(path)
+        assert shown.status_code == 200 and "0 3 * * *" in shown.text and "Europe/Prague" in shown.text
+        assert "nightly" in console.get("/schedules").text
+        schedule_id = path.rsplit("/", 1)[1]
+        assert api.get(f"/schedules/{schedule_id}").json()["data"]["isEnabled"] is True
+        switched = console.post(
+            f"{path}/switch", data={"csrf": csrf_token(account.token), "enabled": "false"}
+        )
+        assert switched.status_code == 303
+        assert api.get(f"/schedules/{schedule_id}").json()["data"]["isEnabled"] is False
+        bad = console.post("/schedules", data=form | {"cron": "61 * * * *", "name": "broken"})
+        assert bad.status_code == 400 and "is not valid" in bad.text
+        # Another user: not listed, not shown, not switched.
+        assert "nightly" not in theirs.get("/schedules").text
+        assert theirs.get(path).status_code == 404
+        refused = theirs.post(f"{path}/switch", data={"csrf": csrf_token(other), "enabled": "true"})
+        assert refused.status_code == 404
+        assert api.get(f"/schedules/{schedule_id}").json()["data"]["isEnabled"] is False

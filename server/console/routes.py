@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.console import account, actors, builds, runs, signin, storages, tasks, webhooks
+from server.console import account, actors, builds, runs, schedules, signin, storages, tasks, webhooks
 from server.console.templating import HERE
 
 POST = ["POST"]
@@ -45,6 +45,10 @@ def console_routes() -> list[BaseRoute]:
         Route("/webhooks", webhooks.create, methods=POST),
         Route("/webhooks/{webhookId}", webhooks.show_webhook),
         Route("/webhooks/{webhookId}/test", webhooks.test, methods=POST),
+        Route("/schedules", schedules.list_),
+        Route("/schedules", schedules.create, methods=POST),
+        Route("/schedules/{scheduleId}", schedules.show),
+        Route("/schedules/{scheduleId}/switch", schedules.switch, methods=POST),
         Route("/tokens", account.tokens),
         Route("/tokens", account.new_token, methods=POST),
         Route("/tokens/{tokenId}/revoke", account.revoke, methods=POST),
