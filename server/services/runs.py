@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError
 from server.queue import enqueue_run
 from server.run_options import RunOverrides
 from server.services.build_versions import BuildRef, resolve_build
@@ -21,6 +20,7 @@ from server.services.pricing import (
     pricing_in_force,
     start_event_count,
 )
+from server.services.run_keys import Keyed, KeyTaken
 from server.services.webhooks import add_ad_hoc_webhooks, enqueue_dispatches
 from server.settings import Settings
 from server.statuses import RunStatus
@@ -28,7 +28,6 @@ from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record_stmt
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
-from server.storage.run_start_keys import expired_key_stmt, insert_key_stmt, keyed_run_stmt
 from server.webhooks.events import RUN_CREATED, fire_run
 
 if TYPE_CHECKING:  # the lifespan imports the sweeper, which starts runs with this module
@@ -150,7 +149,7 @@ async def start_run(
         run, dispatches = await state.db.quick_write(
             lambda session: write_run(session, state.settings, state.db.dialect, start)
         )
-    except _KeyTaken as taken:  # rolled back: another start with the key committed first
+    except KeyTaken as taken:  # rolled back: another start with the key committed first
         run, dispatches = await state.db.quick_read(taken.keyed.taken_run), None
     if dispatches is None:
         return run
@@ -168,13 +167,13 @@ def write_run(
 
     With an idempotency key that the user's start of the same actor or task used within
     IDEMPOTENCY_WINDOW: (that run, as it is now, None), and nothing is written. The key is written
-    with the run; of two starts with one key at once, the second to write it raises _KeyTaken (its
+    with the run; of two starts with one key at once, the second to write it raises KeyTaken (its
     transaction is to be rolled back; the first's run is then read). 409 if the key started another
     actor's or task's run. 402, 404 or 400 before anything is written when the run may not start.
     """
     actor, task, run_id, user_id = start.actor, start.task, start.run_id, start.user_id
     now = utcnow()
-    keyed = _Keyed(user_id, actor.id, task.id if task is not None else None, start.idempotency_key, now)
+    keyed = Keyed(user_id, actor.id, task.id if task is not None else None, start.idempotency_key, now)
     if (repeated := keyed.run(session)) is not None:
         return repeated, None  # a repeat: not a new run
     options = effective_options(start.overrides, task, actor)
@@ -228,60 +227,6 @@ def write_run(
         add_ad_hoc_webhooks(session, dialect, user_id, run_id, start.overrides.webhooks)
     keyed.write(session, dialect, run_id)
     return run, fire_run(session, RUN_CREATED, run_id, run)
-
-
-# How long an Idempotency-Key names the run it started (Stripe's keys last a day too).
-IDEMPOTENCY_WINDOW = timedelta(days=1)
-
-
-class _KeyTaken(Exception):
-    """Another start with the same key committed while this one was written."""
-
-    def __init__(self, keyed: _Keyed):
-        super().__init__(keyed.key)
-        self.keyed = keyed
-
-
-@dataclass(frozen=True)
-class _Keyed:
-    """A start's idempotency key (none: every start is a new run) and what it must match."""
-
-    user_id: str
-    act_id: str
-    task_id: str | None
-    key: str | None
-    now: datetime
-
-    def run(self, session: Session) -> Run | None:
-        """The run the key started within the window, if any."""
-        if self.key is None:
-            return None
-        stmt = keyed_run_stmt(self.user_id, self.key, self.now - IDEMPOTENCY_WINDOW)
-        run = session.execute(stmt).scalar_one_or_none()
-        if run is not None and (run.act_id, run.actor_task_id) != (self.act_id, self.task_id):
-            what = f"task {run.actor_task_id}" if run.actor_task_id else f"actor {run.act_id}"
-            raise ApiError(
-                f"The Idempotency-Key was used within the last day to start run {run.id} of {what}; "
-                "use a new key for another actor or task.",
-                status_code=409,
-                error_type="invalid-idempotency-key",
-            )
-        return run
-
-    def write(self, session: Session, dialect: str, run_id: str) -> None:
-        """The key, for the run being written; raises _KeyTaken if a start with it committed first."""
-        if self.key is None:
-            return
-        session.execute(expired_key_stmt(self.user_id, self.key, self.now - IDEMPOTENCY_WINDOW))
-        row = {"user_id": self.user_id, "key": self.key, "run_id": run_id, "created_at": self.now}
-        if session.execute(insert_key_stmt(dialect, row)).first() is None:
-            raise _KeyTaken(self)
-
-    def taken_run(self, session: Session) -> Run:
-        run = self.run(session)
-        if run is None:  # started, then deleted at once
-            raise ApiError("The run this Idempotency-Key started is gone; use a new key.", status_code=409)
-        return run
 
 
 _RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)
