@@ -155,3 +155,21 @@ def test_two_pools_and_two_apis_fire_each_due_time_once(settings: Settings, tmp_
     assert all(len(i.run_ids) == 1 for i in invocations), [(i.due_at, i.run_ids) for i in invocations]
     assert sorted(r for i in invocations for r in i.run_ids) == sorted(r.id for r in runs)
     assert len({i.due_at for i in invocations}) == len(invocations) == len(runs)
+
+
+def test_an_action_that_cannot_start_leaves_the_others_runs(api: httpx.Client, db: SyncDatabase) -> None:
+    kept, doomed = _task(api, "echo"), _task(api, "noop")
+    actions = [{"type": "RUN_ACTOR_TASK", "actorTaskId": t} for t in (doomed, kept)]
+    answer = api.post("/schedules", json={"cronExpression": "0 0 1 1 *", "actions": actions})
+    assert answer.status_code == 201, answer.text
+    schedule = answer.json()["data"]
+    assert api.delete(f"/actor-tasks/{doomed}").status_code == 204  # gone before the schedule fires
+    with db.transaction() as session:  # due a moment ago
+        due = update(Schedule).where(Schedule.id == schedule["id"]).values(next_run_at=utcnow())
+        session.execute(due)
+    _until(lambda: len(api.get(f"/schedules/{schedule['id']}/log").json()["data"]) == 1)
+    (entry,) = api.get(f"/schedules/{schedule['id']}/log").json()["data"]
+    assert entry["level"] == "ERROR"
+    assert f"task {doomed}: not started" in entry["message"]
+    (run,) = _runs(db, kept)
+    assert entry["runIds"] == [run.id]
