@@ -1,10 +1,10 @@
 """Firing due schedules: a step of every sweep (server/sweeper/sweep.py), so every worker pool and API
 process may do it, one at a time while the sweeper lock holds.
 
-SQL decides, not the lock: a due time is fired in one transaction that writes its invocation (the
-primary key (schedule_id, due_at): a second sweeper's insert finds it taken and rolls back), starts
-the actions' runs, and moves the schedule's next due time on by compare-and-set (an update or a
-disable committed meanwhile wins, and this firing rolls back). The runs' jobs are enqueued after the
+SQL decides, not the lock: a due time is fired in one transaction that moves the schedule's next due
+time on by compare-and-set (a second sweeper, or an update or a disable committed meanwhile, finds
+it moved and rolls back), starts the actions' runs, and writes the due time's log entry, whose
+primary key (schedule_id, due_at) backs the claim. The runs' jobs are enqueued after the
 commit, as every start's.
 
 A due time missed while nothing swept (an outage) fires late, once, when the sweeps resume, unless
@@ -88,10 +88,8 @@ def _fire(
     due = aware(schedule.next_run_at)
     if due > now:
         raise _Taken
-    invocation = {"schedule_id": schedule.id, "due_at": due, "created_at": now}
-    claim = insert_for(dialect)(ScheduleInvocation).values(**invocation, level="INFO", message="", run_ids=[])
-    if session.execute(claim.on_conflict_do_nothing().returning(ScheduleInvocation.due_at)).first() is None:
-        raise _Taken
+    # The claim: the next due time moved on by compare-and-set. A second sweeper (or an update of
+    # the schedule) committed first finds it moved, and this firing rolls back.
     following = Cron(schedule.cron_expression, schedule.timezone).next_after(max(now, due))
     moved = session.execute(
         update(Schedule)
@@ -101,11 +99,13 @@ def _fire(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise _Taken
     level, message, runs, dispatches = _invoke(session, settings, dialect, schedule, due, now)
-    session.execute(
-        update(ScheduleInvocation)
-        .where(ScheduleInvocation.schedule_id == schedule.id, ScheduleInvocation.due_at == due)
-        .values(level=level, message=message, run_ids=runs)
+    # Its primary key (schedule, due time) backs the claim: a due time is logged, hence fired, once.
+    entry = {"schedule_id": schedule.id, "due_at": due, "created_at": now}
+    logged = insert_for(dialect)(ScheduleInvocation).values(
+        **entry, level=level, message=message, run_ids=runs
     )
+    if session.execute(logged.on_conflict_do_nothing().returning(ScheduleInvocation.due_at)).first() is None:
+        raise _Taken
     if runs:
         session.execute(
             update(Schedule).where(Schedule.id == schedule.id).values(last_run_at=now, last_run_ids=runs)

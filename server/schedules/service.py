@@ -137,19 +137,25 @@ async def create_schedule(state: AppState, user: User, body: dict[str, Any]) -> 
         schedule.name = schedule.name or f"schedule-{schedule.id.lower()}"
         schedule.next_run_at = _next_run_at(schedule, now)
         session.add(schedule)
-        try:
-            await session.flush()
-        except IntegrityError as exc:
-            raise NameNotUnique("schedule-name-not-unique") from exc
+        await _flush_unique(session)
     return schedule
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise NameNotUnique("schedule-name-not-unique") from exc
+
+
+async def _count(session: AsyncSession, user: User) -> int:
+    stmt = select(func.count()).select_from(Schedule).where(Schedule.user_id == user.id)
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def _check_room(session: AsyncSession, settings: Settings, user: User) -> None:
     limit = settings.max_schedules_per_user
-    if not limit:
-        return
-    count = select(func.count()).select_from(Schedule).where(Schedule.user_id == user.id)
-    if (await session.execute(count)).scalar_one() >= limit:
+    if limit and await _count(session, user) >= limit:
         raise LimitExceeded(
             "too-many-schedules",
             f"This user has {limit} schedules, the most allowed (GREENROOM_MAX_SCHEDULES_PER_USER); "
@@ -186,15 +192,11 @@ async def list_schedules(
     state: AppState, user: User, offset: int, limit: int, desc: bool
 ) -> tuple[int, list[Schedule]]:
     async with state.db.read() as session:
-        total = (
-            await session.execute(
-                select(func.count()).select_from(Schedule).where(Schedule.user_id == user.id)
-            )
-        ).scalar_one()
+        total = await _count(session, user)
         order = Schedule.created_at.desc() if desc else Schedule.created_at.asc()
         stmt = select(Schedule).where(Schedule.user_id == user.id).order_by(order, Schedule.id)
         rows = (await session.execute(stmt.offset(offset).limit(limit))).scalars().all()
-    return int(total), list(rows)
+    return total, list(rows)
 
 
 async def update_schedule(state: AppState, user: User, ref: str, body: dict[str, Any]) -> Schedule:
@@ -224,10 +226,7 @@ async def update_schedule(state: AppState, user: User, ref: str, body: dict[str,
         if (schedule.cron_expression, schedule.timezone, schedule.is_enabled) != timing:
             schedule.next_run_at = _next_run_at(schedule, now)
         schedule.modified_at = now
-        try:
-            await session.flush()
-        except IntegrityError as exc:
-            raise NameNotUnique("schedule-name-not-unique") from exc
+        await _flush_unique(session)
     return schedule
 
 
