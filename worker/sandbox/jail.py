@@ -76,8 +76,6 @@ class Jail:
             made.add(target)
             args.extend([option, path, target])
 
-        for path in self.toolchains:
-            bind("--ro-bind", path)
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
         for scratch, target in ((home, HOME), (tmp, "/tmp")):
             if scratch is None:
@@ -85,6 +83,10 @@ class Jail:
                 made.add(target)
             else:
                 bind("--bind", str(scratch), target)
+        # After /tmp: a Greenroom (its virtualenv) installed under /tmp would be hidden by the
+        # sandbox's own /tmp mounted over it, and no process actor could start.
+        for path in self.toolchains:
+            bind("--ro-bind", path)
         if users is not None:
             for name in ("passwd", "group"):
                 args += ["--ro-bind", str(users / name), f"/etc/{name}"]
