@@ -30,6 +30,7 @@ from server.observability.requests import ObserveRequests, tag_routes
 from server.rate_limits import RateLimits
 from server.routes import routes
 from server.settings import Settings
+from server.standby.api import StandbyHosts
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:
@@ -57,13 +58,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.drain_soon = state["app"].waiters.drain_soon
             yield state
 
+    middleware = [
+        Middleware(InFlight, settings=settings),
+        Middleware(ObserveRequests),
+        Middleware(RateLimits, settings=settings),
+    ]
+    if settings.standby_host:  # <username>--<actor>.<host>: the actor's standby (server/standby/)
+        middleware.append(Middleware(StandbyHosts, settings=settings))
     return Starlette(
         routes=table,
-        middleware=[
-            Middleware(InFlight, settings=settings),
-            Middleware(ObserveRequests),
-            Middleware(RateLimits, settings=settings),
-        ],
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

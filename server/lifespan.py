@@ -18,6 +18,7 @@ from server.queue import make_queue
 from server.services.coalesce import Coalescer
 from server.services.reads import record_reads, run_reads
 from server.settings import Settings
+from server.standby.clients import StandbyClients
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
 from server.storage.models import KeyValueRecord, Run
 from server.sweeper.loop import SweeperThread
@@ -30,6 +31,7 @@ class AppState:
     redis: Redis  # sync client, used only through the RQ adapter (in a thread)
     queue: Queue
     waiters: RunWaiters
+    standby: StandbyClients
     # What woken waiters read (their runs, run-sync's records), read together: a burst of finishes
     # costs one query per batch, not one session per request (server/services/reads.py).
     runs: Coalescer[str, Run] = field(init=False)
@@ -57,6 +59,7 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         redis=redis_client,
         queue=make_queue(redis_client, settings.queue_name),
         waiters=waiters,
+        standby=StandbyClients.open(settings),
     )
     # Every API process may be the deployment's sweeper (server/sweeper/): with no worker pool left,
     # the runs of the lost ones are still ended and their waiters answered.
@@ -69,5 +72,6 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await anyio.to_thread.run_sync(sweeper.stop)
         await asyncio.gather(*state.background, return_exceptions=True)
         await waiters.stop()
+        await state.standby.aclose()
         redis_client.close()
         await state.db.dispose()

@@ -24,6 +24,7 @@ from server.api import (
 from server.console.routes import console_routes
 from server.observability.routes import operations
 from server.schedules.api import schedule_routes
+from server.standby.api import standby_routes
 
 ANY = ["GET", "POST"]
 
@@ -264,6 +265,7 @@ def routes() -> list[BaseRoute]:
         *_request_queues(),
         *_webhooks(),
         *schedule_routes(),
+        *standby_routes(),
         *_users(),
         *_tools(),
         # After every /v2 route: the console's pages never shadow the API.

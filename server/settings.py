@@ -64,6 +64,20 @@ def _uid_range(value: str) -> range:
     return uids
 
 
+def _port_range(value: str) -> range:
+    """`FIRST-LAST`, inclusive, ports 1024 to 65535."""
+    first, _, last = value.partition("-")
+    try:
+        ports = range(int(first), int(last) + 1)
+    except ValueError:
+        ports = range(0)
+    if not ports or ports[0] < 1024 or ports[-1] > 65535:
+        raise ValueError(
+            f"GREENROOM_STANDBY_PORTS must be FIRST-LAST with 1024 <= FIRST <= LAST <= 65535, not {value!r}"
+        )
+    return ports
+
+
 def _secrets_key(value: str) -> str:
     if value:
         from server.secrets import check_key
@@ -134,6 +148,19 @@ class Settings:
     schedule_max_late_s: float = 3600.0
     # Schedules one user may have (Apify's: 100; 0: no limit). Each is read by every sweep when due.
     max_schedules_per_user: int = 100
+    # Actor Standby (server/standby/): the ports standby runs listen on (closed to sandboxed actors;
+    # below Linux's ephemeral range, so no outgoing connection takes one), the host the API reaches
+    # a worker's standby runs at, and a wildcard host under which <username>--<actor>.<host> is an
+    # actor's standby URL ('': only the path /v2/actor-standby/<username>--<actor>/).
+    standby_ports: range = range(30000, 31000)
+    standby_worker_host: str = "127.0.0.1"
+    standby_host: str = ""
+    # A standby request waits this long for a run to answer the readiness probe (then 504), and
+    # this long for the actor's answer to start (then 504).
+    standby_start_timeout_s: float = 120.0
+    standby_request_timeout_s: float = 300.0
+    # Standby runs one user may have of one actor at once (a request beyond them waits for room).
+    standby_max_runs: int = 10
     # waitForFinish above this is clamped, never rejected.
     wait_for_finish_max_s: float = 60.0
     # Request bodies (decoded) above this get 413.
@@ -351,6 +378,14 @@ class Settings:
             event_stream_keepalive_s=float(get("EVENT_STREAM_KEEPALIVE_S", str(d.event_stream_keepalive_s))),
             schedule_max_late_s=float(get("SCHEDULE_MAX_LATE_S", str(d.schedule_max_late_s))),
             max_schedules_per_user=count("MAX_SCHEDULES_PER_USER"),
+            standby_ports=_port_range(get("STANDBY_PORTS", _format_range(d.standby_ports))),
+            standby_worker_host=get("STANDBY_WORKER_HOST", d.standby_worker_host),
+            standby_host=get("STANDBY_HOST", d.standby_host).strip().strip(".").lower(),
+            standby_start_timeout_s=float(get("STANDBY_START_TIMEOUT_S", str(d.standby_start_timeout_s))),
+            standby_request_timeout_s=float(
+                get("STANDBY_REQUEST_TIMEOUT_S", str(d.standby_request_timeout_s))
+            ),
+            standby_max_runs=count("STANDBY_MAX_RUNS"),
             wait_for_finish_max_s=float(get("WAIT_FOR_FINISH_MAX_S", str(d.wait_for_finish_max_s))),
             max_body_bytes=int(get("MAX_BODY_BYTES", str(d.max_body_bytes))),
             max_record_bytes=int(get("MAX_RECORD_BYTES", str(d.max_record_bytes))),
@@ -442,6 +477,12 @@ class Settings:
             "GREENROOM_EVENT_STREAM_KEEPALIVE_S": str(self.event_stream_keepalive_s),
             "GREENROOM_SCHEDULE_MAX_LATE_S": str(self.schedule_max_late_s),
             "GREENROOM_MAX_SCHEDULES_PER_USER": str(self.max_schedules_per_user),
+            "GREENROOM_STANDBY_PORTS": _format_range(self.standby_ports),
+            "GREENROOM_STANDBY_WORKER_HOST": self.standby_worker_host,
+            "GREENROOM_STANDBY_HOST": self.standby_host,
+            "GREENROOM_STANDBY_START_TIMEOUT_S": str(self.standby_start_timeout_s),
+            "GREENROOM_STANDBY_REQUEST_TIMEOUT_S": str(self.standby_request_timeout_s),
+            "GREENROOM_STANDBY_MAX_RUNS": str(self.standby_max_runs),
             "GREENROOM_WAIT_FOR_FINISH_MAX_S": str(self.wait_for_finish_max_s),
             "GREENROOM_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GREENROOM_MAX_RECORD_BYTES": str(self.max_record_bytes),

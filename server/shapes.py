@@ -74,8 +74,11 @@ def public_version(version: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def actor_json(actor: Actor, user: User, stats: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Apify's Actor; `stats` as server/services/actor_stats.py counts them (empty on a new actor)."""
+def actor_json(
+    actor: Actor, user: User, stats: dict[str, Any] | None = None, standby_url: str | None = None
+) -> dict[str, Any]:
+    """Apify's Actor; `stats` as server/services/actor_stats.py counts them (empty on a new actor),
+    `standby_url` where its Standby answers (server/standby/config.py)."""
     return {
         "id": actor.id,
         "userId": actor.user_id,
@@ -91,6 +94,8 @@ def actor_json(actor: Actor, user: User, stats: dict[str, Any] | None = None) ->
         "defaultRunOptions": dict(actor.default_run_options),
         "taggedBuilds": dict(actor.tagged_builds),
         "pricingInfos": list(actor.pricing_infos or []),
+        "actorStandby": dict(actor.actor_standby) if actor.actor_standby is not None else None,
+        "standbyUrl": standby_url,
     }
 
 

@@ -26,6 +26,12 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         event_stream_keepalive_s=4.5,
         schedule_max_late_s=120.0,
         max_schedules_per_user=7,
+        standby_ports=range(40000, 40100),
+        standby_worker_host="10.0.0.7",
+        standby_host="standby.example.com",
+        standby_start_timeout_s=33.0,
+        standby_request_timeout_s=44.0,
+        standby_max_runs=5,
         wait_for_finish_max_s=7.0,
         max_body_bytes=10,
         max_record_bytes=20,
@@ -105,6 +111,12 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
 def test_sandbox_uids_must_be_an_unprivileged_range(value: str) -> None:
     with pytest.raises(ValueError, match="GREENROOM_SANDBOX_UIDS"):
         Settings.from_env({"GREENROOM_SANDBOX_UIDS": value})
+
+
+@pytest.mark.parametrize("value", ["", "80", "100-2000", "30000-70000", "4000-3000", "a-b"])
+def test_standby_ports_must_be_a_range_of_unprivileged_ports(value: str) -> None:
+    with pytest.raises(ValueError, match="GREENROOM_STANDBY_PORTS"):
+        Settings.from_env({"GREENROOM_STANDBY_PORTS": value})
 
 
 def test_sandbox_mode_is_checked() -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from server.secrets import env_var_value
 from server.settings import Settings
+from server.standby.config import STANDBY_ORIGIN, standby_url
 from server.storage.ids import iso, utcnow
 from worker.proxy.passwords import run_password
 from worker.runners.base import RunSpec
@@ -24,8 +25,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[str, str]:
-    """Apify's variables for one run; events_url only when a server is listening there."""
+def actor_env(
+    spec: RunSpec, settings: Settings, events_url: str = "", web_port: int | None = None
+) -> dict[str, str]:
+    """Apify's variables for one run; events_url only when a server is listening there; `web_port`
+    the port its web server is to listen on (a standby run's, worker/standby_server.py)."""
     env = {k: v for k, v in os.environ.items() if k in _PASS_THROUGH}
     # stdout into a pipe is block-buffered in Python: a print() would reach the run log (and its
     # streams) only at exit. Apify's Python images set this too; a version env var may override it.
@@ -43,8 +47,8 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
         "requestQueues": {"default": spec.default_request_queue_id},
     }
     # A port of its own per run: Apify's default (4321) would collide between concurrent runs. The
-    # URL is the worker host's loopback: Greenroom does not proxy actors' web servers.
-    web_port = str(_free_port())
+    # URL is the worker host's loopback: Greenroom proxies only standby runs' web servers.
+    web_port_text = str(web_port or _free_port())
     pairs = {
         ("ACTOR_RUN_ID", "APIFY_ACTOR_RUN_ID", "APIFY_ACT_RUN_ID"): spec.run_id,
         ("ACTOR_ID", "APIFY_ACTOR_ID", "APIFY_ACT_ID"): spec.act_id,
@@ -65,8 +69,8 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
         ("ACTOR_FULL_NAME",): f"{spec.username}/{spec.actor_name}",
         # The run's token acts as its user, everywhere: Apify's full permissions.
         ("ACTOR_PERMISSION_LEVEL",): "FULL_PERMISSIONS",
-        ("ACTOR_WEB_SERVER_PORT", "APIFY_CONTAINER_PORT"): web_port,
-        ("ACTOR_WEB_SERVER_URL", "APIFY_CONTAINER_URL"): f"http://127.0.0.1:{web_port}",
+        ("ACTOR_WEB_SERVER_PORT", "APIFY_CONTAINER_PORT"): web_port_text,
+        ("ACTOR_WEB_SERVER_URL", "APIFY_CONTAINER_URL"): f"http://127.0.0.1:{web_port_text}",
         ("ACTOR_STORAGES_JSON",): json.dumps(storages),
         ("ACTOR_RESTART_ON_ERROR",): "1" if spec.options.get("restartOnError") else "0",
         # The SDK reads '' as unset for these two.
@@ -86,6 +90,10 @@ def actor_env(spec: RunSpec, settings: Settings, events_url: str = "") -> dict[s
         ("APIFY_DEDICATED_CPUS",): str(available_cpus()),
         ("APIFY_PERSIST_STATE_INTERVAL_MILLIS",): str(round(settings.persist_state_interval_s * 1000)),
     }
+    if spec.origin == STANDBY_ORIGIN:
+        # The JS SDK's standbyPort; the URL is the actor's, where callers reach it through the API.
+        pairs[("ACTOR_STANDBY_PORT",)] = web_port_text
+        pairs[("ACTOR_STANDBY_URL",)] = standby_url(settings, spec.username, spec.actor_name)
     if events_url:
         pairs[("ACTOR_EVENTS_WEBSOCKET_URL", "APIFY_ACTOR_EVENTS_WS_URL")] = events_url
     if settings.proxy_port:

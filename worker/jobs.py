@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.events import publish_run_started
 from server.observability.logs import running
 from server.observability.metrics import instruments
+from server.standby.config import STANDBY_ORIGIN
 from server.statuses import RunStatus
 from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, new_id, new_token, utcnow
@@ -40,6 +41,7 @@ from worker.runners.inprocess import load_callable
 from worker.runners.process import spawn_process
 from worker.runners.standby import Standby, standbys
 from worker.shutdown import STOPPED, hand_back, stop_request
+from worker.standby_server import Readiness, actor_uid, standby_port
 from worker.supervisor import Child, supervise
 from worker.usage import system_info
 
@@ -97,6 +99,7 @@ def _spawn(
     events: RunEvents | None,
     run_log: LogWriter,
     abort: AbortWatch,
+    web_port: int | None,
 ) -> Child:
     """The actor, started in `standby`. A process actor whose build directory is not on this worker
     yet has it made first, into the run log."""
@@ -106,7 +109,13 @@ def _spawn(
         load_callable(spec)  # an import error fails the run here, in the worker's own words
         return standby.start(spec)
     return spawn_process(
-        spec, ctx.settings, standby, events.url if events else "", log=run_log, abort_fd=abort.fileno()
+        spec,
+        ctx.settings,
+        standby,
+        events.url if events else "",
+        log=run_log,
+        abort_fd=abort.fileno(),
+        web_port=web_port,
     )
 
 
@@ -244,9 +253,16 @@ def _attempt(
     try:
         standby = standbys().take()
         limit = standby.limit
+        readiness = None
         try:
             limit.apply(memory_mbytes * 1024 * 1024)
-            child = _spawn(ctx, spec, standby, events, run_log, abort)
+            # An Actor Standby run: its web server on a port of the standby range, probed until ready.
+            web_port = standby_port(settings) if _serves_standby(spec) else None
+            child = _spawn(ctx, spec, standby, events, run_log, abort, web_port)
+            if web_port is not None:
+                uid = actor_uid(child.sandboxed, standby.slot.uid if standby.slot else None)
+                readiness = Readiness(ctx.db, ctx.redis, settings, spec.run_id, web_port, uid)
+                readiness.start()
             if events is not None:
                 events.watch(system_info(meter, memory_mbytes))
             outcome = supervise(
@@ -267,6 +283,8 @@ def _attempt(
                 reboot=reboots,
             )
         finally:
+            if readiness is not None:
+                readiness.stop()
             standbys().retire(standby)
     except Exception as exc:  # the actor could not even start: the run fails, the worker goes on
         run_log.line("[greenroom] The actor could not be started:\n" + traceback.format_exc())
@@ -275,6 +293,11 @@ def _attempt(
     if outcome.out_of_memory:
         return outcome, f"The Actor ran out of memory (limit {memory_mbytes} MB)", True
     return outcome, None, True
+
+
+def _serves_standby(spec: RunSpec) -> bool:
+    """A run Actor Standby started, of an actor that is a program (a callable serves no port)."""
+    return spec.origin == STANDBY_ORIGIN and spec.source["sourceType"] != "PYTHON_CALLABLE"
 
 
 def _rebooting(outcome: RunOutcome, abort: AbortWatch, reboots: RebootSignal) -> bool:

@@ -20,10 +20,19 @@ from server.services.actors import create_actor, delete_actor, update_actor
 from server.services.builds import actor_change
 from server.services.resolve import get_actor
 from server.services.validation import TITLE_MAX_CHARS, check_text
+from server.settings import Settings
 from server.shapes import actor_json, actor_short_json
-from server.storage.models import Actor, Run
+from server.standby.config import standby_url
+from server.storage.models import Actor, Run, User
 
 SORT_KEYS = ("createdAt", "stats.lastRunStartedAt")
+
+
+def _standby_url(settings: Settings, actor: Actor, user: User) -> str | None:
+    """Apify's standbyUrl: where the actor answers, once its Standby is enabled."""
+    if not (actor.actor_standby or {}).get("isEnabled"):
+        return None
+    return standby_url(settings, user.username, actor.name)
 
 
 async def create(request: Request) -> Response:
@@ -36,7 +45,9 @@ async def create(request: Request) -> Response:
         actor = await create_actor(session, state.settings, user, body)
         stats = await actor_stats(session, actor)  # its first builds are in the same transaction
     location = f"{state.settings.api_base_url}/v2/acts/{actor.id}"
-    return data_response(actor_json(actor, user, stats), 201, location)
+    return data_response(
+        actor_json(actor, user, stats, _standby_url(state.settings, actor, user)), 201, location
+    )
 
 
 async def get(request: Request) -> Response:
@@ -45,7 +56,7 @@ async def get(request: Request) -> Response:
     async with state.db.read() as session:
         actor = await get_actor(session, user, request.path_params["actorId"])
         stats = await actor_stats(session, actor)
-    return data_response(actor_json(actor, user, stats))
+    return data_response(actor_json(actor, user, stats, _standby_url(state.settings, actor, user)))
 
 
 async def list_(request: Request) -> Response:
@@ -103,7 +114,7 @@ async def update(request: Request) -> Response:
         actor = await get_actor(session, user, request.path_params["actorId"])
         await update_actor(session, state.settings, actor, body)
         stats = await actor_stats(session, actor)
-    return data_response(actor_json(actor, user, stats))
+    return data_response(actor_json(actor, user, stats, _standby_url(state.settings, actor, user)))
 
 
 async def delete_(request: Request) -> Response:

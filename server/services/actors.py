@@ -25,6 +25,7 @@ from server.services.validation import (
 )
 from server.services.versions import check_versions, save_versions, stored_versions
 from server.settings import Settings
+from server.standby.config import check_actor_standby
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
 from server.storage.models import Actor, ApiToken, Build, Dataset, KeyValueStore, RequestQueue, Run, User
@@ -50,6 +51,7 @@ async def create_actor(session: AsyncSession, settings: Settings, user: User, bo
         default_run_options=run_options,
         versions=checked,
         pricing_infos=pricing_infos,
+        actor_standby=check_actor_standby(body.get("actorStandby"), settings, None),
         tagged_builds={},
         pending_builds={},
     )
@@ -119,6 +121,8 @@ async def update_actor(session: AsyncSession, settings: Settings, actor: Actor, 
     if "pricingInfos" in body:
         # The whole history, as sent: runs keep the entry they started with.
         actor.pricing_infos = check_pricing_infos(body["pricingInfos"])
+    if "actorStandby" in body:
+        actor.actor_standby = check_actor_standby(body["actorStandby"], settings, actor.actor_standby)
     options = check_actor_run_options(body.get("defaultRunOptions"), settings)
     if body.get("restartOnError") is not None and "restartOnError" not in options:
         # The deprecated top-level field, now part of defaultRunOptions.

@@ -117,6 +117,8 @@ class Actor(Base):
     pricing_infos: Mapped[list[dict[str, Any]]] = mapped_column(
         Json, nullable=False, default=list, server_default="[]"
     )
+    # Apify's actorStandby, as set (None: never set; then the build's usesStandbyMode decides).
+    actor_standby: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[datetime] = _created()
     modified_at: Mapped[datetime] = _created()
 
@@ -193,6 +195,8 @@ class Run(Base):
     # Runs a schedule started (origin SCHEDULER): the schedule and the due time it fired for.
     schedule_id: Mapped[str | None] = mapped_column(Id)
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A standby run (origin STANDBY) once it answered its readiness probe: where its web server is.
+    standby_url: Mapped[str | None] = mapped_column(String(255))
     # Apify's run options: build, timeoutSecs, memoryMbytes, diskMbytes, maxItems, maxTotalChargeUsd,
     # restartOnError.
     options: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)

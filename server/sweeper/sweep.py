@@ -34,6 +34,7 @@ from server.queue import enqueue_builds_sync, enqueue_new_dispatches_sync, enque
 from server.run_options import MAX_RESTARTS
 from server.schedules.firing import fire_due
 from server.services.build_finish import finish_build
+from server.standby.idle import stop_idle
 from server.statuses import RunStatus
 from server.storage.ids import utcnow
 from server.storage.leases import (
@@ -66,6 +67,7 @@ class Swept:
     builds_failed: list[str] = field(default_factory=list)
     builds_requeued: list[str] = field(default_factory=list)
     scheduled: list[str] = field(default_factory=list)  # runs started by due schedules
+    idle_standby: list[str] = field(default_factory=list)  # standby runs stopped for idleness
 
 
 @dataclass
@@ -110,6 +112,7 @@ class Sweeper:
             judge_leases = time.monotonic() >= self._judge_leases_from
             swept = sweep(self._ctx, self._queue, judge_leases=judge_leases, taken=self._taken)
             swept.scheduled += fire_due(self._ctx, self._queue)  # due schedules (server/schedules/)
+            swept.idle_standby += stop_idle(self._ctx)  # idle standby runs (server/standby/)
             self._retention()  # old runs and unnamed storages (retention.py)
             return swept
         except SQLAlchemyError as exc:

@@ -55,14 +55,15 @@ def spawn_process(
     *,
     log: LineLog | None = None,
     abort_fd: int | None = None,
+    web_port: int | None = None,
 ) -> Child:
     """The actor's program, exec'd in `standby`; `events_url` is where the run's events websocket
-    listens. `log` gets the output of a build made for this run, which `abort_fd` (readable once the
-    run is aborted) stops."""
+    listens, `web_port` where its web server is to (None: a free port). `log` gets the output of a
+    build made for this run, which `abort_fd` (readable once the run is aborted) stops."""
     box = sandbox_for(settings)  # raises SandboxUnavailable where one is required and cannot be made
     build = build_dir(spec, settings, log, abort_fd, box)
     argv = start_command(build, spec.source)
-    env = build.process_env(actor_env(spec, settings, events_url))
+    env = build.process_env(actor_env(spec, settings, events_url, web_port))
     if box is None:
         return standby.start(Exec(argv=argv, cwd=str(build.cwd), env=env))
     if standby.slot is None:

@@ -82,9 +82,17 @@ def service_addresses(settings: Settings) -> set[tuple[str, int]]:
     return found
 
 
-def ruleset(uids: range, addresses: set[tuple[str, int]], lease_s: float, *, take_over: bool = False) -> str:
-    """The nft script (one transaction): the table, its rule for `uids`, and `addresses` leased for
-    `lease_s` in its sets. It fails, changing nothing, on a set of the other kind: without
+def ruleset(
+    uids: range,
+    addresses: set[tuple[str, int]],
+    lease_s: float,
+    *,
+    take_over: bool = False,
+    standby_ports: range | None = None,
+) -> str:
+    """The nft script (one transaction): the table, its rules for `uids`, and `addresses` leased for
+    `lease_s` in its sets; `standby_ports` (Actor Standby's web servers, worker/standby_server.py)
+    closed to them as well. It fails, changing nothing, on a set of the other kind: without
     `take_over`, an older version's set (no timeouts); with it, a set that has them already."""
     table = f"inet greenroom_sandbox_{uids[0]}_{uids[-1]}"
     owner = f"meta skuid {uids[0]}-{uids[-1]}"
@@ -106,6 +114,9 @@ def ruleset(uids: range, addresses: set[tuple[str, int]], lease_s: float, *, tak
         f"add rule {table} output {owner} ip daddr . tcp dport @services4 reject with tcp reset",
         f"add rule {table} output {owner} ip6 daddr . tcp dport @services6 reject with tcp reset",
     ]
+    if standby_ports:
+        ports = f"{standby_ports[0]}-{standby_ports[-1]}"
+        lines.append(f"add rule {table} output {owner} tcp dport {ports} reject with tcp reset")
     timeout = f"timeout {max(1, round(lease_s * 1000))}ms"
     for ip, port in sorted(addresses):
         family = "services6" if ipaddress.ip_address(ip).version == 6 else "services4"
@@ -123,6 +134,7 @@ class ServicesClosed:
     def __init__(self, settings: Settings, *, lease_s: float = LEASE_S, renew_s: float = RENEW_S) -> None:
         self.uids = settings.sandbox_uids
         self.addresses = service_addresses(settings)
+        self.standby_ports = settings.standby_ports
         self.lease_s = lease_s
         self.renew_s = renew_s
         self._problem: str | None = None  # the last renewal's, None before the first
@@ -146,19 +158,22 @@ class ServicesClosed:
             self._thread.join()
 
     def renew(self) -> bool:
-        """Lease the addresses for `lease_s` from now; False (said in the log) if nftables cannot."""
-        if not self.addresses:
-            return True
+        """Lease the addresses for `lease_s` from now (and close the standby ports, which need no
+        lease); False (said in the log) if nftables cannot."""
         problem = self._apply()
         if problem and problem != self._problem:
+            closing = ", ".join(f"{ip}:{port}" for ip, port in sorted(self.addresses))
             log.warning(
-                "sandboxed actors can connect to Redis and the database at %s: %s. Give them passwords"
-                " the actors never see and keep them off the actors' network (README, Security).",
-                ", ".join(f"{ip}:{port}" for ip, port in sorted(self.addresses)),
+                "sandboxed actors can connect to Redis and the database (%s) and to standby runs' ports"
+                " (%s-%s): %s. Give Redis and the database passwords the actors never see and keep them"
+                " off the actors' network (README, Security).",
+                closing or "on no TCP address",
+                self.standby_ports[0],
+                self.standby_ports[-1],
                 problem,
             )
         elif not problem and self._problem:
-            log.info("Redis and the database are closed to sandboxed actors again")
+            log.info("Redis, the database and the standby ports are closed to sandboxed actors again")
         self._problem = problem
         return not problem
 
@@ -177,7 +192,9 @@ class ServicesClosed:
         # Renew; failing that, take over an older version's table; failing that (another pool took
         # it over meanwhile), renew. Each attempt is one transaction that changes nothing if it fails.
         for take_over in (False, True, False):
-            script = ruleset(self.uids, self.addresses, self.lease_s, take_over=take_over)
+            script = ruleset(
+                self.uids, self.addresses, self.lease_s, take_over=take_over, standby_ports=self.standby_ports
+            )
             try:
                 done = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True)
             except OSError as exc:

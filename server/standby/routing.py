@@ -1,0 +1,156 @@
+"""Which standby run takes a request, and when another is started (Apify's Standby scaling).
+
+A user's standby runs of an actor (origin STANDBY, READY or RUNNING) are read from SQL; those with a
+`standby_url` are ready, the others are starting. Of the ready runs not draining, the one with the
+fewest requests in flight below `maxRequestsPerActorRun` takes the request (server/standby/activity.py
+counts them). Another run is started, at most one at a time and at most GREENROOM_STANDBY_MAX_RUNS,
+when the requests in flight with this one would be more than `desiredRequestsPerActorRun` per run: so
+a first request starts the first run, and a burst starts a second before the first is full. A
+request that finds no room waits (GREENROOM_STANDBY_START_TIMEOUT_S) for a run to be ready or for
+room on one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from server.errors import ApiError
+from server.run_options import RunOverrides
+from server.services.runs import RunMeta, start_run
+from server.standby import activity
+from server.standby.config import STANDBY_ORIGIN, StandbyConfig
+from server.statuses import RunStatus
+from server.storage.ids import new_id
+from server.storage.models import Actor, Run, User
+
+if TYPE_CHECKING:
+    from server.lifespan import AppState
+
+_LIVE = (RunStatus.READY.value, RunStatus.RUNNING.value)
+# While no run has room and none is starting, how often a waiting request looks again.
+_RECHECK_S = 0.25
+
+
+class StandbyRunFailed(ApiError):
+    status_code = 502
+    error_type = "standby-run-failed"
+
+
+class StandbyNotReady(ApiError):
+    status_code = 504
+    error_type = "standby-run-not-ready"
+
+
+class StandbyBusy(ApiError):
+    status_code = 503
+    error_type = "standby-runs-busy"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The run a request goes to, counted in flight there until left (see `routed`)."""
+
+    run_id: str
+    url: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class _Run:
+    id: str
+    status: str
+    url: str | None
+    message: str | None
+
+
+async def _runs(state: AppState, user: User, actor: Actor, ids: list[str]) -> list[_Run]:
+    """The user's live standby runs of the actor, and the runs of `ids` whatever their status."""
+    live = (Run.origin == STANDBY_ORIGIN) & Run.status.in_(_LIVE)
+    stmt = select(Run.id, Run.status, Run.standby_url, Run.status_message).where(
+        Run.user_id == user.id, Run.act_id == actor.id, live | Run.id.in_(ids)
+    )
+    async with state.db.read() as session:
+        rows = (await session.execute(stmt)).all()
+    return [_Run(*row) for row in rows]
+
+
+async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig) -> Target:
+    """A run with room for one more request, counted in flight there; started first if need be."""
+    settings = state.settings
+    prefix = settings.redis_prefix
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.standby_start_timeout_s
+    started: list[str] = []  # the runs this request started
+    while True:
+        runs = await _runs(state, user, actor, started)
+        failed = [r for r in runs if r.id in started and r.status not in _LIVE]
+        if failed:
+            raise _failed(settings.api_base_url, failed[0])
+        live = [r for r in runs if r.status in _LIVE]
+        ready = [r for r in live if r.url and r.status == RunStatus.RUNNING.value]
+        starting = [r for r in live if not r.url]
+        loads = await activity.loads(state.standby.redis, prefix, [r.id for r in ready]) if ready else []
+        open_runs = [(n, r) for r, (n, draining) in zip(ready, loads, strict=True) if not draining]
+        in_flight = sum(n for n, _r in open_runs) + 1
+        room = [(n, r) for n, r in open_runs if n < config.max_requests]
+        wanted = in_flight > config.desired_requests * (len(open_runs) + len(starting))
+        if wanted and not starting and len(live) < settings.standby_max_runs:
+            if await activity.starting(state.standby.redis, prefix, user.id, actor.id):
+                try:
+                    run = await _start(state, user, actor, config)
+                finally:
+                    await activity.started(state.standby.redis, prefix, user.id, actor.id)
+                started.append(run.id)
+                starting.append(_Run(run.id, run.status, None, None))
+        for _n, run in sorted(room, key=lambda pair: pair[0]):
+            request_id = new_id()
+            hold_s = settings.standby_request_timeout_s + 60
+            if await activity.enter(state.standby.redis, prefix, run.id, request_id, hold_s):
+                assert run.url is not None
+                return Target(run.id, run.url, request_id)
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise _too_late(settings.standby_start_timeout_s, bool(starting), settings.standby_max_runs)
+        if starting:
+            # Woken when the worker says the run is ready (or it ends); read SQL again regardless.
+            with state.waiters.watch(starting[0].id, "standby") as woken, contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(remaining, 1.0))
+        else:
+            await asyncio.sleep(min(remaining, _RECHECK_S))
+
+
+async def leave(state: AppState, target: Target) -> None:
+    await activity.leave(state.standby.redis, state.settings.redis_prefix, target.run_id, target.request_id)
+
+
+async def _start(state: AppState, user: User, actor: Actor, config: StandbyConfig) -> Run:
+    """A standby run: the standby build and memory, no timeout (it ends when idle), no input given
+    (its input schema's defaults apply)."""
+    overrides = RunOverrides(timeout_s=0, memory_mbytes=config.memory_mbytes, build=config.build)
+    return await start_run(state, user, actor, None, overrides, None, RunMeta(origin=STANDBY_ORIGIN))
+
+
+def _failed(api_base_url: str, run: _Run) -> StandbyRunFailed:
+    why = f": {run.message}" if run.message else ""
+    return StandbyRunFailed(
+        f"The Actor's standby run {run.id} ended {run.status} before it was ready{why}. Its log:"
+        f" {api_base_url}/v2/actor-runs/{run.id}/log"
+    )
+
+
+def _too_late(timeout_s: float, starting: bool, max_runs: int) -> ApiError:
+    if starting:
+        return StandbyNotReady(
+            f"No standby run of the Actor answered its readiness probe within {timeout_s:g} s"
+            " (GREENROOM_STANDBY_START_TIMEOUT_S). Its server must listen on ACTOR_WEB_SERVER_PORT and"
+            " answer GET / with the x-apify-container-server-readiness-probe header."
+        )
+    return StandbyBusy(
+        f"Every standby run of the Actor is at its maxRequestsPerActorRun and there are"
+        f" {max_runs} of them (GREENROOM_STANDBY_MAX_RUNS): no room within {timeout_s:g} s."
+    )
