@@ -15,7 +15,7 @@ first keeps the run; a mark set first sends the request elsewhere.
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -59,7 +59,7 @@ async def loads(client: aioredis.Redis, prefix: str, run_ids: list[str]) -> list
             inflight, _last, draining = _keys(prefix, run_id)
             pipe.zcount(inflight, now, "+inf")
             pipe.exists(draining)
-        found = cast(list[Any], await pipe.execute())
+        found: list[Any] = await pipe.execute()
     return [(int(found[i]), bool(found[i + 1])) for i in range(0, len(found), 2)]
 
 
@@ -71,7 +71,7 @@ async def enter(client: aioredis.Redis, prefix: str, run_id: str, request_id: st
         pipe.zadd(inflight, {request_id: time.time() + hold_s})
         pipe.expire(inflight, KEY_TTL_S)
         pipe.exists(draining)
-        found = cast(list[Any], await pipe.execute())
+        found: list[Any] = await pipe.execute()
     if found[2]:
         await client.zrem(inflight, request_id)
         return False

@@ -100,18 +100,14 @@ async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig)
         room = [(n, r) for n, r in open_runs if n < config.max_requests]
         wanted = in_flight > config.desired_requests * (len(open_runs) + len(starting))
         if wanted and not starting and len(live) < settings.standby_max_runs:
-            if await activity.starting(state.standby.redis, prefix, user.id, actor.id):
-                try:
-                    run = await _start(state, user, actor, config)
-                finally:
-                    await activity.started(state.standby.redis, prefix, user.id, actor.id)
-                started.append(run.id)
-                starting.append(_Run(run.id, run.status, None, None))
+            new = await _start(state, user, actor, config)
+            if new is not None:
+                started.append(new.id)
+                starting.append(_Run(new.id, new.status, None, None))
         for _n, run in sorted(room, key=lambda pair: pair[0]):
             request_id = new_id()
             hold_s = settings.standby_request_timeout_s + 60
-            if await activity.enter(state.standby.redis, prefix, run.id, request_id, hold_s):
-                assert run.url is not None
+            if run.url and await activity.enter(state.standby.redis, prefix, run.id, request_id, hold_s):
                 return Target(run.id, run.url, request_id)
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -128,11 +124,17 @@ async def leave(state: AppState, target: Target) -> None:
     await activity.leave(state.standby.redis, state.settings.redis_prefix, target.run_id, target.request_id)
 
 
-async def _start(state: AppState, user: User, actor: Actor, config: StandbyConfig) -> Run:
+async def _start(state: AppState, user: User, actor: Actor, config: StandbyConfig) -> Run | None:
     """A standby run: the standby build and memory, no timeout (it ends when idle), no input given
-    (its input schema's defaults apply)."""
+    (its input schema's defaults apply). None if another request is starting one right now."""
+    redis, prefix = state.standby.redis, state.settings.redis_prefix
+    if not await activity.starting(redis, prefix, user.id, actor.id):
+        return None
     overrides = RunOverrides(timeout_s=0, memory_mbytes=config.memory_mbytes, build=config.build)
-    return await start_run(state, user, actor, None, overrides, None, RunMeta(origin=STANDBY_ORIGIN))
+    try:
+        return await start_run(state, user, actor, None, overrides, None, RunMeta(origin=STANDBY_ORIGIN))
+    finally:
+        await activity.started(redis, prefix, user.id, actor.id)
 
 
 def _failed(api_base_url: str, run: _Run) -> StandbyRunFailed:

@@ -1,0 +1,60 @@
+"""The worker's side of a standby run's server: whose its port is, and when it counts as ready. An
+actor that listens on a standby run's port before the run does (ports are not reserved while a run
+starts) must not receive that run's requests: a listener of another uid is never ready."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from redis import Redis
+
+from server.settings import Settings
+from server.storage.db import SyncDatabase
+from worker.standby_server import PROBE_HEADER, Readiness, answers_probe, listener_uids, standby_port
+
+
+class _Probed(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if PROBE_HEADER in self.headers else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[int]:
+    port = standby_port(settings)
+    httpd = ThreadingHTTPServer(("", port), _Probed)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield port
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_standby_port_is_in_the_range_and_free(settings: Settings) -> None:
+    port = standby_port(settings)
+    assert port in settings.standby_ports
+    assert listener_uids(port) == set()
+
+
+def test_the_listener_of_a_port_is_known_by_its_uid(server: int) -> None:
+    assert listener_uids(server) == {os.getuid()}
+    assert answers_probe(server)
+
+
+def test_a_server_of_another_uid_is_never_ready(
+    server: int, settings: Settings, db: SyncDatabase, redis_url: str
+) -> None:
+    client = Redis.from_url(redis_url)
+    readiness = Readiness(db, client, settings, "no-such-run", server, uid=os.getuid() + 1)
+    readiness.start()
+    time.sleep(1.0)  # five probes, each answered
+    readiness.stop()
+    client.close()
+    assert not readiness.ready.is_set()
