@@ -11,10 +11,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from apify_client import ApifyClient
 
 from server.storage.db import SyncDatabase
 from server.users import create_user
@@ -293,3 +295,26 @@ def test_a_hostile_actor_cannot_reach_a_standby_runs_server(
     assert out.status_code == 201, out.text
     assert out.json()["reached"] is False, out.json()
     api.post(f"/actor-runs/{seen['runId']}/abort")
+
+
+def test_the_official_python_client_sets_and_reads_actor_standby(account: Account, stack: Stack) -> None:
+    client = ApifyClient(token=account.token, api_url=stack.url, max_retries=0)
+    version = {"versionNumber": "0.0", "sourceType": "SOURCE_FILES", "sourceFiles": []}
+    created = client.actors().create(name="client-standby", versions=[version])
+    assert created.actor_standby is None and created.standby_url is None
+    actor = client.actor(created.id)
+    updated = actor.update(
+        actor_standby_is_enabled=True,
+        actor_standby_desired_requests_per_actor_run=2,
+        actor_standby_max_requests_per_actor_run=5,
+        actor_standby_idle_timeout=timedelta(seconds=90),
+    )
+    assert updated.actor_standby is not None
+    assert updated.actor_standby.is_enabled is True
+    assert updated.actor_standby.max_requests_per_actor_run == 5
+    assert updated.actor_standby.idle_timeout_secs == 90
+    got = actor.get()
+    assert (
+        got is not None
+        and got.standby_url == f"{stack.url}/v2/actor-standby/{account.username}--client-standby"
+    )
