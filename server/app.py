@@ -63,8 +63,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(ObserveRequests),
         Middleware(RateLimits, settings=settings),
     ]
-    if settings.standby_host:  # <username>--<actor>.<host>: the actor's standby (server/standby/)
-        middleware.append(Middleware(StandbyHosts, settings=settings))
+    if settings.standby_host:
+        # <username>--<actor>.<host>: the actor's standby path (server/standby/), first, so that the
+        # limits and the access log see it as they see that path.
+        middleware.insert(0, Middleware(StandbyHosts, settings=settings))
     return Starlette(
         routes=table,
         middleware=middleware,

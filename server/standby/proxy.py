@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from server.errors import ApiError
+from server.in_flight import waiting
 from server.standby.clients import StandbyClients
 from server.standby.routing import Target
 
@@ -88,7 +89,8 @@ async def forward(
         request.method, url, headers=_request_headers(request), content=body
     )
     try:
-        answer = await clients.http.send(outgoing, stream=True)
+        with waiting():  # the actor works, not this process: the caller's place is given back
+            answer = await clients.http.send(outgoing, stream=True)
     except httpx.TimeoutException as exc:
         raise StandbyTimedOut(_timed_out(target, exc)) from exc
     except httpx.HTTPError as exc:
@@ -97,8 +99,13 @@ async def forward(
         ) from exc
 
     async def relay() -> AsyncIterator[bytes]:
+        chunks = answer.aiter_raw()
         try:
-            async for chunk in answer.aiter_raw():
+            while True:
+                with waiting():
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    return
                 yield chunk
         except httpx.HTTPError:
             return  # the answer is under way: all a proxy can do is end it early

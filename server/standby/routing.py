@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from server.errors import ApiError
+from server.in_flight import waiting
 from server.run_options import RunOverrides
 from server.services.runs import RunMeta, start_run
 from server.standby import activity
@@ -114,10 +115,15 @@ async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig)
             raise _too_late(settings.standby_start_timeout_s, bool(starting), settings.standby_max_runs)
         if starting:
             # Woken when the worker says the run is ready (or it ends); read SQL again regardless.
-            with state.waiters.watch(starting[0].id, "standby") as woken, contextlib.suppress(TimeoutError):
+            with (
+                state.waiters.watch(starting[0].id, "standby") as woken,
+                contextlib.suppress(TimeoutError),
+                waiting(),
+            ):
                 await asyncio.wait_for(woken.wait(), min(remaining, 1.0))
         else:
-            await asyncio.sleep(min(remaining, _RECHECK_S))
+            with waiting():
+                await asyncio.sleep(min(remaining, _RECHECK_S))
 
 
 async def leave(state: AppState, target: Target) -> None:

@@ -29,8 +29,10 @@ pytestmark = pytest.mark.timeout(300)
 # A standby actor as Apify's python-standby template shapes one (stdlib only, so it builds at once):
 # a server on ACTOR_WEB_SERVER_PORT that answers the readiness probe, and echoes each request.
 SERVER = """\
-import json, os, signal, time
+import json, os, signal, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+lock, active, peak = threading.Lock(), [0], [0]
 
 class Echo(BaseHTTPRequestHandler):
     def _answer(self):
@@ -38,9 +40,15 @@ class Echo(BaseHTTPRequestHandler):
             self.send_response(200); self.end_headers(); self.wfile.write(b'ok'); return
         length = int(self.headers.get('content-length') or 0)
         body = self.rfile.read(length).decode() if length else ''
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
         if 'sleep=' in self.path:
             time.sleep(float(self.path.split('sleep=')[1].split('&')[0]))
+        with lock:
+            active[0] -= 1
         seen = {
+            'peak': peak[0],
             'runId': os.environ['ACTOR_RUN_ID'], 'method': self.command, 'path': self.path, 'body': body,
             'headers': {k.lower(): v for k, v in self.headers.items()},
             'env': {k: os.environ.get(k) for k in (
@@ -244,9 +252,13 @@ def test_bad_actor_standby_settings_are_refused(api: httpx.Client) -> None:
 
 @pytest.fixture
 def host_api(stack: Stack) -> Iterator[str]:
-    """A second API process with a wildcard standby host and a short wait for readiness."""
+    """A second API process with a wildcard standby host, a short wait for readiness, and one request
+    in progress per caller."""
     settings = stack.settings.with_(
-        port=free_port(), standby_host="standby.localhost", standby_start_timeout_s=4.0
+        port=free_port(),
+        standby_host="standby.localhost",
+        standby_start_timeout_s=4.0,
+        max_in_flight_per_caller=1,
     )
     yield stack.start_api(settings)
 
@@ -261,6 +273,14 @@ def test_a_wildcard_host_serves_the_actor_and_a_server_never_ready_is_a_504(
         answer = caller.get(f"{host_api}/v2/acts", params={"token": account.token}, headers={"host": host})
         assert answer.status_code == 200, answer.text
         assert answer.json()["path"] == "/v2/acts"
+
+        # A request waiting for the actor's answer does not hold the caller's one place in progress.
+        def slow(_: int) -> int:
+            params = {"token": account.token, "sleep": "2"}
+            return int(caller.get(f"{host_api}/slow", params=params, headers={"host": host}).json()["peak"])
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            assert max(pool.map(slow, range(3))) == 3
         api.post(f"/actor-runs/{answer.json()['runId']}/abort")
         silent = files_actor(
             "silent", {"main.py": "import time\ntime.sleep(600)", ".actor/actor.json": ACTOR_JSON}
