@@ -159,7 +159,8 @@ class Settings:
     # this long for the actor's answer to start (then 504).
     standby_start_timeout_s: float = 120.0
     standby_request_timeout_s: float = 300.0
-    # Standby runs one user may have of one actor at once (a request beyond them waits for room).
+    # Standby runs one user may have of one actor at once (a request beyond them waits for room; 0:
+    # no limit).
     standby_max_runs: int = 10
     # waitForFinish above this is clamped, never rejected.
     wait_for_finish_max_s: float = 60.0

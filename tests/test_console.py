@@ -231,3 +231,15 @@ def test_schedules_pages_make_show_and_switch_a_schedule_and_hide_it_from_others
         refused = theirs.post(f"{path}/switch", data={"csrf": csrf_token(other), "enabled": "true"})
         assert refused.status_code == 404
         assert api.get(f"/schedules/{schedule_id}").json()["data"]["isEnabled"] is False
+
+
+def test_an_actor_page_shows_its_standby_url_once_enabled(
+    stack: Stack, account: Account, api: httpx.Client
+) -> None:
+    actor = api.post("/acts", json=callable_actor("served", "echo")).json()["data"]
+    url = f"{stack.url}/v2/actor-standby/{account.username}--served/"
+    with _console(stack, account.token) as console:
+        assert url not in console.get(f"/actors/{actor['id']}").text
+        api.put(f"/acts/{actor['id']}", json={"actorStandby": {"isEnabled": True}}).raise_for_status()
+        page = console.get(f"/actors/{actor['id']}")
+    assert page.status_code == 200 and url in page.text

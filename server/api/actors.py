@@ -22,17 +22,15 @@ from server.services.resolve import get_actor
 from server.services.validation import TITLE_MAX_CHARS, check_text
 from server.settings import Settings
 from server.shapes import actor_json, actor_short_json
-from server.standby.config import standby_url
+from server.standby.config import enabled_standby_url
 from server.storage.models import Actor, Run, User
 
 SORT_KEYS = ("createdAt", "stats.lastRunStartedAt")
 
 
-def _standby_url(settings: Settings, actor: Actor, user: User) -> str | None:
-    """Apify's standbyUrl: where the actor answers, once its Standby is enabled."""
-    if not (actor.actor_standby or {}).get("isEnabled"):
-        return None
-    return standby_url(settings, user.username, actor.name)
+def _actor_json(settings: Settings, actor: Actor, user: User, stats: dict[str, Any]) -> dict[str, Any]:
+    standby = enabled_standby_url(settings, user.username, actor.name, actor.actor_standby)
+    return actor_json(actor, user, stats, standby)
 
 
 async def create(request: Request) -> Response:
@@ -46,7 +44,9 @@ async def create(request: Request) -> Response:
         stats = await actor_stats(session, actor)  # its first builds are in the same transaction
     location = f"{state.settings.api_base_url}/v2/acts/{actor.id}"
     return data_response(
-        actor_json(actor, user, stats, _standby_url(state.settings, actor, user)), 201, location
+        _actor_json(state.settings, actor, user, stats),
+        201,
+        location,
     )
 
 
@@ -56,7 +56,7 @@ async def get(request: Request) -> Response:
     async with state.db.read() as session:
         actor = await get_actor(session, user, request.path_params["actorId"])
         stats = await actor_stats(session, actor)
-    return data_response(actor_json(actor, user, stats, _standby_url(state.settings, actor, user)))
+    return data_response(_actor_json(state.settings, actor, user, stats))
 
 
 async def list_(request: Request) -> Response:
@@ -114,7 +114,7 @@ async def update(request: Request) -> Response:
         actor = await get_actor(session, user, request.path_params["actorId"])
         await update_actor(session, state.settings, actor, body)
         stats = await actor_stats(session, actor)
-    return data_response(actor_json(actor, user, stats, _standby_url(state.settings, actor, user)))
+    return data_response(_actor_json(state.settings, actor, user, stats))
 
 
 async def delete_(request: Request) -> Response:

@@ -13,6 +13,7 @@ from server.console.starting import start_from_form
 from server.console.templating import page
 from server.lifespan import state_of
 from server.services.resolve import get_actor
+from server.standby.config import enabled_standby_url
 from server.storage.models import Actor, Build, Run, User
 
 
@@ -46,6 +47,9 @@ async def show_actor(request: Request, user: User, form: FormData) -> Response:
         json_field=JSON_FIELD,
         options=actor.default_run_options or {},
         action=f"/actors/{actor.id}/run",
+        standby_url=enabled_standby_url(
+            state_of(request).settings, user.username, actor.name, actor.actor_standby
+        ),
     )
 
 

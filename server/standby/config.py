@@ -96,3 +96,10 @@ def standby_url(settings: Settings, username: str, actor_name: str) -> str:
         port = f":{api.port}" if api.port else ""
         return f"{api.scheme or 'http'}://{name}.{settings.standby_host}{port}"
     return f"{settings.api_base_url.rstrip('/')}/v2/actor-standby/{name}"
+
+
+def enabled_standby_url(
+    settings: Settings, username: str, actor_name: str, stored: dict[str, Any] | None
+) -> str | None:
+    """Apify's standbyUrl of an actor: where it answers once its Standby is enabled, else None."""
+    return standby_url(settings, username, actor_name) if (stored or {}).get("isEnabled") else None

@@ -100,7 +100,8 @@ async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig)
         in_flight = sum(n for n, _r in open_runs) + 1
         room = [(n, r) for n, r in open_runs if n < config.max_requests]
         wanted = in_flight > config.desired_requests * (len(open_runs) + len(starting))
-        if wanted and not starting and len(live) < settings.standby_max_runs:
+        max_runs = settings.standby_max_runs
+        if wanted and not starting and (not max_runs or len(live) < max_runs):
             new = await _start(state, user, actor, config)
             if new is not None:
                 started.append(new.id)
