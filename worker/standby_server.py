@@ -99,7 +99,7 @@ class Readiness:
     def __init__(self, db: SyncDatabase, redis: Redis, settings: Settings, run_id: str, port: int, uid: int):
         self._db, self._redis, self._settings = db, redis, settings
         self.run_id, self.port, self.uid = run_id, port, uid
-        self.url = f"http://{settings.standby_worker_host}:{port}"
+        self.url = f"http://{worker_host(settings)}:{port}"
         self.ready = threading.Event()
         self._stopping = threading.Event()
         self._warned = False
@@ -148,6 +148,15 @@ class Readiness:
             connection.execute(transition_stmt(self.run_id, [RunStatus.RUNNING], standby_url=self.url))
         self.ready.set()
         publish_run_started(self._redis, prefix, self.run_id)  # the requests waiting read SQL
+
+
+def worker_host(settings: Settings) -> str:
+    """This worker's address as the API reaches it: GREENROOM_STANDBY_WORKER_HOST, where `auto` is
+    the address its host name resolves to (a container's own, on a compose network)."""
+    host = settings.standby_worker_host
+    if host != "auto":
+        return host
+    return socket.gethostbyname(socket.gethostname())
 
 
 def actor_uid(sandboxed: bool, slot_uid: int | None) -> int:

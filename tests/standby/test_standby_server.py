@@ -5,6 +5,7 @@ starts) must not receive that run's requests: a listener of another uid is never
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,14 @@ from redis import Redis
 
 from server.settings import Settings
 from server.storage.db import SyncDatabase
-from worker.standby_server import PROBE_HEADER, Readiness, answers_probe, listener_uids, standby_port
+from worker.standby_server import (
+    PROBE_HEADER,
+    Readiness,
+    answers_probe,
+    listener_uids,
+    standby_port,
+    worker_host,
+)
 
 
 class _Probed(BaseHTTPRequestHandler):
@@ -58,3 +66,10 @@ def test_a_server_of_another_uid_is_never_ready(
     readiness.stop()
     client.close()
     assert not readiness.ready.is_set()
+
+
+def test_the_worker_host_auto_is_the_address_its_host_name_resolves_to(settings: Settings) -> None:
+    assert worker_host(settings) == "127.0.0.1"
+    assert worker_host(settings.with_(standby_worker_host="auto")) == socket.gethostbyname(
+        socket.gethostname()
+    )
