@@ -19,9 +19,9 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from server.errors import ApiError
 from server.in_flight import waiting
 from server.standby.clients import StandbyClients
+from server.standby.errors import StandbyTimedOut, StandbyUnreachable
 from server.standby.routing import Target
 
 if TYPE_CHECKING:
@@ -41,16 +41,6 @@ _HOP_BY_HOP = frozenset(
         "host",
     }
 )
-
-
-class StandbyUnreachable(ApiError):
-    status_code = 502
-    error_type = "standby-run-unreachable"
-
-
-class StandbyTimedOut(ApiError):
-    status_code = 504
-    error_type = "standby-request-timed-out"
 
 
 def _query_without_token(query: str) -> str:

@@ -25,6 +25,7 @@ from server.run_options import RunOverrides
 from server.services.runs import RunMeta, start_run
 from server.standby import activity
 from server.standby.config import STANDBY_ORIGIN, StandbyConfig
+from server.standby.errors import StandbyBusy, StandbyNotReady, StandbyRunFailed
 from server.statuses import RunStatus
 from server.storage.ids import new_id
 from server.storage.models import Actor, Run, User
@@ -35,21 +36,6 @@ if TYPE_CHECKING:
 _LIVE = (RunStatus.READY.value, RunStatus.RUNNING.value)
 # While no run has room and none is starting, how often a waiting request looks again.
 _RECHECK_S = 0.25
-
-
-class StandbyRunFailed(ApiError):
-    status_code = 502
-    error_type = "standby-run-failed"
-
-
-class StandbyNotReady(ApiError):
-    status_code = 504
-    error_type = "standby-run-not-ready"
-
-
-class StandbyBusy(ApiError):
-    status_code = 503
-    error_type = "standby-runs-busy"
 
 
 @dataclass(frozen=True)

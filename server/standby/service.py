@@ -8,19 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.actor_definition import definition
-from server.errors import ActorNotFound, ApiError
+from server.errors import ActorNotFound
 from server.services.build_versions import resolve_build
 from server.services.resolve import actor_sync
 from server.standby.config import StandbyConfig
+from server.standby.errors import StandbyDisabled
 from server.storage.models import Actor, Build, User
 
 if TYPE_CHECKING:
     from server.lifespan import AppState
-
-
-class StandbyDisabled(ApiError):
-    status_code = 404
-    error_type = "actor-standby-not-enabled"
 
 
 # Builds never change: whether one's .actor/actor.json says usesStandbyMode, read once per process.
