@@ -40,6 +40,9 @@ UNDOCUMENTED_ROUTES = {
     "/v2/actor-tasks/{actorTaskId}/runs/last/charge": _LAST_CHARGE,
     "/v2/users/me/tokens": "Greenroom's own token API (Apify has none): tests/test_tokens.py",
     "/v2/users/me/tokens/{tokenId}": "Greenroom's own token API (Apify has none): tests/test_tokens.py",
+    # Apify serves Standby on a host of its own (<username>--<actor>.apify.actor), outside the spec.
+    "/v2/actor-standby/{name}": "Actor Standby: tests/standby/",
+    "/v2/actor-standby/{name}/{path:path}": "Actor Standby: tests/standby/",
 }
 
 
