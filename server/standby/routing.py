@@ -40,7 +40,7 @@ _RECHECK_S = 0.25
 
 @dataclass(frozen=True)
 class Target:
-    """The run a request goes to, counted in flight there until left (see `routed`)."""
+    """The run a request goes to, counted in flight there until `leave`."""
 
     run_id: str
     url: str
