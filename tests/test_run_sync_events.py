@@ -128,3 +128,23 @@ def test_a_client_that_leaves_mid_stream_is_no_longer_held(stack: Stack, api: ht
     while value(scrape(url), "greenroom_held_requests", kind="run-sync") != 0:
         assert time.monotonic() < deadline, "the stream's registration outlived its client"
         time.sleep(0.1)
+
+
+def test_run_sync_get_dataset_items_streams_too_and_ends_with_the_items(
+    stack: Stack, api: httpx.Client
+) -> None:
+    task_id = _task(api, "push_items")
+    url = f"{stack.url}/v2/actor-tasks/{task_id}/run-sync-get-dataset-items?clean=1&limit=2"
+    response, events = _stream(url, api)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert events[0][0] == "run" and events[-2][1]["status"] == "SUCCEEDED"
+    name, result = events[-1]
+    assert name == "result" and result["statusCode"] == 201
+    assert result["contentType"].startswith("application/json")
+    assert json.loads(result["body"]) == [{"n": 0}, {"n": 1}]  # clean drops the #secret fields
+    assert result["headers"]["x-apify-pagination-total"] == "3"
+    assert result["headers"]["x-apify-pagination-count"] == "2"
+    failing = _task(api, "fail")
+    _, events = _stream(f"{stack.url}/v2/actor-tasks/{failing}/run-sync-get-dataset-items", api)
+    assert events[-1][0] == "error" and events[-1][1]["error"]["type"] == "run-failed"

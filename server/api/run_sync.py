@@ -1,13 +1,14 @@
 """run-sync: start a run, hold the request until it ends (or the wait limit passes), answer with its
 OUTPUT record; or, asked for text/event-stream, stream the run's changes while it goes on, then the
-answer. run-sync-get-dataset-items (server/api/run_sync_items.py) waits the same way."""
+answer. run-sync-get-dataset-items (server/api/run_sync_items.py) waits and streams the same way,
+answering with the run's dataset items."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -57,19 +58,37 @@ def unsuccessful(state: AppState, run: Run) -> ApiError | None:
     return None
 
 
-async def run_sync(request: Request) -> Response:
-    """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
-    key = output_record_key(request.query_params)
+# What a run-sync answers once its run SUCCEEDED (a 201), from the run.
+Answer = Callable[[Run], Awaitable[Response]]
+
+
+async def respond(request: Request, answer: Answer) -> Response:
+    """Start the run and hold the request; then what `answer` makes of the run that SUCCEEDED, or the
+    error, named by the run's headers. Asked for text/event-stream: the same as events."""
     if "text/event-stream" in request.headers.get("accept", ""):
-        return await run_sync_events(request, key)
-    state = state_of(request)
+        return await run_sync_events(request, answer)
     run, named = await run_to_end(request)
-    # Read with the records of the other run-syncs woken with this one.
-    record = await state.records.get((run.default_key_value_store_id, key))
-    # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
-    response = record_response(record, 201) if record is not None else Response(b"", 201)
+    try:
+        response = await answer(run)
+    except ApiError as exc:
+        exc.headers = {**exc.headers, **named}
+        raise
     response.headers.update(named)
     return response
+
+
+async def run_sync(request: Request) -> Response:
+    """run-sync: hold until the run ends or the endpoint's limit passes, then answer with the record."""
+    state = state_of(request)
+    key = output_record_key(request.query_params)
+
+    async def answer(run: Run) -> Response:
+        # Read with the records of the other run-syncs woken with this one.
+        record = await state.records.get((run.default_key_value_store_id, key))
+        # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
+        return record_response(record, 201) if record is not None else Response(b"", 201)
+
+    return await respond(request, answer)
 
 
 class _HeldStream(StreamingResponse):
@@ -89,7 +108,7 @@ class _HeldStream(StreamingResponse):
             await self._held.aclose()
 
 
-async def run_sync_events(request: Request, key: str) -> Response:
+async def run_sync_events(request: Request, answer: Answer) -> Response:
     """run-sync with Accept: text/event-stream: 200 as soon as the run is created, then server-sent
     events while it goes on, so a long wait is never an idle connection (proxies drop those):
 
@@ -97,8 +116,10 @@ async def run_sync_events(request: Request, key: str) -> Response:
       status or status message;
     - a `: keep-alive` comment after GREENROOM_EVENT_STREAM_KEEPALIVE_S without an event;
     - last, `result`: {"statusCode": 201, "contentType", "body", "bodyEncoding": "utf-8"|"base64"}
-      with the output record (statusCode 201 and no contentType when there is none), or `error`:
-      {"statusCode": 408 or 400, "error": {"type", "message"}}, what run-sync would have answered.
+      with what the endpoint answers (the output record: statusCode 201 and no contentType when
+      there is none; the dataset items, with `headers`: their X-Apify-Pagination-* ones), or
+      `error`: {"statusCode": 408, 400 or 404, "error": {"type", "message"}}, what it would have
+      answered instead.
 
     What is refused before the run exists (a bad parameter, input or token) is answered as usual.
     """
@@ -106,11 +127,11 @@ async def run_sync_events(request: Request, key: str) -> Response:
     held = contextlib.AsyncExitStack()
     run, woken, current = await held.enter_async_context(started(request, "run-sync"))
     headers = naming(state.settings, run.id) | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return _HeldStream(_events(state, run.id, woken, current, key), held, headers)
+    return _HeldStream(_events(state, run.id, woken, current, answer), held, headers)
 
 
 async def _events(
-    state: AppState, run_id: str, woken: asyncio.Event, current: Run | None, key: str
+    state: AppState, run_id: str, woken: asyncio.Event, current: Run | None, answer: Answer
 ) -> AsyncIterator[bytes]:
     wait_s, idle_s = state.settings.run_sync_wait_s, state.settings.event_stream_keepalive_s
     last: Run | None = current
@@ -121,17 +142,32 @@ async def _events(
         last = run
         yield _event("run", run_json(run))
     assert last is not None  # run_changes yields the run first
-    ended = unsuccessful(state, last)
-    if ended is not None:
-        error = {"type": ended.error_type, "message": ended.message}
-        yield _event("error", {"statusCode": ended.status_code, "error": error})
+    try:
+        ended = unsuccessful(state, last)
+        if ended is not None:
+            raise ended
+        response = await answer(last)
+    except ApiError as exc:
+        error = {"type": exc.error_type, "message": exc.message}
+        yield _event("error", {"statusCode": exc.status_code, "error": error})
         return
-    record = await state.records.get((last.default_key_value_store_id, key))
-    result: dict[str, Any] = {"statusCode": 201}
-    if record is not None:
-        result["contentType"] = record.content_type
-        result |= _body(record.value, record.content_encoding)
-    yield _event("result", result)
+    yield _event("result", _result(response))
+
+
+def _result(response: Response) -> dict[str, Any]:
+    """The `result` event of an answer: its status, type, body, and any X-Apify-* headers but the
+    run's name (the stream's own headers have it)."""
+    result: dict[str, Any] = {"statusCode": response.status_code}
+    content_type = response.headers.get("content-type")
+    if content_type is None and not response.body:
+        return result
+    if content_type is not None:
+        result["contentType"] = content_type
+    result |= _body(bytes(response.body), response.headers.get("content-encoding"))
+    extra = {k: v for k, v in response.headers.items() if k.startswith("x-apify-") and k != "x-apify-run-id"}
+    if extra:
+        result["headers"] = extra
+    return result
 
 
 def _event(name: str, data: Any) -> bytes:
