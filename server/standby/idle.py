@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from server.events import publish_abort
 from server.standby.activity import drain_if_idle
@@ -27,15 +27,17 @@ _READY = (
         Run.status == RunStatus.RUNNING.value,
         Run.origin == STANDBY_ORIGIN,
         Run.standby_url.is_not(None),
+        Run.queue_name == bindparam("queue"),
     )
 )
 
 
 def stop_idle(ctx: SweepContext) -> list[str]:
-    """Abort (gracefully) every ready standby run idle for longer than its idle timeout."""
+    """Abort (gracefully) every ready standby run of this deployment (its queue: the runs whose
+    requests its Redis counts) idle for longer than its idle timeout."""
     prefix = ctx.settings.redis_prefix
     with ctx.db.begin() as connection:
-        ready = connection.execute(_READY).all()
+        ready = connection.execute(_READY, {"queue": ctx.settings.queue_name}).all()
     stopped = []
     for run_id, stored in ready:
         idle_s = StandbyConfig.of(stored).idle_timeout_s

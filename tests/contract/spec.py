@@ -169,6 +169,8 @@ def _load_item_methods(spec_path: str) -> set[str]:
 GREENROOM_ONLY_ERROR_TYPES = {
     "service-unavailable": "503 while Greenroom's database or Redis is unreachable (a self-hosted "
     "outage; Apify documents no such answer, and the clients retry any 5xx)",
+    "standby-run-unreachable": "502 when a standby run's server refuses or breaks the connection "
+    "(Apify's Standby gateway is outside its API spec, and no type of the spec means it)",
 }
 
 

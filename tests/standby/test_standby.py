@@ -12,12 +12,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from apify_client import ApifyClient
+from redis import Redis
 
+from server.settings import Settings
+from server.standby.idle import stop_idle
 from server.storage.db import SyncDatabase
 from server.users import create_user
 from tests.actors import files_actor
@@ -206,13 +210,14 @@ def test_standby_errors_are_apifys(api: httpx.Client, account: Account, other: A
         api.post("/acts", json=files_actor("plain", {"main.py": "print('hi')"})).raise_for_status()
         off = caller.get(f"{base}/{account.username}--plain", params={"token": account.token})
         assert off.status_code == 404
-        assert off.json()["error"]["type"] == "actor-standby-not-enabled"
+        assert off.json()["error"]["type"] == "platform-feature-disabled"
+        assert "Actor Standby is not enabled" in off.json()["error"]["message"]
         # A server that dies before it is ready: 502 naming the run.
         crash = files_actor("crash", {"main.py": "raise SystemExit(3)", ".actor/actor.json": ACTOR_JSON})
         api.post("/acts", json=crash).raise_for_status()
         failed = caller.get(f"{base}/{account.username}--crash", params={"token": account.token})
         assert failed.status_code == 502, failed.text
-        assert failed.json()["error"]["type"] == "standby-run-failed"
+        assert failed.json()["error"]["type"] == "actor-run-failed"
         assert "FAILED" in failed.json()["error"]["message"]
     assert all(r["status"] != "RUNNING" for r in api.get("/actor-runs").json()["data"]["items"])
     assert api.get("/acts/~errors").json()["data"]["stats"].get("totalRuns", 0) == 0
@@ -292,7 +297,7 @@ def test_a_wildcard_host_serves_the_actor_and_a_server_never_ready_is_a_504(
             headers={"host": f"{account.username}--silent.standby.localhost"},
         )
         assert never.status_code == 504, never.text
-        assert never.json()["error"]["type"] == "standby-run-not-ready"
+        assert never.json()["error"]["type"] == "operation-timed-out"
         assert "GREENROOM_STANDBY_START_TIMEOUT_S" in never.json()["error"]["message"]
     for run in api.get("/acts/~silent/runs").json()["data"]["items"]:
         api.post(f"/actor-runs/{run['id']}/abort")
@@ -338,3 +343,25 @@ def test_the_official_python_client_sets_and_reads_actor_standby(account: Accoun
         got is not None
         and got.standby_url == f"{stack.url}/v2/actor-standby/{account.username}--client-standby"
     )
+
+
+def test_another_deployment_on_the_database_leaves_this_ones_standby_runs_alone(
+    api: httpx.Client, account: Account, stack: Stack, settings: Settings, db: SyncDatabase
+) -> None:
+    """A deployment counts its standby runs' requests in its own Redis keys: the sweeper of another
+    (another Redis prefix on the same database: the shared test stack beside this module's) saw none,
+    took them for idle and aborted them, through an abort channel their workers do not hear, so they
+    stayed ABORTING (found by the suite: these tests' runs stuck, the next ones starved of workers)."""
+    _standby_actor(api, "kept")
+    with httpx.Client(timeout=120) as caller:
+        url = f"{stack.url}/v2/actor-standby/{account.username}--kept"
+        seen = caller.get(url, params={"token": account.token}).json()
+    assert settings.redis_prefix != stack.settings.redis_prefix
+    client = Redis.from_url(settings.redis_url)
+    try:
+        other = SimpleNamespace(settings=settings, db=db, redis=client)
+        assert stop_idle(other) == []
+    finally:
+        client.close()
+    assert api.get(f"/actor-runs/{seen['runId']}").json()["data"]["status"] == "RUNNING"
+    api.post(f"/actor-runs/{seen['runId']}/abort")
