@@ -249,7 +249,11 @@ urllib.request.urlopen(request).close()
 
 
 def _finished_build(api: httpx.Client, actor_id: str) -> tuple[dict, str]:
-    build = api.get(f"/acts/{actor_id}/builds/default", params={"waitForFinish": 60}).json()["data"]
+    """The actor's first build once finished, and its log. Found in the actor's build list: a build
+    that failed before this asks is no one's `builds/default` (a failed build takes no tag), and that
+    asked 404 (make test, once: a base image refused at once, on a busy machine)."""
+    (first,) = api.get(f"/acts/{actor_id}/builds").json()["data"]["items"]
+    build = api.get(f"/actor-builds/{first['id']}", params={"waitForFinish": 60}).json()["data"]
     return build, api.get(f"/actor-builds/{build['id']}/log").text
 
 
