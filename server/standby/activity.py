@@ -8,8 +8,9 @@ requests open leaves members that stop counting at their score, not a count that
 
 Ending an idle run never races a request onto it: the sweeper marks a run draining only when, in
 the same script, nothing is in flight and it was last busy before the cutoff; the API adds its
-request and reads the mark in one MULTI. Whichever comes first, the other sees it: a request added
-first keeps the run; a mark set first sends the request elsewhere.
+request in a script that reads the mark (and the run's count, against maxRequestsPerActorRun).
+Whichever comes first, the other sees it: a request added first keeps the run; a mark set first
+sends the request elsewhere.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ if redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf') > 0 then return 0 end
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 if last > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+return 1
+"""
+
+
+_ENTER = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf') >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
@@ -63,19 +73,17 @@ async def loads(client: aioredis.Redis, prefix: str, run_ids: list[str]) -> list
     return [(int(found[i]), bool(found[i + 1])) for i in range(0, len(found), 2)]
 
 
-async def enter(client: aioredis.Redis, prefix: str, run_id: str, request_id: str, hold_s: float) -> bool:
-    """Count a request in flight to the run (forgotten after `hold_s` if never left); False, and not
-    counted, if the run is draining."""
-    inflight, _last, draining = _keys(prefix, run_id)
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.zadd(inflight, {request_id: time.time() + hold_s})
-        pipe.expire(inflight, KEY_TTL_S)
-        pipe.exists(draining)
-        found: list[Any] = await pipe.execute()
-    if found[2]:
-        await client.zrem(inflight, request_id)
-        return False
-    return True
+async def enter(
+    client: aioredis.Redis, prefix: str, run_id: str, request_id: str, hold_s: float, most: int
+) -> bool:
+    """Count a request in flight to the run (forgotten after `hold_s` if never left), unless the run
+    is draining or has `most` in flight already: False, and not counted. One script, so that two
+    requests that both saw room cannot both take the last place."""
+    now = time.time()
+    keys = _keys(prefix, run_id)
+    return bool(
+        await client.eval(_ENTER, 3, *keys, repr(now), repr(now + hold_s), request_id, most, KEY_TTL_S)
+    )
 
 
 async def starting(client: aioredis.Redis, prefix: str, user_id: str, actor_id: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -36,7 +37,8 @@ async def serve(request: Request) -> Response:
     try:
         return await forward(state.standby, request, target, _path(request), done)
     except BaseException:
-        await done()
+        with anyio.CancelScope(shield=True):  # however it ends, cancelled too (proxy.py)
+            await done()
         raise
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import anyio
 import httpx
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -100,8 +101,12 @@ async def forward(
         except httpx.HTTPError:
             return  # the answer is under way: all a proxy can do is end it early
         finally:
-            await answer.aclose()
-            await done()
+            # Shielded: a caller that hangs up as the body ends cancels this response's task group,
+            # and a cleanup cut short left the request counted in flight on its run for good (the
+            # run then never went idle: tests/standby/test_standby.py's scaling test, now and then).
+            with anyio.CancelScope(shield=True):
+                await answer.aclose()
+                await done()
 
     # The body passes as it came (aiter_raw: still encoded), so its Content-Length holds.
     headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in _HOP_BY_HOP]

@@ -61,8 +61,9 @@ async def _runs(state: AppState, user: User, actor: Actor, ids: list[str]) -> li
     stmt = select(Run.id, Run.status, Run.standby_url, Run.status_message).where(
         Run.user_id == user.id, Run.act_id == actor.id, live | Run.id.in_(ids)
     )
-    async with state.db.read() as session:
-        rows = (await session.execute(stmt)).all()
+    # The quick path (a sync session in a thread): on every request, an async session's round trips
+    # cost the event loop twice what the query does (bench/standby.py).
+    rows = await state.db.quick_read(lambda session: session.execute(stmt).all())
     return [_Run(*row) for row in rows]
 
 
@@ -95,7 +96,10 @@ async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig)
         for _n, run in sorted(room, key=lambda pair: pair[0]):
             request_id = new_id()
             hold_s = settings.standby_request_timeout_s + 60
-            if run.url and await activity.enter(state.standby.redis, prefix, run.id, request_id, hold_s):
+            redis = state.standby.redis
+            if run.url and await activity.enter(
+                redis, prefix, run.id, request_id, hold_s, config.max_requests
+            ):
                 return Target(run.id, run.url, request_id)
         remaining = deadline - loop.time()
         if remaining <= 0:

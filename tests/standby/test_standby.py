@@ -42,6 +42,15 @@ class Echo(BaseHTTPRequestHandler):
     def _answer(self):
         if 'x-apify-container-server-readiness-probe' in self.headers:
             self.send_response(200); self.end_headers(); self.wfile.write(b'ok'); return
+        if self.path.startswith('/stream'):
+            self.send_response(200)
+            self.send_header('content-type', 'text/plain')
+            self.end_headers()
+            for _ in range(20):
+                self.wfile.write(b'chunk\\n')
+                self.wfile.flush()
+                time.sleep(0.2)
+            return
         length = int(self.headers.get('content-length') or 0)
         body = self.rfile.read(length).decode() if length else ''
         with lock:
@@ -365,3 +374,23 @@ def test_another_deployment_on_the_database_leaves_this_ones_standby_runs_alone(
         client.close()
     assert api.get(f"/actor-runs/{seen['runId']}").json()["data"]["status"] == "RUNNING"
     api.post(f"/actor-runs/{seen['runId']}/abort")
+
+
+def test_a_caller_that_hangs_up_mid_answer_is_no_longer_counted_on_the_run(
+    api: httpx.Client, account: Account, stack: Stack
+) -> None:
+    """Its request leaves the run's count at once; a request left counted would stay so for
+    GREENROOM_STANDBY_REQUEST_TIMEOUT_S, and its run would never go idle."""
+    _standby_actor(api, "hangup")
+    url = f"{stack.url}/v2/actor-standby/{account.username}--hangup"
+    with httpx.Client(timeout=120) as caller:
+        run_id = caller.get(url, params={"token": account.token}).json()["runId"]
+        with caller.stream("GET", f"{url}/stream", params={"token": account.token}) as answer:
+            assert next(answer.iter_raw()).startswith(b"chunk")
+    client = Redis.from_url(stack.settings.redis_url)
+    try:
+        key = f"{stack.settings.redis_prefix}:standby:{run_id}:inflight"
+        _until(lambda: client.zcount(key, time.time(), "+inf") == 0, 10, "the request to leave the count")
+    finally:
+        client.close()
+    api.post(f"/actor-runs/{run_id}/abort")

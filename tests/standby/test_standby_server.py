@@ -4,17 +4,21 @@ starts) must not receive that run's requests: a listener of another uid is never
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import redis.asyncio as aioredis
 from redis import Redis
 
 from server.settings import Settings
+from server.standby import activity
 from server.storage.db import SyncDatabase
 from worker.standby_server import (
     PROBE_HEADER,
@@ -73,3 +77,27 @@ def test_the_worker_host_auto_is_the_address_its_host_name_resolves_to(settings:
     assert worker_host(settings.with_(standby_worker_host="auto")) == socket.gethostbyname(
         socket.gethostname()
     )
+
+
+def test_requests_that_all_saw_room_do_not_all_take_the_last_places(redis_url: str) -> None:
+    """maxRequestsPerActorRun holds under a race: ten requests that each read the run's count as 0
+    enter it at once, and only `most` get in. Before, the count was read, then the request added: two
+    requests took a run of maxRequestsPerActorRun 1 together, and no second run was started
+    (tests/standby/test_standby.py's scaling test, now and then)."""
+    prefix = f"gr-test-enter-{uuid.uuid4().hex[:8]}"
+
+    async def race() -> list[bool]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            return list(
+                await asyncio.gather(
+                    *(activity.enter(client, prefix, "run", f"r{i}", 60, 3) for i in range(10))
+                )
+            )
+        finally:
+            await client.aclose()
+
+    try:
+        assert sum(asyncio.run(race())) == 3
+    finally:
+        Redis.from_url(redis_url).delete(f"{prefix}:standby:run:inflight")
