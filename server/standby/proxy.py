@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus
 
 import anyio
 import httpx
@@ -45,8 +45,10 @@ _HOP_BY_HOP = frozenset(
 
 
 def _query_without_token(query: str) -> str:
-    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
-    return urlencode(pairs)
+    """The query as the caller encoded it, less its `token` parameters."""
+    return "&".join(
+        part for part in query.split("&") if part and unquote_plus(part.partition("=")[0]) != "token"
+    )
 
 
 def _request_headers(request: Request) -> list[tuple[str, str]]:

@@ -140,7 +140,7 @@ def test_a_standby_actor_answers_through_the_api_without_the_callers_token(
     with httpx.Client(timeout=120) as caller:
         answer = caller.post(
             f"{url}/some/path%2Fencoded",
-            params={"token": account.token, "q": "1"},
+            params={"token": account.token, "q": "1", "s": "a b"},
             content=b'{"hello": "standby"}',
             headers={"content-type": "application/json", "x-custom": "kept"},
         )
@@ -148,7 +148,9 @@ def test_a_standby_actor_answers_through_the_api_without_the_callers_token(
         assert answer.headers["x-echo"] == "yes"
         seen = answer.json()
         assert seen["method"] == "POST"
-        assert seen["path"] == "/some/path%2Fencoded?q=1"  # the token is taken out, the rest kept
+        assert (
+            seen["path"] == "/some/path%2Fencoded?q=1&s=a+b"
+        )  # the token is taken out, the rest kept as sent
         assert seen["body"] == '{"hello": "standby"}'
         assert seen["headers"]["x-custom"] == "kept"
         assert account.token not in json.dumps(seen)
