@@ -176,7 +176,7 @@ def test_standby_scales_from_none_to_two_runs_and_back_to_none(
         "isEnabled": True,
         "desiredRequestsPerActorRun": 1,
         "maxRequestsPerActorRun": 1,
-        "idleTimeoutSecs": 2,
+        "idleTimeoutSecs": 1,
     }
     actor = _standby_actor(api, "scaling", standby)
     assert actor["actorStandby"]["maxRequestsPerActorRun"] == 1
@@ -186,7 +186,7 @@ def test_standby_scales_from_none_to_two_runs_and_back_to_none(
 
     def call(_: int) -> str:
         with httpx.Client(timeout=120) as caller:
-            answer = caller.get(url, params={"token": account.token, "sleep": "3"})
+            answer = caller.get(url, params={"token": account.token, "sleep": "2"})
             assert answer.status_code == 200, answer.text
             return str(answer.json()["runId"])
 
@@ -273,7 +273,7 @@ def host_api(stack: Stack) -> Iterator[str]:
     settings = stack.settings.with_(
         port=free_port(),
         standby_host="standby.localhost",
-        standby_start_timeout_s=4.0,
+        standby_start_timeout_s=2.0,
         max_in_flight_per_caller=1,
     )
     yield stack.start_api(settings)
@@ -292,7 +292,7 @@ def test_a_wildcard_host_serves_the_actor_and_a_server_never_ready_is_a_504(
 
         # A request waiting for the actor's answer does not hold the caller's one place in progress.
         def slow(_: int) -> int:
-            params = {"token": account.token, "sleep": "2"}
+            params = {"token": account.token, "sleep": "1"}
             return int(caller.get(f"{host_api}/slow", params=params, headers={"host": host}).json()["peak"])
 
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
