@@ -1,4 +1,5 @@
-"""Request rate limits per token (or per client IP without one), counted in Redis, as Apify counts:
+"""Request rate limits per token (or per client IP without one), counted per one-second window, as
+Apify counts:
 
 - over all of the API: GREENROOM_RATE_LIMIT_PER_S requests a second;
 - per resource (one actor, task, run, build, dataset, store, queue...): GREENROOM_RATE_LIMIT_RESOURCE_PER_S
@@ -9,14 +10,18 @@ Beyond a limit: 429 `rate-limit-exceeded` in Apify's envelope, with `Retry-After
 `X-RateLimit-Limit`; every /v2 response carries `X-RateLimit-Limit`. The official clients retry a
 429 with backoff (tests/test_rate_limits.py checks the Python and the JS client).
 
-Fixed one-second windows: one pipelined round trip per request (INCR and EXPIRE per counter), keys
-`<prefix>:rl:<who>[:<resource>]:<second>`. A fixed window lets a caller make up to twice the limit
-across a window's edge; a sliding window would cost a sorted set per caller, and the point here is
-that one caller cannot take the API from the others, not exact metering.
+Each API process counts its own requests at once, in memory, and shares its counts through Redis
+every SYNC_S in one pipelined round trip (INCRBY and EXPIRE per counter, keys
+`<prefix>:rl:<who>[:<resource>]:<second>`), which answers with the deployment's totals. A request is
+refused when the last totals plus this process's requests since then pass the limit: exact with one
+API process; with several, a process learns of the others' requests at its next sync. A round
+trip per request (as this was) cost a `GET` of a run a sixth of its CPU. A fixed window lets a caller
+make up to twice the limit across a window's edge; a sliding window would cost a sorted set per
+caller, and the point here is that one caller cannot take the API from the others, not exact metering.
 
-Redis away or slow (its calls time out after 250 ms): the request is served uncounted (fail open),
-counting is skipped for a second so that no request waits on Redis meanwhile, and a warning is
-logged at most every 10 seconds. Limits protect the service; Redis trouble must not take it down.
+Redis away or slow (its calls time out after 250 ms): each process goes on counting its own requests
+(the limits hold per process), tries again a second later, and a warning is logged at most every
+10 seconds. Limits protect the service; Redis trouble must not take it down.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 _REDIS_TIMEOUT_S = 0.25
+SYNC_S = 0.05  # how often a process shares its counts: 20 round trips a second at most
 _PAUSE_AFTER_ERROR_S = 1.0
 _WARN_EVERY_S = 10.0
 
@@ -96,15 +102,56 @@ def resource_limit(settings: Settings, method: str, path: str) -> tuple[str, int
     return f"{collection}/{match[2]}", limit
 
 
+Window = tuple[int, str]  # (second, counter): <who> or <who>:<resource>
+
+
+class Counts:
+    """One API process's counts of the current windows. `shared`: the deployment's totals at the last
+    sync; `unsent`: this process's requests since, not yet added to Redis; `sending`: those of the
+    sync under way."""
+
+    def __init__(self) -> None:
+        self.shared: dict[Window, int] = {}
+        self.unsent: dict[Window, int] = {}
+        self.sending: dict[Window, int] = {}
+
+    def add(self, window: Window) -> int:
+        """Count one request; the window's count with it, as far as this process knows."""
+        unsent = self.unsent.get(window, 0) + 1
+        self.unsent[window] = unsent
+        return self.shared.get(window, 0) + self.sending.get(window, 0) + unsent
+
+    def take_unsent(self) -> dict[Window, int]:
+        self.sending, self.unsent = self.unsent, {}
+        return self.sending
+
+    def synced(self, totals: dict[Window, int]) -> None:
+        """The sync's answer: the deployment's totals of the windows it sent (ours included)."""
+        self.shared.update(totals)
+        self.sending = {}
+
+    def unsynced(self) -> None:
+        """The sync failed: what it carried stays known here, as this process's own."""
+        for window, count in self.sending.items():
+            self.shared[window] = self.shared.get(window, 0) + count
+        self.sending = {}
+
+    def forget_before(self, second: int) -> None:
+        for windows in (self.shared, self.unsent):
+            for window in [w for w in windows if w[0] < second]:
+                del windows[window]
+
+
 class RateLimits:
     """Pure ASGI middleware (no BaseHTTPMiddleware: it would drop contextvars) on /v2 requests."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.counts = Counts()
         self._redis: Redis | None = None
+        self._sync: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self._paused_until = 0.0
         self._warned_at = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,6 +159,8 @@ class RateLimits:
             try:
                 await self.app(scope, receive, send)
             finally:
+                if self._sync is not None:
+                    self._sync.cancel()
                 if self._redis is not None:
                     await self._redis.aclose()
             return
@@ -125,7 +174,7 @@ class RateLimits:
         if not limit:  # no limit here (0 in the settings)
             await self.app(scope, receive, send)
             return
-        refused = await self._count(caller_of(scope), resource)
+        refused = self._count(caller_of(scope), resource)
         if refused is not None:
             await api_error_response(refused)(scope, receive, send)
             return
@@ -138,38 +187,59 @@ class RateLimits:
 
         await self.app(scope, receive, sending)
 
-    async def _count(self, who: str, resource: tuple[str, int] | None) -> RateLimitExceeded | None:
-        """Count this request; the refusal if it is over a limit (None: within, or not counted)."""
-        now = time.time()
-        if now < self._paused_until:
-            return None
-        second = int(now)
-        prefix = f"{self.settings.redis_prefix}:rl:{who}"
-        keys = []
+    def _count(self, who: str, resource: tuple[str, int] | None) -> RateLimitExceeded | None:
+        """Count this request; the refusal if it is over a limit."""
+        second = int(time.time())
+        refused = None
+        counted = []
         if self.settings.rate_limit_per_s:
-            keys.append((f"{prefix}:{second}", self.settings.rate_limit_per_s, "all requests of this caller"))
+            counted.append((who, self.settings.rate_limit_per_s, "all requests of this caller"))
         if resource is not None and resource[1]:
-            keys.append((f"{prefix}:{resource[0]}:{second}", resource[1], f"one resource: {resource[0]}"))
+            counted.append((f"{who}:{resource[0]}", resource[1], f"one resource: {resource[0]}"))
+        for counter, limit, scope in counted:
+            if self.counts.add((second, counter)) > limit and refused is None:
+                refused = RateLimitExceeded(limit, scope, retry_after_s=1)
+        if self._sync is None:
+            self._sync = asyncio.get_running_loop().create_task(self._sync_soon())
+        return refused
+
+    async def _sync_soon(self) -> None:
+        """This process's new counts go to Redis and the deployment's totals come back: at once (the
+        first request after a quiet spell), then every SYNC_S while there are new counts."""
         try:
-            pipe = self._client().pipeline(transaction=False)
-            for key, _limit, _scope in keys:
-                pipe.incr(key)
-                pipe.expire(key, 2)
-            counts = (await pipe.execute())[::2]
-        except (RedisError, OSError, TimeoutError, RuntimeError) as exc:
-            # RuntimeError: uvloop's "the handler is closed", raised through redis-py while Redis
-            # restarts (a 500 seen in the fault loop). Such a connection may go back to the pool
-            # broken, so the next count starts from a new client.
-            self._forget_client()
-            self._paused_until = now + _PAUSE_AFTER_ERROR_S
-            if now - self._warned_at >= _WARN_EVERY_S:
-                self._warned_at = now
-                log.warning("rate limits not counted for %g s: Redis: %s", _PAUSE_AFTER_ERROR_S, exc)
-            return None
-        for count, (_key, limit, scope) in zip(counts, keys, strict=True):
-            if count > limit:
-                return RateLimitExceeded(limit, scope, retry_after_s=1)
-        return None
+            while True:
+                self.counts.forget_before(int(time.time()) - 1)
+                unsent = self.counts.take_unsent()
+                if not unsent:
+                    return
+                pause = SYNC_S
+                try:
+                    self.counts.synced(await self._send(unsent))
+                except (RedisError, OSError, TimeoutError, RuntimeError) as exc:
+                    # RuntimeError: uvloop's "the handler is closed", raised through redis-py while
+                    # Redis restarts (a 500 seen in the fault loop). Such a connection may go back to
+                    # the pool broken, so the next sync starts from a new client.
+                    self.counts.unsynced()
+                    self._forget_client()
+                    pause = _PAUSE_AFTER_ERROR_S
+                    now = time.monotonic()
+                    if now - self._warned_at >= _WARN_EVERY_S:
+                        self._warned_at = now
+                        log.warning("rate limits counted in this process only: Redis: %s", exc)
+                await asyncio.sleep(pause)
+        finally:
+            self._sync = None
+
+    async def _send(self, unsent: dict[Window, int]) -> dict[Window, int]:
+        prefix = f"{self.settings.redis_prefix}:rl"
+        windows = list(unsent)
+        pipe = self._client().pipeline(transaction=False)
+        for second, counter in windows:
+            key = f"{prefix}:{counter}:{second}"
+            pipe.incrby(key, unsent[(second, counter)])
+            pipe.expire(key, 2)
+        totals = (await pipe.execute())[::2]
+        return dict(zip(windows, totals, strict=True))
 
     def _forget_client(self) -> None:
         old, self._redis = self._redis, None

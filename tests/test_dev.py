@@ -17,7 +17,7 @@ from typing import IO
 import httpx
 
 from tests.actors import callable_actor
-from tests.procs import alive
+from tests.procs import alive, pool_children
 from tests.stack import ROOT, free_port
 
 
@@ -100,7 +100,7 @@ def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path)
         status = httpx.get(f"http://127.0.0.1:{proxy_port}/?format=json", timeout=10).json()
         assert status["connected"] is False
         # Killed, it is started again.
-        (proxy,) = [p for p in _descendants(proc.pid) if b"worker.proxy" in _cmdline(p)]
+        (proxy,) = pool_children(proc.pid, "proxy")
         os.kill(proxy, signal.SIGKILL)
         deadline = time.monotonic() + 15
         while True:

@@ -1,5 +1,6 @@
 """Request rate limits per token (server/rate_limits.py): Apify's 429 with its headers, per caller and
-per resource; the official clients retry by themselves; Redis away: served, uncounted."""
+per resource; the official clients retry by themselves; counts shared between API processes; Redis
+away: each process counts its own."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.rate_limits import RateLimits
+from server.rate_limits import SYNC_S, RateLimits
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account, new_account
@@ -91,23 +92,57 @@ def test_the_js_client_retries_429s_by_itself(limited: Stack) -> None:
     assert run_js("rate_limit.mjs", limited.url, account.token, "15") == {"ok": 15}
 
 
-def test_redis_away_serves_requests_uncounted_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    """Fail open: nothing listens at the Redis address; every request is still answered."""
+def _hello_app(settings: Settings) -> RateLimits:
+    """The middleware alone, as one API process has it, in front of one /v2 endpoint."""
 
     async def hello(request: Request) -> JSONResponse:
         return JSONResponse({"data": "hello"})
 
-    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_per_s=1)
-    app = RateLimits(Starlette(routes=[Route("/v2/hello", hello)]), settings)
+    return RateLimits(Starlette(routes=[Route("/v2/hello", hello)]), settings)
+
+
+async def _hellos(app: RateLimits, count: int, pause_s: float = 0.0) -> list[int]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        statuses = []
+        for _ in range(count):
+            statuses.append((await client.get("/v2/hello", params={"token": "t"})).status_code)
+            await asyncio.sleep(pause_s)
+        return statuses
+
+
+def test_redis_away_counts_in_the_process_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing listens at the Redis address: every request is still answered, and the process's own
+    count still holds the limit."""
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_per_s=2)
 
     async def calls() -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return [(await client.get("/v2/hello", params={"token": "t"})).status_code for _ in range(5)]
+        app = _hello_app(settings)
+        time.sleep(1 - time.time() % 1)  # one window
+        statuses = await _hellos(app, 5)
+        await asyncio.sleep(SYNC_S * 4)  # the sync fails meanwhile
+        return statuses
 
     with caplog.at_level(logging.WARNING, logger="server.rate_limits"):
-        assert asyncio.run(calls()) == [200] * 5
-    assert [r.message for r in caplog.records if "rate limits not counted" in r.message]
+        assert asyncio.run(calls()) == [200, 200, 429, 429, 429]
+    assert [r.message for r in caplog.records if "counted in this process only" in r.message]
+
+
+def test_api_processes_share_their_counts(isolated_settings: Settings) -> None:
+    """Two API processes of a deployment on one Redis: what one counted, the other refuses on. (Each
+    alone would let all 6 of its requests through, at a limit of 8.)"""
+    settings = replace(isolated_settings, rate_limit_per_s=8)
+
+    async def calls() -> tuple[list[int], list[int]]:
+        first, second = _hello_app(settings), _hello_app(settings)
+        time.sleep(1 - time.time() % 1)  # one window
+        ones = await _hellos(first, 6)
+        await asyncio.sleep(SYNC_S * 3)  # the first's counts are in Redis
+        return ones, await _hellos(second, 6, pause_s=SYNC_S)
+
+    ones, twos = asyncio.run(calls())
+    assert ones == [200] * 6
+    assert twos.count(200) < 3 and twos.count(429) > 3, twos
 
 
 def test_the_suite_account_is_not_limited(api: httpx.Client, account: Account) -> None:

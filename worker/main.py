@@ -1,7 +1,8 @@
-"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes, the
-machine's Apify Proxy (worker/proxy/) as another, and the sweeper (server/sweeper/) every
-sweep_interval_s, when this pool holds the deployment's sweeper lock; and, while it runs, Redis and
-the database closed to its sandboxed actors (worker/sandbox/network.py).
+"""run_worker: one RQ SimpleWorker in this process; run_pool: N of them as child processes (forked
+from one that imported them once: worker/forked.py), the machine's Apify Proxy (worker/proxy/) as
+another, and the sweeper (server/sweeper/) every sweep_interval_s, when this pool holds the
+deployment's sweeper lock; and, while it runs, Redis and the database closed to its sandboxed actors
+(worker/sandbox/network.py).
 
 SimpleWorker runs the job in the worker process itself (5.6 ms/job against 19 ms for a forking
 Worker here); isolation comes from execute_run, which starts every actor as its own process.
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
-import sys
 import time
 from types import FrameType
 
@@ -30,6 +31,7 @@ from server.settings import Settings
 from server.sweeper.loop import Sweeping
 from worker import sandbox
 from worker.context import configure, dispose_context, get_context
+from worker.forked import Forked, Forker
 from worker.proxy.child import ProxyChild
 from worker.runners.standby import standbys
 from worker.sandbox.network import ServicesClosed
@@ -102,10 +104,8 @@ def _until_redis_answers(connection: Redis) -> None:
 def run_pool(settings: Settings, processes: int) -> None:
     """Keep `processes` workers and settings.webhook_worker_processes webhook workers alive until
     SIGTERM/SIGINT, then stop them and wait."""
-    env_args = [sys.executable, "-m", "worker"]
-    webhook_args = [*env_args, "--webhooks"]
-    webhook_children: list[subprocess.Popen[bytes]] = []
-    children: list[subprocess.Popen[bytes]] = []
+    webhook_children: list[Forked] = []
+    children: list[Forked] = []
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -114,11 +114,16 @@ def run_pool(settings: Settings, processes: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # A signal writes to this pipe, which ends the loop's wait at once (a sleep would go on: half a
+    # second of every stop, a deploy's or a test's).
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
     configure_logging(settings)
     # Before the children's environment is made: the workers count into this pool's directory.
     configure_metrics(settings, "workers")
-    env = {**os.environ, **settings.to_env()}
-    proxy = ProxyChild(settings, env)
+    forker = Forker({**os.environ, **settings.to_env()})
+    proxy = ProxyChild(settings, forker)
     sandbox.announce(settings)
     closed = None  # renewed until the workers are gone (their actors with them), then left to expire
     if settings.sandbox != "off" and isinstance(sandbox.probe(settings), sandbox.Sandbox):
@@ -132,14 +137,15 @@ def run_pool(settings: Settings, processes: int) -> None:
         proxy.keep_alive()  # first: the first runs' actors find it listening
         children = [c for c in children if c.poll() is None]
         while len(children) < processes:
-            children.append(subprocess.Popen(env_args, env=env))
+            children.append(forker.start("worker"))
         webhook_children = [c for c in webhook_children if c.poll() is None]
         while len(webhook_children) < settings.webhook_worker_processes:
-            webhook_children.append(subprocess.Popen(webhook_args, env=env))
+            webhook_children.append(forker.start("webhooks"))
         if time.monotonic() >= next_sweep:
             sweeping()
             next_sweep = time.monotonic() + settings.sweep_interval_s
-        time.sleep(min(0.5, settings.sweep_interval_s))
+        if select.select([woken], [], [], min(0.5, settings.sweep_interval_s))[0]:
+            os.read(woken, 64)
     sweeping.close()  # the next sweeper (another pool, an API process) takes over at once
     dispose_context()
     # Each worker finishes its job: its actor has worker_stop_grace_s to end, is then stopped

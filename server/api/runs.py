@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.auth import authenticate
+from server.api.auth import authenticate, read_as_caller
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import idempotency_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest
@@ -79,13 +79,16 @@ async def _start(request: Request, run_id: str) -> Run:
     state = state_of(request)
     overrides = run_overrides(request.query_params, state.settings)
     task: Task | None = None
-    user = await authenticate(request)
     if "actorTaskId" in request.path_params:
         task_ref = request.path_params["actorTaskId"]
-        task, actor = await state.db.quick_read(lambda session: task_and_actor_sync(session, user, task_ref))
+        user, (task, actor) = await read_as_caller(
+            request, lambda session, user: task_and_actor_sync(session, user, task_ref)
+        )
     else:
         actor_ref = request.path_params["actorId"]
-        actor = await state.db.quick_read(lambda session: actor_sync(session, user, actor_ref))
+        user, actor = await read_as_caller(
+            request, lambda session, user: actor_sync(session, user, actor_ref)
+        )
     key = idempotency_key(request.query_params, request.headers)
     run_input = await _task_input(request, state, task) if task else await actor_input(request, state)
     meta = _meta(request)
@@ -143,10 +146,9 @@ async def start(request: Request) -> Response:
 
 async def get(request: Request) -> Response:
     state = state_of(request)
-    user = await authenticate(request)
-    wait_s = wait_for_finish(request.query_params, state.settings)
     run_id = request.path_params["runId"]
-    run = await state.db.quick_read(lambda session: get_run_sync(session, user, run_id))
+    _user, run = await read_as_caller(request, lambda session, user: get_run_sync(session, user, run_id))
+    wait_s = wait_for_finish(request.query_params, state.settings)
     if wait_s > 0 and not RunStatus(run.status).is_terminal:
         run = await wait_run(state, run.id, wait_s)
     return data_response(run_json(run))

@@ -3,7 +3,6 @@ started while Redis is down: every waiter gets its run's true end, and no run is
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -17,7 +16,7 @@ from server.embedded_redis import EmbeddedRedis
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.procs import alive
+from tests.procs import pool_children
 from tests.stack import Stack, running
 
 HELD = 12
@@ -80,15 +79,8 @@ def test_waiters_and_queued_runs_survive_a_redis_restart(
 
 
 def _run_workers(pool_pid: int) -> set[int]:
-    """The pool's run workers (`python -m worker`, not its webhook workers, not its proxy)."""
-    found = set()
-    for task in Path(f"/proc/{pool_pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            with contextlib.suppress(FileNotFoundError):
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                if argv[1:3] == [b"-m", b"worker"] and b"--webhooks" not in argv and alive(int(pid)):
-                    found.add(int(pid))
-    return found
+    """The pool's run workers (not its webhook workers, not its proxy)."""
+    return set(pool_children(pool_pid, "worker"))
 
 
 def test_workers_outlive_a_redis_restart(

@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from server.storage.webhooks import INSERT_DISPATCH
 from server.webhooks.events import dispatch_row
 from tests.actors import callable_actor
 from tests.conftest import Account
+from tests.procs import pool_children
 from tests.stack import Stack
 from tests.webhooks.webhooks_support import dispatch_when_done, receiving
 from worker.webhooks.delivery import LOST_CALL
@@ -34,15 +34,10 @@ def db(hooks_settings: Settings) -> Iterator[SyncDatabase]:
 
 
 def _webhook_workers(stack: Stack) -> list[int]:
-    """The pool's webhook worker processes (python -m worker --webhooks)."""
+    """The pool's webhook worker processes."""
     pool = stack.processes[0]
     assert "worker" in pool.args  # type: ignore[operator]
-    children = Path(f"/proc/{pool.pid}/task/{pool.pid}/children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if "--webhooks" in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    ]
+    return pool_children(pool.pid, "webhooks")
 
 
 def test_a_webhook_worker_killed_mid_call_does_not_lose_the_call(

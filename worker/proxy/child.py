@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import time
 
 from server.settings import Settings
+from worker.forked import Forked, Forker
 from worker.proxy.access import Destinations
 from worker.proxy.main import CANNOT_LISTEN
 
@@ -17,10 +16,10 @@ _RESTART_AFTER_S = 5.0
 
 
 class ProxyChild:
-    def __init__(self, settings: Settings, env: dict[str, str]):
+    def __init__(self, settings: Settings, forker: Forker):
         self.settings = settings
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
+        self.forker = forker
+        self.process: Forked | None = None
         self.gave_up = not settings.proxy_port  # port 0: no proxy
         self.next_start = 0.0
         if settings.proxy_port:
@@ -40,7 +39,7 @@ class ProxyChild:
         if time.monotonic() < self.next_start:
             return
         self.next_start = time.monotonic() + _RESTART_AFTER_S
-        self.process = subprocess.Popen([sys.executable, "-m", "worker.proxy"], env=self.env)
+        self.process = self.forker.start("proxy")
 
-    def children(self) -> list[subprocess.Popen[bytes]]:
+    def children(self) -> list[Forked]:
         return [self.process] if self.process is not None and self.process.poll() is None else []

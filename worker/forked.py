@@ -1,0 +1,94 @@
+"""The worker pool's children (run workers, webhook workers, the proxy), forked from one process
+that imported them once.
+
+Started as `python -m worker` each, every worker paid about 0.9 s of CPU for its imports (the server
+and worker modules, SQLAlchemy, RQ, redis-py) at each start and restart: a pool of two workers and
+two webhook workers, 3.6 s, which a 2-core host spends before the pool takes its first run, and again
+for a worker that died. multiprocessing's forkserver imports them once, in a process of its own that
+has no thread and no connection (nothing here opens one at import), and forks each child from it.
+A child gets the environment it would have had as a command (`env`), then reads its settings from it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import subprocess
+from typing import Literal
+
+from server.settings import Settings
+
+Kind = Literal["worker", "webhooks", "proxy"]
+
+# What `ps -e`, `top` and /proc/<pid>/comm call each child (at most 15 bytes): their command line is
+# the forkserver's.
+NAMES: dict[Kind, str] = {
+    "worker": "greenroom-runs",
+    "webhooks": "greenroom-hooks",
+    "proxy": "greenroom-proxy",
+}
+_PR_SET_NAME = 15
+
+# Imported by the forkserver before its first fork: the children's entry points and all they import.
+_PRELOAD = ["worker.main", "worker.proxy.main", "worker.forked"]
+
+
+def _child(kind: Kind, env: dict[str, str]) -> None:
+    ctypes.CDLL(None).prctl(_PR_SET_NAME, NAMES[kind].encode(), 0, 0, 0)
+    os.environ.clear()
+    os.environ.update(env)
+    settings = Settings.from_env()
+    if kind == "proxy":
+        from worker.proxy.main import run_proxy
+
+        run_proxy(settings)
+    else:
+        from worker.main import run_worker
+
+        run_worker(settings, webhooks=kind == "webhooks")
+
+
+class Forked:
+    """A child as the pool supervises it, with subprocess.Popen's calls: poll, send_signal, wait,
+    kill and returncode."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess):
+        self._process = process
+        self.pid = process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        if self._process.exitcode is None:
+            os.kill(self._process.pid or 0, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired("worker", timeout or 0)
+        return self._process.exitcode
+
+
+class Forker:
+    """Starts the pool's children from its forkserver (itself started with the first child: make
+    this once the environment the children inherit is set, after configure_metrics)."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
+
+    def start(self, kind: Kind) -> Forked:
+        process = self._context.Process(target=_child, args=(kind, self.env), name=f"greenroom-{kind}")
+        process.start()
+        return Forked(process)
