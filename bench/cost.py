@@ -36,6 +36,7 @@ from bench.common import api_client, greenroom_settings, nearest_rank, setup, so
 from bench.run_sync import NOOP_VERSIONS, create_task
 from bench.versus import OUT_OF_THE_WAY, throughput
 from bench.versus_rows import have_wrk, put_rate, wrk
+from worker.forked import descendants
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,13 +50,6 @@ def _cpu_s(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / _TICKS
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-
-
 class Side:
     """One checkout's Greenroom: its API and its pool, and what to ask of them."""
 
@@ -64,8 +58,9 @@ class Side:
         self.tasks, self.run_id = tasks, run_id
 
     def cpu(self) -> tuple[float, float]:
-        """(API, pool) CPU seconds so far; the pool's counts its workers and their reaped actors."""
-        pool = _cpu_s(self.pool) + sum(_cpu_s(child) for child in _children(self.pool))
+        """(API, pool) CPU seconds so far; the pool's counts every process under it (its forkserver, workers,
+        proxy; and the actors they reaped, counted in their parent's)."""
+        pool = _cpu_s(self.pool) + sum(_cpu_s(child) for child in descendants(self.pool))
         return _cpu_s(self.api), pool
 
 

@@ -41,6 +41,7 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.storage.models import DatasetItem, Run
 from server.sweeper.lock import sweep_lock_key
+from worker.forked import pool_children
 
 if TYPE_CHECKING:
     from worker.actor_api import ActorContext
@@ -50,15 +51,7 @@ FAULTS = ("kill-worker", "pubsub-kill", "kill-worker", "redis-restart")
 
 def worker_children(pool_pid: int) -> set[int]:
     """The pool's run workers (not its webhook workers)."""
-    pids = set()
-    for task in Path(f"/proc/{pool_pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            try:
-                if b"--webhooks" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    pids.add(int(pid))
-            except FileNotFoundError:
-                pass
-    return pids
+    return set(pool_children(pool_pid, "worker"))
 
 
 def parent_of(pid: int) -> int | None:

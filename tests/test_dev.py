@@ -17,8 +17,9 @@ from typing import IO
 import httpx
 
 from tests.actors import callable_actor
-from tests.procs import alive, pool_children
+from tests.procs import alive
 from tests.stack import ROOT, free_port
+from worker.forked import pool_children
 
 
 def _descendants(pid: int) -> set[int]:
@@ -71,6 +72,7 @@ def _stop(proc: subprocess.Popen[str], started: set[int]) -> None:
 def test_dev_starts_everything_serves_run_sync_and_stops_cleanly(tmp_path: Path) -> None:
     port, proxy_port = free_port(), free_port()
     proc = _dev(tmp_path, port, proxy_port)
+    started: set[int] = set()  # a failure before they are read still stops dev (it was left running)
     try:
         assert proc.stdout is not None
         url_line = proc.stdout.readline()

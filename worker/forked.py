@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+from pathlib import Path
 from typing import Literal
 
 from server.settings import Settings
@@ -92,3 +93,45 @@ class Forker:
         process = self._context.Process(target=_child, args=(kind, self.env), name=f"greenroom-{kind}")
         process.start()
         return Forked(process)
+
+
+def pool_children(pool_pid: int, kind: Kind) -> list[int]:
+    """A pool's live children of one kind, found by name (for tests, benches and operators' scripts):
+    the children of its forkserver, not a worker's own children before their exec (its standbys),
+    which have its name too."""
+    name = NAMES[kind]
+    return [pid for pid in descendants(pool_pid) if _comm(pid) == name and _comm(_parent(pid)) != name]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under `pid`: children, theirs, and so on."""
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return [pid for pid in found if _stat(pid)[:1] not in ([], ["Z"])]
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the name: state, parent, ... (none once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[1]) if len(fields) > 1 else 0
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""

@@ -16,8 +16,8 @@ from server.embedded_redis import EmbeddedRedis
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.procs import pool_children
 from tests.stack import Stack, running
+from worker.forked import pool_children
 
 HELD = 12
 RUN_S = 0.5

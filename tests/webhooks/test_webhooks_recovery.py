@@ -19,9 +19,9 @@ from server.storage.webhooks import INSERT_DISPATCH
 from server.webhooks.events import dispatch_row
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.procs import pool_children
 from tests.stack import Stack
 from tests.webhooks.webhooks_support import dispatch_when_done, receiving
+from worker.forked import pool_children
 from worker.webhooks.delivery import LOST_CALL
 
 
