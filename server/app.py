@@ -28,6 +28,7 @@ from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.requests import ObserveRequests, tag_routes
 from server.rate_limits import RateLimits
+from server.router import IndexedRouter
 from server.routes import routes
 from server.settings import Settings
 from server.standby.api import StandbyHosts
@@ -67,10 +68,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # <username>--<actor>.<host>: the actor's standby path (server/standby/), first, so that the
         # limits and the access log see it as they see that path.
         middleware.insert(0, Middleware(StandbyHosts, settings=settings))
-    return Starlette(
-        routes=table,
+    app = Starlette(
         middleware=middleware,
-        lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
@@ -81,3 +80,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: handle_server_error,
         },
     )
+    app.router = IndexedRouter(table, lifespan=lifespan)  # before the first request builds the stack
+    return app
