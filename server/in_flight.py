@@ -118,6 +118,15 @@ def waiting() -> Iterator[None]:
         place.take_again()
 
 
+async def wait_woken(event: asyncio.Event, timeout_s: float) -> None:
+    """Until `event` is set or timeout_s has passed, not counted as in progress meanwhile: a held
+    request's wait. asyncio.timeout, not wait_for, which wraps the wait in a task of its own that each
+    held request kept besides its own."""
+    with contextlib.suppress(TimeoutError), waiting():
+        async with asyncio.timeout(max(timeout_s, 0)):
+            await event.wait()
+
+
 class InFlight:
     """Pure ASGI middleware, outermost: waiting and refusing cost the least they can."""
 

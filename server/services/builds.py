@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import NotFound
 from server.events import publish_abort, publish_run_finished
-from server.in_flight import waiting
+from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.queue import enqueue_builds
 from server.services.build_versions import NEW_BUILDS, BuildRequest, build_version, lock_actor
@@ -80,8 +80,7 @@ async def wait_for_build(state: AppState, build_id: str, timeout_s: float) -> Bu
             remaining = deadline - loop.time()
             if RunStatus(build.status).is_terminal or remaining <= 0:
                 return build
-            with contextlib.suppress(TimeoutError), waiting():
-                await asyncio.wait_for(woken.wait(), remaining)
+            await wait_woken(woken, remaining)
             woken.clear()
 
 

@@ -9,10 +9,9 @@ writes to SQL without a message, is seen within POLL_S: the run is read again at
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
-from server.in_flight import waiting
+from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.services.waiting import read_run
 from server.statuses import RunStatus
@@ -47,7 +46,6 @@ async def run_changes(
         if RunStatus(run.status).is_terminal or now >= deadline or state.waiters.draining:
             return  # the run as it ended, or as it stands, was the last yielded
         timeout = min(POLL_S, deadline - now, idle_s - (now - quiet_since))
-        with contextlib.suppress(TimeoutError), waiting():
-            await asyncio.wait_for(woken.wait(), max(timeout, 0))
+        await wait_woken(woken, timeout)
         woken.clear()
         run = None

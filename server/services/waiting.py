@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from sqlalchemy.exc import NoResultFound
 
-from server.in_flight import waiting
+from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.statuses import RunStatus
 from server.storage.models import Run
@@ -69,7 +68,6 @@ async def _wait(
         done = until(run) if until is not None else RunStatus(run.status).is_terminal
         if done or remaining <= 0 or state.waiters.draining:
             return run
-        with contextlib.suppress(TimeoutError), waiting():
-            await asyncio.wait_for(woken.wait(), remaining)
+        await wait_woken(woken, remaining)
         woken.clear()
         run = None

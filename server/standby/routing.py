@@ -13,14 +13,13 @@ room on one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from server.errors import ApiError
-from server.in_flight import waiting
+from server.in_flight import wait_woken, waiting
 from server.run_options import RunOverrides
 from server.services.runs import RunMeta, start_run
 from server.standby import activity
@@ -106,12 +105,8 @@ async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig)
             raise _too_late(settings.standby_start_timeout_s, bool(starting), settings.standby_max_runs)
         if starting:
             # Woken when the worker says the run is ready (or it ends); read SQL again regardless.
-            with (
-                state.waiters.watch(starting[0].id, "standby") as woken,
-                contextlib.suppress(TimeoutError),
-                waiting(),
-            ):
-                await asyncio.wait_for(woken.wait(), min(remaining, 1.0))
+            with state.waiters.watch(starting[0].id, "standby") as woken:
+                await wait_woken(woken, min(remaining, 1.0))
         else:
             with waiting():
                 await asyncio.sleep(min(remaining, _RECHECK_S))
