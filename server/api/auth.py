@@ -52,8 +52,9 @@ async def _caller(request: Request, session: AsyncSession | None) -> tuple[User,
 
 
 async def read_as_caller(request: Request, read: Callable[[Session, User], T]) -> tuple[User, T]:
-    """authenticate, then read(session, user), in one quick read: a request's one thread hop instead
-    of two (a GET of a run, a start's task and actor). The token is checked first, as apart."""
+    """authenticate, then read(session, user), in one quick read: one thread hop instead of two (a
+    GET of a run, a start's task and actor). The token is checked first: a bad one is 401 whatever
+    the read would have said, and the read's own error comes once the caller is noted."""
     token = _token_of(request)
 
     def both(session: Session) -> tuple[Holder | None, T | None, ApiError | None]:
@@ -62,7 +63,7 @@ async def read_as_caller(request: Request, read: Callable[[Session, User], T]) -
             return None, None, None
         try:
             return holder, read(session, holder.user), None
-        except ApiError as exc:  # raised once the caller is noted, as apart
+        except ApiError as exc:  # raised below, once the caller is noted
             return holder, None, exc
 
     holder, value, error = await state_of(request).db.quick_read(both)
