@@ -43,6 +43,7 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.storage.models import Run
 from server.users import create_user
+from worker.forked import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_REDIS = ("127.0.0.1", 6379)
@@ -238,6 +239,23 @@ class Children:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self._procs = [proc for proc in self._procs if proc not in targets]
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of the children it has reaped (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / _TICKS
+
+
+def tree_cpu_s(pid: int) -> float:
+    """cpu_s of `pid` and of every live process under it (a pool: its forkserver, workers, proxy)."""
+    return cpu_s(pid) + sum(cpu_s(child) for child in descendants(pid))
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

@@ -32,22 +32,19 @@ if __package__ in (None, ""):  # run as `python bench/cost.py`: the repository r
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.cli import add_database_url, add_redis_url, command_line, table_report
-from bench.common import api_client, greenroom_settings, nearest_rank, setup, software, start_greenroom
+from bench.common import (
+    api_client,
+    cpu_s,
+    greenroom_settings,
+    nearest_rank,
+    setup,
+    software,
+    start_greenroom,
+    tree_cpu_s,
+)
 from bench.run_sync import NOOP_VERSIONS, create_task
 from bench.versus import OUT_OF_THE_WAY, throughput
 from bench.versus_rows import have_wrk, put_rate, wrk
-from worker.forked import descendants
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds of a process and of its children it has reaped (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / _TICKS
 
 
 class Side:
@@ -60,8 +57,7 @@ class Side:
     def cpu(self) -> tuple[float, float]:
         """(API, pool) CPU seconds so far; the pool's counts every process under it (its forkserver, workers,
         proxy; and the actors they reaped, counted in their parent's)."""
-        pool = _cpu_s(self.pool) + sum(_cpu_s(child) for child in descendants(self.pool))
-        return _cpu_s(self.api), pool
+        return cpu_s(self.api), tree_cpu_s(self.pool)
 
 
 def _measured(side: Side, work: Callable[[], tuple[float, int]]) -> tuple[float, float, float]:

@@ -24,22 +24,16 @@ if __package__ in (None, ""):  # run as `python bench/pool_start.py`: the reposi
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.cli import add_database_url, add_redis_url, command_line, table_report
-from bench.common import Setup, child_env, greenroom_settings, nearest_rank, setup, software, wait_for_workers
-from worker.forked import descendants
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of `pid` and every process under it, with the children each has reaped."""
-    total = 0.0
-    for each in [pid, *descendants(pid)]:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += sum(int(f) for f in fields[11:15]) / _TICKS
-    return total
+from bench.common import (
+    Setup,
+    child_env,
+    greenroom_settings,
+    nearest_rank,
+    setup,
+    software,
+    tree_cpu_s,
+    wait_for_workers,
+)
 
 
 def start_once(bench: Setup, name: str, workers: int) -> dict[str, float]:
