@@ -56,8 +56,9 @@ class Forked:
     kill and returncode."""
 
     def __init__(self, process: multiprocessing.process.BaseProcess):
+        assert process.pid is not None, "a started process"
         self._process = process
-        self.pid = process.pid
+        self.pid: int = process.pid
 
     @property
     def returncode(self) -> int | None:
@@ -68,7 +69,7 @@ class Forked:
 
     def send_signal(self, sig: int) -> None:
         if self._process.exitcode is None:
-            os.kill(self._process.pid or 0, sig)
+            os.kill(self.pid, sig)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)

@@ -48,7 +48,8 @@ async def _caller(request: Request, session: AsyncSession | None) -> tuple[User,
         holder = await state_of(request).db.quick_read(lambda own: token_holder_sync(own, token))
     else:
         holder = await token_holder(session, token)
-    return _admitted(request, holder).user, holder.run_id if holder else None
+    admitted = _admitted(request, holder)
+    return admitted.user, admitted.run_id
 
 
 async def read_as_caller(request: Request, read: Callable[[Session, User], T]) -> tuple[User, T]:
