@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +24,9 @@ from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
 from tests.procs import alive
 from tests.stack import free_port, worker_here
-from worker import jobs
+from worker import jobs, shutdown
 from worker.main import new_worker
+from worker.runners.standby import Standby, Standbys, standbys
 
 
 @pytest.fixture
@@ -73,6 +76,41 @@ def test_a_run_started_wake_up_lost_to_redis_does_not_fail_the_run(
     new_worker([queue], connection).work(burst=True, with_scheduler=False)
     connection.close()
     assert api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] == "SUCCEEDED"
+
+
+def test_a_stop_while_the_next_standby_is_made_stops_the_worker(
+    quiet: tuple[Settings, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM between jobs, while the worker makes the next run's actor process. It used to be
+    taken for a failed fork: the worker went back to its queue, took the next job and waited on
+    until its pool killed it (19 s teardowns in the suite)."""
+    settings, api = quiet
+    make = Standbys._make
+
+    def stopped_while_making(self: Standbys) -> Standby:
+        monkeypatch.setattr(Standbys, "_make", make)  # once
+        os.kill(os.getpid(), signal.SIGTERM)  # RQ's handler runs here, in the main thread
+        return make(self)
+
+    actor = api.post("/acts", json=callable_actor("two", "count_once")).json()["data"]
+    first, second = (api.post(f"/acts/{actor['id']}/runs").json()["data"] for _ in range(2))
+    connection = Redis.from_url(settings.redis_url)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    standbys().enable()
+    standbys().refill()  # the first run's, so that the next one is made between the jobs
+    monkeypatch.setattr(Standbys, "_make", stopped_while_making)
+    monkeypatch.setattr(shutdown, "_current", None)  # this test's stop, not the next one's
+    try:
+        worker = new_worker([make_queue(connection, settings.queue_name)], connection)
+        worker.worker_ttl = 17  # a worker that went back to its queue gives up waiting after 2 s
+        worker.work(with_scheduler=False)
+    finally:
+        standbys().close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        connection.close()
+    assert api.get(f"/actor-runs/{first['id']}").json()["data"]["status"] == "SUCCEEDED"
+    assert api.get(f"/actor-runs/{second['id']}").json()["data"]["status"] == "READY"
 
 
 def test_callable_timeout_kills_actor_and_grandchildren(api: httpx.Client) -> None:

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Literal
 
@@ -31,13 +32,26 @@ NAMES: dict[Kind, str] = {
     "proxy": "greenroom-proxy",
 }
 _PR_SET_NAME = 15
+_PR_SET_PDEATHSIG = 1
 
 # Imported by the forkserver before its first fork: the children's entry points and all they import.
 _PRELOAD = ["worker.main", "worker.proxy.main", "worker.forked"]
 
 
 def _child(kind: Kind, env: dict[str, str]) -> None:
-    ctypes.CDLL(None).prctl(_PR_SET_NAME, NAMES[kind].encode(), 0, 0, 0)
+    libc = ctypes.CDLL(None)
+    libc.prctl(_PR_SET_NAME, NAMES[kind].encode(), 0, 0, 0)
+    # A pool killed on its own (SIGKILL to its pid, not its process group; an OOM kill) would leave
+    # its children working on, reparented to init, for good. The forkserver exits once every holder
+    # of its "alive" pipe has closed it: the pool, and each child it forked, which inherits it so
+    # that a child could start processes from it too (these never do). Closed here, the forkserver
+    # exits with the pool, and its death stops the children as the pool's stop would (SIGTERM: a
+    # run's actor gets its grace). The signal is set first: the pool may be gone already.
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+        forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
     os.environ.clear()
     os.environ.update(env)
     settings = Settings.from_env()

@@ -23,9 +23,11 @@ from tests.actors import callable_actor
 from tests.conftest import Account
 from tests.procs import alive
 from tests.stack import Stack, wait_until_listening
+from worker.forked import NAMES, pool_children
 
 DETECT_S = 15.0
 RUNS = 2  # one per worker of the pool: every run of the test is going when the pool dies
+KINDS = list(NAMES)
 
 
 def lock_holder(redis: Redis, prefix: str) -> int | None:
@@ -140,3 +142,22 @@ def test_the_sweeper_lock_is_released_at_a_clean_stop_and_taken_over(
     # Released by the pool, then taken by the API's next sweep: well under the lock's lease.
     taken_s = until_holder(redis, stack.settings.redis_prefix, api_proc.pid, stack.settings.sweep_lock_s)
     assert taken_s < stack.settings.sweep_lock_s - 1, taken_s
+
+
+def test_a_pool_killed_alone_takes_its_workers_and_its_proxy_with_it(
+    pool_first: tuple[Stack, Redis],
+) -> None:
+    """SIGKILL to the pool's pid only (an OOM kill, `kill -9` of the pid a process manager knows):
+    its children used to work on, reparented to init, taking runs for good."""
+    stack, _ = pool_first
+    pool = stack.processes[0]
+    stack.wait_for_workers(RUNS)
+    children = {kind: pool_children(pool.pid, kind) for kind in KINDS}
+    assert all(children.values()), children
+    pool.kill()
+    pool.wait()
+    pids = [pid for kind in KINDS for pid in children[kind]]
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if alive(pid)], children
