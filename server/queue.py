@@ -52,9 +52,10 @@ def make_queue(connection: Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer, job_class=GreenroomJob)
 
 
-def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -> None:
-    """Jobs of `function` (args[i] for job_ids[i]) in one MULTI/EXEC round trip. RQ's enqueue_call
-    without a pipeline makes two per job (the queue's key set, then the job).
+def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -> int:
+    """Jobs of `function` (args[i] for job_ids[i]) in one MULTI/EXEC round trip (RQ's enqueue_call
+    without a pipeline makes two per job: the queue's key set, then the job); the jobs waiting in
+    the queue once they are in it, theirs included.
 
     timeout=-1: the job enforces its own deadline (a run's timeout, GREENROOM_BUILD_TIMEOUT_S, a
     webhook call's), not RQ's 180 s default."""
@@ -69,11 +70,14 @@ def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -
                 failure_ttl=86400,
                 pipeline=pipeline,
             )
-        pipeline.execute()
+        pipeline.llen(queue.key)
+        waiting: int = pipeline.execute()[-1]
+        return waiting
 
 
-def enqueue_run_sync(queue: Queue, run_id: str) -> None:
-    _enqueue(queue, EXECUTE_RUN, [run_id], [run_id])
+def enqueue_run_sync(queue: Queue, run_id: str) -> int:
+    """The jobs waiting in the queue once the run's is in it."""
+    return _enqueue(queue, EXECUTE_RUN, [run_id], [run_id])
 
 
 def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
@@ -93,16 +97,18 @@ def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
     return [run_id for run_id, status in zip(run_ids, statuses, strict=True) if status != b"queued"]
 
 
-async def enqueue_run(queue: Queue, run_id: str) -> None:
-    """Call only after the run row is committed: the worker must never see a missing run.
+async def enqueue_run(queue: Queue, run_id: str) -> int:
+    """Call only after the run row is committed: the worker must never see a missing run. The jobs
+    waiting in the queue once the run's is in it (0: Redis was away).
 
     Redis away is not the caller's failure: the run is committed, and a worker pool's sweeper
     (server/sweeper/) enqueues a READY run that has no job once Redis is back.
     """
     try:
-        await anyio.to_thread.run_sync(enqueue_run_sync, queue, run_id)
+        return await anyio.to_thread.run_sync(enqueue_run_sync, queue, run_id)
     except RedisError as exc:
         log.warning("run %s is committed but not enqueued (%s); the sweeper will enqueue it", run_id, exc)
+        return 0
 
 
 def enqueue_builds_sync(queue: Queue, build_ids: list[str]) -> None:

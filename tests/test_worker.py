@@ -78,6 +78,24 @@ def test_a_run_started_wake_up_lost_to_redis_does_not_fail_the_run(
     assert api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] == "SUCCEEDED"
 
 
+def test_a_start_with_jobs_ahead_of_it_is_answered_at_once(quiet: tuple[Settings, httpx.Client]) -> None:
+    """A start waits up to 2 s for a worker to take its run (`apify actors start` reads the status
+    at once). A run whose job has others ahead of it in the queue has no idle worker to go to: it is
+    answered READY at once. It used to wait out the 2 s, so a flood of starts went at the workers'
+    pace. (No worker takes jobs here.)"""
+    _settings, api = quiet
+    actor = api.post("/acts", json=callable_actor("queued", "count_once")).json()["data"]
+    answers = []
+    for _ in range(2):
+        began = time.monotonic()
+        run = api.post(f"/acts/{actor['id']}/runs").json()["data"]
+        answers.append((run["status"], time.monotonic() - began))
+    (first, first_s), (second, second_s) = answers
+    assert (first, second) == ("READY", "READY")
+    assert first_s >= 2.0  # alone in the queue: it waited for a worker, which did not come
+    assert second_s < 2.0, second_s
+
+
 def test_a_stop_while_the_next_standby_is_made_stops_the_worker(
     quiet: tuple[Settings, httpx.Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:

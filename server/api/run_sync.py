@@ -125,9 +125,10 @@ async def run_sync_events(request: Request, answer: Answer) -> Response:
     """
     state = state_of(request)
     held = contextlib.AsyncExitStack()
-    run, woken, current = await held.enter_async_context(started(request, "run-sync"))
-    headers = naming(state.settings, run.id) | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return _HeldStream(_events(state, run.id, woken, current, answer), held, headers)
+    start, woken, current = await held.enter_async_context(started(request, "run-sync"))
+    run_id = start.run.id
+    headers = naming(state.settings, run_id) | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return _HeldStream(_events(state, run_id, woken, current, answer), held, headers)
 
 
 async def _events(

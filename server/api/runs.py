@@ -19,7 +19,7 @@ from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response
 from server.services.resolve import actor_sync, get_run, get_run_sync, task_and_actor_sync
-from server.services.runs import RunInput, RunMeta, start_run
+from server.services.runs import RunInput, RunMeta, Started, start_run
 from server.services.validation import check_text
 from server.services.waiting import wait_for_claim
 from server.services.waiting import wait_for_finish as wait_run
@@ -69,11 +69,13 @@ async def actor_input(request: Request, state: AppState) -> RunInput | None:
 # How long a start (without waitForFinish) waits for a worker to take the run. Apify answers with a
 # run its scheduler has usually placed by the time the caller reads it again; `apify actors start`
 # reads it at once and exits 1 ("failed") when it is still READY. An idle worker takes a run in well
-# under this; with every worker busy the run is answered READY after it, as queued.
+# under this. A run whose job has others ahead of it in the queue has no idle worker to go to: it
+# is answered READY at once, as queued (before, a flood of starts was answered at the rate the
+# workers took runs, each start held up to this long).
 _CLAIM_WAIT_S = 2.0
 
 
-async def _start(request: Request, run_id: str) -> Run:
+async def _start(request: Request, run_id: str) -> Started:
     """Parse everything, then start: a bad request is answered before anything is written."""
     note(request, run_id=run_id)
     state = state_of(request)
@@ -98,9 +100,9 @@ async def _start(request: Request, run_id: str) -> Run:
 
 
 @contextlib.asynccontextmanager
-async def started(request: Request, kind: str) -> AsyncIterator[tuple[Run, asyncio.Event, Run | None]]:
-    """Start a run, registered as its waiter: (the run, the registration's event, the run if it is
-    current: else it is read once registered).
+async def started(request: Request, kind: str) -> AsyncIterator[tuple[Started, asyncio.Event, Run | None]]:
+    """Start a run, registered as its waiter: (the start, the registration's event, the run if it
+    is current: else it is read once registered).
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
     current: no finish can have been missed, and no read is needed before waiting. A repeat of an
@@ -110,13 +112,13 @@ async def started(request: Request, kind: str) -> AsyncIterator[tuple[Run, async
     state = state_of(request)
     run_id = new_id()
     with state.waiters.watch(run_id, kind) as woken:
-        run = await _start(request, run_id)
-        if run.id == run_id:
-            yield run, woken, run
+        start = await _start(request, run_id)
+        if start.run.id == run_id:
+            yield start, woken, start.run
             return
-    note(request, run_id=run.id)
-    with state.waiters.watch(run.id, kind) as woken:
-        yield run, woken, None
+    note(request, run_id=start.run.id)
+    with state.waiters.watch(start.run.id, kind) as woken:
+        yield start, woken, None
 
 
 async def start_and_wait(
@@ -125,10 +127,11 @@ async def start_and_wait(
     """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
     to take it (RUNNING)."""
     state = state_of(request)
-    async with started(request, kind) as (run, woken, current):
+    async with started(request, kind) as (start, woken, current):
+        run = start.run
         if wait_s > 0:
             return await wait_run(state, run.id, wait_s, woken=woken, current=current)
-        if claim_s > 0 and current is not None:
+        if claim_s > 0 and current is not None and not start.ahead:
             return await wait_for_claim(state, run.id, claim_s, woken, current)
         return run
 

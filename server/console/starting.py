@@ -52,4 +52,4 @@ async def start_from_form(
     client = request.client.host if request.client else None
     meta = RunMeta(origin="WEB", client_ip=client, user_agent=request.headers.get("user-agent"))
     body = RunInput(json.dumps(given, ensure_ascii=False).encode(), JSON_UTF8)
-    return await start_run(state, user, actor, task, overrides, body, meta)
+    return (await start_run(state, user, actor, task, overrides, body, meta)).run

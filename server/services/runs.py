@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -125,6 +125,13 @@ class RunStart:
     idempotency_key: str | None = None
 
 
+class Started(NamedTuple):
+    run: Run
+    # Jobs that waited in the run's queue ahead of its own (0 when it was not enqueued: a repeat of
+    # an idempotent start, Redis away). Any: no worker is idle, the run will wait its turn.
+    ahead: int
+
+
 async def start_run(
     state: AppState,
     user: User,
@@ -136,7 +143,7 @@ async def start_run(
     *,
     run_id: str | None = None,
     idempotency_key: str | None = None,
-) -> Run:
+) -> Started:
     """Write the run, its storages and INPUT in one transaction (write_run), commit, then enqueue
     the job. A repeat of an idempotent start: that run, as it is now (its id is not run_id).
 
@@ -152,11 +159,11 @@ async def start_run(
     except KeyTaken as taken:  # rolled back: another start with the key committed first
         run, dispatches = await state.db.quick_read(taken.keyed.taken_run), None
     if dispatches is None:
-        return run
+        return Started(run, 0)
     # Committed: only now may a worker see the job (and a webhook worker the dispatches).
-    await enqueue_run(state.queue, run.id)
+    waiting = await enqueue_run(state.queue, run.id)
     await enqueue_dispatches(state, dispatches)
-    return run
+    return Started(run, max(0, waiting - 1))
 
 
 def write_run(

@@ -124,7 +124,8 @@ async def _start(state: AppState, user: User, actor: Actor, config: StandbyConfi
         return None
     overrides = RunOverrides(timeout_s=0, memory_mbytes=config.memory_mbytes, build=config.build)
     try:
-        return await start_run(state, user, actor, None, overrides, None, RunMeta(origin=STANDBY_ORIGIN))
+        started = await start_run(state, user, actor, None, overrides, None, RunMeta(origin=STANDBY_ORIGIN))
+        return started.run
     finally:
         await activity.started(redis, prefix, user.id, actor.id)
 
