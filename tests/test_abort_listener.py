@@ -16,7 +16,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from server.events import publish_abort
+from server.events import publish_abort, publish_reboot
 from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
@@ -24,7 +24,7 @@ from server.storage.ids import utcnow
 from server.storage.runs import RUNS
 from tests.actors import callable_actor
 from worker.abort import AbortListener, AbortWatch, abort_listener
-from worker.reboots import pending
+from worker.reboots import RebootSignal, pending
 
 
 @pytest.fixture
@@ -101,4 +101,47 @@ def test_a_watch_reads_sql_when_the_subscription_was_lost_since_the_mark(
         watch.start(mark)
         assert pending(watch.fileno())
     finally:
+        watch.close()
+
+
+def test_caught_up_has_heard_a_reboot_published_before_it(
+    listener: AbortListener, run_id: str, db: SyncDatabase, settings: Settings
+) -> None:
+    """The job's check after an attempt: a reboot committed and published before caught_up() has
+    reached the watch by the time it answers, with no read of the job's own."""
+    reboots = RebootSignal(0)
+    watch = AbortWatch(settings.redis_url, settings.redis_prefix, db, run_id, reboots)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        watch.start(listener.mark())
+        with db.begin() as connection:  # as the API commits a reboot, then publishes it
+            connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(reboot_count=1))
+        publish_reboot(client, settings.redis_prefix, run_id)
+        assert watch.caught_up()
+        assert reboots.take()
+    finally:
+        client.close()
+        watch.close()
+        reboots.close()
+
+
+def test_caught_up_after_a_lost_subscription_has_read_what_went_nowhere(
+    listener: AbortListener, run_id: str, db: SyncDatabase, settings: Settings
+) -> None:
+    """An abort committed while the listener's connection was down (its message lost): caught_up()
+    is not True before the listener subscribed again and read the run from SQL."""
+    watch = AbortWatch(settings.redis_url, settings.redis_prefix, db, run_id)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        watch.start(listener.mark())
+        assert watch.caught_up() and not pending(watch.fileno())
+        for entry in client.client_list(_type="pubsub"):
+            if entry["name"] == f"{settings.redis_prefix}:abort":
+                client.client_kill_filter(_id=entry["id"])
+        _aborting(db, run_id)
+        publish_abort(client, settings.redis_prefix, run_id)  # to nobody, or heard: either way
+        _until(watch.caught_up, "the listener to catch up")
+        assert pending(watch.fileno())
+    finally:
+        client.close()
         watch.close()

@@ -307,7 +307,8 @@ def _rebooting(outcome: RunOutcome, abort: AbortWatch, reboots: RebootSignal) ->
     if outcome.timed_out or outcome.aborted or outcome.worker_stopped or pending(abort.fileno()):
         return False
     try:
-        abort.check()  # the generation now in SQL (and an abort that came meanwhile)
+        if not abort.caught_up():
+            abort.check()  # the generation now in SQL (and an abort that came meanwhile)
     except SQLAlchemyError:
         log.warning("could not read run %s after its attempt", abort.run_id, exc_info=True)
     return reboots.take() and not pending(abort.fileno())
