@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.errors import TooManyInFlight, api_error_response
+from server.events import Wake
 from server.observability.metrics import instruments
 from server.rate_limits import caller_of
 from server.settings import Settings
@@ -118,7 +119,7 @@ def waiting() -> Iterator[None]:
         place.take_again()
 
 
-async def wait_woken(event: asyncio.Event, timeout_s: float) -> None:
+async def wait_woken(event: Wake, timeout_s: float) -> None:
     """Until `event` is set or timeout_s has passed, not counted as in progress meanwhile: a held
     request's wait. asyncio.timeout, not wait_for, which wraps the wait in a task of its own that each
     held request kept besides its own."""

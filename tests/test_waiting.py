@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from server.events import publish_run_finished
+from server.events import Wake, publish_run_finished
 from server.lifespan import AppState, lifespan_for
 from server.services import waiting
 from server.settings import Settings
@@ -183,3 +183,29 @@ def test_get_run_wait_for_finish_wakes_on_finish(
     assert response.status_code == 200
     assert response.json()["data"]["status"] == "SUCCEEDED"
     assert time.monotonic() - started < 3
+
+
+def test_a_wake_survives_its_waits_timing_out_and_is_set_once_for_the_next() -> None:
+    """A held request's wake-up (server/events.py Wake): a wait that times out leaves it usable; a
+    set before the wait ends the next wait at once; one waiter at a time."""
+
+    async def scenario() -> None:
+        wake = Wake()
+        for _ in range(2):  # timed out twice: each cancelled wait cleans up after itself
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.01):
+                    await wake.wait()
+        waiter = asyncio.create_task(wake.wait())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError):
+            await wake.wait()
+        wake.set()
+        await asyncio.wait_for(waiter, 1)
+        await asyncio.wait_for(wake.wait(), 1)  # still set
+        wake.clear()
+        assert not wake.is_set()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await wake.wait()
+
+    asyncio.run(scenario())

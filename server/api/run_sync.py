@@ -5,7 +5,6 @@ answering with the run's dataset items."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from server.api.params import output_record_key
 from server.api.runs import run_location, start_and_wait, started
 from server.errors import ApiError, RunFailed, RunTimeoutExceeded
+from server.events import Wake
 from server.lifespan import AppState, state_of
 from server.responses import json_bytes, record_response
 from server.services.run_changes import run_changes
@@ -132,7 +132,7 @@ async def run_sync_events(request: Request, answer: Answer) -> Response:
 
 
 async def _events(
-    state: AppState, run_id: str, woken: asyncio.Event, current: Run | None, answer: Answer
+    state: AppState, run_id: str, woken: Wake, current: Run | None, answer: Answer
 ) -> AsyncIterator[bytes]:
     wait_s, idle_s = state.settings.run_sync_wait_s, state.settings.event_stream_keepalive_s
     last: Run | None = current

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from server.api.auth import authenticate, read_as_caller
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import idempotency_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest
+from server.events import Wake
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response
@@ -100,7 +100,7 @@ async def _start(request: Request, run_id: str) -> Started:
 
 
 @contextlib.asynccontextmanager
-async def started(request: Request, kind: str) -> AsyncIterator[tuple[Started, asyncio.Event, Run | None]]:
+async def started(request: Request, kind: str) -> AsyncIterator[tuple[Started, Wake, Run | None]]:
     """Start a run, registered as its waiter: (the start, the registration's event, the run if it
     is current: else it is read once registered).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from server.events import Wake
 from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.services.waiting import read_run
@@ -21,7 +22,7 @@ POLL_S = 1.0
 
 
 async def run_changes(
-    state: AppState, run_id: str, woken: asyncio.Event, current: Run | None, wait_s: float, idle_s: float
+    state: AppState, run_id: str, woken: Wake, current: Run | None, wait_s: float, idle_s: float
 ) -> AsyncIterator[Run | None]:
     """The run each time its status or status message changes (first: as it is now), and None after
     each idle_s without a change. Ends after the run as it ended, or as it stands when wait_s has

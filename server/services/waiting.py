@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import NoResultFound
 
+from server.events import Wake
 from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.statuses import RunStatus
@@ -26,7 +27,7 @@ async def wait_for_finish(
     run_id: str,
     timeout_s: float,
     *,
-    woken: asyncio.Event | None = None,
+    woken: Wake | None = None,
     current: Run | None = None,
 ) -> Run:
     """The run once terminal, or as it stands when timeout_s has passed or the server is stopping.
@@ -40,9 +41,7 @@ async def wait_for_finish(
     return await _wait(state, run_id, timeout_s, woken, current)
 
 
-async def wait_for_claim(
-    state: AppState, run_id: str, timeout_s: float, woken: asyncio.Event, current: Run
-) -> Run:
+async def wait_for_claim(state: AppState, run_id: str, timeout_s: float, woken: Wake, current: Run) -> Run:
     """The run once a worker has it (no longer READY), or as it stands after timeout_s."""
     return await _wait(state, run_id, timeout_s, woken, current, until=_claimed)
 
@@ -55,7 +54,7 @@ async def _wait(
     state: AppState,
     run_id: str,
     timeout_s: float,
-    woken: asyncio.Event,
+    woken: Wake,
     run: Run | None,
     until: Callable[[Run], bool] | None = None,
 ) -> Run:
