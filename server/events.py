@@ -129,12 +129,14 @@ class RunWaiters:
     @contextlib.contextmanager
     def watch(self, run_id: str, kind: str = "waitForFinish") -> Iterator[Wake]:
         """Register before reading SQL, so a finish between the read and the wait is never missed."""
+        # Registered here, not through _registered(): one generator less kept by each held request.
+        wake = _register(self._events, run_id)
         self.held[kind] += 1
         try:
-            with _registered(self._events, run_id) as event:
-                yield event
+            yield wake
         finally:
             self.held[kind] -= 1
+            _unregister(self._events, run_id, wake)
 
     @contextlib.contextmanager
     def follow_log(self, run_id: str) -> Iterator[Wake]:
@@ -228,15 +230,24 @@ class Wake:
             self._future = None
 
 
-@contextlib.contextmanager
-def _registered(registry: dict[str, list[Wake]], run_id: str) -> Iterator[Wake]:
+def _register(registry: dict[str, list[Wake]], run_id: str) -> Wake:
     wake = Wake()
     registry.setdefault(run_id, []).append(wake)
+    return wake
+
+
+def _unregister(registry: dict[str, list[Wake]], run_id: str, wake: Wake) -> None:
+    wakes = registry.get(run_id)
+    if wakes is not None:
+        wakes.remove(wake)
+        if not wakes:
+            del registry[run_id]
+
+
+@contextlib.contextmanager
+def _registered(registry: dict[str, list[Wake]], run_id: str) -> Iterator[Wake]:
+    wake = _register(registry, run_id)
     try:
         yield wake
     finally:
-        wakes = registry.get(run_id)
-        if wakes is not None:
-            wakes.remove(wake)
-            if not wakes:
-                del registry[run_id]
+        _unregister(registry, run_id, wake)

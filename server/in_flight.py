@@ -123,9 +123,18 @@ async def wait_woken(event: Wake, timeout_s: float) -> None:
     """Until `event` is set or timeout_s has passed, not counted as in progress meanwhile: a held
     request's wait. asyncio.timeout, not wait_for, which wraps the wait in a task of its own that each
     held request kept besides its own."""
-    with contextlib.suppress(TimeoutError), waiting():
+    # waiting()'s steps inline: its generator and context manager were kept by every held request.
+    place = _place.get()
+    if place is not None:
+        place.give_back()
+    try:
         async with asyncio.timeout(max(timeout_s, 0)):
             await event.wait()
+    except TimeoutError:
+        pass
+    finally:
+        if place is not None:
+            place.take_again()
 
 
 class InFlight:
