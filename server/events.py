@@ -129,7 +129,6 @@ class RunWaiters:
     @contextlib.contextmanager
     def watch(self, run_id: str, kind: str = "waitForFinish") -> Iterator[Wake]:
         """Register before reading SQL, so a finish between the read and the wait is never missed."""
-        # Registered here, not through _registered(): one generator less kept by each held request.
         wake = _register(self._events, run_id)
         self.held[kind] += 1
         try:
@@ -141,8 +140,11 @@ class RunWaiters:
     @contextlib.contextmanager
     def follow_log(self, run_id: str) -> Iterator[Wake]:
         """Like watch, but also woken by each committed log chunk of the run."""
-        with _registered(self._log_events, run_id) as event:
-            yield event
+        wake = _register(self._log_events, run_id)
+        try:
+            yield wake
+        finally:
+            _unregister(self._log_events, run_id, wake)
 
     def _wake(self, run_id: str) -> None:
         for registry in (self._events, self._log_events):
@@ -242,12 +244,3 @@ def _unregister(registry: dict[str, list[Wake]], run_id: str, wake: Wake) -> Non
         wakes.remove(wake)
         if not wakes:
             del registry[run_id]
-
-
-@contextlib.contextmanager
-def _registered(registry: dict[str, list[Wake]], run_id: str) -> Iterator[Wake]:
-    wake = _register(registry, run_id)
-    try:
-        yield wake
-    finally:
-        _unregister(registry, run_id, wake)

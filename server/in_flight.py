@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterator
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -105,36 +104,33 @@ class _Place:
 _place: ContextVar[_Place | None] = ContextVar("greenroom_in_flight_place", default=None)
 
 
-@contextlib.contextmanager
-def waiting() -> Iterator[None]:
-    """Around a request's wait for an event: it does not count as in progress meanwhile."""
-    place = _place.get()
-    if place is None:  # not in a request (a job, a test calling a service)
-        yield
-        return
-    place.give_back()
-    try:
-        yield
-    finally:
-        place.take_again()
+class waiting:
+    """Around a request's wait for an event: it does not count as in progress meanwhile. A class,
+    not a generator-based context manager: a held request keeps it for as long as it waits, and a
+    generator, its frame and its manager are several times its size."""
+
+    __slots__ = ("_place",)
+
+    def __enter__(self) -> None:
+        self._place = _place.get()  # None: not in a request (a job, a test calling a service)
+        if self._place is not None:
+            self._place.give_back()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._place is not None:
+            self._place.take_again()
 
 
 async def wait_woken(event: Wake, timeout_s: float) -> None:
     """Until `event` is set or timeout_s has passed, not counted as in progress meanwhile: a held
     request's wait. asyncio.timeout, not wait_for, which wraps the wait in a task of its own that each
     held request kept besides its own."""
-    # waiting()'s steps inline: its generator and context manager were kept by every held request.
-    place = _place.get()
-    if place is not None:
-        place.give_back()
-    try:
-        async with asyncio.timeout(max(timeout_s, 0)):
-            await event.wait()
-    except TimeoutError:
-        pass
-    finally:
-        if place is not None:
-            place.take_again()
+    with waiting():
+        try:
+            async with asyncio.timeout(max(timeout_s, 0)):
+                await event.wait()
+        except TimeoutError:  # not contextlib.suppress: one object less per held request
+            pass
 
 
 class InFlight:
