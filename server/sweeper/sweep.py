@@ -196,11 +196,14 @@ def _lost_jobs(ctx: SweepContext, queue: Queue, swept: Swept, taken: Taken) -> N
             connection.execute(STALE_READY_BUILDS.limit(_READY_BATCH), {"before": before}).scalars().all()
         )
     now = frozenset(queue.intermediate_queue.get_job_ids())
-    seen, taken.job_ids = taken.job_ids, now
-    for run_id in _unwoken(queue, _lost(queue, list(runs), now, seen), len(runs)):
+    seen = taken.job_ids
+    lost_runs = _lost(queue, list(runs), now, seen)
+    lost_builds = _lost(queue, list(builds), now, seen)
+    # Taken out of that list here: if it is back there at the next sweep, a live worker took it again.
+    taken.job_ids = now.difference(lost_runs, lost_builds)
+    for run_id in _unwoken(queue, lost_runs, len(runs)):
         enqueue_run_sync(queue, run_id)
         swept.requeued.append(run_id)
-    lost_builds = _lost(queue, list(builds), now, seen)
     enqueue_builds_sync(queue, lost_builds)
     swept.builds_requeued.extend(lost_builds)
 
