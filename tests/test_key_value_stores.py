@@ -184,9 +184,12 @@ def test_named_store_get_or_create(api, stack, account) -> None:
         got = api.get(f"/key-value-stores/{ref}")
         assert got.status_code == 200, (ref, got.text)
         assert got.json()["data"]["id"] == created["id"]
-    # Records are reachable through the name as well.
-    assert api.put("/key-value-stores/~my-store/records/K", content=b"named").status_code == 201
-    assert api.get(f"/key-value-stores/{created['id']}/records/K").content == b"named"
+    # Records are reachable through the name as well, and a put is a change of the store's.
+    for ref in ("~my-store", f"{account.username}~my-store", created["id"]):
+        before = api.get(f"/key-value-stores/{ref}").json()["data"]["modifiedAt"]
+        assert api.put(f"/key-value-stores/{ref}/records/K", content=ref.encode()).status_code == 201
+        assert api.get(f"/key-value-stores/{created['id']}/records/K").content == ref.encode()
+        assert api.get(f"/key-value-stores/{ref}").json()["data"]["modifiedAt"] > before
 
 
 def test_unnamed_stores_are_always_new(api) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from server.storage.datasets import insert_items_stmt, reserve_stmt
 from server.storage.db import SyncDatabase
-from server.storage.key_value_stores import get_record_stmt, is_valid_key, upsert_record_stmt
+from server.storage.key_value_stores import get_record_stmt, is_valid_key, upsert_record
 from server.storage.models import Run
 from worker.runners.base import RunSpec
 
@@ -72,7 +72,7 @@ class ActorContext:
             )
         with self._db.transaction() as session:
             session.execute(
-                upsert_record_stmt(
+                *upsert_record(
                     self._db.dialect, self._spec.default_key_value_store_id, key, data, ctype, None
                 )
             )

@@ -27,7 +27,7 @@ from server.services.build_versions import resolve_build
 from server.services.input_schemas import checked_body
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
-from server.storage.key_value_stores import upsert_record_stmt
+from server.storage.key_value_stores import upsert_record
 from server.storage.models import Actor, Run
 from server.storage.runs import RUNS
 
@@ -109,7 +109,7 @@ async def metamorph_run(
         input_key = f"{INPUT_KEY_PREFIX}{len(metamorphs) + 1}"
         if run_input is not None:
             await session.execute(
-                upsert_record_stmt(
+                *upsert_record(
                     state.db.dialect,
                     run.default_key_value_store_id,
                     input_key,

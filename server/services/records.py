@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from server.services.resolve import key_value_store_sync
+from server.errors import NotFound
+from server.services.resolve import ref_column
 from server.storage.ids import utcnow
-from server.storage.key_value_stores import upsert_record_stmt
+from server.storage.key_value_stores import TOUCH_STORE, upsert_record
 from server.storage.models import User
 
 
@@ -21,8 +22,15 @@ def put_record(
     encoding: str | None,
 ) -> str:
     """Store the value as uploaded (encoding: its Content-Encoding, None for identity), in the
-    caller's unit of work (Database.quick_write); the store's id."""
-    store = key_value_store_sync(session, user, store_ref)
-    session.execute(upsert_record_stmt(dialect, store.id, key, value, media_type, encoding))
-    store.modified_at = utcnow()
-    return store.id
+    caller's unit of work (Database.quick_write); the store's id. Core statements built once: the ORM
+    and a statement built per put cost three quarters of a put's CPU."""
+    named = ref_column(user, store_ref)
+    connection = session.connection()
+    store_id = None
+    if named is not None:
+        params = {"ref": named[1], "owner": user.id, "now": utcnow()}
+        store_id = connection.execute(TOUCH_STORE[named[0]], params).scalar_one_or_none()
+    if store_id is None:
+        raise NotFound("Key-value store was not found")
+    connection.execute(*upsert_record(dialect, store_id, key, value, media_type, encoding))
+    return str(store_id)

@@ -14,19 +14,26 @@ from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, R
 M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue)
 
 
-def _ref_stmt(model: type[M], user: User, ref: str) -> Select[M] | None:
-    """The user's resource named by ref; None if ref cannot name one of theirs."""
+def ref_column(user: User, ref: str) -> tuple[str, str] | None:
+    """The column ("id" or "name") and the value ref names one of the user's resources by; None if
+    ref cannot name one of theirs."""
     if "\x00" in ref:  # no name or id holds NUL, and PostgreSQL refuses it in a text parameter
         return None
-    column: Any
     if "~" in ref:
         username, _, name = ref.partition("~")
         if username and username != user.username:
             return None
-        column, value = model.name, name
-    else:
-        column, value = model.id, ref
-    return select(model).where(column == value, model.user_id == user.id)
+        return "name", name
+    return "id", ref
+
+
+def _ref_stmt(model: type[M], user: User, ref: str) -> Select[M] | None:
+    """The user's resource named by ref; None if ref cannot name one of theirs."""
+    named = ref_column(user, ref)
+    if named is None:
+        return None
+    column: Any = getattr(model, named[0])
+    return select(model).where(column == named[1], model.user_id == user.id)
 
 
 async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
@@ -53,13 +60,6 @@ def actor_sync(session: Session, user: User, ref: str) -> Actor:
     if actor is None:
         raise ActorNotFound()
     return actor
-
-
-def key_value_store_sync(session: Session, user: User, ref: str) -> KeyValueStore:
-    store = _by_ref_sync(session, KeyValueStore, user, ref)
-    if store is None:
-        raise NotFound("Key-value store was not found")
-    return store
 
 
 async def get_actor(session: AsyncSession, user: User, ref: str) -> Actor:

@@ -26,7 +26,7 @@ from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
-from server.storage.key_value_stores import upsert_record_stmt
+from server.storage.key_value_stores import upsert_record
 from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
 from server.webhooks.events import RUN_CREATED, fire_run
 
@@ -227,9 +227,7 @@ def write_run(
     if starts:
         session.execute(INSERT_CHARGE, charge_row(run_id, ACTOR_START_EVENT, starts, now))
     if checked is not None:
-        session.execute(
-            upsert_record_stmt(dialect, store_id, "INPUT", checked.body, checked.content_type, None)
-        )
+        session.execute(*upsert_record(dialect, store_id, "INPUT", checked.body, checked.content_type, None))
     if start.overrides.webhooks:
         add_ad_hoc_webhooks(session, dialect, user_id, run_id, start.overrides.webhooks)
     keyed.write(session, dialect, run_id)
