@@ -33,10 +33,9 @@ async def head_for(request: Request, state: AppState, user: User, queue: Request
     """GET head: the first pending requests nobody holds a lock on, forefront ones first."""
     key = qp.client_key(request.query_params)
     limit = qp.limit(request.query_params, HEAD_DEFAULT, HEAD_MAX)
-    # A transaction, not a read: the call is noted as a client's access (hadMultipleClients).
-    async with state.db.transaction() as session:
-        head = await svc.list_head(session, queue.id, limit, key)
-        return data_response(_head_json(head, limit))
+    # A write, not a read: the call is noted as a client's access (hadMultipleClients).
+    head = await state.db.quick_write(lambda session: svc.list_head(session, queue.id, limit, key))
+    return data_response(_head_json(head, limit))
 
 
 async def lock_head_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
@@ -44,14 +43,11 @@ async def lock_head_for(request: Request, state: AppState, user: User, queue: Re
     params = request.query_params
     key, secs = qp.client_key(params), qp.lock_secs(params)
     limit = qp.limit(params, LOCK_DEFAULT, LOCK_MAX, clamp=False)
-    async with state.db.transaction() as session:
-        head = await svc.lock_head(session, queue.id, limit, secs, key)
-        data = _head_json(head, limit) | {"lockSecs": int(secs), "queueHasLockedRequests": head.has_locked}
-        if key is not None:
-            data["clientKey"] = key
-        data["items"] = [
-            head_item_json(row) | {"lockExpiresAt": iso(row.lock_expires_at)} for row in head.items
-        ]
+    head = await state.db.quick_write(lambda session: svc.lock_head(session, queue.id, limit, secs, key))
+    data = _head_json(head, limit) | {"lockSecs": int(secs), "queueHasLockedRequests": head.has_locked}
+    if key is not None:
+        data["clientKey"] = key
+    data["items"] = [head_item_json(row) | {"lockExpiresAt": iso(row.lock_expires_at)} for row in head.items]
     return data_response(data, 201)
 
 
@@ -59,22 +55,23 @@ async def prolong_lock_for(request: Request, state: AppState, user: User, queue:
     params = request.query_params
     request_id, key, secs = qp.request_id(request), qp.client_key(params), qp.lock_secs(params)
     front = qp.forefront(params)
-    async with state.db.transaction() as session:
-        expires = await svc.prolong_lock(session, queue.id, request_id, secs, forefront=front, client_key=key)
+    expires = await state.db.quick_write(
+        lambda session: svc.prolong_lock(session, queue.id, request_id, secs, forefront=front, client_key=key)
+    )
     return data_response({"lockExpiresAt": iso(expires)})
 
 
 async def delete_lock_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     params = request.query_params
     request_id, key, front = qp.request_id(request), qp.client_key(params), qp.forefront(params)
-    async with state.db.transaction() as session:
-        await svc.delete_lock(session, queue.id, request_id, forefront=front, client_key=key)
+    await state.db.quick_write(
+        lambda session: svc.delete_lock(session, queue.id, request_id, forefront=front, client_key=key)
+    )
     return Response(status_code=204)
 
 
 async def unlock_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     """POST requests/unlock: every lock the clientKey holds on the queue."""
     key = qp.client_key(request.query_params)
-    async with state.db.transaction() as session:
-        count = await svc.unlock_all(session, queue.id, key)
+    count = await state.db.quick_write(lambda session: svc.unlock_all(session, queue.id, key))
     return data_response({"unlockedCount": count})

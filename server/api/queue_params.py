@@ -8,11 +8,11 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.auth import authenticate
+from server.api.auth import read_as_caller
 from server.api.params import parse_bool, parse_number
 from server.errors import InvalidInput, NotFound
 from server.lifespan import AppState, state_of
-from server.services.resolve import get_request_queue
+from server.services.resolve import request_queue_sync
 from server.storage.models import RequestQueue, User
 
 MAX_CLIENT_KEY_CHARS = 32
@@ -64,10 +64,10 @@ def by_path(endpoint: QueueEndpoint) -> Callable[[Request], Awaitable[Response]]
     """The endpoint on the queue the path names (an id, username~name or ~name)."""
 
     async def handler(request: Request) -> Response:
-        state = state_of(request)
-        async with state.db.read() as session:
-            user = await authenticate(request, session)
-            queue = await get_request_queue(session, user, request.path_params["queueId"])
-        return await endpoint(request, state, user, queue)
+        ref = request.path_params["queueId"]
+        user, queue = await read_as_caller(
+            request, lambda session, user: request_queue_sync(session, user, ref)
+        )
+        return await endpoint(request, state_of(request), user, queue)
 
     return handler

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -48,9 +49,7 @@ async def get_for(request: Request, state: AppState, user: User, queue: RequestQ
 
 async def delete_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     """DELETE: the queue and all its requests, 204."""
-    async with state.db.transaction() as session:
-        for stmt in delete_queue_stmts(queue.id):
-            await session.execute(stmt)
+    await state.db.quick_write(lambda session: [session.execute(s) for s in delete_queue_stmts(queue.id)])
     return Response(status_code=204)
 
 
@@ -76,9 +75,8 @@ async def list_requests_for(request: Request, state: AppState, user: User, queue
         raise InvalidInput("Parameter 'filter' must be locked, pending or both.")
     if after is not None and "\x00" in after:
         raise InvalidInput("Parameter 'exclusiveStartId' is not valid.")
-    async with state.db.read() as session:
-        stmt = list_requests_stmt(queue.id, limit, after, filters, utcnow())
-        rows = (await session.execute(stmt)).scalars().all()
+    stmt = list_requests_stmt(queue.id, limit, after, filters, utcnow())
+    rows = await state.db.quick_read(lambda session: session.execute(stmt).scalars().all())
     data: dict[str, Any] = {"items": [queue_request_json(r) for r in rows], "limit": limit}
     if start is not None:
         data["exclusiveStartId"] = start
@@ -91,10 +89,10 @@ async def add_request_for(request: Request, state: AppState, user: User, queue: 
     """POST requests: 201 {requestId, wasAlreadyPresent, wasAlreadyHandled}."""
     key, front = qp.client_key(request.query_params), qp.forefront(request.query_params)
     draft = check_draft(await read_json(request, state.settings.max_body_bytes))
-    async with state.db.transaction() as session:
-        (added,) = await svc.add_requests(
-            session, state.db.dialect, queue.id, [draft], forefront=front, client_key=key
-        )
+    dialect = state.db.dialect
+    (added,) = await state.db.quick_write(
+        lambda session: svc.add_requests(session, dialect, queue.id, [draft], forefront=front, client_key=key)
+    )
     del added["uniqueKey"]  # Apify's RequestRegistration has no uniqueKey
     return data_response(added, 201)
 
@@ -104,10 +102,10 @@ async def batch_add_for(request: Request, state: AppState, user: User, queue: Re
     key, front = qp.client_key(request.query_params), qp.forefront(request.query_params)
     batch = check_batch(await read_json(request, state.settings.max_body_bytes))
     drafts = [check_draft(item, f"Request {i}") for i, item in enumerate(batch)]
-    async with state.db.transaction() as session:
-        added = await svc.add_requests(
-            session, state.db.dialect, queue.id, drafts, forefront=front, client_key=key
-        )
+    dialect = state.db.dialect
+    added = await state.db.quick_write(
+        lambda session: svc.add_requests(session, dialect, queue.id, drafts, forefront=front, client_key=key)
+    )
     return data_response({"processedRequests": added, "unprocessedRequests": []}, 201)
 
 
@@ -116,8 +114,8 @@ async def batch_delete_for(request: Request, state: AppState, user: User, queue:
     key = qp.client_key(request.query_params)
     batch = check_batch(await read_json(request, state.settings.max_body_bytes))
     refs = [check_delete_ref(item, i) for i, item in enumerate(batch)]
-    async with state.db.transaction() as session:
-        await svc.delete_requests(session, queue.id, [request_id for request_id, _ in refs], key)
+    ids = [request_id for request_id, _ in refs]
+    await state.db.quick_write(lambda session: svc.delete_requests(session, queue.id, ids, key))
     processed = [
         {"id": request_id} | ({"uniqueKey": unique_key} if unique_key is not None else {})
         for request_id, unique_key in refs
@@ -127,9 +125,8 @@ async def batch_delete_for(request: Request, state: AppState, user: User, queue:
 
 async def get_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     request_id = qp.request_id(request)
-    async with state.db.read() as session:
-        row = await svc.get_request(session, queue.id, request_id)
-        return data_response(queue_request_json(row))
+    row = await state.db.quick_read(lambda session: svc.get_request(session, queue.id, request_id))
+    return data_response(queue_request_json(row))
 
 
 async def update_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
@@ -140,17 +137,21 @@ async def update_request_for(request: Request, state: AppState, user: User, queu
     draft = check_draft(body)
     if isinstance(body, dict) and body.get("id") not in (None, request_id):
         raise InvalidInput("The request's 'id' does not match the one in the URL.")
-    async with state.db.transaction() as session:
-        registration = await svc.update_request(
+    registration = await state.db.quick_write(
+        lambda session: svc.update_request(
             session, queue.id, request_id, draft, forefront=front, client_key=key
         )
+    )
     return data_response(registration)
 
 
 async def delete_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     request_id = qp.request_id(request)
     key = qp.client_key(request.query_params)
-    async with state.db.transaction() as session:
-        await svc.get_request(session, queue.id, request_id)  # 404 for one that is not there
-        await svc.delete_requests(session, queue.id, [request_id], key)
+
+    def delete(session: Session) -> None:
+        svc.get_request(session, queue.id, request_id)  # 404 for one that is not there
+        svc.delete_requests(session, queue.id, [request_id], key)
+
+    await state.db.quick_write(delete)
     return Response(status_code=204)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.errors import Forbidden
 from server.services.queue_requests import Touched, get_request, place, touch
+from server.storage import request_queues as stmts
 from server.storage.ids import utcnow
 from server.storage.models import QueueRequest
-from server.storage.request_queues import has_locked_stmt, head_stmt, unlock_client_stmt
 
 
 @dataclass(frozen=True)
@@ -27,24 +27,22 @@ class Head:
     has_locked: bool = False
 
 
-async def list_head(session: AsyncSession, queue_id: str, limit: int, client_key: str | None) -> Head:
-    queue = await touch(session, queue_id, client_key, write=False)
-    rows = (await session.execute(head_stmt(queue_id, limit, utcnow()))).scalars().all()
+def list_head(session: Session, queue_id: str, limit: int, client_key: str | None) -> Head:
+    queue = touch(session, queue_id, client_key, write=False)
+    rows = session.execute(*stmts.head(queue_id, limit, utcnow())).scalars().all()
     return Head(queue, list(rows))
 
 
-async def lock_head(
-    session: AsyncSession, queue_id: str, limit: int, lock_secs: float, client_key: str | None
-) -> Head:
+def lock_head(session: Session, queue_id: str, limit: int, lock_secs: float, client_key: str | None) -> Head:
     """The first `limit` requests of the head, locked for lock_secs to client_key."""
-    queue = await touch(session, queue_id, client_key, write=False)
+    queue = touch(session, queue_id, client_key, write=False)
     now = utcnow()
-    rows = list((await session.execute(head_stmt(queue_id, limit, now))).scalars().all())
+    rows = list(session.execute(*stmts.head(queue_id, limit, now)).scalars().all())
     expires = now + timedelta(seconds=lock_secs)
     for row in rows:
         row.lock_expires_at, row.lock_client_key = expires, client_key
-    await session.flush()
-    has_locked = (await session.execute(has_locked_stmt(queue_id, now))).scalar_one() > 0
+    session.flush()
+    has_locked = session.execute(*stmts.has_locked(queue_id, now)).scalar_one() > 0
     return Head(queue, rows, has_locked)
 
 
@@ -60,8 +58,8 @@ def _check_owner(row: QueueRequest, client_key: str | None, now: datetime) -> No
         raise Forbidden("The request is not locked by this client.")
 
 
-async def prolong_lock(
-    session: AsyncSession,
+def prolong_lock(
+    session: Session,
     queue_id: str,
     request_id: str,
     lock_secs: float,
@@ -69,31 +67,31 @@ async def prolong_lock(
     forefront: bool,
     client_key: str | None,
 ) -> datetime:
-    touched = await touch(session, queue_id, client_key, places=1)
-    row = await get_request(session, queue_id, request_id)
+    touched = touch(session, queue_id, client_key, places=1)
+    row = get_request(session, queue_id, request_id)
     now = utcnow()
     _check_owner(row, client_key, now)
     row.lock_expires_at = now + timedelta(seconds=lock_secs)
     if row.order_no is not None:
         row.order_no = place(touched.order_seq, forefront)
-    await session.flush()
+    session.flush()
     return row.lock_expires_at
 
 
-async def delete_lock(
-    session: AsyncSession, queue_id: str, request_id: str, *, forefront: bool, client_key: str | None
+def delete_lock(
+    session: Session, queue_id: str, request_id: str, *, forefront: bool, client_key: str | None
 ) -> None:
-    touched = await touch(session, queue_id, client_key, places=1)
-    row = await get_request(session, queue_id, request_id)
+    touched = touch(session, queue_id, client_key, places=1)
+    row = get_request(session, queue_id, request_id)
     _check_owner(row, client_key, utcnow())
     row.lock_expires_at, row.lock_client_key = None, None
     if row.order_no is not None:
         row.order_no = place(touched.order_seq, forefront)
-    await session.flush()
+    session.flush()
 
 
-async def unlock_all(session: AsyncSession, queue_id: str, client_key: str | None) -> int:
+def unlock_all(session: Session, queue_id: str, client_key: str | None) -> int:
     """Let go of every lock client_key holds on the queue; how many there were."""
-    await touch(session, queue_id, client_key, write=False)
-    result = await session.execute(unlock_client_stmt(queue_id, client_key, utcnow()))
+    touch(session, queue_id, client_key, write=False)
+    result = session.execute(stmts.unlock_client_stmt(queue_id, client_key, utcnow()))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -62,6 +62,14 @@ def actor_sync(session: Session, user: User, ref: str) -> Actor:
     return actor
 
 
+def request_queue_sync(session: Session, user: User, ref: str) -> RequestQueue:
+    """A queue of the user (every request queue call: the hottest path of a crawl)."""
+    queue = _by_ref_sync(session, RequestQueue, user, ref)
+    if queue is None:
+        raise NotFound("Request queue was not found")
+    return queue
+
+
 async def get_actor(session: AsyncSession, user: User, ref: str) -> Actor:
     actor = await _by_ref(session, Actor, user, ref)
     if actor is None:

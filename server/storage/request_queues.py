@@ -1,4 +1,4 @@
-"""Request queue statements. Every write to a queue's requests starts with touch_stmt, whose UPDATE
+"""Request queue statements. Every write to a queue's requests starts with touch_queue, whose UPDATE
 of the queue row holds that row until commit: writers of one queue go one at a time, so counts, order
 numbers and locks never race (SQLite serialises all writers anyway)."""
 
@@ -7,11 +7,24 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Delete, Select, Update, and_, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Delete,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import ColumnElement
 
 from server.storage.dialects import insert_for
 from server.storage.ids import utcnow
@@ -26,76 +39,116 @@ def request_id_of(unique_key: str) -> str:
     return digest.replace("+", "").replace("/", "").replace("=", "")[:REQUEST_ID_CHARS]
 
 
-def touch_stmt(queue_id: str, client_key: str | None, *, places: int = 0, write: bool = True) -> Update:
+_QUEUES = cast(Table, RequestQueue.__table__)
+_REQUESTS = cast(Table, QueueRequest.__table__)
+Statement = tuple[Any, dict[str, Any]]  # what session.execute(*...) takes: a statement built once, its values
+
+# Built once, the values passed apart: built on every call with their values, these statements cost
+# two thirds of a queue call's CPU in SQLAlchemy's coercion and cache keys (a crawl makes three calls
+# per page). Bind parameters are not named as columns: SQLAlchemy keeps those names for its own.
+_other_client = and_(
+    _QUEUES.c.client_key.is_not(None),
+    or_(_QUEUES.c.client_key != bindparam("key"), bindparam("keyless", type_=Boolean)),
+)
+_touched = {
+    "order_seq": _QUEUES.c.order_seq + bindparam("places", type_=BigInteger),
+    "client_key": func.coalesce(_QUEUES.c.client_key, bindparam("key")),
+    "had_multiple_clients": or_(_QUEUES.c.had_multiple_clients, _other_client),
+    "accessed_at": bindparam("now", type_=_QUEUES.c.accessed_at.type),
+}
+_TOUCH = {
+    write: update(_QUEUES)
+    .where(_QUEUES.c.id == bindparam("queue_id"))
+    .values(
+        **_touched, **({"modified_at": bindparam("now", type_=_QUEUES.c.modified_at.type)} if write else {})
+    )
+    .returning(_QUEUES.c.order_seq, _QUEUES.c.had_multiple_clients, _QUEUES.c.modified_at)
+    for write in (False, True)
+}
+
+
+def touch_queue(queue_id: str, client_key: str | None, *, places: int = 0, write: bool = True) -> Statement:
     """Note a client's access (hadMultipleClients) and reserve `places` order numbers.
 
     Returns the new order_seq: the reserved numbers are order_seq - places + 1 .. order_seq. No row:
     the queue is gone. A call without clientKey counts as a client of its own (Apify's rule).
     """
     key = client_key or ""
-    now = utcnow()
-    other: ColumnElement[bool] = and_(
-        RequestQueue.client_key.is_not(None),
-        or_(RequestQueue.client_key != key, literal(key == "")),
+    params = {"queue_id": queue_id, "key": key, "keyless": key == "", "places": places, "now": utcnow()}
+    return _TOUCH[write], params
+
+
+_COUNT = (
+    update(_QUEUES)
+    .where(_QUEUES.c.id == bindparam("queue_id"))
+    .values(
+        total_request_count=_QUEUES.c.total_request_count + bindparam("total", type_=BigInteger),
+        handled_request_count=_QUEUES.c.handled_request_count + bindparam("handled", type_=BigInteger),
     )
-    values: dict[str, Any] = {
-        "order_seq": RequestQueue.order_seq + places,
-        "client_key": func.coalesce(RequestQueue.client_key, key),
-        "had_multiple_clients": or_(RequestQueue.had_multiple_clients, other),
-        "accessed_at": now,
-    }
-    if write:
-        values["modified_at"] = now
-    return (
-        update(RequestQueue)
-        .where(RequestQueue.id == queue_id)
-        .values(**values)
-        .returning(RequestQueue.order_seq, RequestQueue.had_multiple_clients, RequestQueue.modified_at)
-    )
+)
 
 
-def count_stmt(queue_id: str, total: int, handled: int) -> Update:
-    return (
-        update(RequestQueue)
-        .where(RequestQueue.id == queue_id)
-        .values(
-            total_request_count=RequestQueue.total_request_count + total,
-            handled_request_count=RequestQueue.handled_request_count + handled,
-        )
-    )
+def count_change(queue_id: str, total: int, handled: int) -> Statement:
+    return _COUNT, {"queue_id": queue_id, "total": total, "handled": handled}
 
 
-def insert_request_stmt(dialect: str, row: dict[str, Any]) -> Insert:
+def _insert_request(dialect: str) -> Insert:
+    insert = insert_for(dialect)(_REQUESTS)
+    return insert.on_conflict_do_nothing(index_elements=["queue_id", "id"]).returning(_REQUESTS.c.id)
+
+
+_INSERT_REQUEST = {dialect: _insert_request(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def insert_request(dialect: str, row: dict[str, Any]) -> Statement:
     """Insert unless the uniqueKey (hence the id) is already in the queue; RETURNING says which."""
-    insert = insert_for(dialect)
-    stmt = insert(QueueRequest).values(**row).on_conflict_do_nothing(index_elements=["queue_id", "id"])
-    return stmt.returning(QueueRequest.id)
+    return _INSERT_REQUEST[dialect], row
 
 
-def get_request_stmt(queue_id: str, request_id: str) -> Select[QueueRequest]:
-    return select(QueueRequest).where(QueueRequest.queue_id == queue_id, QueueRequest.id == request_id)
+_GET_REQUEST = select(QueueRequest).where(
+    QueueRequest.queue_id == bindparam("queue_id"), QueueRequest.id == bindparam("request_id")
+)
 
 
-def unlocked(now: datetime) -> ColumnElement[bool]:
-    return or_(QueueRequest.lock_expires_at.is_(None), QueueRequest.lock_expires_at <= now)
+def get_request(queue_id: str, request_id: str) -> Statement:
+    return _GET_REQUEST, {"queue_id": queue_id, "request_id": request_id}
 
 
-def head_stmt(queue_id: str, limit: int, now: datetime) -> Select[QueueRequest]:
-    """The first pending, unlocked requests: forefront ones (negative order numbers) first."""
-    return (
-        select(QueueRequest)
-        .where(QueueRequest.queue_id == queue_id, QueueRequest.order_no.is_not(None), unlocked(now))
-        .order_by(QueueRequest.order_no)
-        .limit(limit)
+_HANDLED_AT = select(_REQUESTS.c.handled_at).where(
+    _REQUESTS.c.queue_id == bindparam("queue_id"), _REQUESTS.c.id == bindparam("request_id")
+)
+
+
+def handled_at(queue_id: str, request_id: str) -> Statement:
+    return _HANDLED_AT, {"queue_id": queue_id, "request_id": request_id}
+
+
+# The first pending, unlocked requests: forefront ones (negative order numbers) first.
+_HEAD = (
+    select(QueueRequest)
+    .where(
+        QueueRequest.queue_id == bindparam("queue_id"),
+        QueueRequest.order_no.is_not(None),
+        or_(QueueRequest.lock_expires_at.is_(None), QueueRequest.lock_expires_at <= bindparam("now")),
     )
+    .order_by(QueueRequest.order_no)
+    .limit(bindparam("limit", type_=BigInteger))
+)
 
 
-def has_locked_stmt(queue_id: str, now: datetime) -> Select[int]:
-    return (
-        select(func.count())
-        .select_from(QueueRequest)
-        .where(QueueRequest.queue_id == queue_id, QueueRequest.lock_expires_at > now)
-    )
+def head(queue_id: str, limit: int, now: datetime) -> Statement:
+    return _HEAD, {"queue_id": queue_id, "limit": limit, "now": now}
+
+
+_HAS_LOCKED = (
+    select(func.count())
+    .select_from(_REQUESTS)
+    .where(_REQUESTS.c.queue_id == bindparam("queue_id"), _REQUESTS.c.lock_expires_at > bindparam("now"))
+)
+
+
+def has_locked(queue_id: str, now: datetime) -> Statement:
+    return _HAS_LOCKED, {"queue_id": queue_id, "now": now}
 
 
 def list_requests_stmt(
