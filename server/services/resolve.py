@@ -62,6 +62,13 @@ def actor_sync(session: Session, user: User, ref: str) -> Actor:
     return actor
 
 
+def key_value_store_sync(session: Session, user: User, ref: str) -> KeyValueStore:
+    store = _by_ref_sync(session, KeyValueStore, user, ref)
+    if store is None:
+        raise NotFound("Key-value store was not found")
+    return store
+
+
 def request_queue_sync(session: Session, user: User, ref: str) -> RequestQueue:
     """A queue of the user (every request queue call: the hottest path of a crawl)."""
     queue = _by_ref_sync(session, RequestQueue, user, ref)
