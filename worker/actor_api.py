@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from server.storage.datasets import insert_items_stmt, reserve_stmt
+from server.storage.datasets import append_items, dumped
 from server.storage.db import SyncDatabase
 from server.storage.key_value_stores import get_record_stmt, is_valid_key, upsert_record
 from server.storage.models import Run
@@ -82,9 +82,8 @@ class ActorContext:
         if not batch:
             return
         with self._db.transaction() as session:
-            end = session.execute(reserve_stmt(self._spec.default_dataset_id, len(batch))).scalar_one()
-            stmt, rows = insert_items_stmt(self._spec.default_dataset_id, end, batch)
-            session.execute(stmt, rows)
+            if not append_items(session, self._spec.default_dataset_id, dumped(batch)):
+                raise LookupError(f"the run's dataset {self._spec.default_dataset_id} is gone")
 
     def set_status_message(self, message: str, *, is_terminal: bool = False) -> None:
         with self._db.transaction() as session:

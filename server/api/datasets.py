@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,14 +29,9 @@ from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
 from server.services.charges import charge_default_dataset_items
 from server.services.dataset_statistics import dataset_statistics
-from server.services.resolve import get_dataset
+from server.services.resolve import dataset_sync, get_dataset
 from server.shapes import dataset_json
-from server.storage.datasets import (
-    delete_dataset_stmts,
-    insert_items_stmt,
-    list_items_stmt,
-    reserve_stmt,
-)
+from server.storage.datasets import append_items, delete_dataset_stmts, dumped, list_items_stmt
 from server.storage.models import Dataset, User
 
 # What Apify reports as the limit when none was given (the Python SDK also sends it as a limit).
@@ -178,9 +174,14 @@ async def list_items(request: Request) -> Response:
     return await items_response(state, dataset, query, head=request.method == "HEAD")
 
 
-async def _read_items(request: Request, state: AppState) -> list[dict[str, Any]]:
-    """The pushed items, at most max_push_items of them; parsed in a worker thread one item at a time,
-    so a body of a million small items is refused at the limit without holding the event loop."""
+# Items dumped on the event loop at most; more go to a worker thread.
+_DUMPED_HERE = 1000
+
+
+async def _read_items(request: Request, state: AppState) -> list[str]:
+    """The pushed items, dumped as stored, at most max_push_items of them; parsed in a worker thread
+    one item at a time, so a body of a million small items is refused at the limit without holding
+    the event loop."""
     settings = state.settings
     raw = await read_decoded(request, settings.max_body_bytes)
     if not raw.strip():
@@ -190,28 +191,17 @@ async def _read_items(request: Request, state: AppState) -> list[dict[str, Any]]
     items = [body] if isinstance(body, dict) else body
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise InvalidRequest("Dataset items must be a JSON object or an array of objects.")
-    return items
+    # A json.dumps per item: off the event loop for a large push.
+    return dumped(items) if len(items) <= _DUMPED_HERE else await off_loop(dumped, items)
 
 
-# Rows per INSERT statement of a push.
-_INSERT_BATCH = 1000
-
-
-async def _append(session: AsyncSession, dataset: Dataset, items: list[dict[str, Any]]) -> None:
+def _append(session: Session, dataset: Dataset, texts: list[str]) -> None:
     """Append in order, all or nothing (with the pay-per-event charge for them, if any)."""
-    if not items:
+    if not texts:
         return
-    end = (await session.execute(reserve_stmt(dataset.id, len(items)))).scalar_one_or_none()
-    if end is None:  # deleted since it was resolved
+    if not append_items(session, dataset.id, texts):  # deleted since it was resolved
         raise NotFound("Dataset was not found")
-    if len(items) <= _INSERT_BATCH:
-        stmt, rows = insert_items_stmt(dataset.id, end, items)
-    else:  # a json.dumps per item: off the event loop for a large push
-        stmt, rows = await off_loop(insert_items_stmt, dataset.id, end, items)
-    # In batches: the driver's work for each batch runs on the event loop, which serves others between.
-    for start in range(0, len(rows), _INSERT_BATCH):
-        await session.execute(stmt, rows[start : start + _INSERT_BATCH])
-    await charge_default_dataset_items(session, dataset, len(items))
+    charge_default_dataset_items(session, dataset, len(texts))
 
 
 def _pushed(state: AppState, dataset_id: str) -> Response:
@@ -222,21 +212,25 @@ def _pushed(state: AppState, dataset_id: str) -> Response:
 
 async def push_items_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
     """POST items (one object or an array of objects) to a dataset resolved by the caller."""
-    items = await _read_items(request, state)
-    async with state.db.transaction() as session:
-        await _append(session, dataset, items)
+    texts = await _read_items(request, state)
+    await state.db.quick_write(lambda session: _append(session, dataset, texts))
     return _pushed(state, dataset.id)
 
 
 async def push_items(request: Request) -> Response:
-    """The SDK's hot path: one transaction resolves the dataset and appends."""
+    """The SDK's hot path (a crawl pushes every page's item): one sync unit of work resolves the
+    dataset and appends."""
     state = state_of(request)
     user = await authenticate(request)
-    items = await _read_items(request, state)
-    async with state.db.transaction() as session:
-        dataset = await get_dataset(session, user, request.path_params["datasetId"])
-        await _append(session, dataset, items)
-    return _pushed(state, dataset.id)
+    texts = await _read_items(request, state)
+    ref = request.path_params["datasetId"]
+
+    def push(session: Session) -> str:
+        dataset = dataset_sync(session, user, ref)
+        _append(session, dataset, texts)
+        return dataset.id
+
+    return _pushed(state, await state.db.quick_write(push))
 
 
 async def get(request: Request) -> Response:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.errors import ApiError, Forbidden, InvalidInput, NotFound
 from server.lifespan import AppState
@@ -74,62 +74,57 @@ async def charge_run(state: AppState, run: Run, token_run_id: str | None, charge
     """
     if token_run_id is not None and token_run_id != run.id:
         raise Forbidden("A run's token can charge only its own run.")
-    async with state.db.transaction() as session:
-        current = await lock_run(session, run.id)
-        if current is None:  # deleted since the caller found it
-            raise NotFound(f"Actor run was not found (run ID: {run.id}).")
-        # The run's row is held: a concurrent repeat of this key waits here, then finds the first.
-        key = charge.idempotency_key
-        if key is not None and await charge_by_key(session, run.id, key) is not None:
-            return  # a retry: answered as the first time, counted once
-        events = charge_events(current["pricing_info"])
-        if events is None:
-            raise ApiError(
-                "The Actor of this run does not use the pay-per-event pricing model,"
-                " so the run cannot be charged.",
-                error_type="cannot-charge-non-pay-per-event-actor",
-            )
-        if charge.event_name.startswith("apify-"):
-            raise ApiError(
-                f"Event '{charge.event_name}' is charged by the platform itself, not through this endpoint.",
-                error_type="cannot-charge-apify-event",
-            )
-        event = events.get(charge.event_name)
-        if event is None:
-            defined = ", ".join(sorted(events)) or "none"
-            raise InvalidInput(
-                f"Event '{charge.event_name}' is not defined in the run's pricing (defined: {defined})."
-            )
-        if RunStatus(current["status"]).is_terminal:
-            raise ApiError(
-                f"Actor run has already finished (run ID: {run.id}, status: {current['status']});"
-                " only a run that has not finished can be charged.",
-            )
-        if event.get("isOneTimeEvent") and await was_charged(session, run.id, charge.event_name):
-            # Charged once per run: a second charge is answered, and not counted.
-            return
-        await add_charge(
-            session,
-            run.id,
-            charge.event_name,
-            charge.count,
-            charge.idempotency_key,
-            utcnow(),
-            dict(current["charged_event_counts"] or {}),
+    await state.db.quick_write(lambda session: _charge(session, run.id, charge))
+
+
+def _charge(session: Session, run_id: str, charge: Charge) -> None:
+    current = lock_run(session, run_id)
+    if current is None:  # deleted since the caller found it
+        raise NotFound(f"Actor run was not found (run ID: {run_id}).")
+    # The run's row is held: a concurrent repeat of this key waits here, then finds the first.
+    key = charge.idempotency_key
+    if key is not None and charge_by_key(session, run_id, key) is not None:
+        return  # a retry: answered as the first time, counted once
+    events = charge_events(current["pricing_info"])
+    if events is None:
+        raise ApiError(
+            "The Actor of this run does not use the pay-per-event pricing model,"
+            " so the run cannot be charged.",
+            error_type="cannot-charge-non-pay-per-event-actor",
         )
+    if charge.event_name.startswith("apify-"):
+        raise ApiError(
+            f"Event '{charge.event_name}' is charged by the platform itself, not through this endpoint.",
+            error_type="cannot-charge-apify-event",
+        )
+    event = events.get(charge.event_name)
+    if event is None:
+        defined = ", ".join(sorted(events)) or "none"
+        raise InvalidInput(
+            f"Event '{charge.event_name}' is not defined in the run's pricing (defined: {defined})."
+        )
+    if RunStatus(current["status"]).is_terminal:
+        raise ApiError(
+            f"Actor run has already finished (run ID: {run_id}, status: {current['status']});"
+            " only a run that has not finished can be charged.",
+        )
+    if event.get("isOneTimeEvent") and was_charged(session, run_id, charge.event_name):
+        return  # charged once per run: a second charge is answered, and not counted
+    counts = dict(current["charged_event_counts"] or {})
+    add_charge(session, run_id, charge.event_name, charge.count, charge.idempotency_key, utcnow(), counts)
 
 
-async def charge_default_dataset_items(session: AsyncSession, dataset: Dataset, count: int) -> None:
+def charge_default_dataset_items(session: Session, dataset: Dataset, count: int) -> None:
     """Apify's synthetic `apify-default-dataset-item`: the platform charges it for every item pushed to
     a run's default dataset when the run's pricing defines it (the SDKs count it, never send it).
     Inside the caller's transaction, with the items it appends."""
     if dataset.act_run_id is None or count <= 0:
         return
-    pricing = await default_dataset_pricing(session, dataset.act_run_id, dataset.id)
+    pricing = default_dataset_pricing(session, dataset.act_run_id, dataset.id)
     if DEFAULT_DATASET_ITEM_EVENT not in (charge_events(pricing) or {}):
         return
     run_id = dataset.act_run_id
-    current = await lock_run(session, run_id)
+    current = lock_run(session, run_id)
     if current is not None:
         counts = dict(current["charged_event_counts"] or {})
-        await add_charge(session, run_id, DEFAULT_DATASET_ITEM_EVENT, count, None, utcnow(), counts)
+        add_charge(session, run_id, DEFAULT_DATASET_ITEM_EVENT, count, None, utcnow(), counts)

@@ -62,6 +62,13 @@ def actor_sync(session: Session, user: User, ref: str) -> Actor:
     return actor
 
 
+def dataset_sync(session: Session, user: User, ref: str) -> Dataset:
+    dataset = _by_ref_sync(session, Dataset, user, ref)
+    if dataset is None:
+        raise NotFound("Dataset was not found")
+    return dataset
+
+
 def key_value_store_sync(session: Session, user: User, ref: str) -> KeyValueStore:
     store = _by_ref_sync(session, KeyValueStore, user, ref)
     if store is None:

@@ -116,10 +116,11 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
             await session.run_sync(fire_run, RUN_RESURRECTED, run.id)
             # Apify charges the start event again when a run is resurrected.
             starts = start_event_count(run.pricing_info, int(options["memoryMbytes"]))
-            current = await lock_run(session, run.id) if starts else None
+            current = await session.run_sync(lock_run, run.id) if starts else None
             if current is not None:
                 counts = dict(current["charged_event_counts"] or {})
-                await add_charge(session, run.id, ACTOR_START_EVENT, starts, None, utcnow(), counts)
+                args = (run.id, ACTOR_START_EVENT, starts, None, utcnow(), counts)
+                await session.run_sync(add_charge, *args)
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
     await enqueue_run(state.queue, run.id)

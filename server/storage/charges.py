@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.storage.ids import new_id
 from server.storage.models import Run, RunCharge
@@ -46,26 +46,26 @@ _SET_COUNTS = (
 )
 
 
-async def lock_run(session: AsyncSession, run_id: str) -> dict[str, Any] | None:
+def lock_run(session: Session, run_id: str) -> dict[str, Any] | None:
     """Take the run's row for this transaction; then its status, pricing, counts and options."""
-    await session.execute(_LOCK_RUN, {"run_id": run_id})
-    row = (await session.execute(_RUN_PRICING, {"run_id": run_id})).one_or_none()
+    session.execute(_LOCK_RUN, {"run_id": run_id})
+    row = session.execute(_RUN_PRICING, {"run_id": run_id}).one_or_none()
     return None if row is None else dict(row._mapping)
 
 
-async def charge_by_key(session: AsyncSession, run_id: str, key: str) -> tuple[str, int] | None:
+def charge_by_key(session: Session, run_id: str, key: str) -> tuple[str, int] | None:
     """(event name, count) of the run's charge made under `key`, if there is one."""
-    row = (await session.execute(_BY_KEY, {"run_id": run_id, "key": key})).one_or_none()
+    row = session.execute(_BY_KEY, {"run_id": run_id, "key": key}).one_or_none()
     return None if row is None else (str(row[0]), int(row[1]))
 
 
-async def was_charged(session: AsyncSession, run_id: str, event_name: str) -> bool:
+def was_charged(session: Session, run_id: str, event_name: str) -> bool:
     params = {"run_id": run_id, "event_name": event_name}
-    return (await session.execute(_ALREADY_CHARGED, params)).first() is not None
+    return session.execute(_ALREADY_CHARGED, params).first() is not None
 
 
-async def add_charge(
-    session: AsyncSession,
+def add_charge(
+    session: Session,
     run_id: str,
     event_name: str,
     count: int,
@@ -74,7 +74,7 @@ async def add_charge(
     counts: dict[str, int],
 ) -> dict[str, int]:
     """Write one charge and the run's counts with it; the new counts."""
-    await session.execute(
+    session.execute(
         _INSERT,
         {
             "id": new_id(),
@@ -86,7 +86,7 @@ async def add_charge(
         },
     )
     counts = dict(counts) | {event_name: int(counts.get(event_name, 0)) + count}
-    await session.execute(_SET_COUNTS, {"run_id": run_id, "counts": counts})
+    session.execute(_SET_COUNTS, {"run_id": run_id, "counts": counts})
     return counts
 
 
@@ -110,10 +110,8 @@ _DEFAULT_DATASET_RUN = select(RUNS.c.pricing_info).where(
 )
 
 
-async def default_dataset_pricing(
-    session: AsyncSession, run_id: str, dataset_id: str
-) -> dict[str, Any] | None:
+def default_dataset_pricing(session: Session, run_id: str, dataset_id: str) -> dict[str, Any] | None:
     """The pricing of the run whose default dataset this is (None: not one, or no pricing)."""
     params = {"run_id": run_id, "dataset_id": dataset_id}
-    value = (await session.execute(_DEFAULT_DATASET_RUN, params)).scalar_one_or_none()
+    value = session.execute(_DEFAULT_DATASET_RUN, params).scalar_one_or_none()
     return None if value is None else dict(value)

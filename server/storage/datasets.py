@@ -3,32 +3,47 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Delete, Insert, Select, Update, delete, insert, select, update
+from sqlalchemy import BigInteger, Delete, Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
 
 from server.storage.ids import utcnow
 from server.storage.models import Dataset, DatasetItem
 
-
-def reserve_stmt(dataset_id: str, count: int) -> Update:
-    """Bump item_count and return the new total; the row lock serialises concurrent pushes."""
-    return (
-        update(Dataset)
-        .where(Dataset.id == dataset_id)
-        .values(item_count=Dataset.item_count + count, modified_at=utcnow())
-        .returning(Dataset.item_count)
+_DATASETS = cast(Table, Dataset.__table__)
+# Built once, the values passed apart (a statement built per push, with its values, cost more CPU in
+# SQLAlchemy than the push's SQL). The row lock of the reserve serialises concurrent pushes.
+_RESERVE = (
+    update(_DATASETS)
+    .where(_DATASETS.c.id == bindparam("dataset_id"))
+    .values(
+        item_count=_DATASETS.c.item_count + bindparam("count", type_=BigInteger),
+        modified_at=bindparam("now", type_=_DATASETS.c.modified_at.type),
     )
+    .returning(_DATASETS.c.item_count)
+)
+_INSERT_ITEMS = insert(cast(Table, DatasetItem.__table__))
+# Rows per INSERT statement of a push.
+_INSERT_BATCH = 1000
 
 
-def insert_items_stmt(dataset_id: str, end: int, items: list[Any]) -> tuple[Insert, list[dict[str, Any]]]:
-    """The insert for items that end at sequence number `end` (the total reserve_stmt returned)."""
-    start = end - len(items)
-    rows = [
-        {"dataset_id": dataset_id, "seq": start + i, "data": json.dumps(item, ensure_ascii=False)}
-        for i, item in enumerate(items)
-    ]
-    return insert(DatasetItem), rows
+def dumped(items: list[Any]) -> list[str]:
+    """The items as stored: one JSON text each."""
+    return [json.dumps(item, ensure_ascii=False) for item in items]
+
+
+def append_items(session: Session, dataset_id: str, texts: list[str]) -> bool:
+    """Append the items (dumped) in order, after the dataset's last; False: the dataset is gone."""
+    params = {"dataset_id": dataset_id, "count": len(texts), "now": utcnow()}
+    end = session.execute(_RESERVE, params).scalar_one_or_none()
+    if end is None:
+        return False
+    start = end - len(texts)
+    rows = [{"dataset_id": dataset_id, "seq": start + i, "data": text} for i, text in enumerate(texts)]
+    for first in range(0, len(rows), _INSERT_BATCH):
+        session.execute(_INSERT_ITEMS, rows[first : first + _INSERT_BATCH])
+    return True
 
 
 def list_items_stmt(dataset_id: str, offset: int, limit: int | None, desc: bool) -> Select[str]:
