@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Insert
 
-from server.storage.dialects import insert_for
+from server.storage.dialects import insert_for, per_dialect
 from server.storage.ids import utcnow
 from server.storage.models import QueueRequest, RequestQueue
 
@@ -97,7 +97,7 @@ def _insert_request(dialect: str) -> Insert:
     return insert.on_conflict_do_nothing(index_elements=["queue_id", "id"]).returning(_REQUESTS.c.id)
 
 
-_INSERT_REQUEST = {dialect: _insert_request(dialect) for dialect in ("sqlite", "postgresql")}
+_INSERT_REQUEST = per_dialect(_insert_request)
 
 
 def insert_request(dialect: str, row: dict[str, Any]) -> Statement:
