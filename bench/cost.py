@@ -2,7 +2,7 @@
 
     git worktree add /tmp/before <commit>
     .venv/bin/python bench/cost.py --baseline /tmp/before [--rounds 2] [--clients 50] [--runs 500]
-        [--workers 2] [--database-url ...] [--redis-url ...]
+        [--workers 2] [--calls 300] [--database-url ...] [--redis-url ...]
 
 bench/compare.py answers "is one run-sync faster"; this answers "how much does a run cost". It
 starts a Greenroom from each checkout on the same services, then measures one side at a time (the
@@ -12,7 +12,9 @@ other idle), alternating sides every phase and rounds, and prints the median of 
     CPU per run of the API and of the worker pool (its workers and the actors they forked), read
     from /proc before and after;
   - GET of one run with Debian's wrk (64 connections): req/s, p99 and the API's CPU per request;
-  - records put by 8 clients: puts/s and the API's CPU per put.
+  - records put by 8 clients: puts/s and the API's CPU per put;
+  - the storage calls a crawl makes per page, --calls of each by one client (bench/storage_calls.py):
+    calls/s and the API's CPU per call.
 
 This machine's speed drifts by tens of percent within minutes; alternating the sides phase by phase
 lets both see the same drift. Rate limits and the in-flight cap are out of the way (bench/versus.py).
@@ -43,6 +45,7 @@ from bench.common import (
     tree_cpu_s,
 )
 from bench.run_sync import NOOP_VERSIONS, create_task
+from bench.storage_calls import storage_call_costs
 from bench.versus import OUT_OF_THE_WAY, throughput
 from bench.versus_rows import have_wrk, put_rate, wrk
 
@@ -106,7 +109,7 @@ def _phases(side: Side, args: argparse.Namespace) -> dict[str, float]:
     puts = 2000
     rate, api_ms, _ = _measured(side, lambda: (put_rate(side.base_url, side.token, 8, puts), puts))
     figures |= {"records put, 8 clients (puts/s)": rate, "records put: API CPU per put (ms)": api_ms}
-    return figures
+    return figures | storage_call_costs(side.base_url, side.token, args.calls, lambda: side.cpu()[0])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=500, help="callable runs per phase; process: half (500)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per side (2)")
     parser.add_argument("--wrk-seconds", type=float, default=5, help="each wrk phase (5)")
+    parser.add_argument("--calls", type=int, default=300, help="each storage call, one client (300)")
     add_database_url(parser)
     add_redis_url(parser)
     args = parser.parse_args(argv)

@@ -74,7 +74,8 @@ class Database:
     An async session on SQLAlchemy's async adaptation costs several thread hops per statement: a
     one-row read took 730 us of CPU alone and 1.6 ms among 32 at once, against 290 us on the quick
     path (bench/db_reads.py, this 2-core kind, SQLite). The hot reads (every request's token, a
-    start's task and actor, GET of a run, a woken waiter's run and record) and a record PUT take
+    start's task and actor, GET of a run or of a record, a woken waiter's run and record) and the
+    calls a crawl makes per page (request queue calls, record PUTs, dataset pushes, charges) take
     the quick path; other units of work keep their async sessions.
     """
 
