@@ -78,6 +78,27 @@ def test_mark_handled_and_back(api: httpx.Client) -> None:
     assert api.get(f"/request-queues/{queue}/requests/{request_id}").status_code == 404
 
 
+def test_an_update_replaces_the_request_moves_it_and_ends_its_lock_when_handled(api: httpx.Client) -> None:
+    queue = _queue(api)
+    ids = [_add(api, queue, f"https://e/{i}")["requestId"] for i in range(3)]
+    r = api.post(f"/request-queues/{queue}/head/lock", params={"lockSecs": 60, "limit": 1, "clientKey": "a"})
+    assert [i["id"] for i in r.json()["data"]["items"]] == [ids[0]]
+    locked = f"/request-queues/{queue}/requests"
+    assert [i["id"] for i in api.get(locked, params={"filter": "locked"}).json()["data"]["items"]] == [ids[0]]
+    # Handled: out of the head, and its lock is gone.
+    body = {"url": "https://e/0", "uniqueKey": "https://e/0", "handledAt": "2026-01-01T00:00:00Z"}
+    assert api.put(f"{locked}/{ids[0]}", json=body).status_code == 200
+    assert api.get(locked, params={"filter": "locked"}).json()["data"]["items"] == []
+    assert _head(api, queue) == ["https://e/1", "https://e/2"]
+    # Replaced at the forefront: first in the head, with what the update sent.
+    body = {"url": "https://e/2", "uniqueKey": "https://e/2", "userData": {"new": True}}
+    assert api.put(f"{locked}/{ids[2]}", params={"forefront": "true"}, json=body).status_code == 200
+    assert _head(api, queue) == ["https://e/2", "https://e/1"]
+    stored = api.get(f"{locked}/{ids[2]}").json()["data"]
+    assert stored["userData"] == {"new": True} and "handledAt" not in stored
+    assert _counts(api, queue) == (3, 1, 2)
+
+
 def test_locks(api: httpx.Client) -> None:
     queue = _queue(api)
     for i in range(3):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.errors import Forbidden
 from server.services.queue_requests import Touched, get_request, place, touch
@@ -39,9 +40,11 @@ def lock_head(session: Session, queue_id: str, limit: int, lock_secs: float, cli
     now = utcnow()
     rows = list(session.execute(*stmts.head(queue_id, limit, now)).scalars().all())
     expires = now + timedelta(seconds=lock_secs)
-    for row in rows:
-        row.lock_expires_at, row.lock_client_key = expires, client_key
-    session.flush()
+    if rows:
+        session.execute(*stmts.lock(queue_id, [row.id for row in rows], expires, client_key))
+    for row in rows:  # as written, without the ORM writing them again (its flush cost a third of a lock)
+        set_committed_value(row, "lock_expires_at", expires)
+        set_committed_value(row, "lock_client_key", client_key)
     has_locked = session.execute(*stmts.has_locked(queue_id, now)).scalar_one() > 0
     return Head(queue, rows, has_locked)
 

@@ -112,12 +112,21 @@ def update_request(
     if draft.unique_key != row.unique_key:
         raise InvalidInput("The request's 'uniqueKey' cannot be changed.")
     was_handled, now_handled = row.handled_at is not None, draft.handled_at is not None
-    row.url, row.method, row.data, row.handled_at = draft.url, draft.method, draft.data, draft.handled_at
+    order_no, lock_expires_at, lock_client_key = row.order_no, row.lock_expires_at, row.lock_client_key
     if now_handled:
-        row.order_no, row.lock_expires_at, row.lock_client_key = None, None, None
+        order_no, lock_expires_at, lock_client_key = None, None, None
     elif was_handled or forefront:
-        row.order_no = place(touched.order_seq, forefront)
-    session.flush()
+        order_no = place(touched.order_seq, forefront)
+    values = {
+        "url": draft.url,
+        "method": draft.method,
+        "data": draft.data,
+        "handled_at": draft.handled_at,
+        "order_no": order_no,
+        "lock_expires_at": lock_expires_at,
+        "lock_client_key": lock_client_key,
+    }
+    session.execute(*stmts.replace_request(queue_id, request_id, values))
     if was_handled != now_handled:
         session.execute(*stmts.count_change(queue_id, 0, int(now_handled) - int(was_handled)))
     return {"requestId": row.id, "wasAlreadyPresent": True, "wasAlreadyHandled": was_handled}

@@ -114,6 +114,20 @@ def get_request(queue_id: str, request_id: str) -> Statement:
     return _GET_REQUEST, {"queue_id": queue_id, "request_id": request_id}
 
 
+# Bind parameters named new_<column>: SQLAlchemy keeps the columns' own names for itself.
+_REPLACED = ("url", "method", "data", "handled_at", "order_no", "lock_expires_at", "lock_client_key")
+_REPLACE = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.queue_id == bindparam("queue"), _REQUESTS.c.id == bindparam("request"))
+    .values(**{column: bindparam(f"new_{column}", type_=_REQUESTS.c[column].type) for column in _REPLACED})
+)
+
+
+def replace_request(queue_id: str, request_id: str, values: dict[str, Any]) -> Statement:
+    """Write these of the request's columns (all of _REPLACED)."""
+    return _REPLACE, {"queue": queue_id, "request": request_id} | {f"new_{c}": values[c] for c in _REPLACED}
+
+
 _HANDLED_AT = select(_REQUESTS.c.handled_at).where(
     _REQUESTS.c.queue_id == bindparam("queue_id"), _REQUESTS.c.id == bindparam("request_id")
 )
@@ -138,6 +152,21 @@ _HEAD = (
 
 def head(queue_id: str, limit: int, now: datetime) -> Statement:
     return _HEAD, {"queue_id": queue_id, "limit": limit, "now": now}
+
+
+_LOCK = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.queue_id == bindparam("queue"), _REQUESTS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        lock_expires_at=bindparam("expires", type_=_REQUESTS.c.lock_expires_at.type),
+        lock_client_key=bindparam("holder"),
+    )
+)
+
+
+def lock(queue_id: str, request_ids: list[str], expires: datetime, client_key: str | None) -> Statement:
+    """Lock these requests of the queue until `expires`, for client_key."""
+    return _LOCK, {"queue": queue_id, "ids": request_ids, "expires": expires, "holder": client_key}
 
 
 _HAS_LOCKED = (
