@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from server import strict_json
 from server.api import dataset_formats as fmt
-from server.api.auth import authenticate
+from server.api.auth import authenticate, read_as_caller
 from server.api.body import off_loop, read_decoded
 from server.api.params import parse_bool, parse_int
 from server.api.signed_reads import readable_dataset
@@ -29,7 +29,7 @@ from server.lifespan import AppState, state_of
 from server.responses import data_response, raw_json_response
 from server.services.charges import charge_default_dataset_items
 from server.services.dataset_statistics import dataset_statistics
-from server.services.resolve import dataset_sync, get_dataset
+from server.services.resolve import dataset_sync
 from server.shapes import dataset_json
 from server.storage.datasets import append_items, delete_dataset_stmts, dumped, list_items_stmt
 from server.storage.models import Dataset, User
@@ -234,10 +234,7 @@ async def push_items(request: Request) -> Response:
 
 
 async def get(request: Request) -> Response:
-    state = state_of(request)
-    async with state.db.read() as session:
-        user = await authenticate(request, session)
-        dataset = await get_dataset(session, user, request.path_params["datasetId"])
+    state, user, dataset = await _resolved(request)
     return data_response(dataset_json(dataset, user, state.settings.api_base_url))
 
 
@@ -260,11 +257,9 @@ async def delete_for(request: Request, state: AppState, user: User, dataset: Dat
 
 
 async def _resolved(request: Request) -> tuple[AppState, User, Dataset]:
-    state = state_of(request)
-    async with state.db.read() as session:
-        user = await authenticate(request, session)
-        dataset = await get_dataset(session, user, request.path_params["datasetId"])
-    return state, user, dataset
+    ref = request.path_params["datasetId"]
+    user, dataset = await read_as_caller(request, lambda session, user: dataset_sync(session, user, ref))
+    return state_of(request), user, dataset
 
 
 async def update(request: Request) -> Response:

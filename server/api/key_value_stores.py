@@ -54,16 +54,16 @@ async def _storage_bytes(session: AsyncSession, store_ids: list[str]) -> dict[st
 
 
 async def _resolved(request: Request) -> tuple[AppState, User, KeyValueStore]:
-    state = state_of(request)
-    async with state.db.read() as session:
-        user = await authenticate(request, session)
-        store = await get_key_value_store(session, user, request.path_params["storeId"])
-    return state, user, store
+    ref = request.path_params["storeId"]
+    user, store = await read_as_caller(
+        request, lambda session, user: key_value_store_sync(session, user, ref)
+    )
+    return state_of(request), user, store
 
 
 async def get_store_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
-    async with state.db.read() as session:
-        size = (await _storage_bytes(session, [store.id])).get(store.id, 0)
+    rows = await state.db.quick_read(lambda session: session.execute(store_bytes_stmt([store.id])).all())
+    size = int(rows[0][1]) if rows else 0
     return data_response(key_value_store_with_stats_json(store, user, state.settings.api_base_url, size))
 
 
