@@ -21,13 +21,12 @@ lint: install
 	$(BIN)/ruff format --check server worker tests bench migrations
 	$(BIN)/mypy
 
-# Four test processes: most tests wait on real processes (API, workers, actors), not on the CPU.
+# Three test processes: most tests wait on real processes (API, workers, actors), not on the CPU.
 # (Two while callables could hang at their fork; with that fixed, three ran clean twice here,
-# 7 min 7 s and 7 min 15 s against 8 min 29 s with two. Three used 1.15 of the 2 cores on a slower
-# machine: pytest 956 s, user and sys 19 min.) `--dist worksteal` was tried: pytest 423 s and 503 s,
-# against 439-490 s in five runs with the default distribution; no clear gain.
+# 7 min 7 s and 7 min 15 s against 8 min 29 s with two.) `--dist worksteal` was tried: pytest 423 s
+# and 503 s, against 439-490 s in five runs with the default distribution; no clear gain.
 test: lint
-	$(BIN)/pytest -n 4
+	$(BIN)/pytest -n 3
 
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
