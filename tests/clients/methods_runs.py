@@ -88,8 +88,10 @@ RUNS: list[Row] = [
         "RunClient",
         "metamorph",
         "metamorph",
-        lambda c, w: c.run(w.live_run_id).metamorph(target_actor_id=w.actor_id, run_input={"m": 1}),
-        "return (await c.run(w.live_run_id).metamorph(w.actor_id, { m: 1 })).id;",
+        # Into another sleeper, so that the run is still running for the next row (into the echo
+        # actor, it ended before that row's call once, on a loaded machine).
+        lambda c, w: c.run(w.live_run_id).metamorph(target_actor_id=w.sleeper_id, run_input={"seconds": 30}),
+        "return (await c.run(w.live_run_id).metamorph(w.sleeper_id, { seconds: 30 })).id;",
         lambda w: w.live_run_id,
         pick=field_of("id"),
     ),
