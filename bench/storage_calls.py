@@ -2,7 +2,7 @@
 
 A crawl through the Apify SDK or Crawlee calls the API for every page: it locks the queue's head,
 adds the links it found, marks the request handled and pushes the page's item; and every actor reads
-its INPUT record. Each is made `calls` times in a row by one client, with the API's CPU per call
+its INPUT record, and opening its default storages reads them. Each is made `calls` times in a row by one client, with the API's CPU per call
 read from /proc around them. Numbers are printed, never asserted.
 """
 
@@ -44,6 +44,8 @@ def _costs(client: httpx.Client, calls: int, api_cpu_s: Callable[[], float]) -> 
         "mark a request handled": handled,
         "push an item": lambda i: client.post(f"/datasets/{dataset}/items", json={"url": f"{i}"}),
         "GET the INPUT record": lambda i: client.get(f"/key-value-stores/{store}/records/INPUT"),
+        "GET the store": lambda i: client.get(f"/key-value-stores/{store}"),
+        "GET the dataset": lambda i: client.get(f"/datasets/{dataset}"),
     }
     figures: dict[str, float] = {}
     for what, op in ops.items():

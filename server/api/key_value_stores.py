@@ -46,10 +46,10 @@ def _key(request: Request) -> str:
     return key
 
 
-async def _storage_bytes(session: AsyncSession, store_ids: list[str]) -> dict[str, int]:
+def _storage_bytes(session: Session, store_ids: list[str]) -> dict[str, int]:
     if not store_ids:
         return {}
-    rows = (await session.execute(store_bytes_stmt(store_ids))).all()
+    rows = session.execute(store_bytes_stmt(store_ids)).all()
     return {store_id: int(size) for store_id, size in rows}
 
 
@@ -62,8 +62,7 @@ async def _resolved(request: Request) -> tuple[AppState, User, KeyValueStore]:
 
 
 async def get_store_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
-    rows = await state.db.quick_read(lambda session: session.execute(store_bytes_stmt([store.id])).all())
-    size = int(rows[0][1]) if rows else 0
+    size = (await state.db.quick_read(lambda session: _storage_bytes(session, [store.id]))).get(store.id, 0)
     return data_response(key_value_store_with_stats_json(store, user, state.settings.api_base_url, size))
 
 
@@ -74,7 +73,7 @@ async def get_store(request: Request) -> Response:
 async def _shape(
     session: AsyncSession, stores: Sequence[KeyValueStore], user: User, base: str
 ) -> list[dict[str, Any]]:
-    sizes = await _storage_bytes(session, [s.id for s in stores])
+    sizes = await session.run_sync(_storage_bytes, [s.id for s in stores])
     return [key_value_store_with_stats_json(s, user, base, sizes.get(s.id, 0)) for s in stores]
 
 

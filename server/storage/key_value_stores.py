@@ -31,8 +31,8 @@ def _upsert(dialect: str) -> Insert:
     )
 
 
-# Built once, the values passed apart: building the statement with its values on every put cost
-# 0.4 ms of CPU in SQLAlchemy's coercion and cache key, a third of a put's (bench/versus.py).
+# Built once, the values passed apart: building the statement with its values on every put cost a
+# third of a put's CPU in SQLAlchemy's coercion and cache key.
 _UPSERT = per_dialect(_upsert)
 
 # A put's store, by id or by name, and only the user's: its modifiedAt set and its id returned, in one
