@@ -1,9 +1,9 @@
 """What the storage calls an actor makes per crawled page cost the API (bench/cost.py's last rows).
 
 A crawl through the Apify SDK or Crawlee calls the API for every page: it locks the queue's head,
-adds the links it found, marks the request handled and pushes the page's item; and every actor reads
-its INPUT record, and opening its default storages reads them. Each is made `calls` times in a row by one client, with the API's CPU per call
-read from /proc around them. Numbers are printed, never asserted.
+adds the links it found, marks the request handled and pushes the page's item. Every actor reads its
+INPUT record, and opening its storages reads them. Each call is made `calls` times in a row by one
+client, with the API's CPU per call read from /proc around them. Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
