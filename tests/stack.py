@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from rq import Worker
 from server.queue import make_queue
 from server.settings import Settings
 from worker import context as worker_context
+from worker.forked import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,6 +93,37 @@ class Stack:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def exit_code(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """proc's exit code once it exits within timeout_s; else fails with what is still running under
+    it and where each process waits (its Python stack), so that a stop that hangs in a CI run says
+    where it hung."""
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"{proc.args} did not exit within {timeout_s:g} s:\n"
+            + where_they_wait([proc.pid, *descendants(proc.pid)])
+        ) from None
+
+
+def where_they_wait(pids: list[int]) -> str:
+    report = []
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        report.append(f"--- {pid} {name} state {state} in {wchan or '-'}")
+        if py_spy := shutil.which("py-spy", path=str(Path(sys.executable).parent)):
+            dump = subprocess.run(
+                [py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+            )
+            report.append(dump.stdout or dump.stderr.partition("\n")[0])
+    return "\n".join(report)
 
 
 @contextmanager

@@ -120,6 +120,8 @@ class GreenroomWorker(bookkeeping.Lean, SimpleWorker):
             self.set_state(WorkerStatus.IDLE)
         else:
             bookkeeping.finished(self, job)
+        if stop_request().requested_at is not None:
+            return  # no next run: its standby would only be made to be killed (run_worker closes them)
         # Between jobs, off any run's path: the next run's actor process (worker/runners/standby.py).
         self._between_jobs = True
         try:

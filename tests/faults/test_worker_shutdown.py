@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from server.settings import Settings
 from tests.actors import callable_actor
 from tests.conftest import Account
-from tests.stack import ROOT, Stack, child_env, running
+from tests.stack import ROOT, Stack, child_env, exit_code, running
 from worker.events import RunEvents
 
 GRACE_S = 3.0
@@ -97,7 +97,7 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
         short_answer = short.result(timeout=GRACE_S)
         long_answer = long.result(timeout=GRACE_S + KILL_GRACE_S + 5)
         long_s = time.monotonic() - signalled
-        assert pool.wait(timeout=5) == 0
+        assert exit_code(pool, 5) == 0
         exited_s = time.monotonic() - signalled
         runs = {r: api.get(f"/actor-runs/{r}").json()["data"] for r in (short_id, long_id)}
         log = api.get(f"/actor-runs/{long_id}/log").text
@@ -127,7 +127,7 @@ def test_a_restart_on_error_run_is_handed_back_and_finished_by_the_next_worker(
         held = waiters.submit(api.post, f"/acts/{actor['id']}/run-sync", json={"seconds": GRACE_S + 1})
         (run_id,) = _running(api, actor["id"], 1)
         pool.send_signal(signal.SIGTERM)
-        assert pool.wait(timeout=GRACE_S + KILL_GRACE_S + 5) == 0
+        assert exit_code(pool, GRACE_S + KILL_GRACE_S + 5) == 0
         # Back in the queue, not failed, and nobody's waiter was answered.
         run = api.get(f"/actor-runs/{run_id}").json()["data"]
         assert run["status"] == "READY", run
@@ -160,7 +160,7 @@ def test_a_single_rq_worker_stops_its_run_at_once_on_a_second_sigterm(
             api, f"/actor-runs/{started['id']}", lambda d: d["finishedAt"] is not None, timeout_s=10
         )
         ended_s = time.monotonic() - signalled
-        assert worker.wait(timeout=5) == 0
+        assert exit_code(worker, 5) == 0
     assert ended_s < KILL_GRACE_S + 2, ended_s
     assert run["status"] == "FAILED" and "stopped" in run["statusMessage"], run
 
