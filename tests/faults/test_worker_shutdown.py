@@ -97,8 +97,10 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
         short_answer = short.result(timeout=GRACE_S)
         long_answer = long.result(timeout=GRACE_S + KILL_GRACE_S + 5)
         long_s = time.monotonic() - signalled
-        assert exit_code(pool, 5) == 0
-        exited_s = time.monotonic() - signalled
+        # And the pool is gone, with its workers, well before the deadline it gives a worker that does
+        # not stop (grace + kill grace + 15 s, then it kills it): the slack is for a loaded machine
+        # (7.1 s was seen under a load of 16, and more than 8.3 s in a CI run).
+        assert exit_code(pool, GRACE_S + KILL_GRACE_S + 10 - long_s) == 0
         runs = {r: api.get(f"/actor-runs/{r}").json()["data"] for r in (short_id, long_id)}
         log = api.get(f"/actor-runs/{long_id}/log").text
     # The short run finished within the grace, as if nothing happened.
@@ -112,9 +114,6 @@ def test_sigterm_to_the_pool_lets_short_runs_finish_and_stops_long_ones(
     assert "worker" in failed["statusMessage"] and "stopped" in failed["statusMessage"], failed
     assert f"{GRACE_S:g} s" in failed["statusMessage"]
     assert "The worker is stopping" in log and "did not finish before its worker stopped" in log
-    # And the pool is gone, with its workers, soon after: the slack is for a loaded machine (7.1 s
-    # was seen under a load of 16 with 3 s of slack; a pool that hangs takes forever, not seconds).
-    assert exited_s < GRACE_S + KILL_GRACE_S + 6, exited_s
 
 
 def test_a_restart_on_error_run_is_handed_back_and_finished_by_the_next_worker(
