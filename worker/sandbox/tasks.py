@@ -58,7 +58,7 @@ class TaskGroups:
 
     def _make_v1(self, controller: str, name: str, limits: TaskLimits) -> None:
         try:
-            directory = own_cgroup(1, controller).resolve() / name
+            directory = own_cgroup(1, controller) / name
             if directory.exists():  # left by a worker that died
                 release_group(directory)
             directory.mkdir()
