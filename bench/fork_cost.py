@@ -7,7 +7,10 @@ copies the parent's page tables at the fork and frees the child's at its exit, s
 parent's memory. This imports what a worker imports, optionally grows the process by --grow-mb,
 freezes the heap as a standby does, then forks children that exit at once: CPU per fork in the parent
 and in the children, and wall time, for each size. The baseline is the first size (no growth).
-Numbers are printed, never asserted.
+
+Then, at the first size, what a whole standby costs (its cgroups and sandbox identity too), made and
+closed unused, for each sandbox and memory mode this host can run. Numbers are printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import gc
 import os
 import resource
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/fork_cost.py`: the repository root holds `bench`
@@ -33,19 +39,48 @@ def _rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def forks(count: int) -> tuple[float, float, float]:
-    """(parent CPU ms, child CPU ms, wall ms) per fork of a child that exits at once."""
+def _timed(count: int, body: Callable[[], None]) -> tuple[float, float, float]:
+    """(parent CPU ms, reaped children's CPU ms, wall ms) per call of body()."""
     parent, children, wall = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
     for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
-        os.waitpid(pid, 0)
+        body()
     return (
         1000 * (_cpu(resource.RUSAGE_SELF) - parent) / count,
         1000 * (_cpu(resource.RUSAGE_CHILDREN) - children) / count,
         1000 * (time.perf_counter() - wall) / count,
     )
+
+
+def _fork() -> None:
+    """A child that exits at once."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def standby_costs(count: int) -> list[str]:
+    """A standby as a worker makes one between runs (worker/runners/standby.py: its groups, its
+    sandbox identity, the fork) and closes it unused, for each sandbox and memory mode this host has."""
+    from server.settings import Settings
+    from worker.context import configure
+    from worker.runners.standby import Standby
+
+    lines = ["standby made and closed       parent ms  child ms  wall ms"]
+    with tempfile.TemporaryDirectory() as data_dir:
+        for sandbox, memory in (("off", "off"), ("off", "cgroup"), ("on", "cgroup")):
+            settings = replace(
+                Settings.from_env(), sandbox=sandbox, memory_limit=memory, data_dir=Path(data_dir)
+            )
+            configure(settings)
+            try:
+                Standby(settings).close()
+            except Exception as exc:  # not root, no cgroup, no bubblewrap
+                lines.append(f"sandbox {sandbox:3}, memory {memory:6}: not here ({exc})")
+                continue
+            parent, child, wall = _timed(count, lambda s=settings: Standby(s).close())  # type: ignore[misc]
+            lines.append(f"sandbox {sandbox:3}, memory {memory:6}   {parent:9.2f}  {child:8.2f}  {wall:7.2f}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,9 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     for grow in sorted(args.grow_mb):
         held += [bytearray(1 << 20) for _ in range(grow - len(held))]
         gc.freeze()
-        parent, child, wall = forks(args.forks)
+        parent, child, wall = _timed(args.forks, _fork)
         base = base or wall
         print(f"{_rss_mb():6.0f}  {parent:9.2f}  {child:8.2f}  {wall:7.2f}  {wall / base:5.2f}")
+        if grow == min(args.grow_mb):
+            standbys = standby_costs(args.forks)
+    print(f"\nat {min(args.grow_mb)} MB grown:")
+    print("\n".join(standbys))
     return 0
 
 
