@@ -8,14 +8,15 @@ parent's memory. This imports what a worker imports, optionally grows the proces
 freezes the heap as a standby does, then forks children that exit at once: CPU per fork in the parent
 and in the children, and wall time, for each size. The baseline is the first size (no growth).
 
-Then, at the first size, what a whole standby costs (its cgroups and sandbox identity too), made and
-closed unused, for each sandbox and memory mode this host can run. Numbers are printed, never
-asserted.
+Then, at the first size, what a whole standby costs (its cgroups and sandbox identity too): made and
+closed unused, and made and given a no-op PYTHON_CALLABLE to run, for each sandbox and memory mode
+this host can run. Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import resource
@@ -25,6 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.runners.base import RunSpec
 
 if __package__ in (None, ""):  # run as `python bench/fork_cost.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,26 +66,67 @@ def _fork() -> None:
 
 def standby_costs(count: int) -> list[str]:
     """A standby as a worker makes one between runs (worker/runners/standby.py: its groups, its
-    sandbox identity, the fork) and closes it unused, for each sandbox and memory mode this host has."""
+    sandbox identity, the fork), closed unused, then given a no-op PYTHON_CALLABLE (bench/noop.py)
+    and waited for, for each sandbox and memory mode this host has."""
     from server.settings import Settings
-    from worker.context import configure
+    from worker.context import configure, get_context
+    from worker.runners.inprocess import load_callable
     from worker.runners.standby import Standby
 
-    lines = ["standby made and closed       parent ms  child ms  wall ms"]
+    spec = _noop_spec()
+    load_callable(spec)  # as the worker does before the run's start
+
+    def closed(settings: Settings) -> None:
+        Standby(settings).close()
+
+    def run(settings: Settings) -> None:
+        standby = Standby(settings)
+        child = standby.start(spec)
+        child.output.read()
+        os.waitpid(child.pid, 0)
+        standby.close()
+
+    lines = ["standby                                  parent ms  child ms  wall ms"]
     with tempfile.TemporaryDirectory() as data_dir:
         for sandbox, memory in (("off", "off"), ("off", "cgroup"), ("on", "cgroup")):
+            mode = f"sandbox {sandbox:3}, memory {memory:6}"
             settings = replace(
                 Settings.from_env(), sandbox=sandbox, memory_limit=memory, data_dir=Path(data_dir)
             )
             configure(settings)
+            get_context()  # as a worker makes it at its start: its engine, inherited by the fork
             try:
                 Standby(settings).close()
             except Exception as exc:  # not root, no cgroup, no bubblewrap
-                lines.append(f"sandbox {sandbox:3}, memory {memory:6}: not here ({exc})")
+                lines.append(f"{mode}: not here ({exc})")
                 continue
-            parent, child, wall = _timed(count, lambda s=settings: Standby(s).close())  # type: ignore[misc]
-            lines.append(f"sandbox {sandbox:3}, memory {memory:6}   {parent:9.2f}  {child:8.2f}  {wall:7.2f}")
+            for what, body in (("closed", closed), ("no-op", run)):
+                parent, child, wall = _timed(count, functools.partial(body, settings))
+                lines.append(f"{mode}, {what:6}   {parent:9.2f}  {child:8.2f}  {wall:7.2f}")
     return lines
+
+
+def _noop_spec() -> RunSpec:
+    from bench.noop import NOOP_CALLABLE
+    from worker.runners.base import RunSpec
+
+    return RunSpec(
+        run_id="r",
+        user_id="u",
+        act_id="a",
+        build_id="b",
+        default_dataset_id="d",
+        username="bench",
+        actor_name="noop",
+        actor_task_id=None,
+        build_number="0.0.1",
+        source={"sourceType": "PYTHON_CALLABLE", "callable": NOOP_CALLABLE},
+        options={"memoryMbytes": 1024},
+        default_key_value_store_id="k",
+        default_request_queue_id="q",
+        started_at="",
+        token="t",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -19,22 +21,34 @@ _UNREAD = object()
 
 
 class ActorContext:
-    """Passed to `function(context)`. Every call writes straight to storage in its own transaction."""
+    """Passed to `function(context)`. Every call writes straight to storage in its own transaction.
 
-    def __init__(self, spec: RunSpec, db: SyncDatabase):
+    `db` is called at the first storage call, and the log is made at its first use: a callable that
+    touches neither pays for neither (in a forked child, every object it touches is a page copied).
+    """
+
+    def __init__(self, spec: RunSpec, db: Callable[[], SyncDatabase]):
         self._spec = spec
-        self._db = db
+        self._open_db = db
         self.run_id = spec.run_id
-        self.log = logging.getLogger(f"actor.{spec.actor_name}")
-        if not self.log.handlers:
+        self._input: Any = _UNREAD
+
+    @functools.cached_property
+    def _db(self) -> SyncDatabase:
+        return self._open_db()
+
+    @functools.cached_property
+    def log(self) -> logging.Logger:
+        log = logging.getLogger(f"actor.{self._spec.actor_name}")
+        if not log.handlers:
             handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-            self.log.addHandler(handler)
-            self.log.setLevel(logging.INFO)
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
             # Its own handler writes the run log; the worker's (server/observability/logs.py) must
             # not write each line a second time.
-            self.log.propagate = False
-        self._input: Any = _UNREAD
+            log.propagate = False
+        return log
 
     @property
     def input(self) -> Any:
