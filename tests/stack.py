@@ -109,6 +109,7 @@ def exit_code(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
 
 
 def where_they_wait(pids: list[int]) -> str:
+    """Each live process of `pids`: its name, state, kernel wait channel, and Python stack (py-spy)."""
     report = []
     for pid in pids:
         try:

@@ -230,7 +230,8 @@ _own_groups: dict[tuple[int, int, str], Path | str] = {}
 def own_cgroup(version: int, controller: str = "memory") -> Path:
     """The directory of this process's cgroup (resolved): the controller's (v1) or the unified one
     (v2). Found once per process: a worker's group stays where it is, and every standby asked for it
-    up to four times, reading /proc/self/cgroup and mountinfo each time (0.6 ms of a run's CPU)."""
+    up to four times, reading /proc/self/cgroup and mountinfo each time (about 0.5 ms of a standby's
+    CPU: bench/fork_cost.py)."""
     key = (os.getpid(), version, controller)
     found = _own_groups.get(key)
     if found is None:
