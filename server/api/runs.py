@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -99,26 +98,43 @@ async def _start(request: Request, run_id: str) -> Started:
     )
 
 
-@contextlib.asynccontextmanager
-async def started(request: Request, kind: str) -> AsyncIterator[tuple[Started, Wake, Run | None]]:
-    """Start a run, registered as its waiter: (the start, the registration's event, the run if it
-    is current: else it is read once registered).
+def started(request: Request, kind: str) -> _Starting:
+    """Start a run, registered as its waiter: `async with` gives (the start, the registration's
+    event, the run if it is current: else it is read once registered).
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
     current: no finish can have been missed, and no read is needed before waiting. A repeat of an
     idempotent start (its Idempotency-Key started a run within a day) waits for that run instead,
     as any waiter of a run that was already going: registered, then SQL read.
     """
-    state = state_of(request)
-    run_id = new_id()
-    with state.waiters.watch(run_id, kind) as woken:
-        start = await _start(request, run_id)
-        if start.run.id == run_id:
-            yield start, woken, start.run
-            return
-    note(request, run_id=start.run.id)
-    with state.waiters.watch(start.run.id, kind) as woken:
-        yield start, woken, None
+    return _Starting(request, kind)
+
+
+class _Starting:
+    """started()'s context. A class rather than a generator: a generator's frame would keep the
+    start, and its run, for as long as the request is held."""
+
+    def __init__(self, request: Request, kind: str) -> None:
+        self._request, self._kind = request, kind
+        self._watching = contextlib.ExitStack()
+
+    async def __aenter__(self) -> tuple[Started, Wake, Run | None]:
+        request, waiters = self._request, state_of(self._request).waiters
+        run_id = new_id()
+        with contextlib.ExitStack() as watching:
+            woken = watching.enter_context(waiters.watch(run_id, self._kind))
+            start = await _start(request, run_id)
+            current: Run | None = start.run
+            if start.run.id != run_id:
+                watching.close()
+                note(request, run_id=start.run.id)
+                woken = watching.enter_context(waiters.watch(start.run.id, self._kind))
+                current = None
+            self._watching = watching.pop_all()
+        return start, woken, current
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._watching.close()
 
 
 async def start_and_wait(
@@ -130,10 +146,13 @@ async def start_and_wait(
     async with started(request, kind) as (start, woken, current):
         run = start.run
         if wait_s > 0:
-            return await wait_run(state, run.id, wait_s, woken=woken, current=current)
-        if claim_s > 0 and current is not None and not start.ahead:
-            return await wait_for_claim(state, run.id, claim_s, woken, current)
-        return run
+            waiting = wait_run(state, run.id, wait_s, woken=woken, current=current)
+        elif claim_s > 0 and current is not None and not start.ahead:
+            waiting = wait_for_claim(state, run.id, claim_s, woken, current)
+        else:
+            return run
+        del start, current, run  # the wait keeps the run only until it waits (held requests' memory)
+        return await waiting
 
 
 def run_location(settings: Settings, run_id: str) -> str:
