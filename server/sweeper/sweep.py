@@ -72,9 +72,11 @@ class Swept:
 
 @dataclass
 class Taken:
-    """The job ids in the queue's intermediate list at the previous sweep."""
+    """What the previous sweep saw in a worker's hands: the job ids in the queue's intermediate list,
+    and the jobs started while their run or build was still READY."""
 
     job_ids: frozenset[str] = frozenset()
+    started: frozenset[str] = frozenset()
 
 
 def sweep(ctx: SweepContext, queue: Queue, *, judge_leases: bool, taken: Taken) -> Swept:
@@ -160,22 +162,31 @@ def _expired_builds(ctx: SweepContext, swept: Swept) -> None:
             swept.builds_failed.append(row["id"])
 
 
-def _lost(queue: Queue, job_ids: list[str], taken: frozenset[str], taken_before: frozenset[str]) -> list[str]:
+def _lost(queue: Queue, job_ids: list[str], before: Taken, now: Taken) -> list[str]:
     """The jobs that will not reach a worker by themselves: gone, ended, or taken off the queue by a
     worker that died before starting them. A worker moves a job to the queue's intermediate list as
-    it takes it, and out of it a moment later, as it starts the job; one still there at two sweeps in
-    a row (at one, a live worker may have just taken it: CI saw that job enqueued twice) is lost. RQ
-    would fail it only after a minute, at its next maintenance, every 10 minutes. Such a job leaves
-    that list here, so that once enqueued again it counts as waiting."""
+    it takes it, out of it as it starts it, and claims the run a moment later. A job still in that
+    list, or started while its run is still READY, at two sweeps in a row is lost; at one, a live
+    worker may be between those steps (CI saw such a job enqueued twice, at each of them: this
+    sweep's READY runs are read before it looks at Redis). RQ would fail a job left in that list only
+    after a minute, at its next maintenance, every 10 minutes. Such a job leaves that list here, so
+    that once enqueued again it counts as waiting. `now` gets the jobs seen started here."""
     lost = []
+    started = set()
     for job_id in job_ids:
-        if job_id in taken:
-            if job_id not in taken_before:
+        if job_id in now.job_ids:
+            if job_id not in before.job_ids:
                 continue
             queue.intermediate_queue.remove(job_id)
-        elif _status(queue, job_id) in _WAITING:
-            continue
+        else:
+            status = _status(queue, job_id)
+            if status in _WAITING:
+                continue
+            if status == JobStatus.STARTED and job_id not in before.started:
+                started.add(job_id)
+                continue
         lost.append(job_id)
+    now.started |= started
     return lost
 
 
@@ -195,12 +206,12 @@ def _lost_jobs(ctx: SweepContext, queue: Queue, swept: Swept, taken: Taken) -> N
         builds = (
             connection.execute(STALE_READY_BUILDS.limit(_READY_BATCH), {"before": before}).scalars().all()
         )
-    now = frozenset(queue.intermediate_queue.get_job_ids())
-    seen = taken.job_ids
-    lost_runs = _lost(queue, list(runs), now, seen)
-    lost_builds = _lost(queue, list(builds), now, seen)
+    now = Taken(frozenset(queue.intermediate_queue.get_job_ids()))
+    lost_runs = _lost(queue, list(runs), taken, now)
+    lost_builds = _lost(queue, list(builds), taken, now)
     # Taken out of that list here: if it is back there at the next sweep, a live worker took it again.
-    taken.job_ids = now.difference(lost_runs, lost_builds)
+    taken.job_ids = now.job_ids.difference(lost_runs, lost_builds)
+    taken.started = now.started
     for run_id in _unwoken(queue, lost_runs, len(runs)):
         enqueue_run_sync(queue, run_id)
         swept.requeued.append(run_id)

@@ -14,6 +14,7 @@ from dataclasses import replace
 import httpx
 import pytest
 from redis import Redis
+from rq.job import Job, JobStatus
 
 from server.queue import make_queue
 from server.settings import Settings
@@ -142,7 +143,10 @@ def test_a_job_a_live_worker_has_just_taken_is_not_enqueued_again(
     """In the intermediate list at one sweep only, a job may be one a worker took a moment ago: it is
     lost only if the next sweep still finds it there (CI once saw such a job enqueued twice). The
     sweep that requeues it does not count it as seen there: a live worker that takes the requeued job
-    just before the next sweep is not taken for a dead one (CI saw such a run enqueued a third time)."""
+    just before the next sweep is not taken for a dead one (CI saw such a run enqueued a third time).
+    Nor is one that has started the job and not yet claimed its run (CI saw that too: the sweep reads
+    the READY runs before it looks at Redis); started with its run still READY at the next sweep,
+    the job's worker died before its claim, and the job is enqueued again."""
     own = replace(isolated_settings, orphan_after_s=0.2)
     with (
         running(own, workers=0) as stack,
@@ -162,6 +166,12 @@ def test_a_job_a_live_worker_has_just_taken_is_not_enqueued_again(
             # A live worker takes the requeued job and has not started it at the next sweep.
             assert redis.lmove(queue.key, queue.intermediate_queue_key) == run["id"].encode()
             third = sweeper()
+            # The worker starts the job (worker/bookkeeping.py begin) and has not claimed the run yet.
+            redis.lrem(queue.intermediate_queue_key, 1, run["id"])
+            redis.hset(Job.key_for(run["id"]), "status", JobStatus.STARTED.value)
+            fourth = sweeper()
+            # Still started and the run still READY: that worker is gone.
+            fifth = sweeper()
         finally:
             worker_context.dispose_context()
             worker_context.configure(isolated_settings)
@@ -169,4 +179,6 @@ def test_a_job_a_live_worker_has_just_taken_is_not_enqueued_again(
         assert second is not None and second.requeued == [run["id"]]
         assert requeued == ([run["id"]], [])
         assert third is not None and third.requeued == []
-        assert queue.get_job_ids() == [] and queue.intermediate_queue.get_job_ids() == [run["id"]]
+        assert fourth is not None and fourth.requeued == []
+        assert fifth is not None and fifth.requeued == [run["id"]]
+        assert queue.get_job_ids() == [run["id"]] and queue.intermediate_queue.get_job_ids() == []
