@@ -172,7 +172,6 @@ def _lost(queue: Queue, job_ids: list[str], before: Taken, now: Taken) -> list[s
     after a minute, at its next maintenance, every 10 minutes. Such a job leaves that list here, so
     that once enqueued again it counts as waiting. `now` gets the jobs seen started here."""
     lost = []
-    started = set()
     for job_id in job_ids:
         if job_id in now.job_ids:
             if job_id not in before.job_ids:
@@ -183,10 +182,9 @@ def _lost(queue: Queue, job_ids: list[str], before: Taken, now: Taken) -> list[s
             if status in _WAITING:
                 continue
             if status == JobStatus.STARTED and job_id not in before.started:
-                started.add(job_id)
+                now.started |= {job_id}
                 continue
         lost.append(job_id)
-    now.started |= started
     return lost
 
 
