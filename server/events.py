@@ -1,11 +1,12 @@
 """Run wake-ups: workers publish a run id after committing; each API process listens once.
 
 Three channels: run-finished (the terminal state is committed), run-started (a worker's claim, READY
--> RUNNING, is committed: for a start that waits for it) and log-appended (a log chunk is committed).
-Redis only wakes. A waiter registers first, then reads SQL, then waits; a wake-up (a message, or a
-(re)subscription, after which any message may have been missed) makes it read SQL again. Finish
-waiters are not woken by log messages (a chatty run would make them re-read for nothing); log
-followers are woken by both, since a finished run ends the stream.
+-> RUNNING, is committed, or an Actor Standby run is ready: for a start that waits for it) and
+log-appended (a log chunk is committed). Redis only wakes. A waiter registers first, then reads SQL,
+then waits; a wake-up (a message, or a (re)subscription, after which any message may have been
+missed) makes it read SQL again. A finish waiter is woken by run-finished only: a started or log
+message would make it read the run again for nothing (a run-sync did, once per run). A waiter that
+registered for the start too is woken by both; log followers by all three.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def publish_run_finished(client: redis.Redis, prefix: str, run_id: str) -> None:
 
 def publish_run_started(client: redis.Redis, prefix: str, run_id: str) -> None:
     """Called only after a worker's claim (READY -> RUNNING) is committed: wakes a start waiting for
-    it (a finish waiter of the run wakes too, reads once more and waits on)."""
+    it (a waiter registered with `started`), not the run's finish waiters."""
     client.publish(started_channel(prefix), run_id)
 
 
@@ -82,10 +83,12 @@ class RunWaiters:
         self._client_name = listener_name(prefix, "waiters")
         self._channel = finished_channel(prefix)
         self._log_channel = log_channel(prefix)
-        # A started message wakes the same waiters as a finished one: each re-reads what it waits for.
-        self._channels = (self._channel, started_channel(prefix), self._log_channel)
-        self._events: dict[str, list[Wake]] = {}
-        self._log_events: dict[str, list[Wake]] = {}
+        self._started_channel = started_channel(prefix)
+        self._channels = (self._channel, self._started_channel, self._log_channel)
+        self._events: dict[str, list[Wake]] = {}  # woken when the run ends
+        self._start_events: dict[str, list[Wake]] = {}  # and when it starts
+        self._log_events: dict[str, list[Wake]] = {}  # and at each log chunk
+        self._registries = (self._events, self._start_events, self._log_events)
         # Requests held now, by kind (run-sync, waitForFinish): GET /metrics reads it.
         self.held: collections.Counter[str] = collections.Counter()
         self._task: asyncio.Task[None] | None = None
@@ -98,7 +101,7 @@ class RunWaiters:
 
     @property
     def waiting(self) -> int:
-        return sum(len(events) for events in self._events.values())
+        return sum(len(events) for registry in self._registries[:2] for events in registry.values())
 
     @property
     def following(self) -> int:
@@ -127,15 +130,17 @@ class RunWaiters:
         self._wake_all()
 
     @contextlib.contextmanager
-    def watch(self, run_id: str, kind: str = "waitForFinish") -> Iterator[Wake]:
-        """Register before reading SQL, so a finish between the read and the wait is never missed."""
-        wake = _register(self._events, run_id)
+    def watch(self, run_id: str, kind: str = "waitForFinish", *, started: bool = False) -> Iterator[Wake]:
+        """Register before reading SQL, so a finish between the read and the wait is never missed.
+        `started`: woken by the run's start (a worker's claim, a standby run's readiness) too."""
+        registry = self._start_events if started else self._events
+        wake = _register(registry, run_id)
         self.held[kind] += 1
         try:
             yield wake
         finally:
             self.held[kind] -= 1
-            _unregister(self._events, run_id, wake)
+            _unregister(registry, run_id, wake)
 
     @contextlib.contextmanager
     def follow_log(self, run_id: str) -> Iterator[Wake]:
@@ -146,17 +151,15 @@ class RunWaiters:
         finally:
             _unregister(self._log_events, run_id, wake)
 
-    def _wake(self, run_id: str) -> None:
-        for registry in (self._events, self._log_events):
+    def _wake(self, run_id: str, channel: str) -> None:
+        """Who a message on `channel` wakes: the registries from the one it names on."""
+        first = 2 if channel == self._log_channel else 1 if channel == self._started_channel else 0
+        for registry in self._registries[first:]:
             for event in registry.get(run_id, ()):
                 event.set()
 
-    def _wake_log(self, run_id: str) -> None:
-        for event in self._log_events.get(run_id, ()):
-            event.set()
-
     def _wake_all(self) -> None:
-        for registry in (self._events, self._log_events):
+        for registry in self._registries:
             for events in registry.values():
                 for event in events:
                     event.set()
@@ -173,11 +176,7 @@ class RunWaiters:
                 async for message in pubsub.listen():
                     kind = message["type"]
                     if kind == "message":
-                        run_id = message["data"].decode()
-                        if message["channel"].decode() == self._log_channel:
-                            self._wake_log(run_id)
-                        else:
-                            self._wake(run_id)
+                        self._wake(message["data"].decode(), message["channel"].decode())
                     elif kind == "subscribe" and message["data"] == len(self._channels):
                         # Acted on once every channel is confirmed (the reply counts them).
                         # redis-py re-subscribes by itself after a reconnect: messages published

@@ -11,13 +11,15 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from sqlalchemy import update
 
-from server.events import Wake, publish_run_finished
+from server.events import Wake, publish_run_finished, publish_run_started
 from server.lifespan import AppState, lifespan_for
 from server.services import waiting
 from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
+from server.storage.models import Run
 from server.storage.runs import finish
 from tests.actors import callable_actor
 from tests.named_run import named_run
@@ -145,6 +147,54 @@ def test_waiters_reread_sql_after_pubsub_connection_is_killed(
     statuses, elapsed = asyncio.run(_with_state(settings, body))
     assert statuses == ["SUCCEEDED"] * 3
     assert elapsed < 5
+
+
+def _publish(settings: Settings, publish: Callable[[redis.Redis, str, str], None], run_id: str) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    publish(client, settings.redis_prefix, run_id)
+    client.close()
+
+
+def test_a_finish_waiter_is_not_woken_by_the_runs_start_and_a_claim_waiter_is(
+    settings: Settings, api: httpx.Client, db: SyncDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's claim publishes run-started. A run-sync (a finish waiter) read the run again for
+    it, once per run, for nothing; a start that waits for the claim must still hear it."""
+    actor_id = _actor(api)["id"]
+    finishing, claimed = (insert_run(db, actor_id, RunStatus.READY) for _ in range(2))
+    real_read = waiting.read_run
+    reads: list[str] = []
+
+    async def counting_read(state: AppState, rid: str) -> Any:
+        reads.append(rid)
+        return await real_read(state, rid)
+
+    monkeypatch.setattr(waiting, "read_run", counting_read)
+
+    async def body(state: AppState) -> tuple[list[str], float]:
+        finish_waiter = asyncio.create_task(waiting.wait_for_finish(state, finishing, 20))
+        with state.waiters.watch(claimed, started=True) as woken:
+            ready = await real_read(state, claimed)
+            claim_waiter = asyncio.create_task(waiting.wait_for_claim(state, claimed, 20, woken, ready))
+            while not reads:  # the finish waiter has read READY and waits
+                await asyncio.sleep(0.01)
+            for rid in (finishing, claimed):
+                with db.transaction() as session:
+                    session.execute(update(Run).where(Run.id == rid).values(status=RunStatus.RUNNING.value))
+                _publish(settings, publish_run_started, rid)
+            started = time.monotonic()
+            assert (await claim_waiter).status == "RUNNING"
+            claim_s = time.monotonic() - started
+        await asyncio.sleep(0.3)  # the finish waiter's started message has come by now
+        assert reads == [finishing, claimed]
+        _finish(db, finishing)
+        _publish(settings, publish_run_finished, finishing)
+        assert (await finish_waiter).status == "SUCCEEDED"
+        return reads, claim_s
+
+    read, claim_s = asyncio.run(_with_state(settings, body))
+    assert read == [finishing, claimed, finishing]  # the claim was no reason to read `finishing`
+    assert claim_s < 2
 
 
 def test_wait_for_finish_returns_running_run_at_deadline(

@@ -125,7 +125,7 @@ async def run_sync_events(request: Request, answer: Answer) -> Response:
     """
     state = state_of(request)
     held = contextlib.AsyncExitStack()
-    start, woken, current = await held.enter_async_context(started(request, "run-sync"))
+    start, woken, current = await held.enter_async_context(started(request, "run-sync", until_claimed=True))
     run_id = start.run.id
     headers = naming(state.settings, run_id) | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return _HeldStream(_events(state, run_id, woken, current, answer), held, headers)

@@ -98,37 +98,40 @@ async def _start(request: Request, run_id: str) -> Started:
     )
 
 
-def started(request: Request, kind: str) -> _Starting:
+def started(request: Request, kind: str, *, until_claimed: bool = False) -> _Starting:
     """Start a run, registered as its waiter: `async with` gives (the start, the registration's
-    event, the run if it is current: else it is read once registered).
+    event, the run if it is current: else it is read once registered). The registration is woken when
+    the run ends; `until_claimed`: when a worker takes it too.
 
     The waiter registers before the job is enqueued, so the run it was just handed (READY) is
     current: no finish can have been missed, and no read is needed before waiting. A repeat of an
     idempotent start (its Idempotency-Key started a run within a day) waits for that run instead,
     as any waiter of a run that was already going: registered, then SQL read.
     """
-    return _Starting(request, kind)
+    return _Starting(request, kind, until_claimed)
 
 
 class _Starting:
     """started()'s context. A class rather than a generator: a generator's frame would keep the
     start, and its run, for as long as the request is held."""
 
-    def __init__(self, request: Request, kind: str) -> None:
-        self._request, self._kind = request, kind
+    def __init__(self, request: Request, kind: str, until_claimed: bool) -> None:
+        self._request, self._kind, self._until_claimed = request, kind, until_claimed
         self._watching = contextlib.ExitStack()
 
     async def __aenter__(self) -> tuple[Started, Wake, Run | None]:
         request, waiters = self._request, state_of(self._request).waiters
         run_id = new_id()
         with contextlib.ExitStack() as watching:
-            woken = watching.enter_context(waiters.watch(run_id, self._kind))
+            woken = watching.enter_context(waiters.watch(run_id, self._kind, started=self._until_claimed))
             start = await _start(request, run_id)
             current: Run | None = start.run
             if start.run.id != run_id:
                 watching.close()
                 note(request, run_id=start.run.id)
-                woken = watching.enter_context(waiters.watch(start.run.id, self._kind))
+                woken = watching.enter_context(
+                    waiters.watch(start.run.id, self._kind, started=self._until_claimed)
+                )
                 current = None
             self._watching = watching.pop_all()
         return start, woken, current
@@ -143,7 +146,7 @@ async def start_and_wait(
     """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
     to take it (RUNNING)."""
     state = state_of(request)
-    async with started(request, kind) as (start, woken, current):
+    async with started(request, kind, until_claimed=wait_s <= 0 and claim_s > 0) as (start, woken, current):
         run = start.run
         if wait_s > 0:
             waiting = wait_run(state, run.id, wait_s, woken=woken, current=current)

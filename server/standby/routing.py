@@ -105,7 +105,7 @@ async def take(state: AppState, user: User, actor: Actor, config: StandbyConfig)
             raise _too_late(settings.standby_start_timeout_s, bool(starting), settings.standby_max_runs)
         if starting:
             # Woken when the worker says the run is ready (or it ends); read SQL again regardless.
-            with state.waiters.watch(starting[0].id, "standby") as woken:
+            with state.waiters.watch(starting[0].id, "standby", started=True) as woken:
                 await wait_woken(woken, min(remaining, 1.0))
         else:
             with waiting():
