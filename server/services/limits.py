@@ -33,7 +33,8 @@ from server.queue import enqueue_run, enqueue_run_sync
 from server.settings import Settings
 from server.storage.db import Database, SyncDatabase
 from server.storage.ids import iso, utcnow
-from server.storage.limits import LIMIT_NAMES, USER_LIMITS, USER_USAGE, defaults_of, wake_ids
+from server.storage.limits import LIMIT_NAMES, wake_ids
+from server.storage.limits import limits_and_usage as read_limits_and_usage
 from server.storage.models import UserLimits
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,8 @@ class Usage:
 
 
 def _read(connection: Connection, settings: Settings, user_id: str) -> tuple[Limits, Usage]:
-    params = {"user_id": user_id, **defaults_of(settings)}
-    limits = Limits(*connection.execute(USER_LIMITS, params).one())
-    usage = Usage(*(int(value) for value in connection.execute(USER_USAGE, params).one()))
-    return limits, usage
+    limits, usage = read_limits_and_usage(connection, settings, user_id)
+    return Limits(*limits), Usage(*usage)
 
 
 async def limits_and_usage(session: AsyncSession, settings: Settings, user_id: str) -> tuple[Limits, Usage]:

@@ -139,24 +139,32 @@ def _stale_claimable() -> Select[Any]:
 STALE_CLAIMABLE_RUNS: Select[Any] = _stale_claimable()
 
 
+# The user's active runs, their memory, and their READY runs (one row, zeros for none).
+_USAGE = (
+    select(
+        func.count().filter(RUNS.c.status.in_(_ACTIVE)).label("active"),
+        func.coalesce(func.sum(run_memory()).filter(RUNS.c.status.in_(_ACTIVE)), 0).label("memory"),
+        func.count().filter(RUNS.c.status == READY).label("ready"),
+    )
+    .where(RUNS.c.user_id == bindparam("user_id"), RUNS.c.status.in_([*_ACTIVE, READY]))
+    .subquery("usage")
+)
+
 # Executed with {"user_id", **defaults_of(settings)}: the user's limits (overrides over settings), in
-# LIMIT_NAMES' order.
-USER_LIMITS: Select[Any] = select(
+# LIMIT_NAMES' order, then their usage (active runs, their memory, READY runs). One statement: a
+# start and a run's end read both.
+_LIMITS_AND_USAGE: Select[Any] = select(
     *(
         func.coalesce(
             select(LIMITS.c[name]).where(LIMITS.c.user_id == bindparam("user_id")).scalar_subquery(),
             bindparam(f"default_{name}"),
         )
         for name in LIMIT_NAMES
-    )
-)
-
-# Executed with {"user_id"}: (active runs, their memory, READY runs) of the user.
-USER_USAGE: Select[int, int, int] = select(
-    func.count().filter(RUNS.c.status.in_(_ACTIVE)),
-    func.coalesce(func.sum(run_memory()).filter(RUNS.c.status.in_(_ACTIVE)), 0),
-    func.count().filter(RUNS.c.status == READY),
-).where(RUNS.c.user_id == bindparam("user_id"), RUNS.c.status.in_([*_ACTIVE, READY]))
+    ),
+    _USAGE.c.active,
+    _USAGE.c.memory,
+    _USAGE.c.ready,
+).select_from(_USAGE)
 
 # Executed with {"user_id", "count"}: the user's oldest READY runs, to wake as many workers when one
 # of their runs ended (or their limits grew): each gets a job (job id = run id).
@@ -168,12 +176,18 @@ WAKE_USER_RUNS: Select[Any] = (
 )
 
 
+def limits_and_usage(connection: Connection, settings: Settings, user_id: str) -> tuple[list[int], list[int]]:
+    """The user's limits (LIMIT_NAMES' order) and usage (active runs, their memory, READY runs)."""
+    row = connection.execute(_LIMITS_AND_USAGE, {"user_id": user_id, **defaults_of(settings)}).one()
+    return [int(value) for value in row[: len(LIMIT_NAMES)]], [
+        int(value) for value in row[len(LIMIT_NAMES) :]
+    ]
+
+
 def wake_ids(connection: Connection, settings: Settings, user_id: str) -> list[str]:
     """The user's READY runs to enqueue a job for now: as many as they have free run slots."""
-    params = {"user_id": user_id, **defaults_of(settings)}
-    max_runs = connection.execute(USER_LIMITS, params).one()[0]
-    active, _memory, ready = connection.execute(USER_USAGE, params).one()
-    count = min(ready, max_runs - active)
+    limits, (active, _memory, ready) = limits_and_usage(connection, settings, user_id)
+    count = min(ready, limits[0] - active)  # LIMIT_NAMES[0]: max_concurrent_runs
     if count <= 0:
         return []
     return list(connection.execute(WAKE_USER_RUNS, {"user_id": user_id, "count": count}).scalars())
