@@ -244,13 +244,24 @@ class Children:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the process's name (field 3 on); none once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
 def cpu_s(pid: int) -> float:
     """CPU seconds of a process and of the children it has reaped (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / _TICKS
+    return sum(int(f) for f in _stat(pid)[11:15]) / _TICKS
+
+
+def tree_page_faults(pid: int) -> int:
+    """Minor page faults of `pid` and of every live process under it, their own only (an actor's, counted
+    in its parent's once reaped, are left out): in a pool, mostly copy-on-write faults of workers whose
+    pages a forked actor shares."""
+    return sum(int(fields[7]) for each in (pid, *descendants(pid)) if (fields := _stat(each)))
 
 
 def tree_cpu_s(pid: int) -> float:

@@ -9,8 +9,9 @@ starts a Greenroom from each checkout on the same services, then measures one si
 other idle), alternating sides every phase and rounds, and prints the median of each figure:
 
   - run-sync of a no-op callable and of a no-op process actor with --clients clients: runs/s, and
-    CPU per run of the API and of the worker pool (its workers and the actors they forked), read
-    from /proc before and after;
+    CPU per run of the API and of the worker pool (its workers and the actors they forked), and the
+    pool's own page faults per run (copy-on-write, mostly: a forked actor shares its worker's pages),
+    read from /proc before and after;
   - GET of one run with Debian's wrk (64 connections): req/s, p99 and the API's CPU per request;
   - records put by 8 clients: puts/s and the API's CPU per put;
   - the storage calls a crawl makes per page, --calls of each by one client (bench/storage_calls.py):
@@ -43,6 +44,7 @@ from bench.common import (
     software,
     start_greenroom,
     tree_cpu_s,
+    tree_page_faults,
 )
 from bench.run_sync import NOOP_VERSIONS, create_task
 from bench.storage_calls import storage_call_costs
@@ -63,12 +65,18 @@ class Side:
         return cpu_s(self.api), tree_cpu_s(self.pool)
 
 
-def _measured(side: Side, work: Callable[[], tuple[float, int]]) -> tuple[float, float, float]:
-    """work() -> (its figure, how many requests): (figure, API ms per request, pool ms per request)."""
-    before = side.cpu()
+def _measured(side: Side, work: Callable[[], tuple[float, int]]) -> tuple[float, float, float, float]:
+    """work() -> (its figure, how many requests): (figure, API ms per request, pool ms per request,
+    the pool's own page faults per request)."""
+    before, faults = side.cpu(), tree_page_faults(side.pool)
     figure, count = work()
-    after = side.cpu()
-    return figure, 1000 * (after[0] - before[0]) / count, 1000 * (after[1] - before[1]) / count
+    after, faults = side.cpu(), tree_page_faults(side.pool) - faults
+    return (
+        figure,
+        1000 * (after[0] - before[0]) / count,
+        1000 * (after[1] - before[1]) / count,
+        faults / count,
+    )
 
 
 def _phases(side: Side, args: argparse.Namespace) -> dict[str, float]:
@@ -87,11 +95,12 @@ def _phases(side: Side, args: argparse.Namespace) -> dict[str, float]:
         runs = args.runs if kind == "callable" else args.runs // 2
         # Each client's warm-up run is off throughput's clock but not off the CPU read around it.
         ran = runs + args.clients
-        rate, api_ms, pool_ms = _measured(side, lambda: (throughput(call, args.clients, runs), ran))  # noqa: B023
+        rate, api_ms, pool_ms, faults = _measured(side, lambda: (throughput(call, args.clients, runs), ran))  # noqa: B023
         figures |= {
             f"{kind} run-sync, {args.clients} clients (runs/s)": rate,
             f"{kind}: API CPU per run (ms)": api_ms,
             f"{kind}: pool CPU per run (ms)": pool_ms,
+            f"{kind}: pool's page faults per run (not its actors')": faults,
         }
     if have_wrk():
         url = f"{side.base_url}/v2/actor-runs/{side.run_id}"
@@ -102,14 +111,14 @@ def _phases(side: Side, args: argparse.Namespace) -> dict[str, float]:
             seen["rate"], seen["p99"] = wrk(url, args.wrk_seconds, headers)
             return seen["rate"], int(seen["rate"] * args.wrk_seconds)
 
-        rate, api_ms, _ = _measured(side, get)
+        rate, api_ms, *_ = _measured(side, get)
         figures |= {
             "GET a run, wrk 64 connections (req/s)": rate,
             "GET a run: p99 (ms)": seen["p99"],
             "GET a run: API CPU per request (ms)": api_ms,
         }
     puts = 2000
-    rate, api_ms, _ = _measured(side, lambda: (put_rate(side.base_url, side.token, 8, puts), puts))
+    rate, api_ms, *_ = _measured(side, lambda: (put_rate(side.base_url, side.token, 8, puts), puts))
     figures |= {"records put, 8 clients (puts/s)": rate, "records put: API CPU per put (ms)": api_ms}
     return figures | storage_call_costs(side.base_url, side.token, args.calls, lambda: side.cpu()[0])
 
