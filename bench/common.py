@@ -264,6 +264,18 @@ def tree_page_faults(pid: int) -> int:
     return sum(int(fields[7]) for each in (pid, *descendants(pid)) if (fields := _stat(each)))
 
 
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size of `pid` and of every live process under it, in MB: the memory they hold,
+    a page shared by n of them counted 1/n to each."""
+    total_kb = 0
+    for each in (pid, *descendants(pid)):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
 def tree_cpu_s(pid: int) -> float:
     """cpu_s of `pid` and of every live process under it (a pool: its forkserver, workers, proxy)."""
     return cpu_s(pid) + sum(cpu_s(child) for child in descendants(pid))

@@ -12,6 +12,7 @@ other idle), alternating sides every phase and rounds, and prints the median of 
     CPU per run of the API and of the worker pool (its workers and the actors they forked), and the
     pool's own page faults per run (copy-on-write, mostly: a forked actor shares its worker's pages),
     read from /proc before and after;
+  - the pool's memory (its processes' proportional set size) once the phases are done;
   - GET of one run with Debian's wrk (64 connections): req/s, p99 and the API's CPU per request;
   - records put by 8 clients: puts/s and the API's CPU per put;
   - the storage calls a crawl makes per page, --calls of each by one client (bench/storage_calls.py):
@@ -45,6 +46,7 @@ from bench.common import (
     start_greenroom,
     tree_cpu_s,
     tree_page_faults,
+    tree_pss_mb,
 )
 from bench.run_sync import NOOP_VERSIONS, create_task
 from bench.storage_calls import storage_call_costs
@@ -120,7 +122,8 @@ def _phases(side: Side, args: argparse.Namespace) -> dict[str, float]:
     puts = 2000
     rate, api_ms, *_ = _measured(side, lambda: (put_rate(side.base_url, side.token, 8, puts), puts))
     figures |= {"records put, 8 clients (puts/s)": rate, "records put: API CPU per put (ms)": api_ms}
-    return figures | storage_call_costs(side.base_url, side.token, args.calls, lambda: side.cpu()[0])
+    figures |= storage_call_costs(side.base_url, side.token, args.calls, lambda: side.cpu()[0])
+    return figures | {"pool memory after the phases, PSS (MB)": tree_pss_mb(side.pool)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

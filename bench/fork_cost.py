@@ -1,6 +1,6 @@
 """What a standby's fork and its child's exit cost a worker, by the worker's size.
 
-    .venv/bin/python bench/fork_cost.py [--forks 200] [--grow-mb 0 20 100]
+    .venv/bin/python bench/fork_cost.py [--forks 200] [--grow-mb 0 20 100] [--pages 20000]
 
 A worker forks the next actor's process ahead of its run (worker/runners/standby.py); the kernel
 copies the parent's page tables at the fork and frees the child's at its exit, so both grow with the
@@ -10,7 +10,13 @@ and in the children, and wall time, for each size. The baseline is the first siz
 
 Then, at the first size, what a whole standby costs (its cgroups and sandbox identity too): made and
 closed unused, and made and given a no-op PYTHON_CALLABLE to run, for each sandbox and memory mode
-this host can run. Numbers are printed, never asserted.
+this host can run.
+
+Last, what a worker pays for a page it writes while a forked child (its standby, its callable's
+actor) still shares it: the kernel copies the page at the write (a copy-on-write fault). Python
+writes to every object it touches (reference counts), so a worker's pages are copied anew after each
+fork; bench/cost.py counts the pool's page faults per run. The baseline is the same write to a page
+no child shares. Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ if TYPE_CHECKING:
 
 if __package__ in (None, ""):  # run as `python bench/fork_cost.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _cpu(who: int) -> float:
@@ -106,6 +115,35 @@ def standby_costs(count: int) -> list[str]:
     return lines
 
 
+def copy_on_write_cost(pages: int) -> list[str]:
+    """CPU per page written by this process (one byte in each of `pages` pages): with no child, then
+    while a forked child that only sleeps shares them."""
+    memory = bytearray(pages * _PAGE)
+    memory[::_PAGE] = b"\1" * pages  # every page present before the measured writes
+
+    def write(value: bytes) -> float:
+        began = time.thread_time()
+        memory[::_PAGE] = value * pages
+        return 1e6 * (time.thread_time() - began) / pages
+
+    alone = write(b"\2")
+    read, wait = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # shares every page until it exits
+        os.close(wait)
+        os.read(read, 1)
+        os._exit(0)
+    os.close(read)
+    shared = write(b"\3")
+    os.close(wait)
+    os.waitpid(pid, 0)
+    return [
+        "page written by the worker       us per page  ratio",
+        f"no child shares it                {alone:11.2f}   1.00",
+        f"a forked child shares it          {shared:11.2f}  {shared / alone:5.1f}",
+    ]
+
+
 def _noop_spec() -> RunSpec:
     from bench.noop import NOOP_CALLABLE
     from worker.runners.base import RunSpec
@@ -135,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--forks", type=int, default=200)
     parser.add_argument("--grow-mb", type=int, nargs="+", default=[0, 20, 100])
+    parser.add_argument("--pages", type=int, default=20000, help="pages written, copy-on-write (20000)")
     args = parser.parse_args(argv)
     import worker.main  # noqa: F401  (what a worker process holds)
 
@@ -151,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             standbys = standby_costs(args.forks)
     print(f"\nat {min(args.grow_mb)} MB grown:")
     print("\n".join(standbys))
+    print()
+    print("\n".join(copy_on_write_cost(args.pages)))
     return 0
 
 
