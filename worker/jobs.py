@@ -107,7 +107,9 @@ def _spawn(
         if not ctx.settings.allows_callable(spec.source["callable"]):  # a row from before the setting
             raise PermissionError(f"{spec.source['callable']} is not in GREENROOM_CALLABLE_MODULES")
         load_callable(spec)  # an import error fails the run here, in the worker's own words
-        return standby.start(spec)
+        child = standby.start(spec)
+        standbys().preload(spec.source["callable"].partition(":")[0])  # for the runs to come
+        return child
     return spawn_process(
         spec,
         ctx.settings,

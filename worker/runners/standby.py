@@ -6,7 +6,8 @@ hook), and joining the cgroup in the child, for which cgroup v1 waits out an RCU
 17 ms). A worker now does all of it while it waits for its next job: the child sits in its group,
 in a session of its own, and reads a pipe for its order: the run's callable to call, or the
 program to exec. A worker with none ready (its first run, an attempt after a restart, a worker
-in a test) makes one on the spot, which costs what the start used to.
+in a test) makes one on the spot, which costs what the start used to. A long-lived worker's are
+forked by its zygote (worker/runners/zygote.py), so that they share no page the worker writes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from server.storage.fork_gate import FORK_GATE
 from worker.context import get_context
 from worker.runners.base import RunSpec
 from worker.runners.inprocess import EXIT_CALLABLE_RAISED, call_in_child
+from worker.runners.zygote import Zygote, ZygoteGone
+from worker.runners.zygote import available as zygote_available
 from worker.sandbox import Sandbox, Slot, probe
 from worker.sandbox.memory import MemoryLimit, group_parents, open_memory_limit, remove_orphan_groups
 from worker.sandbox.tasks import TaskGroups, TaskLimits
@@ -56,11 +59,12 @@ class Standby:
     """A forked child waiting for its order, inside `limit` (apply() the run's cap before start())
     and the pids and CPU groups; with `slot`, the sandbox identity its actor will run as.
 
-    Make it in a thread that outlives it: the child dies with the thread that forked it
-    (PR_SET_PDEATHSIG follows the thread, not the process). The worker's main thread makes them.
+    Make it in a thread that outlives it: the child dies with the thread that forked it, or that
+    made the `zygote` that forks it (PR_SET_PDEATHSIG follows the thread, not the process). The
+    worker's main thread makes them.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, zygote: Zygote | None = None) -> None:
         name = f"greenroom-{os.getpid()}-{next(_sequence)}"  # remove_orphan_groups reads the pid back
         self.limit: MemoryLimit = open_memory_limit(settings.memory_limit, None, name)
         limits = TaskLimits(settings.run_pids_max, settings.run_cpu_shares, settings.run_cpu_cores)
@@ -76,24 +80,19 @@ class Standby:
         orders_read, self._orders = os.pipe()
         self._status, status_write = os.pipe()  # close-on-exec: EOF in here once the order is under way
         output_read, output_write = os.pipe()
-        worker_pid = os.getpid()
-        # Everything alive now moves to the permanent generation: the child's collections then skip
-        # the whole inherited heap (and leave its pages shared).
-        gc.freeze()
+        theirs = (orders_read, status_write, output_write)
+        joins = [*self.limit.procs, *self.tasks.procs]
         try:
-            with FORK_GATE.forking():  # a lock held by another thread now would be held in the child forever
-                pid = os.fork()
-        except OSError:  # EAGAIN, ENOMEM: nothing is left behind
-            for fd in (orders_read, self._orders, self._status, status_write, output_read, output_write):
+            if zygote is not None:
+                pid = zygote.fork(joins, os.getpid(), theirs)
+            else:
+                pid = _fork(joins, theirs, (self._orders, self._status, output_read))
+        except OSError:  # EAGAIN, ENOMEM, the zygote gone: nothing is left behind
+            for fd in (*theirs, self._orders, self._status, output_read):
                 os.close(fd)
             self._release()
             raise
-        if pid == 0:
-            os.close(self._orders)
-            os.close(self._status)
-            os.close(output_read)
-            _serve(self.limit, self.tasks, worker_pid, orders_read, status_write, output_write)
-        for fd in (orders_read, status_write, output_write):
+        for fd in theirs:
             os.close(fd)
         self.pid = pid
         self._output = os.fdopen(output_read, "rb")
@@ -146,17 +145,35 @@ class Standby:
                 self.slot.close()
 
 
-def _serve(
-    limit: MemoryLimit, tasks: TaskGroups, worker_pid: int, orders: int, status: int, output: int
-) -> NoReturn:
-    """The child: enter the groups, wait for the order, then exec the program or call the callable."""
+def _fork(joins: list[bytes], fds: tuple[int, int, int], ours: tuple[int, int, int]) -> int:
+    """The standby forked from this worker (no zygote): its pid. `ours`: the worker's ends of the
+    pipes, closed in the child (the order's reader sees EOF only once the worker closes its end)."""
+    worker_pid = os.getpid()
+    # Everything alive now moves to the permanent generation: the child's collections then skip
+    # the whole inherited heap (and leave its pages shared).
+    gc.freeze()
+    with FORK_GATE.forking():  # a lock held by another thread now would be held in the child forever
+        pid = os.fork()
+    if pid == 0:
+        for fd in ours:
+            os.close(fd)
+        _serve(joins, worker_pid, *fds)
+    return pid
+
+
+def _serve(joins: list[bytes], worker_pid: int, orders: int, status: int, output: int) -> NoReturn:
+    """The child: enter the groups (their cgroup.procs files), wait for the order, then exec the
+    program or call the callable."""
     code = 1
     try:
         os.setsid()  # first: until then, a kill of the group misses it (kill_group falls back to the pid)
         die_with_parent(worker_pid)
-        if limit.join is not None:
-            limit.join()
-        tasks.join()
+        for procs in joins:  # os-level calls only: another thread of the worker may hold a lock
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"%d" % os.getpid())
+            finally:
+                os.close(fd)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -208,7 +225,8 @@ class Standbys:
     """This worker's standby: at most one, made between jobs by refill() once enabled (a long-lived
     worker: one in a test's burst would be left behind), and taken by the next attempt. A standby
     whose actor ended is retired: its groups and sandbox identity go between jobs too, after the run
-    ended (removing the groups took about 1 ms of every run's path)."""
+    ended (removing the groups took about 1 ms of every run's path). Once enabled, its zygote forks
+    them."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -217,10 +235,38 @@ class Standbys:
         self._enabled = False
         self._swept = False
         self._failed = False
+        self._zygote: Zygote | None = None  # forks the standbys once enabled (worker/runners/zygote.py)
+        self._zygote_failed = False
 
     def enable(self) -> None:
+        """In the worker's main thread, at its start: the zygote, then the first standby."""
         self._enabled = True
+        self._start_zygote()
         self.refill()
+
+    def _start_zygote(self) -> None:
+        if self._zygote_failed or not zygote_available():
+            return
+        try:
+            self._zygote = Zygote(_serve)
+        except OSError as exc:  # once: standbys are forked from the worker
+            log.warning("could not start a zygote; standbys are forked from the worker: %s", exc)
+            self._zygote_failed = True
+
+    def preload(self, module: str) -> None:
+        """A callable's module, imported in the zygote for the runs to come (see Zygote.preload)."""
+        if self._zygote is not None:
+            try:
+                self._zygote.preload(module)
+            except ZygoteGone as exc:
+                self._lost_zygote(exc)
+
+    def _lost_zygote(self, exc: ZygoteGone) -> None:
+        """Its standbys are forked from the worker until the next refill makes a new one."""
+        log.warning("%s; a new one is made between jobs", exc)
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
     def take(self) -> Standby:
         ready, self._ready = self._ready, None
@@ -249,6 +295,8 @@ class Standbys:
         self._close_retired()
         if not self._enabled or self._ready is not None:
             return
+        if self._zygote is None:
+            self._start_zygote()
         try:
             self._ready = self._make()
         except Exception as exc:  # the next run makes its own, and fails with the reason if it cannot
@@ -262,9 +310,16 @@ class Standbys:
         ready, self._ready = self._ready, None
         if ready is not None:
             ready.close()
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            zygote.close()
 
     def _make(self) -> Standby:
-        standby = Standby(self._settings)
+        try:
+            standby = Standby(self._settings, self._zygote)
+        except ZygoteGone as exc:
+            self._lost_zygote(exc)
+            standby = Standby(self._settings)
         if not self._swept:  # once per worker: groups of workers that died (their children died with them)
             self._swept = True
             for parent in {*group_parents(standby.limit), *standby.tasks.parents}:

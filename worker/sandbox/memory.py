@@ -27,7 +27,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -65,10 +64,9 @@ class MemoryLimit:
         self.limit_bytes = limit_bytes
 
     @property
-    def join(self) -> Callable[[], None] | None:
-        """What the child runs before exec to enter the limit (os-level calls only, no locks: another
-        thread may hold one); None when there is nothing to enter (the spawn then needs no hook)."""
-        return None
+    def procs(self) -> list[bytes]:
+        """The cgroup.procs files the actor's process writes its pid to, to enter the limit."""
+        return []
 
     def current_bytes(self) -> int | None:
         """Memory in use now, or None: the supervisor then measures the process tree itself."""
@@ -140,15 +138,8 @@ class _CgroupLimit(MemoryLimit):
         raise NotImplementedError
 
     @property
-    def join(self) -> Callable[[], None] | None:
-        return self._enter
-
-    def _enter(self) -> None:
-        fd = os.open(self._procs, os.O_WRONLY)
-        try:
-            os.write(fd, b"%d" % os.getpid())
-        finally:
-            os.close(fd)
+    def procs(self) -> list[bytes]:
+        return [self._procs]
 
     def current_bytes(self) -> int | None:
         return _read_int(self.directory / self._current_file)

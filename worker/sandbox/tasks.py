@@ -85,14 +85,10 @@ class TaskGroups:
     def parents(self) -> list[Path]:
         return [d.parent for d in self._owned]
 
-    def join(self) -> None:
-        """In the child, before exec (os-level calls only: another thread may hold a lock)."""
-        for procs in self._procs:
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, b"%d" % os.getpid())
-            finally:
-                os.close(fd)
+    @property
+    def procs(self) -> list[bytes]:
+        """The cgroup.procs files the actor's process writes its pid to, to enter the groups."""
+        return self._procs
 
     def close(self) -> None:
         for directory in self._owned:

@@ -1,0 +1,123 @@
+"""The zygote forks the worker's standbys (worker/runners/zygote.py): they are the worker's children,
+they share no page the worker writes, and a zygote that is killed is replaced."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings
+from tests.actors import run_spec
+from worker import context as worker_context
+from worker.runners.standby import Exec, Standby, Standbys, _serve
+from worker.runners.zygote import Zygote, available
+
+pytestmark = pytest.mark.skipif(not available(), reason="no zygote on this machine's architecture")
+
+PAGES = 2000
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.fixture
+def worker_settings(settings: Settings) -> Iterator[Settings]:
+    """This process as a worker whose standbys need no cgroup or sandbox."""
+    plain = Settings(memory_limit="off", sandbox="off", callable_modules=("tests.actors",))
+    worker_context.configure(plain)
+    try:
+        yield plain
+    finally:
+        worker_context.dispose_context()
+        worker_context.configure(settings)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _runs_noop(standby: Standby) -> int:
+    """The standby's exit code once given the no-op callable, waited for as the supervisor does."""
+    child = standby.start(run_spec(source={"sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:noop"}))
+    child.output.read()
+    _, status, _usage = os.wait4(child.pid, 0)  # only a parent can
+    standby.close()
+    return os.waitstatus_to_exitcode(status)
+
+
+def _faults_writing(memory: bytearray, value: bytes) -> int:
+    """This thread's page faults while it writes one byte in every page of `memory`."""
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    memory[::PAGE] = value * PAGES
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+
+def test_a_standby_from_the_zygote_is_the_workers_child_and_shares_no_page_the_worker_writes(
+    worker_settings: Settings,
+) -> None:
+    zygote = Zygote(_serve)
+    try:
+        memory = bytearray(PAGES * PAGE)  # made after the zygote: only a fork from the worker shares it
+        memory[::PAGE] = b"\1" * PAGES
+        from_zygote = Standby(worker_settings, zygote)
+        assert _parent(from_zygote.pid) == os.getpid()
+        assert _parent(zygote.pid) == os.getpid()
+        copied_for_zygotes = _faults_writing(memory, b"\2")
+        assert _runs_noop(from_zygote) == 0
+
+        # The control: a standby forked from the worker itself shares the pages, and each write copies one.
+        from_worker = Standby(worker_settings)
+        copied_for_worker = _faults_writing(memory, b"\3")
+        assert _runs_noop(from_worker) == 0
+    finally:
+        zygote.close()
+    assert copied_for_worker >= PAGES * 9 // 10
+    assert copied_for_zygotes < PAGES // 10
+
+
+def test_a_program_started_in_a_standby_from_the_zygote_is_handed_over_once_it_is_execd(
+    worker_settings: Settings,
+) -> None:
+    """start() waits for EOF on the standby's status pipe, which only exec closes (close-on-exec).
+    Descriptors passed over a socket come without that flag: the program held the pipe open, and
+    start() came back only when it ended (a reboot or an abort then waited for the actor's end)."""
+    zygote = Zygote(_serve)
+    try:
+        standby = Standby(worker_settings, zygote)
+        child = standby.start(Exec(argv=["sleep", "5"], cwd="/", env={"PATH": os.defpath}))
+        still_running = os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
+        standby.close()
+    finally:
+        zygote.close()
+    assert still_running
+
+
+def test_a_killed_zygote_is_replaced_and_its_standbys_are_forked_from_the_worker_meanwhile(
+    worker_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    standbys = Standbys(worker_settings)
+    standbys.enable()
+    try:
+        first = standbys._zygote
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        os.waitpid(first.pid, 0)
+        ready = standbys.take()  # made by the zygote before it was killed: still the worker's child
+        assert _runs_noop(ready) == 0
+        # The next one cannot come from the zygote: the worker forks it, and a new zygote comes
+        # at the next refill.
+        made = standbys.take()
+        assert "is gone" in caplog.text
+        assert standbys._zygote is None
+        assert _runs_noop(made) == 0
+        standbys.refill()
+        second = standbys._zygote
+        assert second is not None and second.pid != first.pid
+        assert _runs_noop(standbys.take()) == 0
+    finally:
+        standbys.close()
