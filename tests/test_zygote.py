@@ -3,6 +3,7 @@ they share no page the worker writes, and a zygote that is killed is replaced.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -37,6 +38,30 @@ def worker_settings(settings: Settings) -> Iterator[Settings]:
 
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _sockets(pid: int) -> set[str]:
+    """The sockets a process holds open (their inodes, as /proc/<pid>/fd names them)."""
+    links = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor, closed by now
+            links.add(os.readlink(fd))
+    return {link for link in links if link.startswith("socket:")}
+
+
+def test_a_standby_cannot_reach_the_zygote(worker_settings: Settings) -> None:
+    """The zygote forks whatever its socket asks for, into whatever groups: a standby (and the actor
+    it becomes) must not hold that socket."""
+    zygote = Zygote(_serve)
+    try:
+        standby = Standby(worker_settings, zygote)
+        zygotes_own = _sockets(zygote.pid) - _sockets(os.getpid())
+        held = _sockets(standby.pid)
+        standby.close()
+    finally:
+        zygote.close()
+    assert zygotes_own  # its end of the socket
+    assert not held & zygotes_own
 
 
 def _runs_noop(standby: Standby) -> int:

@@ -1,11 +1,12 @@
 """The zygote: a copy of the worker, forked at its start, that forks the worker's standbys for it.
 
 A fork shares every page of the parent with the child until one of them writes to it; the kernel
-then copies the page (a copy-on-write fault, about 3 us here against 0.2 for a plain write:
+then copies the page (a copy-on-write fault, about 2.6 us here against 0.03 for a plain write:
 bench/fork_cost.py). A worker forked each run's actor process from itself (worker/runners/standby.py)
 and went on working while it lived, and Python writes to every object it touches (reference counts):
-the worker's pages were copied anew after every fork, about 2,200 faults a run (bench/cost.py). The
-zygote only waits, so a standby forked from it shares pages nobody writes but the standby.
+the worker's pages were copied anew after every fork, about 2,200 faults a run (bench/cost.py; 100
+with the zygote). The zygote only waits, so a standby forked from it shares pages nobody writes but
+the standby.
 
 The standby is still the worker's child: the zygote clones it with CLONE_PARENT. The worker waits for
 it and reads its usage (wait4), and it dies with the worker (PR_SET_PDEATHSIG), as before. The zygote
