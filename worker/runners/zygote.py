@@ -158,7 +158,9 @@ def _zygote(requests: socket.socket, worker_pid: int, serve: Serve) -> NoReturn:
 
 
 def _clone_sibling() -> int:
-    """fork(), except that the child is this process's parent's: os.fork's steps around clone(2)."""
+    """fork(), except that the child is this process's parent's: os.fork's steps around clone(2).
+    The C library's own fork handlers (pthread_atfork) do not run: they keep locks that other threads
+    hold consistent across the fork, and the zygote has no other thread."""
     _python.PyOS_BeforeFork()
     pid = _libc.syscall(_SYS_CLONE, _CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
     if pid == 0:
