@@ -287,3 +287,14 @@ def own_task_limits(context: ActorContext) -> None:
                 if name not in found and file.is_file():
                     found[name] = file.read_text().strip()
     context.set_value("OUTPUT", found)
+
+
+def print_sockets(context: ActorContext) -> None:
+    """Prints the sockets its process holds open, one per line (as /proc names them)."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the listing's own descriptor
+            continue
+        if link.startswith("socket:"):
+            print(link, flush=True)

@@ -7,8 +7,10 @@ import contextlib
 import os
 import resource
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,19 +51,35 @@ def _sockets(pid: int) -> set[str]:
     return {link for link in links if link.startswith("socket:")}
 
 
-def test_a_standby_cannot_reach_the_zygote(worker_settings: Settings) -> None:
+def test_a_standby_cannot_reach_the_zygote(
+    worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The zygote forks whatever its socket asks for, into whatever groups: a standby (and the actor
     it becomes) must not hold that socket."""
+    made: list[str] = []
+    real_socketpair = socket.socketpair
+
+    def socketpair(*args: Any) -> tuple[socket.socket, socket.socket]:
+        ours, theirs = real_socketpair(*args)
+        made.append(f"socket:[{os.fstat(theirs.fileno()).st_ino}]")  # the zygote's end
+        return ours, theirs
+
+    monkeypatch.setattr(socket, "socketpair", socketpair)
     zygote = Zygote(_serve)
     try:
         standby = Standby(worker_settings, zygote)
-        zygotes_own = _sockets(zygote.pid) - _sockets(os.getpid())
-        held = _sockets(standby.pid)
+        child = standby.start(
+            run_spec(source={"sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:print_sockets"})
+        )
+        held = set(child.output.read().decode().split())
+        os.waitpid(child.pid, 0)
+        in_zygote = _sockets(zygote.pid)
         standby.close()
     finally:
         zygote.close()
-    assert zygotes_own  # its end of the socket
-    assert not held & zygotes_own
+    (zygotes_end,) = made
+    assert zygotes_end in in_zygote
+    assert zygotes_end not in held  # a callable runs in the standby's own process
 
 
 def _runs_noop(standby: Standby) -> int:
