@@ -81,14 +81,17 @@ class RunWaiters:
     def __init__(self, redis_url: str, prefix: str):
         self._redis_url = redis_url
         self._client_name = listener_name(prefix, "waiters")
-        self._channel = finished_channel(prefix)
-        self._log_channel = log_channel(prefix)
-        self._started_channel = started_channel(prefix)
-        self._channels = (self._channel, self._started_channel, self._log_channel)
+        finished, started, logged = finished_channel(prefix), started_channel(prefix), log_channel(prefix)
+        self._channels = (finished, started, logged)
         self._events: dict[str, list[Wake]] = {}  # woken when the run ends
         self._start_events: dict[str, list[Wake]] = {}  # and when it starts
         self._log_events: dict[str, list[Wake]] = {}  # and at each log chunk
         self._registries = (self._events, self._start_events, self._log_events)
+        self._woken_by = {  # who a message on each channel wakes
+            finished.encode(): self._registries,
+            started.encode(): (self._start_events, self._log_events),
+            logged.encode(): (self._log_events,),
+        }
         # Requests held now, by kind (run-sync, waitForFinish): GET /metrics reads it.
         self.held: collections.Counter[str] = collections.Counter()
         self._task: asyncio.Task[None] | None = None
@@ -101,7 +104,9 @@ class RunWaiters:
 
     @property
     def waiting(self) -> int:
-        return sum(len(events) for registry in self._registries[:2] for events in registry.values())
+        return sum(
+            len(events) for registry in (self._events, self._start_events) for events in registry.values()
+        )
 
     @property
     def following(self) -> int:
@@ -151,10 +156,8 @@ class RunWaiters:
         finally:
             _unregister(self._log_events, run_id, wake)
 
-    def _wake(self, run_id: str, channel: str) -> None:
-        """Who a message on `channel` wakes: the registries from the one it names on."""
-        first = 2 if channel == self._log_channel else 1 if channel == self._started_channel else 0
-        for registry in self._registries[first:]:
+    def _wake(self, run_id: str, channel: bytes) -> None:
+        for registry in self._woken_by[channel]:
             for event in registry.get(run_id, ()):
                 event.set()
 
@@ -176,7 +179,7 @@ class RunWaiters:
                 async for message in pubsub.listen():
                     kind = message["type"]
                     if kind == "message":
-                        self._wake(message["data"].decode(), message["channel"].decode())
+                        self._wake(message["data"].decode(), message["channel"])
                     elif kind == "subscribe" and message["data"] == len(self._channels):
                         # Acted on once every channel is confirmed (the reply counts them).
                         # redis-py re-subscribes by itself after a reconnect: messages published

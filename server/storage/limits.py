@@ -179,9 +179,8 @@ WAKE_USER_RUNS: Select[Any] = (
 def limits_and_usage(connection: Connection, settings: Settings, user_id: str) -> tuple[list[int], list[int]]:
     """The user's limits (LIMIT_NAMES' order) and usage (active runs, their memory, READY runs)."""
     row = connection.execute(_LIMITS_AND_USAGE, {"user_id": user_id, **defaults_of(settings)}).one()
-    return [int(value) for value in row[: len(LIMIT_NAMES)]], [
-        int(value) for value in row[len(LIMIT_NAMES) :]
-    ]
+    values = [int(value) for value in row]
+    return values[: len(LIMIT_NAMES)], values[len(LIMIT_NAMES) :]
 
 
 def wake_ids(connection: Connection, settings: Settings, user_id: str) -> list[str]:

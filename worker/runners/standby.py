@@ -84,7 +84,7 @@ class Standby:
         joins = [*self.limit.procs, *self.tasks.procs]
         try:
             if zygote is not None:
-                pid = zygote.fork(joins, os.getpid(), theirs)
+                pid = zygote.fork(joins, theirs)
             else:
                 pid = _fork(joins, theirs, (self._orders, self._status, output_read))
         except OSError:  # EAGAIN, ENOMEM, the zygote gone: nothing is left behind

@@ -76,10 +76,10 @@ class Zygote:
         self._socket = ours
         self._imported: set[str] = set()
 
-    def fork(self, joins: list[bytes], worker_pid: int, fds: tuple[int, int, int]) -> int:
+    def fork(self, joins: list[bytes], fds: tuple[int, int, int]) -> int:
         """A standby's pid: a child of this worker, forked from the zygote, running serve(joins,
-        worker_pid, *fds). The fds stay open here (the caller closes its copies)."""
-        reply = self._ask(("fork", (joins, worker_pid)), fds)
+        worker's pid, *fds). The fds stay open here (the caller closes its copies)."""
+        reply = self._ask(("fork", joins), fds)
         if isinstance(reply, OSError):
             raise reply
         assert isinstance(reply, int)
@@ -148,8 +148,7 @@ def _zygote(requests: socket.socket, worker_pid: int, serve: Serve) -> NoReturn:
                 reply = exc
             if reply == 0:
                 requests.close()
-                joins, parent = detail
-                serve(joins, parent, *fds)
+                serve(detail, worker_pid, *fds)
             for fd in fds:
                 os.close(fd)
             requests.send(pickle.dumps(reply))
