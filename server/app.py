@@ -12,8 +12,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from server.errors import (
     ApiError,
@@ -28,7 +30,7 @@ from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.observability.requests import ObserveRequests, tag_routes
 from server.rate_limits import RateLimits
-from server.router import IndexedRouter
+from server.router import Handler, IndexedRouter
 from server.routes import routes
 from server.settings import Settings
 from server.standby.api import StandbyHosts
@@ -68,17 +70,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # <username>--<actor>.<host>: the actor's standby path (server/standby/), first, so that the
         # limits and the access log see it as they see that path.
         middleware.insert(0, Middleware(StandbyHosts, settings=settings))
-    app = Starlette(
-        middleware=middleware,
-        exception_handlers={
-            ApiError: handle_api_error,
-            HTTPException: handle_http_exception,
-            OperationalError: _database_down,
-            InterfaceError: _database_down,
-            PoolTimeout: _database_down,  # every pooled connection busy: the database is overloaded
-            RedisConnectionError: _redis_down,
-            Exception: handle_server_error,
-        },
-    )
-    app.router = IndexedRouter(table, lifespan=lifespan)  # before the first request builds the stack
+    app = _Api(middleware=middleware, exception_handlers={Exception: handle_server_error})
+    # Before the first request builds the stack.
+    app.router = IndexedRouter(table, lifespan=lifespan, exception_handlers=_HANDLERS)
     return app
+
+
+# How an exception an endpoint raises is answered (the router looks them up, by class); any other is
+# a 500, from Starlette's server error middleware, outermost.
+_HANDLERS: dict[type[Exception], Handler] = {
+    ApiError: handle_api_error,
+    HTTPException: handle_http_exception,
+    OperationalError: _database_down,
+    InterfaceError: _database_down,
+    PoolTimeout: _database_down,  # every pooled connection busy: the database is overloaded
+    RedisConnectionError: _redis_down,
+}
+
+
+class _Api(Starlette):
+    """Starlette, without its exception middleware: the router answers the exceptions of the
+    endpoints it calls (server/router.py). Its layer was two more coroutines and a Request a held
+    run-sync kept."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return ServerErrorMiddleware(app, handler=self.exception_handlers[Exception])

@@ -22,6 +22,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server.wake import Wake
+
 log = logging.getLogger(__name__)
 
 
@@ -134,18 +136,10 @@ class RunWaiters:
         self.draining = True
         self._wake_all()
 
-    @contextlib.contextmanager
-    def watch(self, run_id: str, kind: str = "waitForFinish", *, started: bool = False) -> Iterator[Wake]:
+    def watch(self, run_id: str, kind: str = "waitForFinish", *, started: bool = False) -> Watch:
         """Register before reading SQL, so a finish between the read and the wait is never missed.
         `started`: woken by the run's start (a worker's claim, a standby run's readiness) too."""
-        registry = self._start_events if started else self._events
-        wake = _register(registry, run_id)
-        self.held[kind] += 1
-        try:
-            yield wake
-        finally:
-            self.held[kind] -= 1
-            _unregister(registry, run_id, wake)
+        return Watch(self, self._start_events if started else self._events, run_id, kind)
 
     @contextlib.contextmanager
     def follow_log(self, run_id: str) -> Iterator[Wake]:
@@ -200,38 +194,30 @@ class RunWaiters:
                     await client.aclose()
 
 
-class Wake:
-    """A held request's wake-up: asyncio.Event's set, clear, is_set and wait, for one waiter at a
-    time (each registration is one request's, waited for in turn). asyncio.Event keeps a deque for
-    its waiters, about 700 of the 28,000 bytes a held run-sync kept (bench/held_memory.py)."""
+class Watch:
+    """RunWaiters.watch's registration, `with` it: its Wake. A class, not a generator-based context
+    manager: a held request keeps it while it waits, and a generator, its frame and its manager are
+    several times its size."""
 
-    __slots__ = ("_future", "_set")
+    __slots__ = ("_kind", "_registry", "_run_id", "_waiters", "_wake")
 
-    def __init__(self) -> None:
-        self._set = False
-        self._future: asyncio.Future[None] | None = None
+    def __init__(self, waiters: RunWaiters, registry: dict[str, list[Wake]], run_id: str, kind: str) -> None:
+        self._waiters, self._registry, self._run_id, self._kind = waiters, registry, run_id, kind
+        self._wake: Wake | None = None
 
-    def set(self) -> None:
-        self._set = True
-        if self._future is not None and not self._future.done():
-            self._future.set_result(None)
+    def __enter__(self) -> Wake:
+        self._wake = _register(self._registry, self._run_id)
+        self._waiters.held[self._kind] += 1
+        return self._wake
 
-    def clear(self) -> None:
-        self._set = False
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
-    def is_set(self) -> bool:
-        return self._set
-
-    async def wait(self) -> None:
-        if self._set:
-            return
-        if self._future is not None:
-            raise RuntimeError("a Wake has one waiter at a time")
-        self._future = asyncio.get_running_loop().create_future()
-        try:
-            await self._future  # a cancelled wait (its timeout) cancels this future only
-        finally:
-            self._future = None
+    def close(self) -> None:
+        if self._wake is not None:
+            self._waiters.held[self._kind] -= 1
+            _unregister(self._registry, self._run_id, self._wake)
+            self._wake = None
 
 
 def _register(registry: dict[str, list[Wake]], run_id: str) -> Wake:

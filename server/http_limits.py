@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.errors import RequestTimeout
+from server.http_protocol import LeanHttpToolsProtocol
 
 _HEADER_TIMEOUT_BODY = json.dumps(
     {"error": {"type": "operation-timed-out", "message": "The request's headers were not received in time."}}
@@ -33,9 +35,9 @@ HEADER_TIMEOUT_RESPONSE = (
 
 
 def guarded_http(header_timeout_s: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol (the one uvicorn[standard] picks) with a header deadline."""
+    """uvicorn's httptools protocol (server/http_protocol.py's, the smaller) with a header deadline."""
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    class GuardedHttpToolsProtocol(LeanHttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -78,10 +80,11 @@ class BodyTimeout:
     def __init__(self, app: ASGIApp, timeout_s: float) -> None:
         self.app, self.timeout_s = app, timeout_s
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Not a coroutine (it has nothing to do once the app is called): a held request keeps no
+        frame of it."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         body_done = False
         timeout_s = self.timeout_s
 
@@ -98,4 +101,4 @@ class BodyTimeout:
                 body_done = True
             return message
 
-        await self.app(scope, timed_receive, send)
+        return self.app(scope, timed_receive, send)

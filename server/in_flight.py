@@ -25,10 +25,10 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.errors import TooManyInFlight, api_error_response
-from server.events import Wake
 from server.observability.metrics import instruments
 from server.rate_limits import caller_of
 from server.settings import Settings
+from server.wake import Wake
 
 
 class _Caller:
@@ -123,14 +123,9 @@ class waiting:
 
 async def wait_woken(event: Wake, timeout_s: float) -> None:
     """Until `event` is set or timeout_s has passed, not counted as in progress meanwhile: a held
-    request's wait. asyncio.timeout, not wait_for, which wraps the wait in a task of its own that each
-    held request kept besides its own."""
+    request's wait."""
     with waiting():
-        try:
-            async with asyncio.timeout(max(timeout_s, 0)):
-                await event.wait()
-        except TimeoutError:  # not contextlib.suppress: one object less per held request
-            pass
+        await event.wait(timeout_s)
 
 
 class InFlight:

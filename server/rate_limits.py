@@ -31,6 +31,7 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Awaitable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -154,30 +155,22 @@ class RateLimits:
         self._closing: set[asyncio.Task[None]] = set()
         self._warned_at = 0.0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Not a coroutine (it has nothing to do once the app is called): a held request keeps no
+        frame of it."""
         if scope["type"] == "lifespan":
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                if self._sync is not None:
-                    self._sync.cancel()
-                if self._redis is not None:
-                    await self._redis.aclose()
-            return
+            return self._lifespan(scope, receive, send)
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith("/v2/"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         settings = self.settings
         resource = resource_limit(settings, scope["method"], path)
         limit = resource[1] if resource and resource[1] else settings.rate_limit_per_s
         if not limit:  # no limit here (0 in the settings)
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         refused = self._count(caller_of(scope), resource)
         if refused is not None:
-            await api_error_response(refused)(scope, receive, send)
-            return
+            return api_error_response(refused)(scope, receive, send)
         header = (b"x-ratelimit-limit", str(limit).encode())
 
         async def sending(message: Message) -> None:
@@ -185,7 +178,16 @@ class RateLimits:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        await self.app(scope, receive, sending)
+        return self.app(scope, receive, sending)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if self._sync is not None:
+                self._sync.cancel()
+            if self._redis is not None:
+                await self._redis.aclose()
 
     def _count(self, who: str, resource: tuple[str, int] | None) -> RateLimitExceeded | None:
         """Count this request; the refusal if it is over a limit."""

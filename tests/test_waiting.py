@@ -13,7 +13,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from server.events import Wake, publish_run_finished, publish_run_started
+from server.events import publish_run_finished, publish_run_started
 from server.lifespan import AppState, lifespan_for
 from server.services import waiting
 from server.settings import Settings
@@ -21,6 +21,7 @@ from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.models import Run
 from server.storage.runs import finish
+from server.wake import Wake
 from tests.actors import callable_actor
 from tests.named_run import named_run
 from tests.runs_db import insert_run, runs_of_task
@@ -235,27 +236,37 @@ def test_get_run_wait_for_finish_wakes_on_finish(
     assert time.monotonic() - started < 3
 
 
-def test_a_wake_survives_its_waits_timing_out_and_is_set_once_for_the_next() -> None:
-    """A held request's wake-up (server/events.py Wake): a wait that times out leaves it usable; a
-    set before the wait ends the next wait at once; one waiter at a time."""
+def test_a_wake_survives_its_waits_timing_out_and_wakes_every_waiter() -> None:
+    """server/wake.py: a wait that times out (by its own timeout, or cancelled by the caller's) leaves
+    the wake usable and unset; a set wakes every waiter but a cancelled one; once set, a wait returns
+    at once until it is cleared."""
 
     async def scenario() -> None:
+        loop = asyncio.get_running_loop()
         wake = Wake()
-        for _ in range(2):  # timed out twice: each cancelled wait cleans up after itself
+        for _ in range(2):
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.01):
                     await wake.wait()
-        waiter = asyncio.create_task(wake.wait())
+            began = loop.time()
+            await wake.wait(0.05)  # its own timeout: it returns, unset
+            assert loop.time() - began >= 0.04
+            assert not wake.is_set()
+        waiters = [asyncio.create_task(wake.wait()) for _ in range(3)]
+        waiters.append(asyncio.create_task(wake.wait(30)))
         await asyncio.sleep(0)
-        with pytest.raises(RuntimeError):
-            await wake.wait()
+        waiters[0].cancel()
+        await asyncio.sleep(0)
         wake.set()
-        await asyncio.wait_for(waiter, 1)
+        await asyncio.wait_for(asyncio.gather(*waiters[1:]), 1)
+        assert waiters[0].cancelled()
         await asyncio.wait_for(wake.wait(), 1)  # still set
         wake.clear()
         assert not wake.is_set()
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.01):
-                await wake.wait()
+        late = asyncio.create_task(wake.wait())
+        await asyncio.sleep(0.01)
+        assert not late.done()  # the earlier waiters left nothing behind that would end it
+        wake.set()
+        await asyncio.wait_for(late, 1)
 
     asyncio.run(scenario())

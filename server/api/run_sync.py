@@ -17,7 +17,6 @@ from starlette.types import Receive, Scope, Send
 from server.api.params import output_record_key
 from server.api.runs import run_location, start_and_wait, started
 from server.errors import ApiError, RunFailed, RunTimeoutExceeded
-from server.events import Wake
 from server.lifespan import AppState, state_of
 from server.responses import json_bytes, record_response
 from server.services.run_changes import run_changes
@@ -25,6 +24,7 @@ from server.settings import Settings
 from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.models import Run
+from server.wake import Wake
 
 
 async def run_to_end(request: Request) -> tuple[Run, dict[str, str]]:

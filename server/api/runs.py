@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -13,7 +12,7 @@ from server.api.auth import authenticate, read_as_caller
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import idempotency_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest
-from server.events import Wake
+from server.events import Watch
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response
@@ -27,6 +26,7 @@ from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
 from server.storage.models import Run, Task
+from server.wake import Wake
 
 JSON_UTF8 = "application/json; charset=utf-8"
 
@@ -115,29 +115,35 @@ class _Starting:
     """started()'s context. A class rather than a generator: a generator's frame would keep the
     start, and its run, for as long as the request is held."""
 
+    __slots__ = ("_kind", "_request", "_until_claimed", "_watch")
+
     def __init__(self, request: Request, kind: str, until_claimed: bool) -> None:
         self._request, self._kind, self._until_claimed = request, kind, until_claimed
-        self._watching = contextlib.ExitStack()
+        self._watch: Watch | None = None
 
     async def __aenter__(self) -> tuple[Started, Wake, Run | None]:
         request, waiters = self._request, state_of(self._request).waiters
         run_id = new_id()
-        with contextlib.ExitStack() as watching:
-            woken = watching.enter_context(waiters.watch(run_id, self._kind, started=self._until_claimed))
+        watch = waiters.watch(run_id, self._kind, started=self._until_claimed)
+        woken = watch.__enter__()
+        try:
             start = await _start(request, run_id)
-            current: Run | None = start.run
-            if start.run.id != run_id:
-                watching.close()
-                note(request, run_id=start.run.id)
-                woken = watching.enter_context(
-                    waiters.watch(start.run.id, self._kind, started=self._until_claimed)
-                )
-                current = None
-            self._watching = watching.pop_all()
+        except BaseException:
+            watch.close()
+            raise
+        current: Run | None = start.run
+        if start.run.id != run_id:
+            watch.close()
+            note(request, run_id=start.run.id)
+            watch = waiters.watch(start.run.id, self._kind, started=self._until_claimed)
+            woken = watch.__enter__()
+            current = None
+        self._watch = watch
         return start, woken, current
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._watching.close()
+        if self._watch is not None:
+            self._watch.close()
 
 
 async def start_and_wait(

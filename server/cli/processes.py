@@ -48,6 +48,7 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     # Greenroom's (server/observability/requests.py), which never writes a token.
     config = uvicorn.Config(
         BodyTimeout(app, settings.body_timeout_s),  # body read deadline (issue 14), beside the header's
+        interface="asgi3",  # BodyTimeout's __call__ is no coroutine function, which uvicorn takes for ASGI 2
         host=settings.host,
         port=settings.port,
         log_level="warning",

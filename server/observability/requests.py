@@ -42,10 +42,15 @@ def tag_routes(routes: Iterable[BaseRoute], prefix: str = "") -> None:
 
 def _tagged(app: ASGIApp, template: str) -> ASGIApp:
     async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_ROUTE] = template
+        tag(scope, template)
         await app(scope, receive, send)
 
     return tagged
+
+
+def tag(scope: Scope, template: str) -> None:
+    """Name the request by its route's template (the router does, for the routes it calls directly)."""
+    scope[_ROUTE] = template
 
 
 def note(request: Request, *, user_id: str | None = None, run_id: str | None = None) -> None:

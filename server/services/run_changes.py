@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from server.events import Wake
 from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.services.waiting import read_run
 from server.statuses import RunStatus
 from server.storage.models import Run
+from server.wake import Wake
 
 POLL_S = 1.0
 

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import NoResultFound
 
-from server.events import Wake
 from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.statuses import RunStatus
 from server.storage.models import Run
+from server.wake import Wake
 
 
 async def read_run(state: AppState, run_id: str) -> Run:

@@ -4,6 +4,7 @@ such a request the path's)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from urllib.parse import quote
 
 import anyio
@@ -68,14 +69,15 @@ class StandbyHosts:
         self.app = app
         self.suffix = f".{settings.standby_host}"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Not a coroutine: a held request keeps no frame of it."""
         name = _actor_host(scope, self.suffix) if scope["type"] == "http" else None
         if name:
             raw = scope.get("raw_path") or scope["path"].encode()
             path = f"{PREFIX}/{name}{scope['path']}"
             scope = dict(scope, path=path, raw_path=path.encode())
             scope[_HOST_PATH] = raw.decode("latin-1")
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def _actor_host(scope: Scope, suffix: str) -> str | None:
