@@ -12,7 +12,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -22,7 +21,6 @@ from server.errors import (
     ServiceUnavailable,
     handle_api_error,
     handle_http_exception,
-    handle_server_error,
 )
 from server.in_flight import InFlight
 from server.lifespan import lifespan_for
@@ -70,14 +68,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # <username>--<actor>.<host>: the actor's standby path (server/standby/), first, so that the
         # limits and the access log see it as they see that path.
         middleware.insert(0, Middleware(StandbyHosts, settings=settings))
-    app = _Api(middleware=middleware, exception_handlers={Exception: handle_server_error})
+    app = _Api(middleware=middleware)
     # Before the first request builds the stack.
     app.router = IndexedRouter(table, lifespan=lifespan, exception_handlers=_HANDLERS)
     return app
 
 
 # How an exception an endpoint raises is answered (the router looks them up, by class); any other is
-# a 500, from Starlette's server error middleware, outermost.
+# a 500, from server/observability/requests.py.
 _HANDLERS: dict[type[Exception], Handler] = {
     ApiError: handle_api_error,
     HTTPException: handle_http_exception,
@@ -89,12 +87,13 @@ _HANDLERS: dict[type[Exception], Handler] = {
 
 
 class _Api(Starlette):
-    """Starlette, without its exception middleware: the router answers the exceptions of the
-    endpoints it calls (server/router.py). Its layer was two more coroutines and a Request a held
-    run-sync kept."""
+    """Starlette, without its exception and server error middlewares: the router answers the
+    exceptions of the endpoints it calls (server/router.py), and the access log's middleware the
+    500 (server/observability/requests.py). Their layers were three more coroutines and a Request
+    that a held run-sync kept."""
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = self.router
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
-        return ServerErrorMiddleware(app, handler=self.exception_handlers[Exception])
+        return app

@@ -264,5 +264,6 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, error_type, message)
 
 
-async def handle_server_error(request: Request, exc: Exception) -> Response:
+def server_error_response() -> JSONResponse:
+    """The answer to a request the app failed on before it answered (a bug)."""
     return error_response(500, "internal-server-error", "Internal server error")

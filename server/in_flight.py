@@ -85,7 +85,9 @@ class Places:
 
 
 class _Place:
-    """One request's place; given back at most once per taking."""
+    """One request's place; given back at most once per taking. Slotted: a held request keeps it."""
+
+    __slots__ = ("held", "places", "who")
 
     def __init__(self, places: Places, who: str) -> None:
         self.places, self.who, self.held = places, who, True

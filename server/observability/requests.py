@@ -1,4 +1,6 @@
-"""One pure ASGI middleware for every HTTP request: its access log line and its metrics.
+"""One pure ASGI middleware for every HTTP request: its access log line and its metrics, and the 500
+it answers when the app failed before answering (Starlette's server error middleware did that, one
+more coroutine a held request kept).
 
 Pure ASGI, not BaseHTTPMiddleware: run-sync and waitForFinish hold requests for minutes, and
 BaseHTTPMiddleware would hold a task and a body stream per request besides. The line is written when
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.errors import server_error_response
 from server.observability.metrics import instruments
 
 access_log = logging.getLogger("greenroom.access")
@@ -71,7 +74,7 @@ class ObserveRequests:
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
-        status = 500  # what the client gets if the app fails before it answers
+        status = 0  # none sent yet
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -81,8 +84,13 @@ class ObserveRequests:
 
         try:
             await self.app(scope, receive, sending)
+        except Exception:
+            if not status:
+                status = 500
+                await server_error_response()(scope, receive, send)
+            raise  # uvicorn logs it
         finally:
-            _record(scope, status, time.perf_counter() - began)
+            _record(scope, status or 500, time.perf_counter() - began)
 
 
 def _record(scope: Scope, status: int, duration_s: float) -> None:
