@@ -27,23 +27,6 @@ from server.storage.models import Run
 from server.wake import Wake
 
 
-async def run_to_end(request: Request) -> tuple[Run, dict[str, str]]:
-    """run-sync's start and wait: the run, ended SUCCEEDED, and the headers that name it.
-
-    Every answer once the run exists names it, errors too (X-Apify-Run-Id, and Location: the run's
-    URL): a caller answered 408 (the run goes on) or 400 run-failed, or whose proxy gave up on the
-    wait, knows which run to read. Apify's answers do not say.
-    """
-    state = state_of(request)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
-    named = naming(state.settings, run.id)
-    ended = unsuccessful(state, run)
-    if ended is not None:
-        ended.headers = named
-        raise ended
-    return run, named
-
-
 def naming(settings: Settings, run_id: str) -> dict[str, str]:
     return {"X-Apify-Run-Id": run_id, "Location": run_location(settings, run_id)}
 
@@ -64,10 +47,21 @@ Answer = Callable[[Run], Awaitable[Response]]
 
 async def respond(request: Request, answer: Answer) -> Response:
     """Start the run and hold the request; then what `answer` makes of the run that SUCCEEDED, or the
-    error, named by the run's headers. Asked for text/event-stream: the same as events."""
+    error, named by the run's headers. Asked for text/event-stream: the same as events.
+
+    Every answer once the run exists names it, errors too (X-Apify-Run-Id, and Location: the run's
+    URL): a caller answered 408 (the run goes on) or 400 run-failed, or whose proxy gave up on the
+    wait, knows which run to read. Apify's answers do not say.
+    """
     if "text/event-stream" in request.headers.get("accept", ""):
         return await run_sync_events(request, answer)
-    run, named = await run_to_end(request)
+    state = state_of(request)
+    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
+    named = naming(state.settings, run.id)
+    ended = unsuccessful(state, run)
+    if ended is not None:
+        ended.headers = named
+        raise ended
     try:
         response = await answer(run)
     except ApiError as exc:
