@@ -15,7 +15,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Iterator
 
 import redis
 import redis.asyncio as aioredis
@@ -141,14 +140,10 @@ class RunWaiters:
         `started`: woken by the run's start (a worker's claim, a standby run's readiness) too."""
         return Watch(self, self._start_events if started else self._events, run_id, kind)
 
-    @contextlib.contextmanager
-    def follow_log(self, run_id: str) -> Iterator[Wake]:
-        """Like watch, but also woken by each committed log chunk of the run."""
-        wake = _register(self._log_events, run_id)
-        try:
-            yield wake
-        finally:
-            _unregister(self._log_events, run_id, wake)
+    def follow_log(self, run_id: str) -> Watch:
+        """Like watch, but also woken by each committed log chunk of the run (not counted as held:
+        `following` counts it)."""
+        return Watch(self, self._log_events, run_id, None)
 
     def _wake(self, run_id: str, channel: bytes) -> None:
         for registry in self._woken_by[channel]:
@@ -195,19 +190,22 @@ class RunWaiters:
 
 
 class Watch:
-    """RunWaiters.watch's registration, `with` it: its Wake. A class, not a generator-based context
-    manager: a held request keeps it while it waits, and a generator, its frame and its manager are
-    several times its size."""
+    """RunWaiters.watch's (and follow_log's) registration, `with` it: its Wake; counted as held by
+    its kind, if it has one. A class, not a generator-based context manager: a held request keeps
+    it while it waits, and a generator, its frame and its manager are several times its size."""
 
     __slots__ = ("_kind", "_registry", "_run_id", "_waiters", "_wake")
 
-    def __init__(self, waiters: RunWaiters, registry: dict[str, list[Wake]], run_id: str, kind: str) -> None:
+    def __init__(
+        self, waiters: RunWaiters, registry: dict[str, list[Wake]], run_id: str, kind: str | None
+    ) -> None:
         self._waiters, self._registry, self._run_id, self._kind = waiters, registry, run_id, kind
         self._wake: Wake | None = None
 
     def __enter__(self) -> Wake:
         self._wake = _register(self._registry, self._run_id)
-        self._waiters.held[self._kind] += 1
+        if self._kind is not None:
+            self._waiters.held[self._kind] += 1
         return self._wake
 
     def __exit__(self, *exc_info: object) -> None:
@@ -215,7 +213,8 @@ class Watch:
 
     def close(self) -> None:
         if self._wake is not None:
-            self._waiters.held[self._kind] -= 1
+            if self._kind is not None:
+                self._waiters.held[self._kind] -= 1
             _unregister(self._registry, self._run_id, self._wake)
             self._wake = None
 
