@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.storage.fork_gate import FORK_GATE
+from server.storage.quick_threads import QuickThreads
 
 T = TypeVar("T")
 
@@ -85,13 +84,13 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.sync_engine = sync_engine
         self._sync_sessions = sessionmaker(self.sync_engine, expire_on_commit=False)
-        self._readers = anyio.CapacityLimiter(QUICK_READERS)
-        self._writers = anyio.CapacityLimiter(QUICK_WRITERS)
+        self._readers = QuickThreads(QUICK_READERS, "greenroom-quick-read")
+        self._writers = QuickThreads(QUICK_WRITERS, "greenroom-quick-write")
 
     async def quick_read(self, read: Callable[[Session], T]) -> T:
         """read(session) in a sync session, in one of QUICK_READERS threads; what it returns is
         detached (loaded, not refreshed)."""
-        return await anyio.to_thread.run_sync(self._read, read, limiter=self._readers)
+        return await self._readers.run(lambda: self._read(read))
 
     def _read(self, read: Callable[[Session], T]) -> T:
         with self._sync_sessions() as session:
@@ -100,13 +99,15 @@ class Database:
     async def quick_write(self, work: Callable[[Session], T]) -> T:
         """work(session) as one small unit of work in a sync session, committed (rolled back on any
         error), in one of QUICK_WRITERS threads."""
-        return await anyio.to_thread.run_sync(self._write, work, limiter=self._writers)
+        return await self._writers.run(lambda: self._write(work))
 
     def _write(self, work: Callable[[Session], T]) -> T:
         with self._sync_sessions.begin() as session:
             return work(session)
 
     async def dispose(self) -> None:
+        await self._readers.close()
+        await self._writers.close()
         await self.engine.dispose()
         self.sync_engine.dispose()
 
