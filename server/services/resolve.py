@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -119,10 +119,15 @@ async def get_request_queue(session: AsyncSession, user: User, ref: str) -> Requ
     return queue
 
 
-def _run_of(user: User, run_id: str) -> Select[Run]:
+# Built once: building it per call (and its cache key) was a third of a GET of a run's read.
+_RUN_OF = select(Run).where(Run.id == bindparam("run_id"), Run.user_id == bindparam("user_id"))
+
+
+def _run_of(user: User, run_id: str) -> dict[str, str]:
+    """_RUN_OF's parameters."""
     if "\x00" in run_id:
         raise NotFound("Actor run was not found")
-    return select(Run).where(Run.id == run_id, Run.user_id == user.id)
+    return {"run_id": run_id, "user_id": user.id}
 
 
 def _found(run: Run | None) -> Run:
@@ -132,12 +137,12 @@ def _found(run: Run | None) -> Run:
 
 
 async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
-    return _found((await session.execute(_run_of(user, run_id))).scalar_one_or_none())
+    return _found((await session.execute(_RUN_OF, _run_of(user, run_id))).scalar_one_or_none())
 
 
 def get_run_sync(session: Session, user: User, run_id: str) -> Run:
     """get_run in a sync session (Database.quick_read)."""
-    return _found(session.execute(_run_of(user, run_id)).scalar_one_or_none())
+    return _found(session.execute(_RUN_OF, _run_of(user, run_id)).scalar_one_or_none())
 
 
 S = TypeVar("S", Dataset, KeyValueStore)
