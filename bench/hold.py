@@ -13,7 +13,8 @@ raises this process's open-file limit to its hard limit (the API inherits it), a
   3. measures the API's RSS before and while holding (KB per held request), its open file
      descriptors, and Redis CLIENT LIST (connections, and how many are pub/sub);
   4. finishes every run at once (one SQL UPDATE to SUCCEEDED, then one PUBLISH per run, pipelined),
-     as a burst of workers would, and measures until each held request is answered.
+     as a burst of workers would, and measures until each held request is answered, and the API's
+     CPU time meanwhile (what bounds the burst).
 
 Numbers are printed, never asserted; it exits 1 if a request was not answered as expected.
 """
@@ -309,9 +310,11 @@ async def bench(args: argparse.Namespace, bench: Setup, redis: EmbeddedRedis, re
         )
 
         # 3. The burst: everything finishes at once.
+        cpu_before = cpu_s(api.pid)
         finished, committed = runs.finish_all(bench.redis.url, settings.redis_prefix)
         published = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*list(held.tasks)), timeout=300)
+        burst_cpu_s = cpu_s(api.pid) - cpu_before
         after = [t - committed for t, _ in held.answers[early:]]
         statuses: dict[int, int] = {}
         for _, status in held.answers:
@@ -328,6 +331,11 @@ async def bench(args: argparse.Namespace, bench: Setup, redis: EmbeddedRedis, re
                 f"(p50 {nearest_rank(after, 50):.2f} s, p99 {nearest_rank(after, 99):.2f} s); "
                 f"statuses {dict(sorted(statuses.items()))}",
             )
+        report.add(
+            "API CPU",
+            f"{burst_cpu_s:.2f} s while answering the burst, {1e6 * burst_cpu_s / max(1, finished):.0f} us "
+            "per answer (all its threads)",
+        )
         report.add("API after", f"RSS {rss_kb(api.pid) / 1024:.1f} MiB")
         if held.errors:
             report.add("first error", held.errors[0])
