@@ -14,7 +14,8 @@ from rq import Queue
 from starlette.requests import Request
 
 from server.events import RunWaiters
-from server.queue import make_queue
+from server.queue import ENQUEUERS, make_queue
+from server.quick_threads import QuickThreads
 from server.services.coalesce import Coalescer
 from server.services.reads import record_reads, run_reads
 from server.settings import Settings
@@ -38,6 +39,8 @@ class AppState:
     records: Coalescer[tuple[str, str], KeyValueRecord] = field(init=False)
     # Work a request started and does not wait for (server/services/token_use.py), held until done.
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # The threads that enqueue runs' jobs (server/queue.py enqueue_run): RQ's client blocks.
+    enqueuing: QuickThreads = field(default_factory=lambda: QuickThreads(ENQUEUERS, "greenroom-enqueue"))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runs", run_reads(self.db))
@@ -72,6 +75,7 @@ async def lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await anyio.to_thread.run_sync(sweeper.stop)
         await asyncio.gather(*state.background, return_exceptions=True)
         await waiters.stop()
+        await state.enqueuing.close()
         await state.standby.aclose()
         redis_client.close()
         await state.db.dispose()

@@ -7,6 +7,7 @@ else, and those functions act only on a run, build or dispatch that SQL says is 
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -16,6 +17,8 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
+
+from server.quick_threads import QuickThreads
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,11 @@ def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
     return [run_id for run_id, status in zip(run_ids, statuses, strict=True) if status != b"queued"]
 
 
-async def enqueue_run(queue: Queue, run_id: str) -> int:
+# The API's enqueuing threads (AppState.enqueuing): an enqueue is one round trip to Redis.
+ENQUEUERS = 4
+
+
+async def enqueue_run(queue: Queue, run_id: str, calls: QuickThreads) -> int:
     """Call only after the run row is committed: the worker must never see a missing run. The jobs
     waiting in the queue once the run's is in it (0: Redis was away).
 
@@ -105,7 +112,7 @@ async def enqueue_run(queue: Queue, run_id: str) -> int:
     (server/sweeper/) enqueues a READY run that has no job once Redis is back.
     """
     try:
-        return await anyio.to_thread.run_sync(enqueue_run_sync, queue, run_id)
+        return await calls.run(functools.partial(enqueue_run_sync, queue, run_id))
     except RedisError as exc:
         log.warning("run %s is committed but not enqueued (%s); the sweeper will enqueue it", run_id, exc)
         return 0

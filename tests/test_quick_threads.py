@@ -1,4 +1,4 @@
-"""QuickThreads (server/storage/quick_threads.py): the threads behind Database.quick_read/quick_write."""
+"""QuickThreads (server/quick_threads.py): the threads behind Database.quick_read/quick_write."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from server.storage.quick_threads import QuickThreads
+from server.quick_threads import QuickThreads
 
 _who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
 

@@ -89,5 +89,5 @@ async def put_limits(request: Request) -> Response:
     state = state_of(request)
     user_id = await _target(request, admin_only=True)
     changes = _changes(await read_json_object(request, state.settings.max_body_bytes))
-    limits = await update_limits(state.db, state.queue, state.settings, user_id, changes)
+    limits = await update_limits(state.db, state.queue, state.enqueuing, state.settings, user_id, changes)
     return data_response(limits, status_code=201)

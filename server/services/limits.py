@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import LimitExceeded
 from server.queue import enqueue_run, enqueue_run_sync
+from server.quick_threads import QuickThreads
 from server.settings import Settings
 from server.storage.db import Database, SyncDatabase
 from server.storage.ids import iso, utcnow
@@ -165,7 +166,12 @@ def _apply(session: Session, user_id: str, changes: dict[str, int | None]) -> No
 
 
 async def update_limits(
-    db: Database, queue: Queue, settings: Settings, user_id: str, changes: dict[str, int | None]
+    db: Database,
+    queue: Queue,
+    enqueuing: QuickThreads,
+    settings: Settings,
+    user_id: str,
+    changes: dict[str, int | None],
 ) -> dict[str, Any]:
     """Change a user's overrides, commit, then wake workers for the READY runs the change lets go."""
     async with db.transaction() as session:
@@ -174,7 +180,7 @@ async def update_limits(
         woken = await session.run_sync(lambda sync: wake_ids(sync.connection(), settings, user_id))
         limits, usage = await limits_and_usage(session, settings, user_id)
     for run_id in woken:  # committed: a woken worker sees the new limits
-        await enqueue_run(queue, run_id)
+        await enqueue_run(queue, run_id, enqueuing)
     return account_limits_json(settings, limits, usage)
 
 

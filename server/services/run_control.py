@@ -123,6 +123,6 @@ async def resurrect_run(state: AppState, run: Run, actor: Actor, overrides: RunO
                 await session.run_sync(add_charge, *args)
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    await enqueue_run(state.queue, run.id)
+    await enqueue_run(state.queue, run.id, state.enqueuing)
     await enqueue_dispatches_of(state, session)
     return True

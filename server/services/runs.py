@@ -161,7 +161,7 @@ async def start_run(
     if dispatches is None:
         return Started(run, 0)
     # Committed: only now may a worker see the job (and a webhook worker the dispatches).
-    waiting = await enqueue_run(state.queue, run.id)
+    waiting = await enqueue_run(state.queue, run.id, state.enqueuing)
     await enqueue_dispatches(state, dispatches)
     return Started(run, max(0, waiting - 1))
 

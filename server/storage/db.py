@@ -11,8 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.quick_threads import QuickThreads
 from server.storage.fork_gate import FORK_GATE
-from server.storage.quick_threads import QuickThreads
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""A few threads of their own for the API's quick reads and writes (Database.quick_read/quick_write).
+"""A few threads of their own for the API's blocking calls: quick reads and writes
+(Database.quick_read/quick_write), and enqueues (server/queue.py).
 
 anyio.to_thread.run_sync, which they went through, cost the event loop more per call than many a
 quick read's statements: a checkpoint (one more loop turn), a capacity limiter and a cancel scope
