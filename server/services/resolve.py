@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+from typing import TypeVar
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from server.errors import ActorNotFound, NotFound
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
 
-M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue)
+M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue, Run)
 
 
 def ref_column(user: User, ref: str) -> tuple[str, str] | None:
@@ -27,24 +28,37 @@ def ref_column(user: User, ref: str) -> tuple[str, str] | None:
     return "id", ref
 
 
-def _ref_stmt(model: type[M], user: User, ref: str) -> Select[M] | None:
-    """The user's resource named by ref; None if ref cannot name one of theirs."""
+@functools.cache
+def _by_column(model: type[M], column: str) -> Select[M]:
+    """One of a user's resources by a column's value (bound as `ref`, the user as `owner`), built
+    once per model and column: building a statement and its cache key per call was a third of
+    a read by id (a GET of a run)."""
+    return select(model).where(
+        getattr(model, column) == bindparam("ref"), model.user_id == bindparam("owner")
+    )
+
+
+def _ref_stmt(model: type[M], user: User, ref: str) -> tuple[Select[M], dict[str, str]] | None:
+    """The statement and parameters of the user's resource named by ref; None if ref cannot name
+    one of theirs."""
     named = ref_column(user, ref)
     if named is None:
         return None
-    column: Any = getattr(model, named[0])
-    return select(model).where(column == named[1], model.user_id == user.id)
+    return _by_column(model, named[0]), {"ref": named[1], "owner": user.id}
 
 
 async def _by_ref(session: AsyncSession, model: type[M], user: User, ref: str) -> M | None:
-    stmt = _ref_stmt(model, user, ref)
-    return None if stmt is None else (await session.execute(stmt)).scalar_one_or_none()
+    found = _ref_stmt(model, user, ref)
+    return None if found is None else (await session.execute(*found)).scalar_one_or_none()
 
 
 def _by_ref_sync(session: Session, model: type[M], user: User, ref: str) -> M | None:
     """_by_ref in a sync session (Database.quick_read and quick_write: the paths every run takes)."""
-    stmt = _ref_stmt(model, user, ref)
-    return None if stmt is None else session.execute(stmt).scalar_one_or_none()
+    found = _ref_stmt(model, user, ref)
+    return None if found is None else session.execute(*found).scalar_one_or_none()
+
+
+_ACTOR_BY_ID = select(Actor).where(Actor.id == bindparam("id"))
 
 
 def task_and_actor_sync(session: Session, user: User, task_ref: str) -> tuple[Task, Actor]:
@@ -52,7 +66,7 @@ def task_and_actor_sync(session: Session, user: User, task_ref: str) -> tuple[Ta
     task = _by_ref_sync(session, Task, user, task_ref)
     if task is None:
         raise NotFound("Actor task was not found")
-    return task, session.execute(select(Actor).where(Actor.id == task.act_id)).scalar_one()
+    return task, session.execute(_ACTOR_BY_ID, {"id": task.act_id}).scalar_one()
 
 
 def actor_sync(session: Session, user: User, ref: str) -> Actor:
@@ -119,15 +133,10 @@ async def get_request_queue(session: AsyncSession, user: User, ref: str) -> Requ
     return queue
 
 
-# Built once: building it per call (and its cache key) was a third of a GET of a run's read.
-_RUN_OF = select(Run).where(Run.id == bindparam("run_id"), Run.user_id == bindparam("user_id"))
-
-
-def _run_of(user: User, run_id: str) -> dict[str, str]:
-    """_RUN_OF's parameters."""
+def _run_of(user: User, run_id: str) -> tuple[Select[Run], dict[str, str]]:
     if "\x00" in run_id:
         raise NotFound("Actor run was not found")
-    return {"run_id": run_id, "user_id": user.id}
+    return _by_column(Run, "id"), {"ref": run_id, "owner": user.id}
 
 
 def _found(run: Run | None) -> Run:
@@ -137,12 +146,12 @@ def _found(run: Run | None) -> Run:
 
 
 async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
-    return _found((await session.execute(_RUN_OF, _run_of(user, run_id))).scalar_one_or_none())
+    return _found((await session.execute(*_run_of(user, run_id))).scalar_one_or_none())
 
 
 def get_run_sync(session: Session, user: User, run_id: str) -> Run:
     """get_run in a sync session (Database.quick_read)."""
-    return _found(session.execute(_RUN_OF, _run_of(user, run_id)).scalar_one_or_none())
+    return _found(session.execute(*_run_of(user, run_id)).scalar_one_or_none())
 
 
 S = TypeVar("S", Dataset, KeyValueStore)
