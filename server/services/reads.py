@@ -3,7 +3,7 @@ the record it answers with. Both on the quick path (Database.quick_read)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.services.coalesce import Coalescer
@@ -12,11 +12,17 @@ from server.storage.models import KeyValueRecord, Run
 
 # Records may be large (up to the record size limit): fewer of them per query.
 _RECORDS_PER_QUERY = 100
+# Built once (a batch is often one or two rows: building the statement cost more than running it).
+_RUNS = select(Run).where(Run.id.in_(bindparam("ids", expanding=True)))
+_RECORDS = select(KeyValueRecord).where(
+    KeyValueRecord.key == bindparam("key"),
+    KeyValueRecord.store_id.in_(bindparam("store_ids", expanding=True)),
+)
 
 
 def run_reads(db: Database) -> Coalescer[str, Run]:
     def read(session: Session, run_ids: list[str]) -> dict[str, Run]:
-        return {run.id: run for run in session.execute(select(Run).where(Run.id.in_(run_ids))).scalars()}
+        return {run.id: run for run in session.execute(_RUNS, {"ids": run_ids}).scalars()}
 
     async def fetch(run_ids: list[str]) -> dict[str, Run]:
         return await db.quick_read(lambda session: read(session, run_ids))
@@ -33,10 +39,7 @@ def record_reads(db: Database) -> Coalescer[tuple[str, str], KeyValueRecord]:
             stores_by_key.setdefault(key, []).append(store_id)
         found: dict[tuple[str, str], KeyValueRecord] = {}
         for key, store_ids in stores_by_key.items():
-            query = select(KeyValueRecord).where(
-                KeyValueRecord.key == key, KeyValueRecord.store_id.in_(store_ids)
-            )
-            for record in session.execute(query).scalars():
+            for record in session.execute(_RECORDS, {"key": key, "store_ids": store_ids}).scalars():
                 found[(record.store_id, record.key)] = record
         return found
 
