@@ -12,8 +12,9 @@ they forked), read from /proc around the throughput phase.
 Then, on paper, a machine with --cores cores (16), all of them busy with runs at the CPU per run of
 the last setup measured (the largest): at most cores / (API + pool CPU per run) runs/s, taking about
 that rate times the API's CPU per run in API processes (one core each: one event loop) and that rate
-times the pool's CPU per run in cores for the workers. Redis's, the database's and the clients' CPU
-are not counted: the figure is a ceiling. Numbers are printed, never asserted.
+times the pool's CPU per run in cores for the workers, in at least that rate times a run's p50 in
+worker processes (each takes one run at a time). Redis's, the database's and the clients' CPU are not
+counted: the figure is a ceiling. Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def _measure(bench: Setup, args: argparse.Namespace, apis: int, workers: int) ->
         bench.children.stop()
 
 
-def on_paper(cores: int, api_ms: float, pool_ms: float) -> list[tuple[str, str]]:
+def on_paper(cores: int, last: dict[str, float]) -> list[tuple[str, str]]:
+    api_ms, pool_ms, p50_ms = last["api_ms"], last["pool_ms"], last["p50"]
     ceiling = 1000 * cores / (api_ms + pool_ms)
     return [
         (
@@ -127,8 +129,10 @@ def on_paper(cores: int, api_ms: float, pool_ms: float) -> list[tuple[str, str]]
         ),
         (
             "taking",
-            f"{math.ceil(ceiling * api_ms / 1000)} API processes (one core each at {api_ms:.1f} ms a run) "
-            f"and {ceiling * pool_ms / 1000:.1f} cores of workers ({pool_ms:.1f} ms a run)",
+            f"{math.ceil(ceiling * api_ms / 1000)} API processes (one core each at {api_ms:.1f} ms a run), "
+            f"{ceiling * pool_ms / 1000:.1f} cores of workers ({pool_ms:.1f} ms a run) and at least "
+            f"{math.ceil(ceiling * p50_ms / 1000)} worker processes (one run at a time each, a run's p50 "
+            f"{p50_ms:.1f} ms)",
         ),
     ]
 
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     columns = ("processes", "p50 (ms)", "p99 (ms)", "runs/s", "API CPU/run (ms)", "pool CPU/run (ms)")
     lines = table_report(header, columns, rows)
-    paper = on_paper(args.cores, last["api_ms"], last["pool_ms"])
+    paper = on_paper(args.cores, last)
     lines += ["on paper, at the last row's CPU per run (Redis, the database and clients not counted):"]
     lines += [f"  {key}: {value}" for key, value in paper]
     print("\n".join(lines))
