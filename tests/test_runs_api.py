@@ -270,7 +270,9 @@ def test_deleting_an_unfinished_run_is_400_and_deletes_nothing(
     api: httpx.Client, db: SyncDatabase, account: Account, status: RunStatus
 ) -> None:
     actor = _actor(api, "busy", "noop")
-    run_id = _run_row(db, actor["id"], status, 0)
+    # On a queue no worker serves: a READY run started at T0 is stale at once, and a sweeper of the
+    # shared Greenroom would enqueue it and a worker claim it between the snapshots (seen in CI).
+    run_id = _run_row(db, actor["id"], status, 0, queue_name="nobody-works-this-queue")
     before = snapshot(db, account.user_id)
     response = api.delete(f"/actor-runs/{run_id}")
     assert response.status_code == 400
