@@ -62,7 +62,7 @@ from bench.common import (
 )
 from server.settings import MEMORY_LIMIT_MODES, SANDBOX_MODES
 from worker.sandbox.memory import open_memory_limit
-from worker.supervisor import die_with_parent
+from worker.runners.standby_child import die_with_parent
 
 MARK = "actor-start"
 # The actor, and the baseline's script: its first line is when the actor starts.

@@ -190,7 +190,7 @@ def test_groups_left_by_dead_workers_are_removed() -> None:
     escapee = subprocess.Popen(["sleep", "300"], preexec_fn=lambda: procs.write_text(str(os.getpid())))
     try:
         standbys = Standbys(Settings(memory_limit="cgroup", sandbox="off"))
-        standbys.take().close()
+        standbys.take("program").close()
         assert not orphan.exists()
         assert escapee.wait(5) == -signal.SIGKILL
     finally:

@@ -26,7 +26,7 @@ from tests.procs import alive
 from tests.stack import free_port, worker_here
 from worker import jobs, shutdown
 from worker.main import new_worker
-from worker.runners.standby import Standby, Standbys, standbys
+from worker.runners.standby import Kind, Standby, Standbys, standbys
 
 
 @pytest.fixture
@@ -105,10 +105,10 @@ def test_a_stop_while_the_next_standby_is_made_stops_the_worker(
     settings, api = quiet
     make = Standbys._make
 
-    def stopped_while_making(self: Standbys) -> Standby:
+    def stopped_while_making(self: Standbys, kind: Kind) -> Standby:
         monkeypatch.setattr(Standbys, "_make", make)  # once
         os.kill(os.getpid(), signal.SIGTERM)  # RQ's handler runs here, in the main thread
-        return make(self)
+        return make(self, kind)
 
     actor = api.post("/acts", json=callable_actor("two", "count_once")).json()["data"]
     first, second = (api.post(f"/acts/{actor['id']}/runs").json()["data"] for _ in range(2))

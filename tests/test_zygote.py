@@ -17,7 +17,8 @@ import pytest
 from server.settings import Settings
 from tests.actors import run_spec
 from worker import context as worker_context
-from worker.runners.standby import Exec, Standby, Standbys, _serve
+from worker.runners.standby import Standby, Standbys
+from worker.runners.standby_child import Exec, serve
 from worker.runners.zygote import Zygote, available
 
 pytestmark = pytest.mark.skipif(not available(), reason="no zygote on this machine's architecture")
@@ -65,7 +66,7 @@ def test_a_standby_cannot_reach_the_zygote(
         return ours, theirs
 
     monkeypatch.setattr(socket, "socketpair", socketpair)
-    zygote = Zygote(_serve)
+    zygote = Zygote(serve)
     try:
         standby = Standby(worker_settings, zygote)
         child = standby.start(
@@ -101,7 +102,7 @@ def _faults_writing(memory: bytearray, value: bytes) -> int:
 def test_a_standby_from_the_zygote_is_the_workers_child_and_shares_no_page_the_worker_writes(
     worker_settings: Settings,
 ) -> None:
-    zygote = Zygote(_serve)
+    zygote = Zygote(serve)
     try:
         memory = bytearray(PAGES * PAGE)  # made after the zygote: only a fork from the worker shares it
         memory[::PAGE] = b"\1" * PAGES
@@ -127,7 +128,7 @@ def test_a_program_started_in_a_standby_from_the_zygote_is_handed_over_once_it_i
     """start() waits for EOF on the standby's status pipe, which only exec closes (close-on-exec).
     Descriptors passed over a socket come without that flag: the program held the pipe open, and
     start() came back only when it ended (a reboot or an abort then waited for the actor's end)."""
-    zygote = Zygote(_serve)
+    zygote = Zygote(serve)
     try:
         standby = Standby(worker_settings, zygote)
         child = standby.start(Exec(argv=["sleep", "5"], cwd="/", env={"PATH": os.defpath}))
@@ -146,21 +147,99 @@ def test_a_killed_zygote_is_replaced_and_its_standbys_are_forked_from_the_worker
     standbys = Standbys(worker_settings)
     standbys.enable()
     try:
-        first = standbys._zygote
-        assert first is not None
+        first = standbys._zygotes["callable"]
         os.kill(first.pid, signal.SIGKILL)
         os.waitpid(first.pid, 0)
-        ready = standbys.take()  # made by the zygote before it was killed: still the worker's child
+        ready = standbys.take("callable")  # made by the zygote before it was killed: still the worker's child
         assert _runs_noop(ready) == 0
         # The next one cannot come from the zygote: the worker forks it, and a new zygote comes
         # at the next refill.
-        made = standbys.take()
+        made = standbys.take("callable")
         assert "is gone" in caplog.text
-        assert standbys._zygote is None
+        assert "callable" not in standbys._zygotes
         assert _runs_noop(made) == 0
         standbys.refill()
-        second = standbys._zygote
-        assert second is not None and second.pid != first.pid
-        assert _runs_noop(standbys.take()) == 0
+        second = standbys._zygotes["callable"]
+        assert second.pid != first.pid
+        assert _runs_noop(standbys.take("callable")) == 0
+    finally:
+        standbys.close()
+
+
+def _anonymous_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Anonymous line for pid {pid}")
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_programs_standbys_come_from_a_fresh_zygote_and_callables_from_a_copy_of_the_worker(
+    worker_settings: Settings,
+) -> None:
+    """A process actor's standby only execs: it is forked from a fresh interpreter that imported
+    little, whose memory (page tables to copy at the fork and to free at the exec) is a fraction of
+    the worker's. A callable's needs the worker's imports: it is forked from a copy of the worker."""
+    standbys = Standbys(worker_settings)
+    standbys.enable()
+    try:
+        fresh, forked = standbys._zygotes["program"], standbys._zygotes["callable"]
+        assert _parent(fresh.pid) == _parent(forked.pid) == os.getpid()
+        assert "fresh_main" in _cmdline(fresh.pid)
+        assert _cmdline(forked.pid) == _cmdline(os.getpid())
+        # This test process holds pytest's and Greenroom's imports, as a worker holds its own.
+        assert _anonymous_kb(fresh.pid) * 3 < _anonymous_kb(forked.pid)
+
+        program = standbys.take("program")
+        assert _parent(program.pid) == os.getpid()  # the worker waits for it and reads its usage
+        assert "fresh_main" in _cmdline(program.pid)
+        child = program.start(Exec(argv=["sh", "-c", "echo $PPID; exit 3"], cwd="/", env={"PATH": os.defpath}))
+        assert child.output.read().decode().strip() == str(os.getpid())
+        _, status, _usage = os.wait4(child.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+        program.close()
+
+        callable_ = standbys.take("callable")
+        assert _cmdline(callable_.pid) == _cmdline(os.getpid())
+        assert _runs_noop(callable_) == 0
+    finally:
+        standbys.close()
+    for zygote in (fresh, forked):  # gone with their sockets
+        assert not Path(f"/proc/{zygote.pid}").exists()
+
+
+def test_a_worker_that_runs_no_callables_makes_no_copy_of_itself(settings: Settings) -> None:
+    plain = Settings(memory_limit="off", sandbox="off")  # GREENROOM_CALLABLE_MODULES empty
+    worker_context.configure(plain)
+    standbys = Standbys(plain)
+    try:
+        standbys.enable()
+        assert list(standbys._zygotes) == ["program"]
+        assert list(standbys._ready) == ["program"]
+    finally:
+        standbys.close()
+        worker_context.dispose_context()
+        worker_context.configure(settings)
+
+
+def test_a_killed_fresh_zygote_is_replaced(worker_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    standbys = Standbys(worker_settings)
+    standbys.enable()
+    try:
+        first = standbys._zygotes["program"]
+        os.kill(first.pid, signal.SIGKILL)
+        os.waitpid(first.pid, 0)
+        standbys.take("program").close()  # made before the kill
+        made = standbys.take("program")  # forked from the worker meanwhile
+        assert "is gone" in caplog.text
+        assert _cmdline(made.pid) == _cmdline(os.getpid())
+        made.close()
+        standbys.refill()
+        second = standbys._zygotes["program"]
+        assert second.pid != first.pid and "fresh_main" in _cmdline(second.pid)
+        assert "fresh_main" in _cmdline(standbys.take("program").pid)
     finally:
         standbys.close()

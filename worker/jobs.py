@@ -39,7 +39,7 @@ from worker.run_spec import read_spec
 from worker.runners.base import RunOutcome, RunSpec
 from worker.runners.inprocess import load_callable
 from worker.runners.process import spawn_process
-from worker.runners.standby import Standby, standbys
+from worker.runners.standby import Standby, kind_of, standbys
 from worker.shutdown import STOPPED, hand_back, stop_request
 from worker.standby_server import Readiness, actor_uid, standby_port
 from worker.supervisor import Child, supervise
@@ -253,7 +253,7 @@ def _attempt(
     settings = ctx.settings
     memory_mbytes = int(spec.options["memoryMbytes"])
     try:
-        standby = standbys().take()
+        standby = standbys().take(kind_of(spec))
         limit = standby.limit
         readiness = None
         try:

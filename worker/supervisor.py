@@ -6,7 +6,6 @@ The actor runs in its own session (process group), so a timeout kills everything
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import select
@@ -33,18 +32,6 @@ class Child:
     pid: int
     output: IO[bytes]
     sandboxed: bool = False
-
-
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """In the actor's child, before exec: SIGKILL it when the worker supervising it dies (a killed
-    worker must not leave its actor running; the sweeper then fails or restarts the run)."""
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the worker died before the line above
-        os._exit(1)
 
 
 def kill_group(pgid: int, sig: signal.Signals) -> None:

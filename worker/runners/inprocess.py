@@ -16,8 +16,6 @@ from worker.actor_api import ActorContext
 from worker.context import after_fork, get_context
 from worker.runners.base import RunSpec
 
-EXIT_CALLABLE_RAISED = 91  # the Apify SDK's exit code for "the user function threw"
-
 
 def load_callable(spec: RunSpec) -> Any:
     """The function a PYTHON_CALLABLE version names. The worker loads it before handing the run to its

@@ -19,7 +19,8 @@ from worker.builds.start import start_command
 from worker.builds.steps import Discard, LineLog, Steps, step_env
 from worker.env import actor_env
 from worker.runners.base import RunSpec
-from worker.runners.standby import Exec, Standby
+from worker.runners.standby import Standby
+from worker.runners.standby_child import Exec
 from worker.sandbox import Sandbox, SandboxUnavailable, Slot, sandbox_for
 from worker.supervisor import Child
 

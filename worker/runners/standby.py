@@ -19,40 +19,33 @@ import logging
 import os
 import pickle
 import signal
-import sys
-import traceback
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import Literal
 
 from server.settings import Settings
 from server.storage.fork_gate import FORK_GATE
 from worker.context import get_context
 from worker.runners.base import RunSpec
-from worker.runners.inprocess import EXIT_CALLABLE_RAISED, call_in_child
+from worker.runners.standby_child import Exec, serve
 from worker.runners.zygote import Zygote, ZygoteGone
 from worker.runners.zygote import available as zygote_available
 from worker.sandbox import Sandbox, Slot, probe
 from worker.sandbox.memory import MemoryLimit, group_parents, open_memory_limit, remove_orphan_groups
 from worker.sandbox.tasks import TaskGroups, TaskLimits
-from worker.supervisor import Child, die_with_parent
+from worker.supervisor import Child
 
 log = logging.getLogger(__name__)
 
 _sequence = itertools.count()
 
 
-@dataclass(frozen=True)
-class Exec:
-    """A process actor's order: exec argv (looked up on env's PATH) in cwd, with exactly env;
-    `sandboxed`: argv starts the actor in its sandbox (worker/sandbox/)."""
-
-    argv: list[str]
-    cwd: str
-    env: dict[str, str]
-    sandboxed: bool = False
-
-
 Order = Exec | RunSpec  # a RunSpec: call its PYTHON_CALLABLE
+# What a standby is made for: a process actor's program, or a callable (worker/runners/zygote.py: each
+# kind has its zygote).
+Kind = Literal["program", "callable"]
+
+
+def kind_of(spec: RunSpec) -> Kind:
+    return "callable" if spec.source["sourceType"] == "PYTHON_CALLABLE" else "program"
 
 
 class Standby:
@@ -157,124 +150,71 @@ def _fork(joins: list[bytes], fds: tuple[int, int, int], ours: tuple[int, int, i
     if pid == 0:
         for fd in ours:
             os.close(fd)
-        _serve(joins, worker_pid, *fds)
+        serve(joins, worker_pid, *fds)
     return pid
 
 
-def _serve(joins: list[bytes], worker_pid: int, orders: int, status: int, output: int) -> NoReturn:
-    """The child: enter the groups (their cgroup.procs files), wait for the order, then exec the
-    program or call the callable."""
-    code = 1
-    try:
-        os.setsid()  # first: until then, a kill of the group misses it (kill_group falls back to the pid)
-        die_with_parent(worker_pid)
-        for procs in joins:  # os-level calls only: another thread of the worker may hold a lock
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, b"%d" % os.getpid())
-            finally:
-                os.close(fd)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
-            signal.signal(sig, signal.SIG_DFL)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        os.dup2(output, 1)
-        os.dup2(output, 2)
-        os.close(output)
-        with os.fdopen(orders, "rb") as pipe:
-            data = pipe.read()
-        if not data:  # closed unused: the worker is stopping, or made another
-            os._exit(0)
-        order = pickle.loads(data)
-        if isinstance(order, Exec):
-            _exec(order, status)
-        os.close(status)
-        # print() and logging go to the log even if the worker had replaced sys.stdout/stderr (a
-        # test runner's capture, a log redirect): they write to fds 1 and 2 from now on.
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-        code = call_in_child(order)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-        code = EXIT_CALLABLE_RAISED
-    finally:
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
-
-
-def _exec(order: Exec, status: int) -> NoReturn:
-    """As subprocess does it: only fds 0-2 cross the exec; a failure goes back over `status`."""
-    try:
-        os.chdir(order.cwd)
-        os.closerange(3, status)
-        os.closerange(status + 1, os.sysconf("SC_OPEN_MAX"))
-        os.execvpe(order.argv[0], order.argv, order.env)
-    except OSError as exc:  # named by the program, as subprocess does (not by the last PATH entry tried)
-        error = OSError(exc.errno, exc.strerror, order.argv[0])
-        with contextlib.suppress(OSError):
-            os.write(status, pickle.dumps(error))
-    os._exit(127)  # as a shell answers a command it cannot run
-
-
 class Standbys:
-    """This worker's standby: at most one, made between jobs by refill() once enabled (a long-lived
-    worker: one in a test's burst would be left behind), and taken by the next attempt. A standby
-    whose actor ended is retired: its groups and sandbox identity go between jobs too, after the run
-    ended (removing the groups took about 1 ms of every run's path). Once enabled, its zygote forks
-    them."""
+    """This worker's standbys: at most one of each kind it runs (programs; callables too when
+    GREENROOM_CALLABLE_MODULES allows any), made between jobs by refill() once enabled (a long-lived
+    worker: one in a test's burst would be left behind), and taken by the next attempt of that kind.
+    A standby whose actor ended is retired: its groups and sandbox identity go between jobs too, after
+    the run ended (removing the groups took about 1 ms of every run's path). Once enabled, each kind's
+    zygote forks them."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._ready: Standby | None = None
+        self._kinds: tuple[Kind, ...] = ("program", "callable") if settings.callable_modules else ("program",)
+        self._ready: dict[Kind, Standby] = {}
         self._retired: list[Standby] = []
         self._enabled = False
         self._swept = False
         self._failed = False
-        self._zygote: Zygote | None = None  # forks the standbys once enabled (worker/runners/zygote.py)
-        self._zygote_failed = False
+        # Fork the standbys once enabled (worker/runners/zygote.py): a fresh interpreter's for
+        # programs, a copy of the worker's for callables.
+        self._zygotes: dict[Kind, Zygote] = {}
+        self._zygote_failed: set[Kind] = set()
 
     def enable(self) -> None:
-        """In the worker's main thread, at its start: the zygote, then the first standby."""
+        """In the worker's main thread, at its start: the zygotes, then the first standbys."""
         self._enabled = True
-        self._start_zygote()
+        for kind in self._kinds:
+            self._start_zygote(kind)
         self.refill()
 
-    def _start_zygote(self) -> None:
-        if self._zygote_failed or not zygote_available():
+    def _start_zygote(self, kind: Kind) -> None:
+        if kind in self._zygote_failed or not zygote_available():
             return
         try:
-            self._zygote = Zygote(_serve)
+            self._zygotes[kind] = Zygote(serve if kind == "callable" else None)
         except OSError as exc:  # once: standbys are forked from the worker
-            log.warning("could not start a zygote; standbys are forked from the worker: %s", exc)
-            self._zygote_failed = True
+            log.warning("could not start a zygote; %s standbys are forked from the worker: %s", kind, exc)
+            self._zygote_failed.add(kind)
 
     def preload(self, module: str) -> None:
-        """A callable's module, imported in the zygote for the runs to come (see Zygote.preload)."""
-        if self._zygote is not None:
+        """A callable's module, imported in the callables' zygote for the runs to come (see
+        Zygote.preload)."""
+        zygote = self._zygotes.get("callable")
+        if zygote is not None:
             try:
-                self._zygote.preload(module)
+                zygote.preload(module)
             except ZygoteGone as exc:
-                self._lost_zygote(exc)
+                self._lost_zygote("callable", exc)
 
-    def _lost_zygote(self, exc: ZygoteGone) -> None:
+    def _lost_zygote(self, kind: Kind, exc: ZygoteGone) -> None:
         """Its standbys are forked from the worker until the next refill makes a new one."""
         log.warning("%s; a new one is made between jobs", exc)
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
+        zygote = self._zygotes.pop(kind, None)
+        if zygote is not None:
+            zygote.close()
 
-    def take(self) -> Standby:
-        ready, self._ready = self._ready, None
+    def take(self, kind: Kind) -> Standby:
+        ready = self._ready.pop(kind, None)
         if ready is not None and ready.alive():
             return ready
         if ready is not None:
             ready.close()
-        return self._make()
+        return self._make(kind)
 
     def retire(self, standby: Standby) -> None:
         """After its attempt: closed at the next refill (at once in a worker that never refills)."""
@@ -293,32 +233,36 @@ class Standbys:
 
     def refill(self) -> None:
         self._close_retired()
-        if not self._enabled or self._ready is not None:
+        if not self._enabled:
             return
-        if self._zygote is None:
-            self._start_zygote()
-        try:
-            self._ready = self._make()
-        except Exception as exc:  # the next run makes its own, and fails with the reason if it cannot
-            if not self._failed:  # once: with GREENROOM_MEMORY_LIMIT=cgroup and no cgroup, every time
-                # (or every sandbox uid taken)
-                log.warning("could not make a standby actor process: %s", exc, exc_info=True)
-            self._failed = True
+        for kind in self._kinds:
+            if kind in self._ready:
+                continue
+            if kind not in self._zygotes:
+                self._start_zygote(kind)
+            try:
+                self._ready[kind] = self._make(kind)
+            except Exception as exc:  # the next run makes its own, and fails with the reason if it cannot
+                if not self._failed:  # once: with GREENROOM_MEMORY_LIMIT=cgroup and no cgroup, every time
+                    # (or every sandbox uid taken)
+                    log.warning("could not make a standby actor process: %s", exc, exc_info=True)
+                self._failed = True
+                return
 
     def close(self) -> None:
         self._close_retired()
-        ready, self._ready = self._ready, None
-        if ready is not None:
-            ready.close()
-        zygote, self._zygote = self._zygote, None
-        if zygote is not None:
+        ready, self._ready = self._ready, {}
+        for standby in ready.values():
+            standby.close()
+        zygotes, self._zygotes = self._zygotes, {}
+        for zygote in zygotes.values():
             zygote.close()
 
-    def _make(self) -> Standby:
+    def _make(self, kind: Kind) -> Standby:
         try:
-            standby = Standby(self._settings, self._zygote)
+            standby = Standby(self._settings, self._zygotes.get(kind))
         except ZygoteGone as exc:
-            self._lost_zygote(exc)
+            self._lost_zygote(kind, exc)
             standby = Standby(self._settings)
         if not self._swept:  # once per worker: groups of workers that died (their children died with them)
             self._swept = True

@@ -8,6 +8,14 @@ the worker's pages were copied anew after every fork, about 2,200 faults a run (
 with the zygote). The zygote only waits, so a standby forked from it shares pages nobody writes but
 the standby.
 
+A process actor's standby only execs its program, and a fork's cost, and the exec's or the exit's
+after it, grow with the parent's memory (the kernel copies its page tables, then frees them): from a
+copy of the worker (about 57 MB of its own) a fork and an exec of /bin/true took 9 ms and 15 ms of
+CPU here, from a bare interpreter 2 ms and 2 ms (bench/fork_cost.py). So there are two kinds: a
+*fresh* zygote, a new interpreter (`-I -S`) that imports only worker/runners/standby_child.py and
+this module, forks process actors' standbys; a *forked* one, a copy of the worker, forks callables'
+standbys, which need the worker's imports (the callable's module, the storage it writes to).
+
 The standby is still the worker's child: the zygote clones it with CLONE_PARENT. The worker waits for
 it and reads its usage (wait4), and it dies with the worker (PR_SET_PDEATHSIG), as before. The zygote
 dies with the worker too, and ends when the worker closes its socket. One that is gone (killed) is
@@ -23,14 +31,14 @@ import importlib
 import logging
 import os
 import pickle
-import platform
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from typing import NoReturn
 
 from server.storage.fork_gate import FORK_GATE
-from worker.supervisor import die_with_parent
+from worker.runners.standby_child import die_with_parent, serve
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +46,7 @@ log = logging.getLogger(__name__)
 Serve = Callable[[list[bytes], int, int, int, int], NoReturn]
 
 _CLONE_PARENT = 0x00008000
-_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
 _python = ctypes.pythonapi
 _libc = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call, as os.fork does
 _MESSAGE_BYTES = 1 << 16
@@ -58,20 +66,31 @@ class Zygote:
     with the thread that made the zygote (PR_SET_PDEATHSIG follows the parent thread), and the
     zygote keeps the descriptors the worker has open when it is made."""
 
-    def __init__(self, serve: Serve) -> None:
+    def __init__(self, serve: Serve | None) -> None:
+        """`serve`: what the standbys run, in a copy of this worker (forked); None: a fresh zygote,
+        whose standbys run standby_child.serve."""
         if _SYS_CLONE is None:
-            raise OSError(f"no zygote on {platform.machine()}")
+            raise OSError(f"no zygote on {os.uname().machine}")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         worker_pid = os.getpid()
-        # The heap as it is now moves to the permanent generation: the worker's collections and the
-        # zygote's (and its standbys') skip it, as a standby forked from the worker had it done.
-        gc.freeze()
-        with FORK_GATE.forking():
-            pid = os.fork()
-        if pid == 0:
+        try:
+            if serve is None:
+                pid = _spawn_fresh(theirs.fileno(), worker_pid)
+            else:
+                # The heap as it is now moves to the permanent generation: the worker's collections
+                # and the zygote's (and its standbys') skip it, as a standby forked from the worker
+                # had it done.
+                gc.freeze()
+                with FORK_GATE.forking():
+                    pid = os.fork()
+                if pid == 0:
+                    ours.close()
+                    _zygote(theirs, worker_pid, serve)
+        except BaseException:
             ours.close()
-            _zygote(theirs, worker_pid, serve)
-        theirs.close()
+            raise
+        finally:
+            theirs.close()
         self.pid = pid
         self._socket = ours
         self._imported: set[str] = set()
@@ -116,6 +135,26 @@ class Zygote:
             if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
+
+
+def _spawn_fresh(fd: int, worker_pid: int) -> int:
+    """A new interpreter (posix_spawn: no copy of this process's page tables) running fresh_main on
+    the socket `fd`: isolated (`-I`) and without site (`-S`), so it imports only what it names."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds worker/
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); "
+        f"from worker.runners.zygote import fresh_main; fresh_main({fd}, {worker_pid})"
+    )
+    os.set_inheritable(fd, True)  # the one descriptor it gets beyond 0-2 and the ones a library left open
+    return os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code], os.environ)
+
+
+def fresh_main(fd: int, worker_pid: int) -> NoReturn:
+    """A fresh zygote's life (started by _spawn_fresh)."""
+    os.set_inheritable(fd, False)
+    requests = socket.socket(fileno=fd)
+    gc.freeze()
+    _zygote(requests, worker_pid, serve)
 
 
 def _zygote(requests: socket.socket, worker_pid: int, serve: Serve) -> NoReturn:
