@@ -61,8 +61,8 @@ from bench.common import (
     start_greenroom,
 )
 from server.settings import MEMORY_LIMIT_MODES, SANDBOX_MODES
-from worker.sandbox.memory import open_memory_limit
 from worker.runners.standby_child import die_with_parent
+from worker.sandbox.memory import open_memory_limit
 
 MARK = "actor-start"
 # The actor, and the baseline's script: its first line is when the actor starts.

@@ -12,6 +12,10 @@ Then, at the first size, what a whole standby costs (its cgroups and sandbox ide
 closed unused, and made and given a no-op PYTHON_CALLABLE to run, for each sandbox and memory mode
 this host can run.
 
+Then a process actor's standby, made and given /bin/true to exec, forked by each kind of zygote
+(worker/runners/zygote.py): a copy of this worker (the baseline), and a fresh interpreter, which
+process actors' standbys come from. CPU counts the zygote's, the standby's and this process's.
+
 Last, what a worker pays for a page it writes while a forked child (its standby, its callable's
 actor) still shares it: the kernel copies the page at the write (a copy-on-write fault). Python
 writes to every object it touches (reference counts), so a worker's pages are copied anew after each
@@ -115,6 +119,44 @@ def standby_costs(count: int) -> list[str]:
     return lines
 
 
+def program_standby_costs(count: int) -> list[str]:
+    """A standby with no cgroup or sandbox, forked by each kind of zygote, given /bin/true to exec
+    and reaped: CPU per standby (this process's, the zygote's and the standby's) and wall time."""
+    from bench.common import cpu_s
+    from server.settings import Settings
+    from worker.context import configure, get_context
+    from worker.runners.standby import Standby, serve_callables
+    from worker.runners.standby_child import Exec
+    from worker.runners.zygote import Zygote
+
+    settings = replace(Settings.from_env(), sandbox="off", memory_limit="off")
+    configure(settings)
+    get_context()
+    order = Exec(argv=["/bin/true"], cwd="/", env={"PATH": os.defpath})
+
+    def program(zygote: Zygote) -> None:
+        standby = Standby(settings, zygote)
+        child = standby.start(order)
+        child.output.read()
+        os.waitpid(child.pid, 0)
+        standby.close()
+
+    lines = ["process actor's standby, exec /bin/true   CPU ms  wall ms  ratio (CPU)"]
+    base = None
+    for name, kind in (("a copy of this worker", serve_callables), ("a fresh interpreter", None)):
+        zygote = Zygote(kind)
+        try:
+            program(zygote)  # the zygote is up
+            before = cpu_s(zygote.pid)
+            parent, children, wall = _timed(count, functools.partial(program, zygote))
+            cpu = parent + children + 1000 * (cpu_s(zygote.pid) - before) / count
+        finally:
+            zygote.close()
+        base = base or cpu
+        lines.append(f"forked by {name:30} {cpu:7.2f}  {wall:7.2f}  {cpu / base:11.2f}")
+    return lines
+
+
 def copy_on_write_cost(pages: int) -> list[str]:
     """CPU per page written by this process (one byte in each of `pages` pages): with no child, then
     while a forked child that only sleeps shares them."""
@@ -190,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             standbys = standby_costs(args.forks)
     print(f"\nat {min(args.grow_mb)} MB grown:")
     print("\n".join(standbys))
+    print()
+    print("\n".join(program_standby_costs(args.forks)))
     print()
     print("\n".join(copy_on_write_cost(args.pages)))
     return 0

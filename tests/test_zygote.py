@@ -17,8 +17,8 @@ import pytest
 from server.settings import Settings
 from tests.actors import run_spec
 from worker import context as worker_context
-from worker.runners.standby import Standby, Standbys
-from worker.runners.standby_child import Exec, serve
+from worker.runners.standby import Standby, Standbys, serve_callables
+from worker.runners.standby_child import Exec
 from worker.runners.zygote import Zygote, available
 
 pytestmark = pytest.mark.skipif(not available(), reason="no zygote on this machine's architecture")
@@ -66,7 +66,7 @@ def test_a_standby_cannot_reach_the_zygote(
         return ours, theirs
 
     monkeypatch.setattr(socket, "socketpair", socketpair)
-    zygote = Zygote(serve)
+    zygote = Zygote(serve_callables)
     try:
         standby = Standby(worker_settings, zygote)
         child = standby.start(
@@ -102,7 +102,7 @@ def _faults_writing(memory: bytearray, value: bytes) -> int:
 def test_a_standby_from_the_zygote_is_the_workers_child_and_shares_no_page_the_worker_writes(
     worker_settings: Settings,
 ) -> None:
-    zygote = Zygote(serve)
+    zygote = Zygote(serve_callables)
     try:
         memory = bytearray(PAGES * PAGE)  # made after the zygote: only a fork from the worker shares it
         memory[::PAGE] = b"\1" * PAGES
@@ -128,7 +128,7 @@ def test_a_program_started_in_a_standby_from_the_zygote_is_handed_over_once_it_i
     """start() waits for EOF on the standby's status pipe, which only exec closes (close-on-exec).
     Descriptors passed over a socket come without that flag: the program held the pipe open, and
     start() came back only when it ended (a reboot or an abort then waited for the actor's end)."""
-    zygote = Zygote(serve)
+    zygote = Zygote(serve_callables)
     try:
         standby = Standby(worker_settings, zygote)
         child = standby.start(Exec(argv=["sleep", "5"], cwd="/", env={"PATH": os.defpath}))
@@ -196,7 +196,8 @@ def test_programs_standbys_come_from_a_fresh_zygote_and_callables_from_a_copy_of
         program = standbys.take("program")
         assert _parent(program.pid) == os.getpid()  # the worker waits for it and reads its usage
         assert "fresh_main" in _cmdline(program.pid)
-        child = program.start(Exec(argv=["sh", "-c", "echo $PPID; exit 3"], cwd="/", env={"PATH": os.defpath}))
+        order = Exec(argv=["sh", "-c", "echo $PPID; exit 3"], cwd="/", env={"PATH": os.defpath})
+        child = program.start(order)
         assert child.output.read().decode().strip() == str(os.getpid())
         _, status, _usage = os.wait4(child.pid, 0)
         assert os.waitstatus_to_exitcode(status) == 3
@@ -225,7 +226,9 @@ def test_a_worker_that_runs_no_callables_makes_no_copy_of_itself(settings: Setti
         worker_context.configure(settings)
 
 
-def test_a_killed_fresh_zygote_is_replaced(worker_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_killed_fresh_zygote_is_replaced(
+    worker_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     standbys = Standbys(worker_settings)
     standbys.enable()
     try:
@@ -243,3 +246,20 @@ def test_a_killed_fresh_zygote_is_replaced(worker_settings: Settings, caplog: py
         assert "fresh_main" in _cmdline(standbys.take("program").pid)
     finally:
         standbys.close()
+
+
+def test_a_callable_sent_to_a_programs_standby_fails_and_says_why(worker_settings: Settings) -> None:
+    """A fresh zygote has no callable to call (nor Greenroom's storage): such an order is a bug, and
+    the run fails with the reason in its log instead of importing the worker into the child."""
+    zygote = Zygote(None)
+    try:
+        standby = Standby(worker_settings, zygote)
+        noop = run_spec(source={"sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:noop"})
+        child = standby.start(noop)
+        output = child.output.read().decode()
+        _, status, _usage = os.wait4(child.pid, 0)
+        standby.close()
+    finally:
+        zygote.close()
+    assert os.waitstatus_to_exitcode(status) == 91
+    assert "a callable sent to a program's standby" in output

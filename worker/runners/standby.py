@@ -13,6 +13,7 @@ forked by its zygote (worker/runners/zygote.py), so that they share no page the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import itertools
 import logging
@@ -25,6 +26,7 @@ from server.settings import Settings
 from server.storage.fork_gate import FORK_GATE
 from worker.context import get_context
 from worker.runners.base import RunSpec
+from worker.runners.inprocess import call_in_child
 from worker.runners.standby_child import Exec, serve
 from worker.runners.zygote import Zygote, ZygoteGone
 from worker.runners.zygote import available as zygote_available
@@ -46,6 +48,12 @@ Kind = Literal["program", "callable"]
 
 def kind_of(spec: RunSpec) -> Kind:
     return "callable" if spec.source["sourceType"] == "PYTHON_CALLABLE" else "program"
+
+
+# What a standby forked from this worker (or from its copy, the callables' zygote) runs: a program or
+# a callable. call_in_child is imported here, before the zygote is made, so that a callable's child
+# has it (importing it there, per run, cost a no-op callable's run a third more of the pool's CPU).
+serve_callables = functools.partial(serve, call=call_in_child)
 
 
 class Standby:
@@ -150,7 +158,7 @@ def _fork(joins: list[bytes], fds: tuple[int, int, int], ours: tuple[int, int, i
     if pid == 0:
         for fd in ours:
             os.close(fd)
-        serve(joins, worker_pid, *fds)
+        serve_callables(joins, worker_pid, *fds)
     return pid
 
 
@@ -186,7 +194,7 @@ class Standbys:
         if kind in self._zygote_failed or not zygote_available():
             return
         try:
-            self._zygotes[kind] = Zygote(serve if kind == "callable" else None)
+            self._zygotes[kind] = Zygote(serve_callables if kind == "callable" else None)
         except OSError as exc:  # once: standbys are forked from the worker
             log.warning("could not start a zygote; %s standbys are forked from the worker: %s", kind, exc)
             self._zygote_failed.add(kind)

@@ -17,8 +17,9 @@ import pickle
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _PR_SET_PDEATHSIG = 1
 EXIT_CALLABLE_RAISED = 91  # the Apify SDK's exit code for "the user function threw"
@@ -44,9 +45,16 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def serve(joins: list[bytes], worker_pid: int, orders: int, status: int, output: int) -> NoReturn:
+def serve(
+    joins: list[bytes],
+    worker_pid: int,
+    orders: int,
+    status: int,
+    output: int,
+    call: Callable[[Any], int] | None = None,
+) -> NoReturn:
     """The child: enter the groups (their cgroup.procs files), wait for the order, then exec the
-    program or call the callable."""
+    program, or `call` the callable (None: a program's standby, which has no callable to call)."""
     code = 1
     try:
         os.setsid()  # first: until then, a kill of the group misses it (kill_group falls back to the pid)
@@ -77,9 +85,9 @@ def serve(joins: list[bytes], worker_pid: int, orders: int, status: int, output:
         # test runner's capture, a log redirect): they write to fds 1 and 2 from now on.
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-        from worker.runners.inprocess import call_in_child  # imported already where callables run
-
-        code = call_in_child(order)
+        if call is None:
+            raise RuntimeError(f"a callable sent to a program's standby (pid {os.getpid()})")
+        code = call(order)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
