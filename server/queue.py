@@ -83,20 +83,29 @@ def enqueue_run_sync(queue: Queue, run_id: str) -> int:
     return _enqueue(queue, EXECUTE_RUN, [run_id], [run_id])
 
 
+# The jobs' statuses ("" for a job that is gone), KEYS being their hashes: one command, however many.
+_STATUSES = """
+local statuses = {}
+for i, key in ipairs(KEYS) do
+  statuses[i] = redis.call('HGET', key, 'status') or ''
+end
+return statuses
+"""
+
+
 def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
     """The runs among run_ids whose own job is not waiting in a queue (one round trip).
 
     A wake-up (worker/fair.py) needs a new job only for a run that became claimable and has none
     waiting: a run whose job still waits is counted already. Without this, every end of a run of a
     user with READY runs enqueued their job again (up to their free slots, 24 by default) and the
-    workers spent their time taking wake-ups that found nothing to claim.
+    workers spent their time taking wake-ups that found nothing to claim. One script rather than a
+    pipeline of HGETs: a run's end asks about as many as 24 jobs, and the client's work per command
+    was most of that check's cost (bench/profile.py: 5% of the pool's samples under 50 clients).
     """
     if not run_ids:
         return []
-    pipeline = connection.pipeline(transaction=False)
-    for run_id in run_ids:
-        pipeline.hget(Job.key_for(run_id), "status")
-    statuses = pipeline.execute()
+    statuses = connection.register_script(_STATUSES)(keys=[Job.key_for(run_id) for run_id in run_ids])
     return [run_id for run_id, status in zip(run_ids, statuses, strict=True) if status != b"queued"]
 
 

@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from redis import Redis
+from rq.job import JobStatus
 from sqlalchemy import func, select, update
 
-from server.queue import make_queue
+from server.queue import enqueue_run_sync, make_queue, not_queued
 from server.settings import Settings
 from server.storage.db import SyncDatabase, create_sync_engine
-from server.storage.ids import utcnow
+from server.storage.ids import new_id, utcnow
 from server.storage.models import Run
 from server.sweeper.sweep import Taken, sweep
 from tests.actors import callable_actor
@@ -325,3 +326,21 @@ def test_only_admins_change_limits_and_a_raise_starts_held_runs(
             assert finished["status"] == "SUCCEEDED"
             seen = admin.get("/users/me/limits", params={"user": bob.user_id}).json()["data"]
             assert seen["limits"]["maxConcurrentActorJobs"] == settings.max_concurrent_runs
+
+
+def test_not_queued_names_the_runs_whose_job_is_not_waiting(isolated_settings: Settings) -> None:
+    connection = Redis.from_url(isolated_settings.redis_url)
+    queue = make_queue(connection, f"{isolated_settings.queue_name}-not-queued")
+    waiting, taken, never = new_id(), new_id(), new_id()
+    try:
+        for run_id in (waiting, taken):
+            enqueue_run_sync(queue, run_id)
+        job = queue.fetch_job(taken)
+        assert job is not None
+        job.set_status(JobStatus.STARTED)
+        assert not_queued(connection, [waiting, taken, never]) == [taken, never]
+        assert not_queued(connection, [waiting]) == []
+        assert not_queued(connection, []) == []
+    finally:
+        queue.delete(delete_jobs=True)
+        connection.close()

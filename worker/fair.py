@@ -64,8 +64,10 @@ def wake_user(ctx: WorkerContext, user_id: str, run_ids: list[str] | None = None
         if run_ids is None:
             with ctx.db.begin() as connection:
                 run_ids = wake_ids(connection, ctx.settings, user_id)
-        queue = make_queue(ctx.redis, ctx.settings.queue_name)
-        for run_id in not_queued(ctx.redis, run_ids):
-            enqueue_run_sync(queue, run_id)
+        missing = not_queued(ctx.redis, run_ids)
+        if missing:  # rarely: most ends of a run find every READY run's job still waiting
+            queue = make_queue(ctx.redis, ctx.settings.queue_name)
+            for run_id in missing:
+                enqueue_run_sync(queue, run_id)
     except (RedisError, SQLAlchemyError) as exc:
         log.warning("could not wake the READY runs of user %s (%s); the sweeper will", user_id, exc)
