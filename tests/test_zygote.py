@@ -17,7 +17,7 @@ import pytest
 from server.settings import Settings
 from tests.actors import run_spec
 from worker import context as worker_context
-from worker.runners.standby import Standby, Standbys, serve_callables
+from worker.runners.standby import Kind, Standby, Standbys, serve_callables
 from worker.runners.standby_child import Exec
 from worker.runners.zygote import Zygote, available
 
@@ -141,31 +141,6 @@ def test_a_program_started_in_a_standby_from_the_zygote_is_handed_over_once_it_i
     assert still_running
 
 
-def test_a_killed_zygote_is_replaced_and_its_standbys_are_forked_from_the_worker_meanwhile(
-    worker_settings: Settings, caplog: pytest.LogCaptureFixture
-) -> None:
-    standbys = Standbys(worker_settings)
-    standbys.enable()
-    try:
-        first = standbys._zygotes["callable"]
-        os.kill(first.pid, signal.SIGKILL)
-        os.waitpid(first.pid, 0)
-        ready = standbys.take("callable")  # made by the zygote before it was killed: still the worker's child
-        assert _runs_noop(ready) == 0
-        # The next one cannot come from the zygote: the worker forks it, and a new zygote comes
-        # at the next refill.
-        made = standbys.take("callable")
-        assert "is gone" in caplog.text
-        assert "callable" not in standbys._zygotes
-        assert _runs_noop(made) == 0
-        standbys.refill()
-        second = standbys._zygotes["callable"]
-        assert second.pid != first.pid
-        assert _runs_noop(standbys.take("callable")) == 0
-    finally:
-        standbys.close()
-
-
 def _anonymous_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         if line.startswith("Anonymous:"):
@@ -226,28 +201,6 @@ def test_a_worker_that_runs_no_callables_makes_no_copy_of_itself(settings: Setti
         worker_context.configure(settings)
 
 
-def test_a_killed_fresh_zygote_is_replaced(
-    worker_settings: Settings, caplog: pytest.LogCaptureFixture
-) -> None:
-    standbys = Standbys(worker_settings)
-    standbys.enable()
-    try:
-        first = standbys._zygotes["program"]
-        os.kill(first.pid, signal.SIGKILL)
-        os.waitpid(first.pid, 0)
-        standbys.take("program").close()  # made before the kill
-        made = standbys.take("program")  # forked from the worker meanwhile
-        assert "is gone" in caplog.text
-        assert _cmdline(made.pid) == _cmdline(os.getpid())
-        made.close()
-        standbys.refill()
-        second = standbys._zygotes["program"]
-        assert second.pid != first.pid and "fresh_main" in _cmdline(second.pid)
-        assert "fresh_main" in _cmdline(standbys.take("program").pid)
-    finally:
-        standbys.close()
-
-
 def test_a_callable_sent_to_a_programs_standby_fails_and_says_why(worker_settings: Settings) -> None:
     """A fresh zygote has no callable to call (nor Greenroom's storage): such an order is a bug, and
     the run fails with the reason in its log instead of importing the worker into the child."""
@@ -263,3 +216,43 @@ def test_a_callable_sent_to_a_programs_standby_fails_and_says_why(worker_setting
         zygote.close()
     assert os.waitstatus_to_exitcode(status) == 91
     assert "a callable sent to a program's standby" in output
+
+
+def _runs(standby: Standby, kind: Kind) -> int:
+    """The standby's exit code once given a no-op of its kind."""
+    if kind == "callable":
+        return _runs_noop(standby)
+    child = standby.start(Exec(argv=["true"], cwd="/", env={"PATH": os.defpath}))
+    child.output.read()
+    _, status, _usage = os.wait4(child.pid, 0)
+    standby.close()
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize("kind", ["callable", "program"])
+def test_a_killed_zygote_is_replaced_and_its_standbys_are_forked_from_the_worker_meanwhile(
+    worker_settings: Settings, caplog: pytest.LogCaptureFixture, kind: Kind
+) -> None:
+    standbys = Standbys(worker_settings)
+    standbys.enable()
+    try:
+        first = standbys._zygotes[kind]
+        os.kill(first.pid, signal.SIGKILL)
+        os.waitpid(first.pid, 0)
+        ready = standbys.take(kind)  # made by the zygote before it was killed: still the worker's child
+        assert _runs(ready, kind) == 0
+        # The next one cannot come from the zygote: the worker forks it, and a new zygote comes
+        # at the next refill.
+        made = standbys.take(kind)
+        assert "is gone" in caplog.text
+        assert kind not in standbys._zygotes
+        assert _cmdline(made.pid) == _cmdline(os.getpid())
+        assert _runs(made, kind) == 0
+        standbys.refill()
+        second = standbys._zygotes[kind]
+        assert second.pid != first.pid
+        again = standbys.take(kind)
+        assert ("fresh_main" in _cmdline(again.pid)) == (kind == "program")
+        assert _runs(again, kind) == 0
+    finally:
+        standbys.close()

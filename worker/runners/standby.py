@@ -255,7 +255,6 @@ class Standbys:
                     # (or every sandbox uid taken)
                     log.warning("could not make a standby actor process: %s", exc, exc_info=True)
                 self._failed = True
-                return
 
     def close(self) -> None:
         self._close_retired()
