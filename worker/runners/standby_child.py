@@ -3,9 +3,8 @@ then exec the program or call the callable.
 
 Only the standard library at import: a fresh zygote (worker/runners/zygote.py) imports this module
 and little else, so that a process actor's standby is forked from a small process. A fork copies the
-page tables of the parent's memory and the child's exit or exec frees them again: from a process
-with the worker's imports (about 57 MB) a fork and an exec of /bin/true cost 9 ms here, against 2 ms
-from a bare interpreter (bench/fork_cost.py).
+page tables of the parent's memory and the child's exit or exec frees them again, at a cost that
+grows with that memory (worker/runners/zygote.py).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ with the zygote). The zygote only waits, so a standby forked from it shares page
 the standby.
 
 A process actor's standby only execs its program, and a fork's cost, and the exec's or the exit's
-after it, grow with the parent's memory (the kernel copies its page tables, then frees them): from a
-copy of the worker (about 57 MB of its own) a fork and an exec of /bin/true took 9 ms and 15 ms of
-CPU here, from a bare interpreter 2 ms and 2 ms (bench/fork_cost.py). So there are two kinds: a
+after it, grow with the parent's memory (the kernel copies its page tables, then frees them): a
+standby given /bin/true took 11.4 ms of CPU when a copy of the worker (about 57 MB of its own) forked
+it, 5.8 ms when a fresh interpreter did (bench/fork_cost.py, 2026-12-07). So there are two kinds: a
 *fresh* zygote, a new interpreter (`-I -S`) that imports only worker/runners/standby_child.py and
 this module, forks process actors' standbys; a *forked* one, a copy of the worker, forks callables'
 standbys, which need the worker's imports (the callable's module, the storage it writes to).
