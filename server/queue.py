@@ -101,7 +101,7 @@ def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
     user with READY runs enqueued their job again (up to their free slots, 24 by default) and the
     workers spent their time taking wake-ups that found nothing to claim. One script rather than a
     pipeline of HGETs: a run's end asks about as many as 24 jobs, and the client's work per command
-    was most of that check's cost (bench/profile.py: 5% of the pool's samples under 50 clients).
+    was most of that check's cost (bench/profile.py: 4% of the pool's samples under 50 clients).
     """
     if not run_ids:
         return []
