@@ -8,6 +8,7 @@ import os
 import resource
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,20 +53,26 @@ def _sockets(pid: int) -> set[str]:
     return {link for link in links if link.startswith("socket:")}
 
 
-def test_a_standby_cannot_reach_the_zygote(
-    worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The zygote forks whatever its socket asks for, into whatever groups: a standby (and the actor
-    it becomes) must not hold that socket."""
+def _zygote_ends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The zygotes' ends of the socket pairs made from now on, as /proc names them."""
     made: list[str] = []
     real_socketpair = socket.socketpair
 
     def socketpair(*args: Any) -> tuple[socket.socket, socket.socket]:
         ours, theirs = real_socketpair(*args)
-        made.append(f"socket:[{os.fstat(theirs.fileno()).st_ino}]")  # the zygote's end
+        made.append(f"socket:[{os.fstat(theirs.fileno()).st_ino}]")
         return ours, theirs
 
     monkeypatch.setattr(socket, "socketpair", socketpair)
+    return made
+
+
+def test_a_standby_cannot_reach_the_zygote(
+    worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zygote forks whatever its socket asks for, into whatever groups: a standby (and the actor
+    it becomes) must not hold that socket."""
+    made = _zygote_ends(monkeypatch)
     zygote = Zygote(serve_callables)
     try:
         standby = Standby(worker_settings, zygote)
@@ -81,6 +88,33 @@ def test_a_standby_cannot_reach_the_zygote(
     (zygotes_end,) = made
     assert zygotes_end in in_zygote
     assert zygotes_end not in held  # a callable runs in the standby's own process
+
+
+def test_a_programs_standby_cannot_reach_the_fresh_zygote(
+    worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for the fresh zygote, whose socket reaches it across an exec: neither the standby
+    waiting for its order nor the program it execs holds it."""
+    made = _zygote_ends(monkeypatch)
+    zygote = Zygote(None)
+    try:
+        standby = Standby(worker_settings, zygote)
+        # The clone's child closes the socket first thing, as the zygote answers with its pid.
+        deadline = time.monotonic() + 10
+        while (waiting := _sockets(standby.pid)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        listing = Exec(argv=["sh", "-c", "readlink /proc/$$/fd/*"], cwd="/", env={"PATH": os.defpath})
+        child = standby.start(listing)
+        held = set(child.output.read().decode().split())
+        os.waitpid(child.pid, 0)
+        in_zygote = _sockets(zygote.pid)
+        standby.close()
+    finally:
+        zygote.close()
+    (zygotes_end,) = made
+    assert zygotes_end in in_zygote
+    assert zygotes_end not in waiting
+    assert zygotes_end not in held
 
 
 def _runs_noop(standby: Standby) -> int:
