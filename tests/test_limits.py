@@ -203,16 +203,20 @@ def test_groups_left_by_dead_workers_are_removed() -> None:
 def test_stats_are_measured(api: httpx.Client) -> None:
     actor = _create(api, callable_actor("burner", "cpu_burner"))
     run = api.post(
-        f"/acts/{actor['id']}/runs", params={"memory": 512, "waitForFinish": 60}, json={"seconds": 2.2}
+        f"/acts/{actor['id']}/runs", params={"memory": 512, "waitForFinish": 120}, json={"seconds": 1.5}
     ).json()["data"]
     assert run["status"] == "SUCCEEDED" and run["exitCode"] == 0
     stats = run["stats"]
-    assert 2200 <= stats["durationMillis"] < 6000
+    # 1.5 s of CPU takes longer than 1.5 s when other runs share the cores (the suite's do): CI saw
+    # it get 13% of a core. So the check is the CPU counted against the CPU burnt, not a share.
+    assert 1500 <= stats["durationMillis"] < 60_000
     assert stats["runTimeSecs"] == pytest.approx(stats["durationMillis"] / 1000, abs=0.002)
     assert 64 << 20 < stats["memMaxBytes"] < 512 << 20  # it holds 64 MB
     assert 0 < stats["memAvgBytes"] <= stats["memMaxBytes"]
     assert stats["memCurrentBytes"] == 0 and stats["cpuCurrentUsage"] == 0  # it has ended
-    assert 20 < stats["cpuAvgUsage"] <= 110  # one busy core (less when the machine is busy)
+    cpu_s = stats["cpuAvgUsage"] / 100 * stats["runTimeSecs"]
+    assert 1.5 * 0.999 <= cpu_s < 1.5 + 1.0  # what it burnt (the stats are rounded), its start and end
+    assert stats["cpuAvgUsage"] <= 110  # one thread: a core at most
     assert stats["cpuMaxUsage"] >= stats["cpuAvgUsage"] * 0.9
     assert stats["computeUnits"] == pytest.approx(0.5 * stats["runTimeSecs"] / 3600, rel=0.01)
     assert stats["restartCount"] == 0 and stats["resurrectCount"] == 0
