@@ -1,14 +1,16 @@
 """Where a no-op run's CPU goes: one Greenroom under run-sync load, its processes sampled by py-spy.
 
     .venv/bin/pip install py-spy
-    .venv/bin/python bench/profile.py [--kind callable|process] [--seconds 20] [--clients 50]
+    .venv/bin/python bench/profile.py [--kind callable|process|puts|get] [--seconds 20] [--clients 50]
         [--workers 2] [--out /tmp/greenroom-profile] [--database-url ...] [--redis-url ...]
 
 Starts a Greenroom (an API and a pool of --workers), loads it with --clients run-sync clients of a
-no-op task, and meanwhile records the API and the pool (its workers and the actors they fork) with
-`py-spy record --gil --format raw` for --seconds. Prints the heaviest frames of each, in percent of
-its samples, by own time and by time including callees; the raw files (flamegraph.pl's input) stay
-in --out. The profile names candidates; a change is then measured with bench/cost.py.
+no-op task (--kind puts: --clients clients putting small records; --kind get: Debian's wrk getting
+one run; as `make bench`'s rows), and meanwhile records the API and the pool (its workers and the
+actors they fork) with `py-spy record --gil --format raw` for --seconds. Prints the heaviest frames
+of each, in percent of its samples, by own time and by time including callees; the raw files
+(flamegraph.pl's input) stay in --out. The profile names candidates; a change is then measured
+with bench/cost.py.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from bench.cli import add_database_url, add_redis_url
 from bench.common import api_client, greenroom_settings, setup, start_greenroom
 from bench.run_sync import NOOP_VERSIONS, create_task
 from bench.versus import OUT_OF_THE_WAY
-from bench.versus_rows import spread
+from bench.versus_rows import put_rate, spread, wrk
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--kind", choices=sorted(NOOP_VERSIONS), default="callable")
+    parser.add_argument("--kind", choices=[*sorted(NOOP_VERSIONS), "puts", "get"], default="callable")
     parser.add_argument("--seconds", type=int, default=20, help="sampled for (20)")
     parser.add_argument("--clients", type=int, default=50, help="run-sync clients (50)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
@@ -80,22 +82,39 @@ def main(argv: list[str] | None = None) -> int:
     with setup(args.redis_url, args.database_url) as bench:
         settings = greenroom_settings(bench, **OUT_OF_THE_WAY)
         api, pool = start_greenroom(bench, settings, args.workers)
-        with api_client(settings.api_base_url, bench.token, timeout=60) as client:
-            task = create_task(client, f"noop-{args.kind}", NOOP_VERSIONS[args.kind])
-        path = f"/actor-tasks/{task}/run-sync"
         stop = threading.Event()
+        if args.kind == "puts":
 
-        def call(_: int) -> Callable[[], None]:
-            client = api_client(settings.api_base_url, bench.token, timeout=60)
+            def load() -> None:
+                while not stop.is_set():
+                    put_rate(settings.api_base_url, bench.token, args.clients, args.clients * 200)
 
-            def run_sync() -> None:
-                client.post(path).raise_for_status()
+        elif args.kind == "get":
+            with api_client(settings.api_base_url, bench.token, timeout=60) as client:
+                task = create_task(client, "noop-callable", NOOP_VERSIONS["callable"])
+                run = client.post(f"/actor-tasks/{task}/runs", params={"waitForFinish": 60}).json()["data"]
+            url = f"{settings.api_base_url}/v2/actor-runs/{run['id']}"
 
-            return run_sync
+            def load() -> None:
+                while not stop.is_set():
+                    wrk(url, 2, {"Authorization": f"Bearer {bench.token}"})
 
-        def load() -> None:
-            while not stop.is_set():
-                spread(args.clients, args.clients * 20, call)
+        else:
+            with api_client(settings.api_base_url, bench.token, timeout=60) as client:
+                task = create_task(client, f"noop-{args.kind}", NOOP_VERSIONS[args.kind])
+            path = f"/actor-tasks/{task}/run-sync"
+
+            def call(_: int) -> Callable[[], None]:
+                client = api_client(settings.api_base_url, bench.token, timeout=60)
+
+                def run_sync() -> None:
+                    client.post(path).raise_for_status()
+
+                return run_sync
+
+            def load() -> None:
+                while not stop.is_set():
+                    spread(args.clients, args.clients * 20, call)
 
         loader = threading.Thread(target=load, daemon=True)
         loader.start()

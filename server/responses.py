@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from server.storage.models import KeyValueRecord
 
 
 def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON. orjson, ten times json.dumps's speed; json.dumps for what orjson refuses
+    (an integer beyond 64 bits, which a user's input may hold), so both give the same answers."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def data_response(data: Any, status_code: int = 200, location: str | None = None) -> Response:

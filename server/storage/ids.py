@@ -53,5 +53,7 @@ def iso(dt: datetime | None) -> str | None:
     """ISO-8601 UTC with milliseconds and Z, as Apify and the clients' models expect."""
     if dt is None:
         return None
-    dt = aware(dt)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    # isoformat truncates to milliseconds, as Apify shows them; a quarter of strftime's time.
+    return dt.isoformat(timespec="milliseconds") + "Z"
