@@ -2,11 +2,13 @@
 
     git worktree add /tmp/before <commit>
     .venv/bin/python bench/cost.py --baseline /tmp/before [--rounds 2] [--clients 50] [--runs 500]
-        [--workers 2] [--calls 300] [--database-url ...] [--redis-url ...]
+        [--workers 2] [--calls 300] [--this-first] [--database-url ...] [--redis-url ...]
 
 bench/compare.py answers "is one run-sync faster"; this answers "how much does a run cost". It
 starts a Greenroom from each checkout on the same services, then measures one side at a time (the
-other idle), alternating sides every phase and rounds, and prints the median of each figure:
+other idle), alternating sides every phase and rounds (B T T B B T ...), and prints the median of
+each figure (of two rounds: their mean, so a steady drift of the machine weighs on both sides alike);
+each round's figures go to stderr as they come:
 
   - run-sync of a no-op callable and of a no-op process actor with --clients clients: runs/s, and
     CPU per run of the API and of the worker pool (its workers and the actors they forked), and the
@@ -19,7 +21,12 @@ other idle), alternating sides every phase and rounds, and prints the median of 
     calls/s and the API's CPU per call.
 
 This machine's speed drifts by tens of percent within minutes; alternating the sides phase by phase
-lets both see the same drift. Rate limits and the in-flight cap are out of the way (bench/versus.py).
+lets both see the same drift. Yet the side started second measured slower here in A/A runs (the
+same checkout on both sides, --rounds 4, 2026-12-07): the API's CPU per storage call 1.24-1.41x and
+per put 1.23x that of the side started first; with the start order swapped (--this-first) the same
+rows gave 0.72-0.93x and 0.91x. So run a comparison both ways round and trust a ratio only where
+both runs agree on it. Rate limits and
+the in-flight cap are out of the way (bench/versus.py).
 Numbers are printed, never asserted.
 """
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -40,7 +48,6 @@ from bench.common import (
     api_client,
     cpu_s,
     greenroom_settings,
-    nearest_rank,
     setup,
     software,
     start_greenroom,
@@ -137,6 +144,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes per side (2)")
     parser.add_argument("--wrk-seconds", type=float, default=5, help="each wrk phase (5)")
     parser.add_argument("--calls", type=int, default=300, help="each storage call, one client (300)")
+    parser.add_argument(
+        "--this-first", action="store_true", help="start this checkout's side first (the baseline's second)"
+    )
     add_database_url(parser)
     add_redis_url(parser)
     args = parser.parse_args(argv)
@@ -152,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict[str, list[dict[str, float]]] = {name: [] for name in roots}
     with setup(args.redis_url, args.database_url) as bench:
         sides: dict[str, Side] = {}
-        for name, root in roots.items():
+        for name, root in sorted(roots.items(), reverse=args.this_first):
             common.ROOT = root  # the processes start in (and import from) their checkout
             settings = greenroom_settings(bench, **OUT_OF_THE_WAY)
             settings = replace(settings, redis_prefix=f"{bench.tag}-{name}")
@@ -167,9 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             for name in sorted(sides, reverse=round_ % 2 == 1):
                 print(f"measuring: {name}, round {round_ + 1} ...", file=sys.stderr, flush=True)
                 measured[name].append(_phases(sides[name], args))
+                figures = ", ".join(f"{what}: {value:.2f}" for what, value in measured[name][-1].items())
+                print(f"{name}, round {round_ + 1}: {figures}", file=sys.stderr, flush=True)
     rows = []
     for what in measured["this"][0]:
-        before, after = (nearest_rank([m[what] for m in measured[n]], 50) for n in ("baseline", "this"))
+        before, after = (statistics.median([m[what] for m in measured[n]]) for n in ("baseline", "this"))
         rows.append((what, f"{before:.1f}", f"{after:.1f}", f"{after / before:.2f}"))
     header = [
         ("command", command),
