@@ -62,7 +62,8 @@ async def _resolved(request: Request) -> tuple[AppState, User, KeyValueStore]:
 
 
 async def get_store_for(request: Request, state: AppState, user: User, store: KeyValueStore) -> Response:
-    size = (await state.db.quick_read(lambda session: _storage_bytes(session, [store.id]))).get(store.id, 0)
+    sizes = await state.db.quick_read(lambda session: _storage_bytes(session, [store.id]), inline=False)
+    size = sizes.get(store.id, 0)
     return data_response(key_value_store_with_stats_json(store, user, state.settings.api_base_url, size))
 
 

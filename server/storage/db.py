@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,12 +30,13 @@ def driver_url(url: str, *, asynchronous: bool) -> str:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = 10_000) -> None:
     # WAL lets the API read while a worker writes; NORMAL sync is 5x faster and still crash-safe in WAL.
     cursor = dbapi_connection.cursor()
+    # First: the pragmas below may wait for a lock too (journal_mode, on a database held exclusively).
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -44,10 +47,11 @@ def _pre_ping(url: str) -> bool:
     return make_url(url).get_backend_name() != "sqlite"
 
 
-def create_sync_engine(url: str) -> Engine:
+def create_sync_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
+    """busy_timeout_ms: how long a SQLite statement waits for a lock before it fails."""
     engine = create_engine(driver_url(url, asynchronous=False), pool_pre_ping=_pre_ping(url))
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
     return engine
 
 
@@ -64,6 +68,9 @@ def create_async_db_engine(url: str) -> AsyncEngine:
 # SQLite's lock never holds a read up.
 QUICK_READERS = 2
 QUICK_WRITERS = 2
+# On SQLite a quick read is made on the event loop's own thread, with a connection that waits this
+# long for a lock before the read goes to a reader thread instead (below).
+INLINE_BUSY_TIMEOUT_MS = 20
 
 
 class Database:
@@ -76,6 +83,13 @@ class Database:
     start's task and actor, GET of a run or of a record, a woken waiter's run and record) and the
     calls a crawl makes per page (request queue calls, record PUTs, dataset pushes, charges) take
     the quick path; other units of work keep their async sessions.
+
+    On SQLite a quick read does not leave the event loop's thread: the hand-off to a reader thread
+    and back (a queue, a futex, the loop's self-pipe) cost more than the read, 390 against 170 us of
+    CPU (bench/db_reads.py). A WAL reader does not wait for writers, so the read cannot hold the
+    loop up behind a worker's transaction; in the rare cases where SQLite makes a reader wait (a
+    connection in exclusive locking mode, recovery after a crash), the inline connection gives up
+    after INLINE_BUSY_TIMEOUT_MS and the read goes to a reader thread, which waits as long as it must.
     """
 
     def __init__(self, engine: AsyncEngine, sync_engine: Engine):
@@ -86,10 +100,26 @@ class Database:
         self._sync_sessions = sessionmaker(self.sync_engine, expire_on_commit=False)
         self._readers = QuickThreads(QUICK_READERS, "greenroom-quick-read")
         self._writers = QuickThreads(QUICK_WRITERS, "greenroom-quick-write")
+        self._inline_engine: Engine | None = None
+        self._inline: sessionmaker[Session] | None = None
+        if self.dialect == "sqlite":
+            self._inline_engine = create_sync_engine(
+                str(sync_engine.url), busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS
+            )
+            self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
 
-    async def quick_read(self, read: Callable[[Session], T]) -> T:
-        """read(session) in a sync session, in one of QUICK_READERS threads; what it returns is
-        detached (loaded, not refreshed)."""
+    async def quick_read(self, read: Callable[[Session], T], *, inline: bool = True) -> T:
+        """read(session) in a sync session: on SQLite in this thread, else (or when SQLite makes it
+        wait for a lock) in one of QUICK_READERS threads; what it returns is detached (loaded, not
+        refreshed). inline=False: always in a thread (a read whose time grows with the data, such
+        as a sum over a store's records, must not hold the loop)."""
+        if inline and self._inline is not None:
+            try:
+                with self._inline() as session:
+                    return read(session)
+            except OperationalError as exc:
+                if not _waited_for_a_lock(exc):
+                    raise
         return await self._readers.run(lambda: self._read(read))
 
     def _read(self, read: Callable[[Session], T]) -> T:
@@ -110,6 +140,8 @@ class Database:
         await self._writers.close()
         await self.engine.dispose()
         self.sync_engine.dispose()
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -122,6 +154,11 @@ class Database:
         """A short read-only session (a fresh snapshot each time)."""
         async with self._sessions() as session:
             yield session
+
+
+def _waited_for_a_lock(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_BUSY ("database is locked"), raised once the busy timeout has passed."""
+    return "database is locked" in str(exc.orig)
 
 
 class SyncDatabase:
