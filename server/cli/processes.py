@@ -55,6 +55,10 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
         log_config=None,
         access_log=False,
         lifespan="on",
+        # asyncio's own loop, not uvloop: the quick reads on SQLite run on the loop's thread
+        # (server/storage/db.py), and under uvloop requests that never wait were served unfairly
+        # (GET a run, 64 connections: p99 750-960 ms); here 59 ms at a higher rate (README, session 21).
+        loop="asyncio",
         http=guarded_http(settings.header_timeout_s),  # a header deadline (slowloris, issue 14)
     )
     # uvicorn re-raises Ctrl-C after its graceful shutdown; for us that is the normal way to stop.
