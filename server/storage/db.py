@@ -85,7 +85,7 @@ class Database:
     the quick path; other units of work keep their async sessions.
 
     On SQLite a quick read does not leave the event loop's thread: the hand-off to a reader thread
-    and back (a queue, a futex, the loop's self-pipe) cost more than the read, 390 against 170 us of
+    and back (a queue, a futex, the loop's self-pipe) cost more than the read, 390 against 150 us of
     CPU (bench/db_reads.py). A WAL reader does not wait for writers, so the read cannot hold the
     loop up behind a worker's transaction; in the rare cases where SQLite makes a reader wait (a
     connection in exclusive locking mode, recovery after a crash), the inline connection gives up
