@@ -18,7 +18,7 @@ import pytest
 from server.settings import Settings
 from tests.actors import run_spec
 from worker import context as worker_context
-from worker.runners.standby import Kind, Standby, Standbys, serve_callables
+from worker.runners.standby import Kind, Order, Standby, Standbys, serve_callables
 from worker.runners.standby_child import Exec
 from worker.runners.zygote import Zygote, available
 
@@ -67,6 +67,14 @@ def _zygote_ends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
+def _printed_by(standby: Standby, order: Order) -> set[str]:
+    """The words the standby's child printed when given `order` (here: the sockets it held)."""
+    child = standby.start(order)
+    printed = set(child.output.read().decode().split())
+    os.waitpid(child.pid, 0)
+    return printed
+
+
 def test_a_standby_cannot_reach_the_zygote(
     worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,11 +84,8 @@ def test_a_standby_cannot_reach_the_zygote(
     zygote = Zygote(serve_callables)
     try:
         standby = Standby(worker_settings, zygote)
-        child = standby.start(
-            run_spec(source={"sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:print_sockets"})
-        )
-        held = set(child.output.read().decode().split())
-        os.waitpid(child.pid, 0)
+        spec = run_spec(source={"sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:print_sockets"})
+        held = _printed_by(standby, spec)
         in_zygote = _sockets(zygote.pid)
         standby.close()
     finally:
@@ -104,9 +109,7 @@ def test_a_programs_standby_cannot_reach_the_fresh_zygote(
         while (waiting := _sockets(standby.pid)) and time.monotonic() < deadline:
             time.sleep(0.01)
         listing = Exec(argv=["sh", "-c", "readlink /proc/$$/fd/*"], cwd="/", env={"PATH": os.defpath})
-        child = standby.start(listing)
-        held = set(child.output.read().decode().split())
-        os.waitpid(child.pid, 0)
+        held = _printed_by(standby, listing)
         in_zygote = _sockets(zygote.pid)
         standby.close()
     finally:
