@@ -3,8 +3,11 @@
     .venv/bin/python bench/db_reads.py [--reads 2000] [--database-url ...]
 
 One indexed one-row SELECT, made --reads times one at a time and 32 at once, as an async session
-(SQLAlchemy's async adaptation; aiosqlite on SQLite) and on Database.quick_read (a sync session in
-one of two threads): wall time and this process's CPU per read. Numbers are printed, never asserted.
+(SQLAlchemy's async adaptation; aiosqlite on SQLite) and on Database.quick_read (a sync session; on
+SQLite on the loop's thread, else in one of two threads); then what a GET of a run reads (the token's
+holder and the run) on quick_read as ORM entities, as the API read it before, and on
+Database.quick_rows as rows: wall time and this process's CPU per read. Numbers are printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -18,15 +21,20 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 if __package__ in (None, ""):  # run as `python bench/db_reads.py`: the repository root holds `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.cli import add_database_url, command_line, table_report
 from bench.common import database, software
 from server.migrate import upgrade
-from server.storage.db import Database, create_async_db_engine, create_sync_engine
-from server.storage.models import Run
+from server.services.accounts import token_holder_sync
+from server.services.resolve import run_row
+from server.storage.db import Database, SyncDatabase, create_async_db_engine, create_sync_engine
+from server.storage.ids import new_id
+from server.storage.models import Actor, Run
+from server.users import create_user
 
 _ONE_RUN = select(Run.id, Run.status).where(Run.id == "AAAAAAAAAAAAAAAAA")
 
@@ -45,8 +53,37 @@ async def _measure(read: Callable[[], Awaitable[object]], reads: int, at_once: i
     return 1e6 * (time.perf_counter() - wall) / reads, 1e6 * (_cpu_s() - cpu) / reads
 
 
+def _token_and_run(url: str) -> tuple[str, str]:
+    """A user's token and a run of theirs (a row only: no worker takes it)."""
+    db = SyncDatabase(create_sync_engine(url))
+    try:
+        user, token = create_user(db, "reader")
+        with db.transaction() as session:
+            actor = Actor(user_id=user.id, name="reads")
+            session.add(actor)
+            session.flush()
+            run = Run(
+                user_id=user.id,
+                act_id=actor.id,
+                build_id=new_id(),
+                build_number="0.0.1",
+                status="SUCCEEDED",
+                options={"build": "latest", "timeoutSecs": 60, "memoryMbytes": 1024},
+                stats={"runTimeSecs": 0.1},
+                default_key_value_store_id=new_id(),
+                default_dataset_id=new_id(),
+                default_request_queue_id=new_id(),
+            )
+            session.add(run)
+            session.flush()
+            return token, run.id
+    finally:
+        db.engine.dispose()
+
+
 async def _rows(url: str, reads: int) -> list[tuple[str, ...]]:
     db = Database(create_async_db_engine(url), create_sync_engine(url))
+    token, run_id = _token_and_run(url)
 
     async def async_session() -> object:
         async with db.read() as session:
@@ -55,9 +92,31 @@ async def _rows(url: str, reads: int) -> list[tuple[str, ...]]:
     async def quick() -> object:
         return await db.quick_read(lambda session: session.execute(_ONE_RUN).first())
 
+    def as_entities(session: Session) -> object:
+        holder = token_holder_sync(session, token)
+        assert holder is not None
+        mine = select(Run).where(Run.id == run_id, Run.user_id == holder.user.id)
+        return session.execute(mine).scalar_one()
+
+    def as_rows(connection: Connection) -> object:
+        holder = token_holder_sync(connection, token)
+        assert holder is not None
+        return run_row(connection, holder.user, run_id)
+
+    async def token_and_run_entities() -> object:
+        return await db.quick_read(as_entities)
+
+    async def token_and_run_rows() -> object:
+        return await db.quick_rows(as_rows)
+
     rows = []
     try:
-        for name, read in (("async session", async_session), ("quick_read", quick)):
+        for name, read in (
+            ("async session", async_session),
+            ("quick_read", quick),
+            ("token and run: quick_read, entities", token_and_run_entities),
+            ("token and run: quick_rows, rows", token_and_run_rows),
+        ):
             for at_once in (1, 32):
                 wall, cpu = await _measure(read, reads, at_once)
                 rows.append((name, str(at_once), f"{wall:.0f}", f"{cpu:.0f}"))

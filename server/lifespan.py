@@ -21,7 +21,8 @@ from server.services.reads import record_reads, run_reads
 from server.settings import Settings
 from server.standby.clients import StandbyClients
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
-from server.storage.models import KeyValueRecord, Run
+from server.storage.models import KeyValueRecord
+from server.storage.runs import RunRow
 from server.sweeper.loop import SweeperThread
 
 
@@ -35,7 +36,7 @@ class AppState:
     standby: StandbyClients
     # What woken waiters read (their runs, run-sync's records), read together: a burst of finishes
     # costs one query per batch, not one session per request (server/services/reads.py).
-    runs: Coalescer[str, Run] = field(init=False)
+    runs: Coalescer[str, RunRow] = field(init=False)
     records: Coalescer[tuple[str, str], KeyValueRecord] = field(init=False)
     # Work a request started and does not wait for (server/services/token_use.py), held until done.
     background: set[asyncio.Task[None]] = field(default_factory=set)

@@ -16,15 +16,15 @@ from server.storage.models import (
     KeyValueStore,
     QueueRequest,
     RequestQueue,
-    Run,
     Task,
     User,
 )
+from server.storage.runs import RunView
 
 _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount", "resurrectCount")
 
 
-def run_json(run: Run) -> dict[str, Any]:
+def run_json(run: RunView) -> dict[str, Any]:
     stats = {k: 0 for k in _STAT_ZEROES} | dict(run.stats or {})
     # Counted by the API in their own columns (the worker rewrites `stats` as the run goes).
     stats |= {"rebootCount": run.reboot_count or 0, "metamorph": len(run.metamorphs or [])}
@@ -247,7 +247,7 @@ def public_user_json(user: User) -> dict[str, Any]:
     return {"username": user.username, "profile": {"name": user.username, **profile}}
 
 
-def run_short_json(run: Run) -> dict[str, Any]:
+def run_short_json(run: RunView) -> dict[str, Any]:
     """A run as run lists show it (Apify's RunShort); usageTotalUsd must be a number for the client."""
     return {
         "id": run.id,
@@ -352,7 +352,7 @@ def api_token_json(row: ApiToken) -> dict[str, Any]:
     }
 
 
-def _meta(run: Run) -> dict[str, Any]:
+def _meta(run: RunView) -> dict[str, Any]:
     """Apify's run meta; scheduleId and scheduledAt only on a schedule's runs, as Apify has them."""
     meta: dict[str, Any] = {"origin": run.origin, "clientIp": run.client_ip, "userAgent": run.user_agent}
     if run.schedule_id is not None:

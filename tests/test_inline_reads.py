@@ -1,6 +1,7 @@
-"""Database.quick_read on SQLite reads on the event loop's own thread, and never holds the loop up
-when SQLite makes a reader wait: a connection holding the database in exclusive locking mode (as
-one would during crash recovery) sends the read to a reader thread, and the loop goes on meanwhile."""
+"""Database.quick_read and quick_rows on SQLite read on the event loop's own thread, and never hold
+the loop up when SQLite makes a reader wait: a connection holding the database in exclusive locking
+mode (as one would during crash recovery) sends the read to a reader thread, and the loop goes on
+meanwhile."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import itertools
 import sqlite3
 import threading
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
@@ -27,20 +30,26 @@ def _database(path: Path) -> Database:
     return Database(create_async_db_engine(url), create_sync_engine(url))
 
 
-def _names(threads: list[int]) -> object:
-    def read(session: Session) -> list[str]:
+def _names(db: Database, how: str, threads: list[int]) -> Awaitable[list[str]]:
+    """The things' names, read by db.quick_read (a session) or db.quick_rows (a connection)."""
+
+    def read(handle: Session | Connection) -> list[str]:
         threads.append(threading.get_ident())
-        return [row[0] for row in session.execute(text("SELECT name FROM things ORDER BY id"))]
+        return [row[0] for row in handle.execute(text("SELECT name FROM things ORDER BY id"))]
 
-    return read
+    return db.quick_read(read) if how == "quick_read" else db.quick_rows(read)
 
 
-def test_a_quick_read_on_sqlite_stays_on_the_loops_thread(tmp_path: Path) -> None:
+QUICK = pytest.mark.parametrize("how", ["quick_read", "quick_rows"])
+
+
+@QUICK
+def test_a_quick_read_on_sqlite_stays_on_the_loops_thread(tmp_path: Path, how: str) -> None:
     async def scenario() -> None:
         db = _database(tmp_path / "inline.db")
         threads: list[int] = []
         try:
-            assert await db.quick_read(_names(threads)) == ["first"]  # type: ignore[arg-type]
+            assert await _names(db, how, threads) == ["first"]
         finally:
             await db.dispose()
         assert threads == [threading.get_ident()]
@@ -48,7 +57,10 @@ def test_a_quick_read_on_sqlite_stays_on_the_loops_thread(tmp_path: Path) -> Non
     asyncio.run(scenario())
 
 
-def test_a_read_that_must_wait_for_a_lock_waits_in_a_thread_and_the_loop_goes_on(tmp_path: Path) -> None:
+@QUICK
+def test_a_read_that_must_wait_for_a_lock_waits_in_a_thread_and_the_loop_goes_on(
+    tmp_path: Path, how: str
+) -> None:
     path = tmp_path / "held.db"
     db = _database(path)
     # Another connection takes the database in exclusive locking mode before the API's first read:
@@ -73,7 +85,7 @@ def test_a_read_that_must_wait_for_a_lock_waits_in_a_thread_and_the_loop_goes_on
         threading.Timer(held_s, holder.close).start()
         started = time.monotonic()
         try:
-            names = await db.quick_read(_names(threads))  # type: ignore[arg-type]
+            names = await _names(db, how, threads)
         finally:
             ticker.cancel()
             await db.dispose()

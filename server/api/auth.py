@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -17,6 +18,9 @@ from server.services.token_use import note_use
 from server.storage.models import User
 
 T = TypeVar("T")
+H = TypeVar("H", Session, Connection)
+# What a read as the caller gives back: the token's holder, and the read's value or its error.
+_Read = tuple[Holder | None, T | None, ApiError | None]
 
 
 def token_from(request: Request) -> str | None:
@@ -45,7 +49,7 @@ async def authenticate_owner(request: Request, session: AsyncSession | None = No
 async def _caller(request: Request, session: AsyncSession | None) -> tuple[User, str | None]:
     token = _token_of(request)
     if session is None:
-        holder = await state_of(request).db.quick_read(lambda own: token_holder_sync(own, token))
+        holder = await state_of(request).db.quick_rows(lambda own: token_holder_sync(own, token))
     else:
         holder = await token_holder(session, token)
     admitted = _admitted(request, holder)
@@ -54,20 +58,33 @@ async def _caller(request: Request, session: AsyncSession | None) -> tuple[User,
 
 async def read_as_caller(request: Request, read: Callable[[Session, User], T]) -> tuple[User, T]:
     """authenticate, then read(session, user), in one quick read: one thread hop instead of two (a
-    GET of a run, a start's task and actor). The token is checked first: a bad one is 401 whatever
-    the read would have said, and the read's own error comes once the caller is noted."""
+    start's task and actor, a storage). The token is checked first: a bad one is 401 whatever the
+    read would have said, and the read's own error comes once the caller is noted."""
+    return await _as_caller(request, state_of(request).db.quick_read, read)
+
+
+async def rows_as_caller(request: Request, read: Callable[[Connection, User], T]) -> tuple[User, T]:
+    """read_as_caller with a Core connection (Database.quick_rows): a GET of a run."""
+    return await _as_caller(request, state_of(request).db.quick_rows, read)
+
+
+async def _as_caller(
+    request: Request,
+    quick: Callable[[Callable[[H], _Read[T]]], Awaitable[_Read[T]]],
+    read: Callable[[H, User], T],
+) -> tuple[User, T]:
     token = _token_of(request)
 
-    def both(session: Session) -> tuple[Holder | None, T | None, ApiError | None]:
-        holder = token_holder_sync(session, token)
+    def both(handle: H) -> _Read[T]:
+        holder = token_holder_sync(handle, token)
         if holder is None:
             return None, None, None
         try:
-            return holder, read(session, holder.user), None
+            return holder, read(handle, holder.user), None
         except ApiError as exc:  # raised below, once the caller is noted
             return holder, None, exc
 
-    holder, value, error = await state_of(request).db.quick_read(both)
+    holder, value, error = await quick(both)
     user = _admitted(request, holder).user
     if error is not None:
         raise error

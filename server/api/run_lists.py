@@ -22,6 +22,7 @@ from server.statuses import RunStatus
 from server.storage.models import Run, User
 from server.storage.runs import (
     RunFilter,
+    RunView,
     count_runs_stmt,
     delete_finished_run_stmt,
     delete_run_children_stmts,
@@ -137,7 +138,7 @@ async def last(request: Request) -> Response:
     wait_s = wait_for_finish(request.query_params, state.settings)
     async with state.db.read() as session:
         user = await authenticate(request, session)
-        run = await find_last_run(request, session, user)
+        run: RunView = await find_last_run(request, session, user)
     if wait_s > 0 and not RunStatus(run.status).is_terminal:
         run = await wait_run(state, run.id, wait_s)
     return data_response(run_json(run))

@@ -23,7 +23,7 @@ from server.services.run_changes import run_changes
 from server.settings import Settings
 from server.shapes import run_json
 from server.statuses import RunStatus
-from server.storage.models import Run
+from server.storage.runs import RunView
 from server.wake import Wake
 
 
@@ -31,7 +31,7 @@ def naming(settings: Settings, run_id: str) -> dict[str, str]:
     return {"X-Apify-Run-Id": run_id, "Location": run_location(settings, run_id)}
 
 
-def unsuccessful(state: AppState, run: Run) -> ApiError | None:
+def unsuccessful(state: AppState, run: RunView) -> ApiError | None:
     """What a run-sync answers for a run that did not succeed: 408 while it goes on, else 400."""
     status = RunStatus(run.status)
     if not status.is_terminal:
@@ -42,7 +42,7 @@ def unsuccessful(state: AppState, run: Run) -> ApiError | None:
 
 
 # What a run-sync answers once its run SUCCEEDED (a 201), from the run.
-Answer = Callable[[Run], Awaitable[Response]]
+Answer = Callable[[RunView], Awaitable[Response]]
 
 
 async def respond(request: Request, answer: Answer) -> Response:
@@ -76,7 +76,7 @@ async def run_sync(request: Request) -> Response:
     state = state_of(request)
     key = output_record_key(request.query_params)
 
-    async def answer(run: Run) -> Response:
+    async def answer(run: RunView) -> Response:
         # Read with the records of the other run-syncs woken with this one.
         record = await state.records.get((run.default_key_value_store_id, key))
         # Apify: "if it doesn't exist the response contains no data". Same status, empty body.
@@ -126,10 +126,10 @@ async def run_sync_events(request: Request, answer: Answer) -> Response:
 
 
 async def _events(
-    state: AppState, run_id: str, woken: Wake, current: Run | None, answer: Answer
+    state: AppState, run_id: str, woken: Wake, current: RunView | None, answer: Answer
 ) -> AsyncIterator[bytes]:
     wait_s, idle_s = state.settings.run_sync_wait_s, state.settings.event_stream_keepalive_s
-    last: Run | None = current
+    last: RunView | None = current
     async for run in run_changes(state, run_id, woken, current, wait_s, idle_s):
         if run is None:
             yield b": keep-alive\n\n"

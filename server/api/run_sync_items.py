@@ -10,7 +10,8 @@ from server.api.datasets import items_query, items_response
 from server.api.run_sync import respond
 from server.errors import NotFound
 from server.lifespan import state_of
-from server.storage.models import Dataset, Run
+from server.storage.models import Dataset
+from server.storage.runs import RunView
 
 
 async def run_sync_get_dataset_items(request: Request) -> Response:
@@ -21,7 +22,7 @@ async def run_sync_get_dataset_items(request: Request) -> Response:
     # Parsed before the run starts: a bad dataset parameter is a 400 and starts nothing.
     query = items_query(request.query_params)
 
-    async def answer(run: Run) -> Response:
+    async def answer(run: RunView) -> Response:
         async with state.db.read() as session:
             stmt = select(Dataset).where(Dataset.id == run.default_dataset_id, Dataset.user_id == run.user_id)
             dataset = (await session.execute(stmt)).scalar_one_or_none()

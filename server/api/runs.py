@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.auth import authenticate, read_as_caller
+from server.api.auth import authenticate, read_as_caller, rows_as_caller
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import idempotency_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest
@@ -16,7 +16,7 @@ from server.events import Watch
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response
-from server.services.resolve import actor_sync, get_run, get_run_sync, task_and_actor_sync
+from server.services.resolve import actor_sync, get_run, run_row, task_and_actor_sync
 from server.services.runs import RunInput, RunMeta, Started, start_run
 from server.services.validation import check_text
 from server.services.waiting import wait_for_claim
@@ -26,6 +26,7 @@ from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
 from server.storage.models import Run, Task
+from server.storage.runs import RunView
 from server.wake import Wake
 
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -148,7 +149,7 @@ class _Starting:
 
 async def start_and_wait(
     request: Request, wait_s: float, claim_s: float = 0.0, kind: str = "waitForFinish"
-) -> Run:
+) -> RunView:
     """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
     to take it (RUNNING)."""
     state = state_of(request)
@@ -178,7 +179,8 @@ async def start(request: Request) -> Response:
 async def get(request: Request) -> Response:
     state = state_of(request)
     run_id = request.path_params["runId"]
-    _user, run = await read_as_caller(request, lambda session, user: get_run_sync(session, user, run_id))
+    _user, row = await rows_as_caller(request, lambda connection, user: run_row(connection, user, run_id))
+    run: RunView = row
     wait_s = wait_for_finish(request.query_params, state.settings)
     if wait_s > 0 and not RunStatus(run.status).is_terminal:
         run = await wait_run(state, run.id, wait_s)

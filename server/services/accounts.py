@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Connection, Table, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -59,8 +59,8 @@ async def token_holder(session: AsyncSession, token: str) -> Holder | None:
     return _holder((await session.execute(_BY_TOKEN, _params(token))).one_or_none())
 
 
-def token_holder_sync(session: Session, token: str) -> Holder | None:
-    """token_holder in a sync session (Database.quick_read: every request's lookup)."""
+def token_holder_sync(session: Session | Connection, token: str) -> Holder | None:
+    """token_holder in a sync session or connection (Database.quick_rows: every request's lookup)."""
     return _holder(session.execute(_BY_TOKEN, _params(token)).one_or_none())
 
 

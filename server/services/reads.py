@@ -1,31 +1,31 @@
 """The reads a woken waiter makes, coalesced (server/services/coalesce.py): its run, and for run-sync
-the record it answers with. Both on the quick path (Database.quick_read)."""
+the record it answers with. Both on the quick path (Database.quick_rows, quick_read)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from server.services.coalesce import Coalescer
 from server.storage.db import Database
-from server.storage.models import KeyValueRecord, Run
+from server.storage.models import KeyValueRecord
+from server.storage.runs import RUN_ROWS, RunRow
 
 # Records may be large (up to the record size limit): fewer of them per query.
 _RECORDS_PER_QUERY = 100
 # Built once (a batch is often one or two rows: building the statement cost more than running it).
-_RUNS = select(Run).where(Run.id.in_(bindparam("ids", expanding=True)))
 _RECORDS = select(KeyValueRecord).where(
     KeyValueRecord.key == bindparam("key"),
     KeyValueRecord.store_id.in_(bindparam("store_ids", expanding=True)),
 )
 
 
-def run_reads(db: Database) -> Coalescer[str, Run]:
-    def read(session: Session, run_ids: list[str]) -> dict[str, Run]:
-        return {run.id: run for run in session.execute(_RUNS, {"ids": run_ids}).scalars()}
+def run_reads(db: Database) -> Coalescer[str, RunRow]:
+    def read(connection: Connection, run_ids: list[str]) -> dict[str, RunRow]:
+        return {run.id: run for run in connection.execute(RUN_ROWS, {"ids": run_ids})}
 
-    async def fetch(run_ids: list[str]) -> dict[str, Run]:
-        return await db.quick_read(lambda session: read(session, run_ids))
+    async def fetch(run_ids: list[str]) -> dict[str, RunRow]:
+        return await db.quick_rows(lambda connection: read(connection, run_ids))
 
     return Coalescer(fetch)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from typing import TypeVar
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from server.errors import ActorNotFound, NotFound
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
+from server.storage.runs import RUN_ROW_OF_USER, RunRow
 
 M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue, Run)
 
@@ -149,9 +150,13 @@ async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
     return _found((await session.execute(*_run_of(user, run_id))).scalar_one_or_none())
 
 
-def get_run_sync(session: Session, user: User, run_id: str) -> Run:
-    """get_run in a sync session (Database.quick_read)."""
-    return _found(session.execute(*_run_of(user, run_id)).scalar_one_or_none())
+def run_row(connection: Connection, user: User, run_id: str) -> RunRow:
+    """A run of the user as a row, to show it (Database.quick_rows)."""
+    found = {"run_id": run_id, "owner": user.id}
+    row = None if "\x00" in run_id else connection.execute(RUN_ROW_OF_USER, found).one_or_none()
+    if row is None:
+        raise NotFound("Actor run was not found")
+    return row
 
 
 S = TypeVar("S", Dataset, KeyValueStore)

@@ -15,15 +15,15 @@ from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.services.waiting import read_run
 from server.statuses import RunStatus
-from server.storage.models import Run
+from server.storage.runs import RunView
 from server.wake import Wake
 
 POLL_S = 1.0
 
 
 async def run_changes(
-    state: AppState, run_id: str, woken: Wake, current: Run | None, wait_s: float, idle_s: float
-) -> AsyncIterator[Run | None]:
+    state: AppState, run_id: str, woken: Wake, current: RunView | None, wait_s: float, idle_s: float
+) -> AsyncIterator[RunView | None]:
     """The run each time its status or status message changes (first: as it is now), and None after
     each idle_s without a change. Ends after the run as it ended, or as it stands when wait_s has
     passed or the server is stopping. `woken`: the caller's registration (state.waiters.watch), made

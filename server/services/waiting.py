@@ -10,11 +10,11 @@ from sqlalchemy.exc import NoResultFound
 from server.in_flight import waiting
 from server.lifespan import AppState
 from server.statuses import RunStatus
-from server.storage.models import Run
+from server.storage.runs import RunView
 from server.wake import Wake
 
 
-async def read_run(state: AppState, run_id: str) -> Run:
+async def read_run(state: AppState, run_id: str) -> RunView:
     """The run as it stands now, read with the runs of the other waiters woken with it."""
     run = await state.runs.get(run_id)
     if run is None:  # deleted meanwhile
@@ -28,8 +28,8 @@ def wait_for_finish(
     timeout_s: float,
     *,
     woken: Wake | None = None,
-    current: Run | None = None,
-) -> Awaitable[Run]:
+    current: RunView | None = None,
+) -> Awaitable[RunView]:
     """The run once terminal, or as it stands when timeout_s has passed or the server is stopping.
 
     A caller that registered itself (`woken`) before the run could finish may pass the run it
@@ -41,19 +41,19 @@ def wait_for_finish(
     return _wait(state, run_id, timeout_s, woken, current)
 
 
-async def _watched(state: AppState, run_id: str, timeout_s: float) -> Run:
+async def _watched(state: AppState, run_id: str, timeout_s: float) -> RunView:
     with state.waiters.watch(run_id) as event:
         return await _wait(state, run_id, timeout_s, event, None)
 
 
 def wait_for_claim(
-    state: AppState, run_id: str, timeout_s: float, woken: Wake, current: Run
-) -> Awaitable[Run]:
+    state: AppState, run_id: str, timeout_s: float, woken: Wake, current: RunView
+) -> Awaitable[RunView]:
     """The run once a worker has it (no longer READY), or as it stands after timeout_s."""
     return _wait(state, run_id, timeout_s, woken, current, until=_claimed)
 
 
-def _claimed(run: Run) -> bool:
+def _claimed(run: RunView) -> bool:
     return run.status != RunStatus.READY.value
 
 
@@ -62,9 +62,9 @@ async def _wait(
     run_id: str,
     timeout_s: float,
     woken: Wake,
-    run: Run | None,
-    until: Callable[[Run], bool] | None = None,
-) -> Run:
+    run: RunView | None,
+    until: Callable[[RunView], bool] | None = None,
+) -> RunView:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
