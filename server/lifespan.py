@@ -21,7 +21,7 @@ from server.services.reads import record_reads, run_reads
 from server.settings import Settings
 from server.standby.clients import StandbyClients
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
-from server.storage.models import KeyValueRecord
+from server.storage.key_value_stores import RecordRow
 from server.storage.runs import RunRow
 from server.sweeper.loop import SweeperThread
 
@@ -37,7 +37,7 @@ class AppState:
     # What woken waiters read (their runs, run-sync's records), read together: a burst of finishes
     # costs one query per batch, not one session per request (server/services/reads.py).
     runs: Coalescer[str, RunRow] = field(init=False)
-    records: Coalescer[tuple[str, str], KeyValueRecord] = field(init=False)
+    records: Coalescer[tuple[str, str], RecordRow] = field(init=False)
     # Work a request started and does not wait for (server/services/token_use.py), held until done.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # The threads that enqueue runs' jobs (server/queue.py enqueue_run): RQ's client blocks.

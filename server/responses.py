@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from server.storage.models import KeyValueRecord
+from server.storage.key_value_stores import RecordView
 
 
 def json_bytes(value: Any) -> bytes:
@@ -29,7 +29,7 @@ def raw_json_response(value: Any, status_code: int = 200) -> Response:
     return Response(json_bytes(value), status_code, media_type="application/json")
 
 
-def record_response(record: KeyValueRecord, status_code: int = 200, *, head: bool = False) -> Response:
+def record_response(record: RecordView, status_code: int = 200, *, head: bool = False) -> Response:
     """A key-value record as stored: its bytes, its Content-Type verbatim (media_type= would append
     "; charset=utf-8" to text/*), and its Content-Encoding."""
     headers = {"Content-Type": record.content_type}

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from server.api.auth import authenticate, read_as_caller
+from server.api.auth import authenticate, read_as_caller, rows_as_caller
 from server.api.body import check_encoded, content_encoding, content_type, read_raw
 from server.api.pagination import MAX_LIMIT
 from server.api.params import parse_int
@@ -26,9 +27,12 @@ from server.public_urls import record_public_url
 from server.responses import data_response, raw_json_response, record_response
 from server.services.records import put_record as put_record_in
 from server.services.records_archive import archive_chunks, check_archive_size
-from server.services.resolve import get_key_value_store, key_value_store_sync
+from server.services.resolve import get_key_value_store, key_value_store_id, key_value_store_sync
 from server.shapes import key_value_store_with_stats_json
 from server.storage.key_value_stores import (
+    RECORD_ROW,
+    RecordRow,
+    RecordView,
     delete_record_stmt,
     delete_store_stmts,
     get_record_stmt,
@@ -36,7 +40,7 @@ from server.storage.key_value_stores import (
     list_keys_stmt,
     store_bytes_stmt,
 )
-from server.storage.models import KeyValueRecord, KeyValueStore, User
+from server.storage.models import KeyValueStore, User
 
 
 def _key(request: Request) -> str:
@@ -178,18 +182,18 @@ async def get_record(request: Request) -> Response:
     recordPublicUrl); attachment and disableRedirect are accepted and ignored."""
     state = state_of(request)
     key, ref = _key(request), request.path_params["storeId"]
-    record: KeyValueRecord | None
+    record: RecordView | None
     if request.query_params.get("signature"):
         async with state.db.read() as session:
             store = await readable_record_store(request, session, ref, key)
             record = (await session.execute(get_record_stmt(store.id, key))).scalar_one_or_none()
     else:  # the owner's token: one quick read (an actor reads its INPUT so at every start)
 
-        def read(session: Session, user: User) -> KeyValueRecord | None:
-            store = key_value_store_sync(session, user, ref)
-            return session.execute(get_record_stmt(store.id, key)).scalar_one_or_none()
+        def read(connection: Connection, user: User) -> RecordRow | None:
+            found = {"store_id": key_value_store_id(connection, user, ref), "key": key}
+            return connection.execute(RECORD_ROW, found).one_or_none()
 
-        _user, record = await read_as_caller(request, read)
+        _user, record = await rows_as_caller(request, read)
     if record is None:
         raise NotFound("Record was not found")
     return record_response(record, head=request.method == "HEAD")

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 from server.public_urls import items_public_url
-from server.storage.models import Dataset, KeyValueRecord
+from server.storage.key_value_stores import RecordView
+from server.storage.models import Dataset
 
 
-def record_view(record: KeyValueRecord | None) -> dict[str, Any] | None:
+def record_view(record: RecordView | None) -> dict[str, Any] | None:
     """How to show a record: JSON pretty-printed, text as text, an image as an image."""
     if record is None:
         return None

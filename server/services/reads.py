@@ -1,23 +1,18 @@
 """The reads a woken waiter makes, coalesced (server/services/coalesce.py): its run, and for run-sync
-the record it answers with. Both on the quick path (Database.quick_rows, quick_read)."""
+the record it answers with. Both as rows, on the quick path (Database.quick_rows), by statements
+built once (a batch is often one or two rows: building a statement cost more than running it)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from server.services.coalesce import Coalescer
 from server.storage.db import Database
-from server.storage.models import KeyValueRecord
+from server.storage.key_value_stores import RECORD_ROWS, RecordRow
 from server.storage.runs import RUN_ROWS, RunRow
 
 # Records may be large (up to the record size limit): fewer of them per query.
 _RECORDS_PER_QUERY = 100
-# Built once (a batch is often one or two rows: building the statement cost more than running it).
-_RECORDS = select(KeyValueRecord).where(
-    KeyValueRecord.key == bindparam("key"),
-    KeyValueRecord.store_id.in_(bindparam("store_ids", expanding=True)),
-)
 
 
 def run_reads(db: Database) -> Coalescer[str, RunRow]:
@@ -30,20 +25,20 @@ def run_reads(db: Database) -> Coalescer[str, RunRow]:
     return Coalescer(fetch)
 
 
-def record_reads(db: Database) -> Coalescer[tuple[str, str], KeyValueRecord]:
+def record_reads(db: Database) -> Coalescer[tuple[str, str], RecordRow]:
     """By (store id, key); the keys of one batch are almost always all OUTPUT."""
 
-    def read(session: Session, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyValueRecord]:
+    def read(connection: Connection, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], RecordRow]:
         stores_by_key: dict[str, list[str]] = {}
         for store_id, key in wanted:
             stores_by_key.setdefault(key, []).append(store_id)
-        found: dict[tuple[str, str], KeyValueRecord] = {}
+        found: dict[tuple[str, str], RecordRow] = {}
         for key, store_ids in stores_by_key.items():
-            for record in session.execute(_RECORDS, {"key": key, "store_ids": store_ids}).scalars():
+            for record in connection.execute(RECORD_ROWS, {"key": key, "store_ids": store_ids}):
                 found[(record.store_id, record.key)] = record
         return found
 
-    async def fetch(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyValueRecord]:
-        return await db.quick_read(lambda session: read(session, wanted))
+    async def fetch(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], RecordRow]:
+        return await db.quick_rows(lambda connection: read(connection, wanted))
 
     return Coalescer(fetch, chunk=_RECORDS_PER_QUERY)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from server.errors import ActorNotFound, NotFound
+from server.storage.key_value_stores import STORE_ID
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
 from server.storage.runs import RUN_ROW_OF_USER, RunRow
 
@@ -89,6 +90,19 @@ def key_value_store_sync(session: Session, user: User, ref: str) -> KeyValueStor
     if store is None:
         raise NotFound("Key-value store was not found")
     return store
+
+
+def key_value_store_id(connection: Connection, user: User, ref: str) -> str:
+    """The id of a key-value store of the user, read as a row (a record's GET: an actor reads its
+    INPUT so at every start)."""
+    store_id: str | None = None
+    named = ref_column(user, ref)
+    if named is not None:
+        column, value = named
+        store_id = connection.execute(STORE_ID[column], {"ref": value, "owner": user.id}).scalar()
+    if store_id is None:
+        raise NotFound("Key-value store was not found")
+    return store_id
 
 
 def request_queue_sync(session: Session, user: User, ref: str) -> RequestQueue:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Delete, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Delete, Row, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.sql.dml import Insert
 
 from server.storage.dialects import insert_for, per_dialect
@@ -42,6 +42,26 @@ TOUCH_STORE = {
     .where(_STORES.c[column] == bindparam("ref"), _STORES.c.user_id == bindparam("owner"))
     .values(modified_at=bindparam("now"))
     .returning(_STORES.c.id)
+    for column in ("id", "name")
+}
+
+
+# A record read as a row, for the reads that only answer with it (a GET, a run-sync's OUTPUT): the
+# same attributes as a KeyValueRecord, without the ORM building an entity (Database.quick_rows).
+RecordRow: TypeAlias = Row[Any]
+RecordView: TypeAlias = "KeyValueRecord | RecordRow"
+RECORD_ROW: Select[Any] = select(*_RECORDS.columns).where(
+    _RECORDS.c.store_id == bindparam("store_id"), _RECORDS.c.key == bindparam("key")
+)
+# The records of one key in several stores (woken run-syncs' OUTPUTs, read together).
+RECORD_ROWS: Select[Any] = select(*_RECORDS.columns).where(
+    _RECORDS.c.key == bindparam("key"), _RECORDS.c.store_id.in_(bindparam("store_ids", expanding=True))
+)
+# A store's id, by id or by name, and only the user's.
+STORE_ID = {
+    column: select(_STORES.c.id).where(
+        _STORES.c[column] == bindparam("ref"), _STORES.c.user_id == bindparam("owner")
+    )
     for column in ("id", "name")
 }
 
