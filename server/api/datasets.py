@@ -32,6 +32,7 @@ from server.services.dataset_statistics import dataset_statistics
 from server.services.resolve import dataset_sync
 from server.shapes import dataset_json
 from server.storage.datasets import append_items, delete_dataset_stmts, dumped, list_items_stmt
+from server.storage.db import INLINE_WRITE_MAX_BYTES
 from server.storage.models import Dataset, User
 
 # What Apify reports as the limit when none was given (the Python SDK also sends it as a limit).
@@ -213,7 +214,7 @@ def _pushed(state: AppState, dataset_id: str) -> Response:
 async def push_items_for(request: Request, state: AppState, user: User, dataset: Dataset) -> Response:
     """POST items (one object or an array of objects) to a dataset resolved by the caller."""
     texts = await _read_items(request, state)
-    await state.db.quick_write(lambda session: _append(session, dataset, texts))
+    await state.db.quick_write(lambda session: _append(session, dataset, texts), inline=_inline(texts))
     return _pushed(state, dataset.id)
 
 
@@ -230,7 +231,13 @@ async def push_items(request: Request) -> Response:
         _append(session, dataset, texts)
         return dataset.id
 
-    return _pushed(state, await state.db.quick_write(push))
+    return _pushed(state, await state.db.quick_write(push, inline=_inline(texts)))
+
+
+def _inline(texts: list[str]) -> bool:
+    """Whether a push may be written on the event loop's thread (Database.quick_write): a crawl's
+    page item may; a large batch goes to a writer thread."""
+    return sum(len(text) for text in texts) <= INLINE_WRITE_MAX_BYTES
 
 
 async def get(request: Request) -> Response:

@@ -29,6 +29,7 @@ from server.services.records import put_record as put_record_in
 from server.services.records_archive import archive_chunks, check_archive_size
 from server.services.resolve import get_key_value_store, key_value_store_id, key_value_store_sync
 from server.shapes import key_value_store_with_stats_json
+from server.storage.db import INLINE_WRITE_MAX_BYTES
 from server.storage.key_value_stores import (
     RECORD_ROW,
     RecordRow,
@@ -213,7 +214,8 @@ async def put_record(request: Request) -> Response:
     store_id = await state.db.quick_write(
         lambda session: put_record_in(
             session, dialect, user, store_ref, key, value, media_type, stored_encoding
-        )
+        ),
+        inline=len(value) <= INLINE_WRITE_MAX_BYTES,
     )
     location = f"{state.settings.api_base_url}/v2/key-value-stores/{store_id}/records/{key}"
     response = raw_json_response({}, 201)

@@ -49,7 +49,10 @@ async def get_for(request: Request, state: AppState, user: User, queue: RequestQ
 
 async def delete_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
     """DELETE: the queue and all its requests, 204."""
-    await state.db.quick_write(lambda session: [session.execute(s) for s in delete_queue_stmts(queue.id)])
+    # In a writer thread: every request of the queue goes (Database.quick_write).
+    await state.db.quick_write(
+        lambda session: [session.execute(s) for s in delete_queue_stmts(queue.id)], inline=False
+    )
     return Response(status_code=204)
 
 

@@ -73,8 +73,13 @@ def create_async_db_engine(url: str) -> AsyncEngine:
 QUICK_READERS = 2
 QUICK_WRITERS = 2
 # On SQLite a quick read is made on the event loop's own thread, with a connection that waits this
-# long for a lock before the read goes to a reader thread instead (below).
+# long for a lock before the read goes to a reader thread instead (below). A quick write is tried
+# there too, with a connection that does not wait for the write lock at all.
 INLINE_BUSY_TIMEOUT_MS = 20
+INLINE_WRITE_BUSY_TIMEOUT_MS = 0
+# A write of more bytes than this (a record, a push of items) is made in a writer thread: its time
+# grows with its size, and the loop must not wait for it (quick_write(..., inline=False)).
+INLINE_WRITE_MAX_BYTES = 64 * 1024
 
 
 class Database:
@@ -94,6 +99,11 @@ class Database:
     loop up behind a worker's transaction; in the rare cases where SQLite makes a reader wait (a
     connection in exclusive locking mode, recovery after a crash), the inline connection gives up
     after INLINE_BUSY_TIMEOUT_MS and the read goes to a reader thread, which waits as long as it must.
+
+    A quick write on SQLite is tried on the loop's thread too, with a connection that does not wait
+    for the database's write lock: a worker holding it makes the attempt fail at its first write
+    statement (SQLite takes the lock there; the statements before it only read), the attempt is
+    rolled back, and the unit of work is done again in a writer thread, which waits for the lock.
     """
 
     def __init__(self, engine: AsyncEngine, sync_engine: Engine):
@@ -106,11 +116,14 @@ class Database:
         self._writers = QuickThreads(QUICK_WRITERS, "greenroom-quick-write")
         self._inline_engine: Engine | None = None
         self._inline: sessionmaker[Session] | None = None
+        self._inline_write_engine: Engine | None = None
+        self._inline_writes: sessionmaker[Session] | None = None
         if self.dialect == "sqlite":
-            self._inline_engine = create_sync_engine(
-                str(sync_engine.url), busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS
-            )
+            url = str(sync_engine.url)
+            self._inline_engine = create_sync_engine(url, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS)
             self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
+            self._inline_write_engine = create_sync_engine(url, busy_timeout_ms=INLINE_WRITE_BUSY_TIMEOUT_MS)
+            self._inline_writes = sessionmaker(self._inline_write_engine, expire_on_commit=False)
 
     async def quick_read(self, read: Callable[[Session], T], *, inline: bool = True) -> T:
         """read(session) in a sync session: on SQLite in this thread, else (or when SQLite makes it
@@ -142,9 +155,19 @@ class Database:
                     raise
         return await self._readers.run(lambda: _within(threaded, read))
 
-    async def quick_write(self, work: Callable[[Session], T]) -> T:
+    async def quick_write(self, work: Callable[[Session], T], *, inline: bool = True) -> T:
         """work(session) as one small unit of work in a sync session, committed (rolled back on any
-        error), in one of QUICK_WRITERS threads."""
+        error): on SQLite in this thread unless another connection holds the write lock, else in
+        one of QUICK_WRITERS threads. work may run twice (the first attempt rolled back), so it
+        changes nothing but the database. inline=False: always in a thread (a write whose time
+        grows with the data, such as a large push of items, must not hold the loop)."""
+        if inline and self._inline_writes is not None:
+            try:
+                with self._inline_writes.begin() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if not _waited_for_a_lock(exc):
+                    raise
         return await self._writers.run(lambda: self._write(work))
 
     def _write(self, work: Callable[[Session], T]) -> T:
@@ -156,8 +179,9 @@ class Database:
         await self._writers.close()
         await self.engine.dispose()
         self.sync_engine.dispose()
-        if self._inline_engine is not None:
-            self._inline_engine.dispose()
+        for inline in (self._inline_engine, self._inline_write_engine):
+            if inline is not None:
+                inline.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

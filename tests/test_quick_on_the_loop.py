@@ -1,0 +1,195 @@
+"""Database.quick_read, quick_rows and quick_write on SQLite work on the event loop's own thread, and
+never hold the loop up when SQLite makes them wait: a connection holding the database in exclusive
+locking mode (as one would during crash recovery) sends a read to a reader thread, and one holding
+the write lock (a worker's transaction) sends a write to a writer thread, whose attempt on the loop
+was rolled back; the loop goes on meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+from server.storage.db import Database, create_async_db_engine, create_sync_engine
+
+
+def _database(path: Path) -> Database:
+    url = f"sqlite:///{path}"
+    setup = create_sync_engine(url)
+    with setup.begin() as connection:
+        connection.execute(text("CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT)"))
+        connection.execute(text("INSERT INTO things VALUES (1, 'first')"))
+    setup.dispose()
+    return Database(create_async_db_engine(url), create_sync_engine(url))
+
+
+def _names(db: Database, how: str, threads: list[int]) -> Awaitable[list[str]]:
+    """The things' names, read by db.quick_read (a session) or db.quick_rows (a connection)."""
+
+    def read(handle: Session | Connection) -> list[str]:
+        threads.append(threading.get_ident())
+        return [row[0] for row in handle.execute(text("SELECT name FROM things ORDER BY id"))]
+
+    return db.quick_read(read) if how == "quick_read" else db.quick_rows(read)
+
+
+QUICK = pytest.mark.parametrize("how", ["quick_read", "quick_rows"])
+
+
+@QUICK
+def test_a_quick_read_on_sqlite_stays_on_the_loops_thread(tmp_path: Path, how: str) -> None:
+    async def scenario() -> None:
+        db = _database(tmp_path / "inline.db")
+        threads: list[int] = []
+        try:
+            assert await _names(db, how, threads) == ["first"]
+        finally:
+            await db.dispose()
+        assert threads == [threading.get_ident()]
+
+    asyncio.run(scenario())
+
+
+@QUICK
+def test_a_read_that_must_wait_for_a_lock_waits_in_a_thread_and_the_loop_goes_on(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "held.db"
+    db = _database(path)
+    # Another connection takes the database in exclusive locking mode before the API's first read:
+    # every other connection must wait until it lets go.
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO things VALUES (2, 'second')")
+    holder.execute("COMMIT")
+    held_s = 0.5
+
+    async def scenario() -> None:
+        threads: list[int] = []
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        ticker = asyncio.create_task(tick())
+        threading.Timer(held_s, holder.close).start()
+        started = time.monotonic()
+        try:
+            names = await _names(db, how, threads)
+        finally:
+            ticker.cancel()
+            await db.dispose()
+        assert names == ["first", "second"]
+        assert time.monotonic() - started >= held_s * 0.9  # it did wait for the holder
+        # The loop was free while the read waited: no gap between its ticks near the wait's length.
+        assert len(ticks) > 20, f"the loop ticked {len(ticks)} times while the read waited {held_s} s"
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        assert max(gaps) < held_s / 2, max(gaps)
+        # Tried on the loop's thread first (given up after INLINE_BUSY_TIMEOUT_MS), then a reader's.
+        assert threads[-1] != threading.get_ident()
+
+    asyncio.run(scenario())
+
+
+def _add(threads: list[int], name: str) -> Callable[[Session], int]:
+    """A unit of work that reads, then writes: the write lock is first asked for at its INSERT."""
+
+    def work(session: Session) -> int:
+        threads.append(threading.get_ident())
+        count = session.execute(text("SELECT count(*) FROM things")).scalar_one()
+        session.execute(text("INSERT INTO things (name) VALUES (:name)"), {"name": name})
+        return int(count)
+
+    return work
+
+
+def _names_in(path: Path) -> list[str]:
+    with sqlite3.connect(path) as other:
+        return [row[0] for row in other.execute("SELECT name FROM things ORDER BY id")]
+
+
+def test_a_quick_write_on_sqlite_stays_on_the_loops_thread_and_commits(tmp_path: Path) -> None:
+    path = tmp_path / "write.db"
+
+    async def scenario() -> None:
+        db = _database(path)
+        threads: list[int] = []
+        try:
+            assert await db.quick_write(_add(threads, "second")) == 1
+        finally:
+            await db.dispose()
+        assert threads == [threading.get_ident()]
+
+    asyncio.run(scenario())
+    assert _names_in(path) == ["first", "second"]  # committed, seen by another connection
+
+
+def test_a_write_that_must_wait_for_the_lock_is_rolled_back_and_done_once_in_a_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "busy.db"
+    db = _database(path)
+    # A worker's transaction: it holds the write lock for held_s, then commits its own row.
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO things (name) VALUES ('worker')")
+    held_s = 0.5
+
+    def commit() -> None:
+        holder.execute("COMMIT")
+        holder.close()
+
+    async def scenario() -> None:
+        threads: list[int] = []
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        ticker = asyncio.create_task(tick())
+        threading.Timer(held_s, commit).start()
+        started = time.monotonic()
+        try:
+            await db.quick_write(_add(threads, "api"))
+        finally:
+            ticker.cancel()
+            await db.dispose()
+        assert time.monotonic() - started >= held_s * 0.9  # it did wait for the holder
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        assert len(ticks) > 20 and max(gaps) < held_s / 2, (len(ticks), max(gaps))
+        # Tried on the loop's thread (refused the lock at once), then done again in a writer's.
+        assert len(threads) == 2
+        assert threads[0] == threading.get_ident() != threads[1]
+
+    asyncio.run(scenario())
+    # The API's row once, after the worker's: the attempt on the loop left nothing behind.
+    assert _names_in(path) == ["first", "worker", "api"]
+
+
+def test_a_write_not_inline_goes_to_a_thread(tmp_path: Path) -> None:
+    path = tmp_path / "large.db"
+
+    async def scenario() -> None:
+        db = _database(path)
+        threads: list[int] = []
+        try:
+            await db.quick_write(_add(threads, "large"), inline=False)
+        finally:
+            await db.dispose()
+        assert len(threads) == 1 and threads[0] != threading.get_ident()
+
+    asyncio.run(scenario())
+    assert _names_in(path) == ["first", "large"]
