@@ -21,8 +21,7 @@ from server.services.reads import record_reads, run_reads
 from server.settings import Settings
 from server.standby.clients import StandbyClients
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
-from server.storage.key_value_stores import RecordRow
-from server.storage.runs import RunRow
+from server.storage.rows import RecordRow, RunRow
 from server.sweeper.loop import SweeperThread
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from server.storage.key_value_stores import RecordView
+from server.storage.rows import RecordView
 
 
 def json_bytes(value: Any) -> bytes:

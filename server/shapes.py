@@ -19,7 +19,7 @@ from server.storage.models import (
     Task,
     User,
 )
-from server.storage.runs import RunView
+from server.storage.rows import RunView
 
 _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount", "resurrectCount")
 

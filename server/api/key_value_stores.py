@@ -32,8 +32,6 @@ from server.shapes import key_value_store_with_stats_json
 from server.storage.db import INLINE_WRITE_MAX_BYTES
 from server.storage.key_value_stores import (
     RECORD_ROW,
-    RecordRow,
-    RecordView,
     delete_record_stmt,
     delete_store_stmts,
     get_record_stmt,
@@ -42,6 +40,7 @@ from server.storage.key_value_stores import (
     store_bytes_stmt,
 )
 from server.storage.models import KeyValueStore, User
+from server.storage.rows import RecordRow, RecordView
 
 
 def _key(request: Request) -> str:

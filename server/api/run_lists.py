@@ -20,9 +20,9 @@ from server.services.waiting import wait_for_finish as wait_run
 from server.shapes import run_json, run_short_json
 from server.statuses import RunStatus
 from server.storage.models import Run, User
+from server.storage.rows import RunView
 from server.storage.runs import (
     RunFilter,
-    RunView,
     count_runs_stmt,
     delete_finished_run_stmt,
     delete_run_children_stmts,

@@ -23,7 +23,7 @@ from server.services.run_changes import run_changes
 from server.settings import Settings
 from server.shapes import run_json
 from server.statuses import RunStatus
-from server.storage.runs import RunView
+from server.storage.rows import RunView
 from server.wake import Wake
 
 

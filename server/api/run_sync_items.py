@@ -11,7 +11,7 @@ from server.api.run_sync import respond
 from server.errors import NotFound
 from server.lifespan import state_of
 from server.storage.models import Dataset
-from server.storage.runs import RunView
+from server.storage.rows import RunView
 
 
 async def run_sync_get_dataset_items(request: Request) -> Response:

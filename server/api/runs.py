@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.auth import authenticate, read_as_caller, rows_as_caller
+from server.api.auth import authenticate, rows_as_caller
 from server.api.body import content_type, parse_json_off_loop, read_decoded, read_json_object
 from server.api.params import idempotency_key, run_overrides, wait_for_finish
 from server.errors import InvalidRequest
@@ -16,7 +16,7 @@ from server.events import Watch
 from server.lifespan import AppState, state_of
 from server.observability.requests import note
 from server.responses import data_response
-from server.services.resolve import actor_sync, get_run, run_row, task_and_actor_sync
+from server.services.resolve import actor_row, get_run, run_row, task_and_actor_rows
 from server.services.runs import RunInput, RunMeta, Started, start_run
 from server.services.validation import check_text
 from server.services.waiting import wait_for_claim
@@ -25,8 +25,8 @@ from server.settings import Settings
 from server.shapes import run_json
 from server.statuses import RunStatus
 from server.storage.ids import new_id
-from server.storage.models import Run, Task
-from server.storage.runs import RunView
+from server.storage.models import Run
+from server.storage.rows import RunView, TaskView
 from server.wake import Wake
 
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -37,7 +37,7 @@ def _meta(request: Request) -> RunMeta:
     return RunMeta(origin="API", client_ip=client, user_agent=request.headers.get("user-agent"))
 
 
-async def _task_input(request: Request, state: AppState, task: Task) -> RunInput:
+async def _task_input(request: Request, state: AppState, task: TaskView) -> RunInput:
     """The task's input with the body's top-level keys laid over it."""
     merged = dict(task.input or {})
     if request.method == "POST":
@@ -80,16 +80,16 @@ async def _start(request: Request, run_id: str) -> Started:
     note(request, run_id=run_id)
     state = state_of(request)
     overrides = run_overrides(request.query_params, state.settings)
-    task: Task | None = None
+    task: TaskView | None = None
     if "actorTaskId" in request.path_params:
         task_ref = request.path_params["actorTaskId"]
-        user, (task, actor) = await read_as_caller(
-            request, lambda session, user: task_and_actor_sync(session, user, task_ref)
+        user, (task, actor) = await rows_as_caller(
+            request, lambda connection, user: task_and_actor_rows(connection, user, task_ref)
         )
     else:
         actor_ref = request.path_params["actorId"]
-        user, actor = await read_as_caller(
-            request, lambda session, user: actor_sync(session, user, actor_ref)
+        user, actor = await rows_as_caller(
+            request, lambda connection, user: actor_row(connection, user, actor_ref)
         )
     key = idempotency_key(request.query_params, request.headers)
     run_input = await _task_input(request, state, task) if task else await actor_input(request, state)

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from server.public_urls import items_public_url
-from server.storage.key_value_stores import RecordView
 from server.storage.models import Dataset
+from server.storage.rows import RecordView
 
 
 def record_view(record: RecordView | None) -> dict[str, Any] | None:

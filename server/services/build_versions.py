@@ -21,6 +21,7 @@ from server.input_schema import build_problem
 from server.statuses import RunStatus
 from server.storage.ids import iso, utcnow
 from server.storage.models import Actor, Build, BuildLogChunk
+from server.storage.rows import ActorView
 from server.webhooks.events import BUILD_CREATED, BUILD_EVENTS, fire_build
 
 # The version fields a build records as its source (server/services/versions.py compares them too).
@@ -110,7 +111,7 @@ class BuildRef:
     number: str
 
 
-def resolve_build(session: Session, actor: Actor, tag_or_number: str) -> BuildRef:
+def resolve_build(session: Session, actor: ActorView, tag_or_number: str) -> BuildRef:
     """The build a run uses: the tag's build in progress, else the tag's build, else a build number;
     404 unknown-build-tag. The newest build of a tag wins, so a run right after a version change
     (or right after the actor is created) runs the new code; the worker builds it if it must.

@@ -8,8 +8,9 @@ from sqlalchemy import Connection
 
 from server.services.coalesce import Coalescer
 from server.storage.db import Database
-from server.storage.key_value_stores import RECORD_ROWS, RecordRow
-from server.storage.runs import RUN_ROWS, RunRow
+from server.storage.key_value_stores import RECORD_ROWS
+from server.storage.rows import RecordRow, RunRow
+from server.storage.runs import RUN_ROWS
 
 # Records may be large (up to the record size limit): fewer of them per query.
 _RECORDS_PER_QUERY = 100

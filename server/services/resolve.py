@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, Row, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from server.errors import ActorNotFound, NotFound
-from server.storage.key_value_stores import STORE_ID
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
-from server.storage.runs import RUN_ROW_OF_USER, RunRow
+from server.storage.rows import ActorView, RunRow, TaskView
+from server.storage.runs import RUN_ROW_OF_USER
 
 M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue, Run)
 
@@ -60,15 +60,42 @@ def _by_ref_sync(session: Session, model: type[M], user: User, ref: str) -> M | 
     return None if found is None else session.execute(*found).scalar_one_or_none()
 
 
-_ACTOR_BY_ID = select(Actor).where(Actor.id == bindparam("id"))
+@functools.cache
+def _row_by_column(model: type[M], column: str) -> Select[Any]:
+    """_by_column's statement, of the table's columns: rows, not entities (server/storage/rows.py)."""
+    table = cast(Table, model.__table__)
+    return select(*table.columns).where(
+        table.c[column] == bindparam("ref"), table.c.user_id == bindparam("owner")
+    )
 
 
-def task_and_actor_sync(session: Session, user: User, task_ref: str) -> tuple[Task, Actor]:
-    """A task of the user and its actor (every task start)."""
-    task = _by_ref_sync(session, Task, user, task_ref)
+def _row_by_ref(connection: Connection, model: type[M], user: User, ref: str) -> Row[Any] | None:
+    """_by_ref_sync as a row (Database.quick_rows)."""
+    named = ref_column(user, ref)
+    if named is None:
+        return None
+    column, value = named
+    return connection.execute(_row_by_column(model, column), {"ref": value, "owner": user.id}).one_or_none()
+
+
+_ACTORS = cast(Table, Actor.__table__)
+_ACTOR_ROW_BY_ID = select(*_ACTORS.columns).where(_ACTORS.c.id == bindparam("id"))
+
+
+def task_and_actor_rows(connection: Connection, user: User, task_ref: str) -> tuple[TaskView, ActorView]:
+    """A task of the user and its actor, as rows (every task start)."""
+    task = _row_by_ref(connection, Task, user, task_ref)
     if task is None:
         raise NotFound("Actor task was not found")
-    return task, session.execute(_ACTOR_BY_ID, {"id": task.act_id}).scalar_one()
+    return task, connection.execute(_ACTOR_ROW_BY_ID, {"id": task.act_id}).one()
+
+
+def actor_row(connection: Connection, user: User, ref: str) -> ActorView:
+    """An actor of the user, as a row (every actor start)."""
+    actor = _row_by_ref(connection, Actor, user, ref)
+    if actor is None:
+        raise ActorNotFound()
+    return actor
 
 
 def actor_sync(session: Session, user: User, ref: str) -> Actor:
@@ -95,14 +122,10 @@ def key_value_store_sync(session: Session, user: User, ref: str) -> KeyValueStor
 def key_value_store_id(connection: Connection, user: User, ref: str) -> str:
     """The id of a key-value store of the user, read as a row (a record's GET: an actor reads its
     INPUT so at every start)."""
-    store_id: str | None = None
-    named = ref_column(user, ref)
-    if named is not None:
-        column, value = named
-        store_id = connection.execute(STORE_ID[column], {"ref": value, "owner": user.id}).scalar()
-    if store_id is None:
+    store = _row_by_ref(connection, KeyValueStore, user, ref)
+    if store is None:
         raise NotFound("Key-value store was not found")
-    return store_id
+    return str(store.id)
 
 
 def request_queue_sync(session: Session, user: User, ref: str) -> RequestQueue:

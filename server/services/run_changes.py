@@ -15,7 +15,7 @@ from server.in_flight import wait_woken
 from server.lifespan import AppState
 from server.services.waiting import read_run
 from server.statuses import RunStatus
-from server.storage.runs import RunView
+from server.storage.rows import RunView
 from server.wake import Wake
 
 POLL_S = 1.0

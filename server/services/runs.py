@@ -27,7 +27,8 @@ from server.statuses import RunStatus
 from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record
-from server.storage.models import Actor, Base, Dataset, KeyValueStore, RequestQueue, Run, Task, User
+from server.storage.models import Base, Dataset, KeyValueStore, RequestQueue, Run, User
+from server.storage.rows import ActorView, TaskView
 from server.webhooks.events import RUN_CREATED, fire_run
 
 if TYPE_CHECKING:  # the lifespan imports the sweeper, which starts runs with this module
@@ -56,7 +57,7 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def effective_options(overrides: RunOverrides, task: Task | None, actor: Actor) -> dict[str, Any]:
+def effective_options(overrides: RunOverrides, task: TaskView | None, actor: ActorView) -> dict[str, Any]:
     """Request first, then the task's options, then the actor's defaultRunOptions."""
     task_opts = task.options if task is not None else {}
     actor_opts = actor.default_run_options
@@ -116,8 +117,8 @@ class RunStart:
     """One run to write: who starts what, with what (see write_run)."""
 
     user_id: str
-    actor: Actor
-    task: Task | None
+    actor: ActorView
+    task: TaskView | None
     overrides: RunOverrides
     run_input: RunInput | None
     meta: RunMeta
@@ -135,8 +136,8 @@ class Started(NamedTuple):
 async def start_run(
     state: AppState,
     user: User,
-    actor: Actor,
-    task: Task | None,
+    actor: ActorView,
+    task: TaskView | None,
     overrides: RunOverrides,
     run_input: RunInput | None,
     meta: RunMeta,

@@ -10,7 +10,7 @@ from sqlalchemy.exc import NoResultFound
 from server.in_flight import waiting
 from server.lifespan import AppState
 from server.statuses import RunStatus
-from server.storage.runs import RunView
+from server.storage.rows import RunView
 from server.wake import Wake
 
 

@@ -133,10 +133,8 @@ class Database:
         return await self._quick(self._inline if inline else None, self._sync_sessions, read)
 
     async def quick_rows(self, read: Callable[[Connection], T]) -> T:
-        """As quick_read, with a Core connection for prebuilt statements whose rows are enough
-        (every request's token, a run's GET, a woken waiter's run): a Session and the ORM's
-        entities cost more than the SQL, 335 against 130 us of CPU for a token and a run
-        (bench/db_reads.py)."""
+        """As quick_read, with a Core connection: for prebuilt statements whose rows are enough
+        (server/storage/rows.py), without a Session and the ORM's entities."""
         inline = self._inline_engine.connect if self._inline_engine is not None else None
         return await self._quick(inline, self.sync_engine.connect, read)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, TypeAlias, cast
+from typing import Any, cast
 
-from sqlalchemy import Delete, Row, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Delete, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.sql.dml import Insert
 
 from server.storage.dialects import insert_for, per_dialect
@@ -46,10 +46,7 @@ TOUCH_STORE = {
 }
 
 
-# A record read as a row, for the reads that only answer with it (a GET, a run-sync's OUTPUT): the
-# same attributes as a KeyValueRecord, without the ORM building an entity (Database.quick_rows).
-RecordRow: TypeAlias = Row[Any]
-RecordView: TypeAlias = "KeyValueRecord | RecordRow"
+# A record as a row (server/storage/rows.py): a GET's, a woken run-sync's OUTPUT.
 RECORD_ROW: Select[Any] = select(*_RECORDS.columns).where(
     _RECORDS.c.store_id == bindparam("store_id"), _RECORDS.c.key == bindparam("key")
 )
@@ -57,13 +54,6 @@ RECORD_ROW: Select[Any] = select(*_RECORDS.columns).where(
 RECORD_ROWS: Select[Any] = select(*_RECORDS.columns).where(
     _RECORDS.c.key == bindparam("key"), _RECORDS.c.store_id.in_(bindparam("store_ids", expanding=True))
 )
-# A store's id, by id or by name, and only the user's.
-STORE_ID = {
-    column: select(_STORES.c.id).where(
-        _STORES.c[column] == bindparam("ref"), _STORES.c.user_id == bindparam("owner")
-    )
-    for column in ("id", "name")
-}
 
 
 def upsert_record(

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Delete,
-    Row,
     Select,
     Table,
     Update,
@@ -46,11 +45,7 @@ ACTIVE = (RunStatus.RUNNING, RunStatus.TIMING_OUT, RunStatus.ABORTING)
 
 GET_RUN: Select[Run] = select(Run).where(Run.id == bindparam("run_id"))
 
-# A run read as a row of its table, for the reads that only show it (a GET, a woken waiter's run):
-# the same attributes as a Run, without the ORM building an entity, which cost more than the SELECT
-# (bench/db_reads.py). Executed on Database.quick_rows.
-RunRow: TypeAlias = Row[Any]
-RunView: TypeAlias = "Run | RunRow"  # what shows or waits on a run takes: the entity or its row
+# A run as a row (server/storage/rows.py): a GET's, a woken waiter's.
 RUN_ROW_OF_USER: Select[Any] = select(*RUNS.columns).where(
     RUNS.c.id == bindparam("run_id"), RUNS.c.user_id == bindparam("owner")
 )
