@@ -15,11 +15,10 @@ from server.storage.models import (
     Dataset,
     KeyValueStore,
     QueueRequest,
-    RequestQueue,
     Task,
     User,
 )
-from server.storage.rows import RunView
+from server.storage.rows import QueueView, RunView
 
 _STAT_ZEROES = ("inputBodyLen", "migrationCount", "rebootCount", "restartCount", "resurrectCount")
 
@@ -161,7 +160,7 @@ def dataset_json(dataset: Dataset, user: User, api_base_url: str) -> dict[str, A
     }
 
 
-def request_queue_json(queue: RequestQueue, user: User, api_base_url: str) -> dict[str, Any]:
+def request_queue_json(queue: QueueView, user: User, api_base_url: str) -> dict[str, Any]:
     return {
         "id": queue.id,
         "name": queue.name,

@@ -14,7 +14,8 @@ from server.responses import data_response
 from server.services import queue_locks as svc
 from server.shapes import head_item_json
 from server.storage.ids import iso
-from server.storage.models import RequestQueue, User
+from server.storage.models import User
+from server.storage.rows import QueueView
 
 HEAD_DEFAULT, HEAD_MAX = 100, 1000
 LOCK_DEFAULT, LOCK_MAX = 25, 25  # Apify's limit for head/lock
@@ -29,7 +30,7 @@ def _head_json(head: svc.Head, limit: int) -> dict[str, Any]:
     }
 
 
-async def head_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def head_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """GET head: the first pending requests nobody holds a lock on, forefront ones first."""
     key = qp.client_key(request.query_params)
     limit = qp.limit(request.query_params, HEAD_DEFAULT, HEAD_MAX)
@@ -38,7 +39,7 @@ async def head_for(request: Request, state: AppState, user: User, queue: Request
     return data_response(_head_json(head, limit))
 
 
-async def lock_head_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def lock_head_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """POST head/lock: 201 with the requests locked, each with its lockExpiresAt."""
     params = request.query_params
     key, secs = qp.client_key(params), qp.lock_secs(params)
@@ -51,7 +52,7 @@ async def lock_head_for(request: Request, state: AppState, user: User, queue: Re
     return data_response(data, 201)
 
 
-async def prolong_lock_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def prolong_lock_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     params = request.query_params
     request_id, key, secs = qp.request_id(request), qp.client_key(params), qp.lock_secs(params)
     front = qp.forefront(params)
@@ -61,7 +62,7 @@ async def prolong_lock_for(request: Request, state: AppState, user: User, queue:
     return data_response({"lockExpiresAt": iso(expires)})
 
 
-async def delete_lock_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def delete_lock_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     params = request.query_params
     request_id, key, front = qp.request_id(request), qp.client_key(params), qp.forefront(params)
     await state.db.quick_write(
@@ -70,7 +71,7 @@ async def delete_lock_for(request: Request, state: AppState, user: User, queue: 
     return Response(status_code=204)
 
 
-async def unlock_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def unlock_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """POST requests/unlock: every lock the clientKey holds on the queue."""
     key = qp.client_key(request.query_params)
     count = await state.db.quick_write(lambda session: svc.unlock_all(session, queue.id, key))

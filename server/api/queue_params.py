@@ -8,17 +8,18 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.auth import read_as_caller
+from server.api.auth import rows_as_caller
 from server.api.params import parse_bool, parse_number
 from server.errors import InvalidInput, NotFound
 from server.lifespan import AppState, state_of
-from server.services.resolve import request_queue_sync
-from server.storage.models import RequestQueue, User
+from server.services.resolve import request_queue_row
+from server.storage.models import User
+from server.storage.rows import QueueView
 
 MAX_CLIENT_KEY_CHARS = 32
 MAX_LOCK_SECS = 24 * 3600
 
-QueueEndpoint = Callable[[Request, AppState, User, RequestQueue], Awaitable[Response]]
+QueueEndpoint = Callable[[Request, AppState, User, QueueView], Awaitable[Response]]
 
 
 def client_key(params: QueryParams) -> str | None:
@@ -65,8 +66,8 @@ def by_path(endpoint: QueueEndpoint) -> Callable[[Request], Awaitable[Response]]
 
     async def handler(request: Request) -> Response:
         ref = request.path_params["queueId"]
-        user, queue = await read_as_caller(
-            request, lambda session, user: request_queue_sync(session, user, ref)
+        user, queue = await rows_as_caller(
+            request, lambda connection, user: request_queue_row(connection, user, ref)
         )
         return await endpoint(request, state_of(request), user, queue)
 

@@ -29,6 +29,7 @@ from server.shapes import queue_request_json, request_queue_json
 from server.storage.ids import utcnow
 from server.storage.models import RequestQueue, User
 from server.storage.request_queues import delete_queue_stmts, list_requests_stmt
+from server.storage.rows import QueueView
 
 LIST_DEFAULT, LIST_MAX = 100, 10_000
 
@@ -43,11 +44,11 @@ QUEUES = StorageKind(RequestQueue, "Request queue", "request-queues", _shape, li
 list_, get_or_create, update_for = QUEUES.list_, QUEUES.get_or_create, QUEUES.update_for
 
 
-async def get_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def get_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     return data_response(request_queue_json(queue, user, state.settings.api_base_url))
 
 
-async def delete_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def delete_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """DELETE: the queue and all its requests, 204."""
     # In a writer thread: every request of the queue goes (Database.quick_write).
     await state.db.quick_write(
@@ -66,7 +67,7 @@ def _cursor(raw: str | None) -> str | None:
         raise InvalidInput("Parameter 'cursor' is not valid.") from None
 
 
-async def list_requests_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def list_requests_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """GET requests: by id, `limit` at a time, after `exclusiveStartId` (or `cursor`)."""
     params = request.query_params
     qp.client_key(params)
@@ -88,7 +89,7 @@ async def list_requests_for(request: Request, state: AppState, user: User, queue
     return data_response(data)
 
 
-async def add_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def add_request_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """POST requests: 201 {requestId, wasAlreadyPresent, wasAlreadyHandled}."""
     key, front = qp.client_key(request.query_params), qp.forefront(request.query_params)
     draft = check_draft(await read_json(request, state.settings.max_body_bytes))
@@ -100,7 +101,7 @@ async def add_request_for(request: Request, state: AppState, user: User, queue: 
     return data_response(added, 201)
 
 
-async def batch_add_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def batch_add_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """POST requests/batch: up to 25, all or nothing (nothing is left unprocessed here)."""
     key, front = qp.client_key(request.query_params), qp.forefront(request.query_params)
     batch = check_batch(await read_json(request, state.settings.max_body_bytes))
@@ -112,7 +113,7 @@ async def batch_add_for(request: Request, state: AppState, user: User, queue: Re
     return data_response({"processedRequests": added, "unprocessedRequests": []}, 201)
 
 
-async def batch_delete_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def batch_delete_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """DELETE requests/batch: by id or uniqueKey; one not in the queue counts as deleted."""
     key = qp.client_key(request.query_params)
     batch = check_batch(await read_json(request, state.settings.max_body_bytes))
@@ -126,13 +127,13 @@ async def batch_delete_for(request: Request, state: AppState, user: User, queue:
     return data_response({"processedRequests": processed, "unprocessedRequests": []})
 
 
-async def get_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def get_request_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     request_id = qp.request_id(request)
     row = await state.db.quick_read(lambda session: svc.get_request(session, queue.id, request_id))
     return data_response(queue_request_json(row))
 
 
-async def update_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def update_request_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     """PUT requests/:id: the whole request; handledAt set marks it handled."""
     request_id = qp.request_id(request)
     key, front = qp.client_key(request.query_params), qp.forefront(request.query_params)
@@ -148,7 +149,7 @@ async def update_request_for(request: Request, state: AppState, user: User, queu
     return data_response(registration)
 
 
-async def delete_request_for(request: Request, state: AppState, user: User, queue: RequestQueue) -> Response:
+async def delete_request_for(request: Request, state: AppState, user: User, queue: QueueView) -> Response:
     request_id = qp.request_id(request)
     key = qp.client_key(request.query_params)
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
@@ -52,7 +52,9 @@ class StorageKind(Generic[M]):
     async def get_or_create(self, request: Request) -> Response:
         return await _get_or_create(request, self)
 
-    async def update_for(self, request: Request, state: AppState, user: User, storage: M) -> Response:
+    async def update_for(
+        self, request: Request, state: AppState, user: User, storage: M | Row[Any]
+    ) -> Response:
         return await _rename(request, state, user, storage, self)
 
 
@@ -130,7 +132,7 @@ def _check_update(body: dict[str, object], what: str) -> tuple[bool, str | None]
 
 
 async def _rename(
-    request: Request, state: AppState, user: User, storage: M, kind: StorageKind[M]
+    request: Request, state: AppState, user: User, storage: M | Row[Any], kind: StorageKind[M]
 ) -> Response:
     """PUT: rename (409 if the user has another storage of that name); generalAccess is accepted."""
     body = await read_json_object(request, state.settings.max_body_bytes)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import ActorNotFound, NotFound
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
-from server.storage.rows import ActorView, RunRow, TaskView
+from server.storage.rows import ActorView, QueueView, RunRow, TaskView
 from server.storage.runs import RUN_ROW_OF_USER
 
 M = TypeVar("M", Actor, Task, KeyValueStore, Dataset, RequestQueue, Run)
@@ -128,9 +128,9 @@ def key_value_store_id(connection: Connection, user: User, ref: str) -> str:
     return str(store.id)
 
 
-def request_queue_sync(session: Session, user: User, ref: str) -> RequestQueue:
-    """A queue of the user (every request queue call: the hottest path of a crawl)."""
-    queue = _by_ref_sync(session, RequestQueue, user, ref)
+def request_queue_row(connection: Connection, user: User, ref: str) -> QueueView:
+    """A queue of the user, as a row (every request queue call: the hottest path of a crawl)."""
+    queue = _row_by_ref(connection, RequestQueue, user, ref)
     if queue is None:
         raise NotFound("Request queue was not found")
     return queue

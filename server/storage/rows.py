@@ -1,5 +1,6 @@
 """Resources read as rows of their tables, for the reads that only show or use them (every request's
-token, a GET of a run or a record, a start's task and actor, a woken waiter's run and record).
+token, a GET of a run or a record, a start's task and actor, a request queue's calls, a woken
+waiter's run and record).
 
 A Row has the same attributes as the model's entity (every column's attribute is named as the
 column), without the ORM building the entity, which costs more than the SELECT: a token and a run
@@ -13,7 +14,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Row
 
-from server.storage.models import Actor, KeyValueRecord, Run, Task
+from server.storage.models import Actor, KeyValueRecord, RequestQueue, Run, Task
 
 RunRow: TypeAlias = Row[Any]
 RunView: TypeAlias = "Run | RunRow"
@@ -21,3 +22,4 @@ RecordRow: TypeAlias = Row[Any]
 RecordView: TypeAlias = "KeyValueRecord | RecordRow"
 ActorView: TypeAlias = "Actor | Row[Any]"
 TaskView: TypeAlias = "Task | Row[Any]"
+QueueView: TypeAlias = "RequestQueue | Row[Any]"
