@@ -138,39 +138,32 @@ class Database:
         inline = self._inline_engine.connect if self._inline_engine is not None else None
         return await self._quick(inline, self.sync_engine.connect, read)
 
-    async def _quick(
-        self,
-        inline: Callable[[], AbstractContextManager[H]] | None,
-        threaded: Callable[[], AbstractContextManager[H]],
-        read: Callable[[H], T],
-    ) -> T:
-        if inline is not None:
-            try:
-                with inline() as handle:
-                    return read(handle)
-            except OperationalError as exc:
-                if not _waited_for_a_lock(exc):
-                    raise
-        return await self._readers.run(lambda: _within(threaded, read))
-
     async def quick_write(self, work: Callable[[Session], T], *, inline: bool = True) -> T:
         """work(session) as one small unit of work in a sync session, committed (rolled back on any
         error): on SQLite in this thread unless another connection holds the write lock, else in
         one of QUICK_WRITERS threads. work may run twice (the first attempt rolled back), so it
         changes nothing but the database. inline=False: always in a thread (a write whose time
         grows with the data, such as a large push of items, must not hold the loop)."""
-        if inline and self._inline_writes is not None:
+        on_loop = self._inline_writes.begin if inline and self._inline_writes is not None else None
+        return await self._quick(on_loop, self._sync_sessions.begin, work, self._writers)
+
+    async def _quick(
+        self,
+        inline: Callable[[], AbstractContextManager[H]] | None,
+        threaded: Callable[[], AbstractContextManager[H]],
+        work: Callable[[H], T],
+        threads: QuickThreads | None = None,
+    ) -> T:
+        """work(handle) with a handle from inline() on this thread; when SQLite made it wait for a
+        lock (rolled back), or without inline, with one from threaded() in one of the threads."""
+        if inline is not None:
             try:
-                with self._inline_writes.begin() as session:
-                    return work(session)
+                with inline() as handle:
+                    return work(handle)
             except OperationalError as exc:
                 if not _waited_for_a_lock(exc):
                     raise
-        return await self._writers.run(lambda: self._write(work))
-
-    def _write(self, work: Callable[[Session], T]) -> T:
-        with self._sync_sessions.begin() as session:
-            return work(session)
+        return await (threads or self._readers).run(lambda: _within(threaded, work))
 
     async def dispose(self) -> None:
         await self._readers.close()
