@@ -92,6 +92,9 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure_logging(settings: Settings) -> None:
     """Called by a composition root: warnings and errors of every library, and Greenroom's own
     lines (`greenroom.*`: the access log, runs), to stderr in the configured format."""
+    # A line shows none of them, and each costs every record a system call or a lookup: the access
+    # log makes a record a request.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     handler = _OurHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root = logging.getLogger()
