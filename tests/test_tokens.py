@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from server.console.session import csrf_token
+from server.storage.db import SyncDatabase
+from server.storage.models import User
 from tests.actors import files_actor
 from tests.conftest import Account
 from tests.stack import Stack
@@ -190,3 +193,15 @@ def test_the_console_refuses_an_expired_token(stack: Stack, api: httpx.Client) -
         _past(made["expiresAt"])
         assert console.get("/runs").headers["location"].startswith("/sign-in")
         assert console.post("/sign-in", data={"token": made["token"]}).status_code == 401
+
+
+def test_a_change_to_the_users_row_shows_at_their_next_request(
+    stack: Stack, account: Account, api: httpx.Client, db: SyncDatabase
+) -> None:
+    """The API keeps the callers' Users between requests (server/services/accounts.py): a user whose
+    row changed is seen as it is now, not as it was."""
+    before = api.get("/users/me").json()["data"]["proxy"]["password"]
+    assert api.get("/users/me").json()["data"]["proxy"]["password"] == before
+    with db.transaction() as session:
+        session.execute(update(User).where(User.id == account.user_id).values(proxy_password="changed-now"))
+    assert api.get("/users/me").json()["data"]["proxy"]["password"] == "changed-now"

@@ -51,8 +51,24 @@ def _holder(row: Sequence[Any] | None) -> Holder | None:
     if row is None:
         return None
     count = len(_USER_COLUMNS)
-    user = User(**dict(zip(_USER_COLUMNS, row[:count], strict=True)))
-    return Holder(user, *row[count:])
+    return Holder(_user(tuple(row[:count])), *row[count:])
+
+
+# The callers' Users, one per distinct row, shared by the requests of this process: making one with
+# the ORM's instrumented constructor was about 6% of the API's samples under GET (bench/profile.py
+# --kind get). Shared because nothing changes or attaches a caller's User; keyed by the whole row, so
+# a user whose row changed gets a new one at their next request.
+_USERS_KEPT = 10_000
+_users: dict[tuple[Any, ...], User] = {}
+
+
+def _user(values: tuple[Any, ...]) -> User:
+    user = _users.get(values)
+    if user is None:
+        if len(_users) >= _USERS_KEPT:
+            _users.clear()
+        user = _users[values] = User(**dict(zip(_USER_COLUMNS, values, strict=True)))
+    return user
 
 
 async def token_holder(session: AsyncSession, token: str) -> Holder | None:
