@@ -80,13 +80,20 @@ async def read_raw(request: Request, limit: int) -> bytes:
 async def read_decoded(request: Request, limit: int) -> bytes:
     """The body decoded from its Content-Encoding; the limit applies to the decoded size.
 
-    Decoded in a worker thread, with the output bounded as it grows: a 1.6 KB brotli body inflating
-    to 1 GiB took 4-6 s and 2.1 GB on the event loop before (issue 14), and every other request waited.
+    The output is bounded as it grows: a 1.6 KB brotli body inflating to 1 GiB took 4-6 s and 2.1 GB
+    on the event loop before (issue 14), and every other request waited. A small body is decoded
+    here while its output stays within HERE_BYTES; past that, or a larger body, in a worker thread.
     """
     encoding = content_encoding(request)
     raw = await read_raw(request, limit)
     if encoding in (None, "identity"):
         return raw
+    if len(raw) <= HERE_BYTES:  # a small body whose output stays small too is decoded here
+        try:
+            return decode(raw, encoding, min(limit, HERE_BYTES))
+        except RequestTooLarge:
+            if limit <= HERE_BYTES:
+                raise
     return await off_loop(decode, raw, encoding, limit)
 
 
@@ -96,17 +103,23 @@ async def check_encoded(raw: bytes, encoding: str | None, limit: int) -> None:
     Content-Encoding that no client can decode (found by schemathesis)."""
     if encoding in (None, "identity") or not raw:
         return
+    if len(raw) <= HERE_BYTES:
+        whole = _decodes(raw, encoding, min(limit, HERE_BYTES))
+        if whole or limit <= HERE_BYTES:
+            return  # checked here: all its output, or as much of it as the limit lets through
     await off_loop(_decodes, raw, encoding, limit)
 
 
-def _decodes(raw: bytes, encoding: str, limit: int) -> None:
+def _decodes(raw: bytes, encoding: str, limit: int) -> bool:
+    """400 unless the output, up to limit bytes of it, decodes; whether it all fit in limit."""
     try:
         if encoding == "br":
-            _unbrotli(raw, limit)
+            out = _unbrotli(raw, limit)
         else:
-            _inflate(raw, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS, limit)
+            out = _inflate(raw, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS, limit)
     except (zlib.error, brotli.error) as exc:
         raise InvalidRequest(f"The request body is not valid {encoding} data.") from exc
+    return len(out) <= limit
 
 
 def decode(raw: bytes, encoding: str, limit: int) -> bytes:
@@ -142,9 +155,10 @@ def _unbrotli(raw: bytes, limit: int) -> bytearray:
     return out
 
 
-# Bodies above this are parsed in a worker thread: the walk of strict_json then shares the GIL with
-# the event loop instead of holding it.
-_PARSE_IN_THREAD_BYTES = 64 * 1024
+# A body of at most this many bytes (decoded, if it was encoded) is decoded and parsed on the event
+# loop; a larger one in a worker thread (off_loop), where the work shares the GIL with the loop instead
+# of holding it. For a small body the hand-off to the thread cost more than the work.
+HERE_BYTES = 64 * 1024
 
 
 def parse_json(body: bytes, settings: Settings) -> Any:
@@ -156,9 +170,12 @@ def parse_json(body: bytes, settings: Settings) -> Any:
 
 async def parse_json_off_loop(body: bytes, settings: Settings) -> Any:
     """parse_json, in a worker thread for a large body."""
-    if len(body) > _PARSE_IN_THREAD_BYTES:
-        return await off_loop(parse_json, body, settings)
-    return parse_json(body, settings)
+    return await here_or_off_loop(len(body), parse_json, body, settings)
+
+
+async def here_or_off_loop(size: int, func: Callable[[*Ts], T], *args: *Ts) -> T:
+    """func(*args) here for a body of at most HERE_BYTES, else in a worker thread (off_loop)."""
+    return func(*args) if size <= HERE_BYTES else await off_loop(func, *args)
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from server import strict_json
 from server.api import dataset_formats as fmt
 from server.api.auth import authenticate, read_as_caller
-from server.api.body import off_loop, read_decoded
+from server.api.body import here_or_off_loop, off_loop, read_decoded
 from server.api.params import parse_bool, parse_int
 from server.api.signed_reads import readable_dataset
 from server.api.storages import StorageKind
@@ -180,15 +180,17 @@ _DUMPED_HERE = 1000
 
 
 async def _read_items(request: Request, state: AppState) -> list[str]:
-    """The pushed items, dumped as stored, at most max_push_items of them; parsed in a worker thread
-    one item at a time, so a body of a million small items is refused at the limit without holding
-    the event loop."""
+    """The pushed items, dumped as stored, at most max_push_items of them; parsed one item at a time,
+    a large body in a worker thread, so a body of a million small items is refused at the limit
+    without holding the event loop."""
     settings = state.settings
     raw = await read_decoded(request, settings.max_body_bytes)
     if not raw.strip():
         body = None
     else:
-        body = await off_loop(strict_json.loads_items, raw, settings, settings.max_push_items)
+        body = await here_or_off_loop(
+            len(raw), strict_json.loads_items, raw, settings, settings.max_push_items
+        )
     items = [body] if isinstance(body, dict) else body
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise InvalidRequest("Dataset items must be a JSON object or an array of objects.")
