@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from functools import partial
@@ -124,6 +126,7 @@ class Database:
             self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
             self._inline_write_engine = create_sync_engine(url, busy_timeout_ms=INLINE_WRITE_BUSY_TIMEOUT_MS)
             self._inline_writes = sessionmaker(self._inline_write_engine, expire_on_commit=False)
+        self._kept: tuple[int, Connection] | None = None  # (its thread, the connection): quick_rows
 
     async def quick_read(self, read: Callable[[Session], T], *, inline: bool = True) -> T:
         """read(session) in a sync session: on SQLite in this thread, else (or when SQLite makes it
@@ -135,8 +138,32 @@ class Database:
     async def quick_rows(self, read: Callable[[Connection], T]) -> T:
         """As quick_read, with a Core connection: for prebuilt statements whose rows are enough
         (server/storage/rows.py), without a Session and the ORM's entities."""
-        inline = self._inline_engine.connect if self._inline_engine is not None else None
+        inline = self._kept_connection if self._inline_engine is not None else None
         return await self._quick(inline, self.sync_engine.connect, read)
+
+    @contextmanager
+    def _kept_connection(self) -> Iterator[Connection]:
+        """The inline engine's connection, kept open between the quick_rows of the loop's thread:
+        taking one from the pool and giving it back was about a tenth of a GET's CPU
+        (bench/profile.py --kind get). Each read ends its transaction; one that failed (a lock
+        waited for, an error) closes the connection, and the next read opens another."""
+        assert self._inline_engine is not None
+        thread = threading.get_ident()
+        if self._kept is None:
+            self._kept = (thread, self._inline_engine.connect())
+        owner, connection = self._kept
+        if owner != thread:  # another loop's thread (never in the API): a connection of its own
+            with self._inline_engine.connect() as own:
+                yield own
+            return
+        try:
+            yield connection
+        except BaseException:
+            self._kept = None
+            with contextlib.suppress(Exception):
+                connection.close()
+            raise
+        connection.rollback()
 
     async def quick_write(self, work: Callable[[Session], T], *, inline: bool = True) -> T:
         """work(session) as one small unit of work in a sync session, committed (rolled back on any
@@ -166,6 +193,9 @@ class Database:
         return await (threads or self._readers).run(lambda: _within(threaded, work))
 
     async def dispose(self) -> None:
+        if self._kept is not None:
+            self._kept[1].close()
+            self._kept = None
         await self._readers.close()
         await self._writers.close()
         await self.engine.dispose()
