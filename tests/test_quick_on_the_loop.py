@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Connection, text
@@ -41,7 +42,33 @@ def _names(db: Database, how: str, threads: list[int]) -> Awaitable[list[str]]:
     return db.quick_read(read) if how == "quick_read" else db.quick_rows(read)
 
 
+T = TypeVar("T")
 QUICK = pytest.mark.parametrize("how", ["quick_read", "quick_rows"])
+
+
+async def _waited_for(db: Database, call: Awaitable[T], release: Callable[[], None], held_s: float) -> T:
+    """call's outcome, awaited while another connection holds the database until release() after
+    held_s: it waited for the holder, and the loop kept ticking meanwhile (db disposed after)."""
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.005)
+
+    ticker = asyncio.create_task(tick())
+    threading.Timer(held_s, release).start()
+    started = time.monotonic()
+    try:
+        outcome = await call
+    finally:
+        ticker.cancel()
+        await db.dispose()
+    assert time.monotonic() - started >= held_s * 0.9  # it did wait for the holder
+    # The loop was free meanwhile: no gap between its ticks near the wait's length.
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 20 and max(gaps) < held_s / 2, (len(ticks), max(gaps))
+    return outcome
 
 
 @QUICK
@@ -75,27 +102,8 @@ def test_a_read_that_must_wait_for_a_lock_waits_in_a_thread_and_the_loop_goes_on
 
     async def scenario() -> None:
         threads: list[int] = []
-        ticks: list[float] = []
-
-        async def tick() -> None:
-            while True:
-                ticks.append(time.monotonic())
-                await asyncio.sleep(0.005)
-
-        ticker = asyncio.create_task(tick())
-        threading.Timer(held_s, holder.close).start()
-        started = time.monotonic()
-        try:
-            names = await _names(db, how, threads)
-        finally:
-            ticker.cancel()
-            await db.dispose()
+        names = await _waited_for(db, _names(db, how, threads), holder.close, held_s)
         assert names == ["first", "second"]
-        assert time.monotonic() - started >= held_s * 0.9  # it did wait for the holder
-        # The loop was free while the read waited: no gap between its ticks near the wait's length.
-        assert len(ticks) > 20, f"the loop ticked {len(ticks)} times while the read waited {held_s} s"
-        gaps = [b - a for a, b in itertools.pairwise(ticks)]
-        assert max(gaps) < held_s / 2, max(gaps)
         # Tried on the loop's thread first (given up after INLINE_BUSY_TIMEOUT_MS), then a reader's.
         assert threads[-1] != threading.get_ident()
 
@@ -152,24 +160,7 @@ def test_a_write_that_must_wait_for_the_lock_is_rolled_back_and_done_once_in_a_t
 
     async def scenario() -> None:
         threads: list[int] = []
-        ticks: list[float] = []
-
-        async def tick() -> None:
-            while True:
-                ticks.append(time.monotonic())
-                await asyncio.sleep(0.005)
-
-        ticker = asyncio.create_task(tick())
-        threading.Timer(held_s, commit).start()
-        started = time.monotonic()
-        try:
-            await db.quick_write(_add(threads, "api"))
-        finally:
-            ticker.cancel()
-            await db.dispose()
-        assert time.monotonic() - started >= held_s * 0.9  # it did wait for the holder
-        gaps = [b - a for a, b in itertools.pairwise(ticks)]
-        assert len(ticks) > 20 and max(gaps) < held_s / 2, (len(ticks), max(gaps))
+        await _waited_for(db, db.quick_write(_add(threads, "api")), commit, held_s)
         # Tried on the loop's thread (refused the lock at once), then done again in a writer's.
         assert len(threads) == 2
         assert threads[0] == threading.get_ident() != threads[1]
