@@ -58,13 +58,14 @@ async def _caller(request: Request, session: AsyncSession | None) -> tuple[User,
 
 async def read_as_caller(request: Request, read: Callable[[Session, User], T]) -> tuple[User, T]:
     """authenticate, then read(session, user), in one quick read: one thread hop instead of two (a
-    start's task and actor, a storage). The token is checked first: a bad one is 401 whatever the
-    read would have said, and the read's own error comes once the caller is noted."""
+    dataset or a key-value store). The token is checked first: a bad one is 401 whatever the read
+    would have said, and the read's own error comes once the caller is noted."""
     return await _as_caller(request, state_of(request).db.quick_read, read)
 
 
 async def rows_as_caller(request: Request, read: Callable[[Connection, User], T]) -> tuple[User, T]:
-    """read_as_caller with a Core connection (Database.quick_rows): a GET of a run."""
+    """read_as_caller with a Core connection (Database.quick_rows), for reads whose rows are enough
+    (server/storage/rows.py): a run's GET, a start's task and actor, a queue, a record."""
     return await _as_caller(request, state_of(request).db.quick_rows, read)
 
 
