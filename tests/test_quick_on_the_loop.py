@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
@@ -184,3 +185,28 @@ def test_a_write_not_inline_goes_to_a_thread(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert _names_in(path) == ["first", "large"]
+
+
+def test_the_loops_kept_connection_sees_each_commit_and_outlives_a_failed_read(tmp_path: Path) -> None:
+    """quick_rows on SQLite keeps the loop thread's connection between reads: each read still sees
+    what others committed since (no snapshot is held over), and a read that failed leaves the next
+    one a working connection."""
+    path = tmp_path / "kept.db"
+
+    async def scenario() -> None:
+        db = _database(path)
+        threads: list[int] = []
+        try:
+            assert await _names(db, "quick_rows", threads) == ["first"]
+            for name in ("second", "third"):  # each read after a commit elsewhere sees it
+                with sqlite3.connect(path) as other:
+                    other.execute("INSERT INTO things (name) VALUES (?)", (name,))
+                assert (await _names(db, "quick_rows", threads))[-1] == name
+            with pytest.raises(OperationalError, match="no such column"):
+                await db.quick_rows(lambda connection: connection.execute(text("SELECT missing FROM things")))
+            assert await _names(db, "quick_rows", threads) == ["first", "second", "third"]
+        finally:
+            await db.dispose()
+        assert set(threads) == {threading.get_ident()}
+
+    asyncio.run(scenario())
