@@ -1,8 +1,8 @@
-"""Database.quick_read, quick_rows and quick_write on SQLite work on the event loop's own thread, and
-never hold the loop up when SQLite makes them wait: a connection holding the database in exclusive
-locking mode (as one would during crash recovery) sends a read to a reader thread, and one holding
-the write lock (a worker's transaction) sends a write to a writer thread, whose attempt on the loop
-was rolled back; the loop goes on meanwhile."""
+"""Database.quick_read, quick_rows, quick_write and quick_core_write on SQLite work on the event
+loop's own thread, and never hold the loop up when SQLite makes them wait: a connection holding the
+database in exclusive locking mode (as one would during crash recovery) sends a read to a reader
+thread, and one holding the write lock (a worker's transaction) sends a write to a writer thread,
+whose attempt on the loop was rolled back; the loop goes on meanwhile."""
 
 from __future__ import annotations
 
@@ -111,16 +111,22 @@ def test_a_read_that_must_wait_for_a_lock_waits_in_a_thread_and_the_loop_goes_on
     asyncio.run(scenario())
 
 
-def _add(threads: list[int], name: str) -> Callable[[Session], int]:
-    """A unit of work that reads, then writes: the write lock is first asked for at its INSERT."""
+def _add(db: Database, how: str, threads: list[int], name: str, *, inline: bool = True) -> Awaitable[int]:
+    """A unit of work that reads, then writes (the write lock is first asked for at its INSERT), by
+    db.quick_write (a session) or db.quick_core_write (a connection)."""
 
-    def work(session: Session) -> int:
+    def work(handle: Session | Connection) -> int:
         threads.append(threading.get_ident())
-        count = session.execute(text("SELECT count(*) FROM things")).scalar_one()
-        session.execute(text("INSERT INTO things (name) VALUES (:name)"), {"name": name})
+        count = handle.execute(text("SELECT count(*) FROM things")).scalar_one()
+        handle.execute(text("INSERT INTO things (name) VALUES (:name)"), {"name": name})
         return int(count)
 
-    return work
+    if how == "quick_write":
+        return db.quick_write(work, inline=inline)
+    return db.quick_core_write(work, inline=inline)
+
+
+WRITES = pytest.mark.parametrize("how", ["quick_write", "quick_core_write"])
 
 
 def _names_in(path: Path) -> list[str]:
@@ -128,14 +134,15 @@ def _names_in(path: Path) -> list[str]:
         return [row[0] for row in other.execute("SELECT name FROM things ORDER BY id")]
 
 
-def test_a_quick_write_on_sqlite_stays_on_the_loops_thread_and_commits(tmp_path: Path) -> None:
+@WRITES
+def test_a_quick_write_on_sqlite_stays_on_the_loops_thread_and_commits(tmp_path: Path, how: str) -> None:
     path = tmp_path / "write.db"
 
     async def scenario() -> None:
         db = _database(path)
         threads: list[int] = []
         try:
-            assert await db.quick_write(_add(threads, "second")) == 1
+            assert await _add(db, how, threads, "second") == 1
         finally:
             await db.dispose()
         assert threads == [threading.get_ident()]
@@ -144,8 +151,9 @@ def test_a_quick_write_on_sqlite_stays_on_the_loops_thread_and_commits(tmp_path:
     assert _names_in(path) == ["first", "second"]  # committed, seen by another connection
 
 
+@WRITES
 def test_a_write_that_must_wait_for_the_lock_is_rolled_back_and_done_once_in_a_thread(
-    tmp_path: Path,
+    tmp_path: Path, how: str
 ) -> None:
     path = tmp_path / "busy.db"
     db = _database(path)
@@ -161,7 +169,7 @@ def test_a_write_that_must_wait_for_the_lock_is_rolled_back_and_done_once_in_a_t
 
     async def scenario() -> None:
         threads: list[int] = []
-        await _waited_for(db, db.quick_write(_add(threads, "api")), commit, held_s)
+        await _waited_for(db, _add(db, how, threads, "api"), commit, held_s)
         # Tried on the loop's thread (refused the lock at once), then done again in a writer's.
         assert len(threads) == 2
         assert threads[0] == threading.get_ident() != threads[1]
@@ -171,14 +179,15 @@ def test_a_write_that_must_wait_for_the_lock_is_rolled_back_and_done_once_in_a_t
     assert _names_in(path) == ["first", "worker", "api"]
 
 
-def test_a_write_not_inline_goes_to_a_thread(tmp_path: Path) -> None:
+@WRITES
+def test_a_write_not_inline_goes_to_a_thread(tmp_path: Path, how: str) -> None:
     path = tmp_path / "large.db"
 
     async def scenario() -> None:
         db = _database(path)
         threads: list[int] = []
         try:
-            await db.quick_write(_add(threads, "large"), inline=False)
+            await _add(db, how, threads, "large", inline=False)
         finally:
             await db.dispose()
         assert len(threads) == 1 and threads[0] != threading.get_ident()

@@ -210,9 +210,9 @@ async def put_record(request: Request) -> Response:
     await check_encoded(value, encoding, state.settings.max_record_bytes)
     store_ref, dialect = request.path_params["storeId"], state.db.dialect
     stored_encoding = None if encoding == "identity" else encoding
-    store_id = await state.db.quick_write(
-        lambda session: put_record_in(
-            session, dialect, user, store_ref, key, value, media_type, stored_encoding
+    store_id = await state.db.quick_core_write(
+        lambda connection: put_record_in(
+            connection, dialect, user, store_ref, key, value, media_type, stored_encoding
         ),
         inline=len(value) <= INLINE_WRITE_MAX_BYTES,
     )

@@ -174,6 +174,13 @@ class Database:
         on_loop = self._inline_writes.begin if inline and self._inline_writes is not None else None
         return await self._quick(on_loop, self._sync_sessions.begin, work, self._writers)
 
+    async def quick_core_write(self, work: Callable[[Connection], T], *, inline: bool = True) -> T:
+        """As quick_write, with a Core connection in a transaction: for a unit of work of prebuilt
+        statements only (a record's put), without a Session's begin, flush and commit around them."""
+        engine = self._inline_write_engine
+        on_loop = engine.begin if inline and engine is not None else None
+        return await self._quick(on_loop, self.sync_engine.begin, work, self._writers)
+
     async def _quick(
         self,
         inline: Callable[[], AbstractContextManager[H]] | None,
