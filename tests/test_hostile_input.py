@@ -5,10 +5,13 @@ nothing (the Batch of tests/test_bad_input.py checks both)."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import zlib
 
 import brotli
 import httpx
+import pytest
 
 from tests import test_bad_input
 from tests.test_bad_input import INVALID, JSON_HEADERS, TOO_LARGE, UNKNOWN, Batch
@@ -242,3 +245,19 @@ def test_nul_in_validate_inputs_build_is_400(batch, things) -> None:
     url = f"/acts/{things['actor']}/validate-input"
     batch.expect("POST", url, 400, INVALID, params={"build": "a\x00b"}, json={"a": 1})
     batch.done()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate"])
+def test_a_record_cut_short_is_400_and_the_stored_one_is_kept(api, things, encoding: str) -> None:
+    """An encoded record whose stream stops before its end decoded without an error, and was stored
+    and served back as it came: no client can decode it."""
+    url = f"/key-value-stores/{things['store']}/records/CUT"
+    value = b"".join(b"line %d\n" % i for i in range(2000))
+    compress = {"gzip": gzip.compress, "br": brotli.compress, "deflate": zlib.compress}[encoding]
+    whole = compress(value)
+    headers = {"Content-Encoding": encoding, "Content-Type": "text/plain"}
+    assert api.put(url, content=whole, headers=headers).status_code == 201
+    cut = api.put(url, content=whole[: len(whole) // 2], headers=headers)
+    assert cut.status_code == 400, cut.text
+    assert cut.json()["error"]["type"] == "invalid-request"
+    assert api.get(url).content == value

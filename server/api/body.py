@@ -112,47 +112,51 @@ async def check_encoded(raw: bytes, encoding: str | None, limit: int) -> None:
 
 def _decodes(raw: bytes, encoding: str, limit: int) -> bool:
     """400 unless the output, up to limit bytes of it, decodes; whether it all fit in limit."""
-    try:
-        if encoding == "br":
-            out = _unbrotli(raw, limit)
-        else:
-            out = _inflate(raw, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS, limit)
-    except (zlib.error, brotli.error) as exc:
-        raise InvalidRequest(f"The request body is not valid {encoding} data.") from exc
-    return len(out) <= limit
+    return len(_decoded(raw, encoding, limit)) <= limit
 
 
 def decode(raw: bytes, encoding: str, limit: int) -> bytes:
     """`raw` decoded; 413 as soon as the output passes `limit`, before inflating any further."""
-    try:
-        if encoding == "br":
-            out = _unbrotli(raw, limit)
-        else:
-            out = _inflate(raw, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS, limit)
-    except (zlib.error, brotli.error) as exc:
-        raise InvalidRequest(f"The request body is not valid {encoding} data.") from exc
+    out = _decoded(raw, encoding, limit)
     if len(out) > limit:
         raise RequestTooLarge(limit)
     return bytes(out)
 
 
-def _inflate(raw: bytes, wbits: int, limit: int) -> bytearray:
+def _decoded(raw: bytes, encoding: str, limit: int) -> bytearray:
+    """Up to limit + 1 bytes of raw's output; 400 when raw is not `encoding` data, or when it stops
+    before its stream's end (cut short: no error from the decoder, and a client could not read it)."""
+    if not raw:
+        return bytearray()
+    try:
+        if encoding == "br":
+            out, ended = _unbrotli(raw, limit)
+        else:
+            out, ended = _inflate(raw, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS, limit)
+    except (zlib.error, brotli.error) as exc:
+        raise InvalidRequest(f"The request body is not valid {encoding} data.") from exc
+    if len(out) <= limit and not ended:
+        raise InvalidRequest(f"The request body is not valid {encoding} data: it stops before its end.")
+    return out
+
+
+def _inflate(raw: bytes, wbits: int, limit: int) -> tuple[bytearray, bool]:
     # max_length bounds each call's output; the input not yet used waits in unconsumed_tail.
     d = zlib.decompressobj(wbits)
     out = bytearray(d.decompress(raw, limit + 1))
     while d.unconsumed_tail and len(out) <= limit:
         out += d.decompress(d.unconsumed_tail, limit + 1 - len(out))
-    return out
+    return out, d.eof
 
 
-def _unbrotli(raw: bytes, limit: int) -> bytearray:
+def _unbrotli(raw: bytes, limit: int) -> tuple[bytearray, bool]:
     # brotli >= 1.1: output_buffer_limit bounds each call's output; the rest comes from further
     # calls with no input until the decompressor can accept more data.
     d = brotli.Decompressor()
     out = bytearray(d.process(raw, output_buffer_limit=limit + 1))
     while len(out) <= limit and not d.can_accept_more_data():
         out += d.process(b"", output_buffer_limit=limit + 1 - len(out))
-    return out
+    return out, d.is_finished()
 
 
 # A body of at most this many bytes (decoded, if it was encoded) is decoded and parsed on the event
