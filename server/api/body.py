@@ -88,26 +88,33 @@ async def read_decoded(request: Request, limit: int) -> bytes:
     raw = await read_raw(request, limit)
     if encoding in (None, "identity"):
         return raw
-    if len(raw) <= HERE_BYTES:  # a small body whose output stays small too is decoded here
-        try:
-            return decode(raw, encoding, min(limit, HERE_BYTES))
-        except RequestTooLarge:
-            if limit <= HERE_BYTES:
-                raise
-    return await off_loop(decode, raw, encoding, limit)
+    out = _decoded_here(raw, encoding, limit)
+    if out is None:
+        return await off_loop(decode, raw, encoding, limit)
+    if len(out) > limit:
+        raise RequestTooLarge(limit)
+    return bytes(out)
 
 
 async def check_encoded(raw: bytes, encoding: str | None, limit: int) -> None:
-    """400 unless `raw` starts as valid `encoding` data (up to `limit` bytes of output are decoded,
-    then thrown away): for bodies stored encoded, so that garbage is not served back with a
-    Content-Encoding that no client can decode (found by schemathesis)."""
+    """400 unless `raw` is valid `encoding` data (up to `limit` bytes of output are decoded, then
+    thrown away; a stream that ends within them must end whole): for bodies stored encoded, so that
+    garbage is not served back with a Content-Encoding that no client can decode (schemathesis)."""
     if encoding in (None, "identity") or not raw:
         return
-    if len(raw) <= HERE_BYTES:
-        whole = _decodes(raw, encoding, min(limit, HERE_BYTES))
-        if whole or limit <= HERE_BYTES:
-            return  # checked here: all its output, or as much of it as the limit lets through
-    await off_loop(_decodes, raw, encoding, limit)
+    if _decoded_here(raw, encoding, limit) is None:
+        await off_loop(_decodes, raw, encoding, limit)
+
+
+def _decoded_here(raw: bytes, encoding: str, limit: int) -> bytearray | None:
+    """raw's output (up to limit + 1 bytes), decoded on the event loop when that is cheap: a body of
+    at most HERE_BYTES whose output stays within HERE_BYTES (or within a smaller limit, which then
+    has the last word). None: decode it in a worker thread."""
+    if len(raw) > HERE_BYTES:
+        return None
+    bound = min(limit, HERE_BYTES)
+    out = _decoded(raw, encoding, bound)
+    return out if len(out) <= bound or limit <= HERE_BYTES else None
 
 
 def _decodes(raw: bytes, encoding: str, limit: int) -> bool:
