@@ -230,6 +230,9 @@ class Settings:
     # Modules (or packages: every module under them) whose functions PYTHON_CALLABLE versions may
     # name: trusted code installed with the workers, run outside the sandbox. Empty: none.
     callable_modules: tuple[str, ...] = ()
+    # How many runs one callable's process serves, one after another, for the same user and callable
+    # before a new process takes over (worker/runners/standby.py); 1: a new process for every run.
+    callable_process_runs: int = 100
     # Seals secret env vars at rest (server/secrets.py): 32+ random bytes, base64. Empty: secret
     # env vars cannot be stored (`greenroom dev` makes one in <data dir>/secrets-key).
     secrets_key: str = ""
@@ -423,6 +426,7 @@ class Settings:
                 get("SANDBOX_READ_ONLY_PATHS", ",".join(d.sandbox_read_only_paths))
             ),
             callable_modules=_paths(get("CALLABLE_MODULES", "")),
+            callable_process_runs=int(get("CALLABLE_PROCESS_RUNS", str(d.callable_process_runs))),
             secrets_key=_secrets_key(get("SECRETS_KEY", d.secrets_key)),
             run_pids_max=int(get("RUN_PIDS_MAX", str(d.run_pids_max))),
             run_cpu_shares=int(get("RUN_CPU_SHARES", str(d.run_cpu_shares))),
@@ -516,6 +520,7 @@ class Settings:
             "GREENROOM_SANDBOX_LOCK_DIR": str(self.sandbox_lock_dir),
             "GREENROOM_SANDBOX_READ_ONLY_PATHS": ",".join(self.sandbox_read_only_paths),
             "GREENROOM_CALLABLE_MODULES": ",".join(self.callable_modules),
+            "GREENROOM_CALLABLE_PROCESS_RUNS": str(self.callable_process_runs),
             "GREENROOM_SECRETS_KEY": self.secrets_key,
             "GREENROOM_RUN_PIDS_MAX": str(self.run_pids_max),
             "GREENROOM_RUN_CPU_SHARES": str(self.run_cpu_shares),

@@ -60,12 +60,15 @@ async def async_echo(context: ActorContext) -> None:
 
 
 def own_group(context: ActorContext) -> None:
-    """OUTPUT = its pid, its parent's, and its memory cgroup (v1's memory hierarchy, or v2's)."""
+    """OUTPUT = its pid, its parent's, and its memory cgroup (v1's memory hierarchy, or v2's); with
+    input.exit, it then exits (its process does not stay for another run)."""
     lines = Path("/proc/self/cgroup").read_text().splitlines()
     groups = dict(line.split(":", 2)[1:] for line in lines)
     memory = [path for controllers, path in groups.items() if "memory" in controllers.split(",")]
     group = memory[0] if memory else groups.get("")
     context.set_value("OUTPUT", {"pid": os.getpid(), "ppid": os.getppid(), "group": group})
+    if (context.input or {}).get("exit"):
+        raise SystemExit(0)
 
 
 def write_pid_then_sleep(context: ActorContext) -> None:
@@ -299,3 +302,36 @@ def print_sockets(context: ActorContext) -> None:
             continue
         if link.startswith("socket:"):
             print(link, flush=True)
+
+
+# What runs of `remember` in this process were given (a process that stays keeps its module's state).
+_remembered: list[str] = []
+
+
+def remember(context: ActorContext) -> None:
+    """Keeps input.secret in this process's memory; OUTPUT = what this process holds, and its pid."""
+    secret = (context.input or {}).get("secret")
+    if secret:
+        _remembered.append(secret)
+    context.log.info("remembering %s", secret)
+    context.set_value("OUTPUT", {"pid": os.getpid(), "held": list(_remembered)})
+
+
+def leave_behind(context: ActorContext) -> None:
+    """Leaves input.what going after it returns: a child process or a thread sleeping an hour, or
+    asks to exit (sys.exit(0)). OUTPUT = its pid and the child's, first."""
+    import sys
+    import threading
+
+    what = (context.input or {}).get("what", "nothing")
+    child = None
+    if what == "process":
+        child = os.fork()
+        if child == 0:
+            time.sleep(3600)
+            os._exit(0)
+    elif what == "thread":
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+    context.set_value("OUTPUT", {"pid": os.getpid(), "child": child})
+    if what == "exit":
+        sys.exit(0)

@@ -153,12 +153,13 @@ def _groups_parent() -> Path:
 
 def test_an_actor_runs_in_a_group_of_its_own_which_goes_with_the_run(api: httpx.Client) -> None:
     """The actor starts in a standby the worker made before the run, already in its own group; the
-    group is removed after the run, and the worker's next standby waits in a new one."""
+    group is removed after its process ended (here: it exits, so it does not stay for another run),
+    and the worker's next standby waits in a new one."""
     mechanism = _mechanism()
     if not mechanism.startswith("cgroup"):
         pytest.skip(f"no writable memory cgroup here ({mechanism})")
     actor = _create(api, callable_actor("tidy", "own_group"))
-    first, second = (api.post(f"/acts/{actor['id']}/run-sync").json() for _ in range(2))
+    first, second = (api.post(f"/acts/{actor['id']}/run-sync", json={"exit": True}).json() for _ in range(2))
     parent = _groups_parent()
     for seen in (first, second):
         name = PurePosixPath(seen["group"]).name

@@ -50,6 +50,7 @@ def test_every_setting_survives_the_trip_to_a_child_process() -> None:
         memory_limit="poll",
         sandbox="auto",
         callable_modules=("acme.actors", "tools"),
+        callable_process_runs=7,
         secrets_key="Z3JlZW5yb29tIHRlc3Qgc2V0dGluZ3Mga2V5LCAzMisgYnl0ZXM=",
         sandbox_uids=range(70000, 70010),
         sandbox_lock_dir=Path("/var/lock/gr"),

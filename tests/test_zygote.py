@@ -82,6 +82,7 @@ def test_a_standby_cannot_reach_the_zygote(
     it becomes) must not hold that socket."""
     made = _zygote_ends(monkeypatch)
     zygote = Zygote(serve_callables)
+    (zygotes_end,) = made  # the standby's own orders socket comes next
     try:
         standby = Standby(worker_settings, zygote)
         spec = run_spec(source={"sourceType": "PYTHON_CALLABLE", "callable": "tests.actors:print_sockets"})
@@ -90,7 +91,6 @@ def test_a_standby_cannot_reach_the_zygote(
         standby.close()
     finally:
         zygote.close()
-    (zygotes_end,) = made
     assert zygotes_end in in_zygote
     assert zygotes_end not in held  # a callable runs in the standby's own process
 
@@ -102,6 +102,7 @@ def test_a_programs_standby_cannot_reach_the_fresh_zygote(
     waiting for its order nor the program it execs holds it."""
     made = _zygote_ends(monkeypatch)
     zygote = Zygote(None)
+    (zygotes_end,) = made
     try:
         standby = Standby(worker_settings, zygote)
         # The clone's child closes the socket first thing, as the zygote answers with its pid.
@@ -114,7 +115,6 @@ def test_a_programs_standby_cannot_reach_the_fresh_zygote(
         standby.close()
     finally:
         zygote.close()
-    (zygotes_end,) = made
     assert zygotes_end in in_zygote
     assert zygotes_end not in waiting
     assert zygotes_end not in held

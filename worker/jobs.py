@@ -107,7 +107,7 @@ def _spawn(
         if not ctx.settings.allows_callable(spec.source["callable"]):  # a row from before the setting
             raise PermissionError(f"{spec.source['callable']} is not in GREENROOM_CALLABLE_MODULES")
         load_callable(spec)  # an import error fails the run here, in the worker's own words
-        child = standby.start(spec)
+        child = standby.start(spec, stay_for=_callable_key(spec))
         standbys().preload(spec.source["callable"].partition(":")[0])  # for the runs to come
         return child
     return spawn_process(
@@ -253,11 +253,11 @@ def _attempt(
     settings = ctx.settings
     memory_mbytes = int(spec.options["memoryMbytes"])
     try:
-        standby = standbys().take(kind_of(spec))
+        standby = _standby(spec, memory_mbytes)
         limit = standby.limit
         readiness = None
+        child = None
         try:
-            limit.apply(memory_mbytes * 1024 * 1024)
             # An Actor Standby run: its web server on a port of the standby range, probed until ready.
             web_port = standby_port(settings) if _serves_standby(spec) else None
             child = _spawn(ctx, spec, standby, events, run_log, abort, web_port)
@@ -287,7 +287,7 @@ def _attempt(
         finally:
             if readiness is not None:
                 readiness.stop()
-            standbys().retire(standby)
+            standbys().retire(standby, child)
     except Exception as exc:  # the actor could not even start: the run fails, the worker goes on
         run_log.line("[greenroom] The actor could not be started:\n" + traceback.format_exc())
         run_log.flush()
@@ -295,6 +295,29 @@ def _attempt(
     if outcome.out_of_memory:
         return outcome, f"The Actor ran out of memory (limit {memory_mbytes} MB)", True
     return outcome, None, True
+
+
+def _callable_key(spec: RunSpec) -> tuple[str, str]:
+    """Which runs may share a callable's process: the same user's, of the same callable."""
+    return spec.user_id, spec.source["callable"]
+
+
+def _standby(spec: RunSpec, memory_mbytes: int) -> Standby:
+    """The attempt's standby, under the run's memory cap: a callable's process that stayed after a
+    run of the same key if there is one and the cap is no lower than its last run's (below what the
+    process holds, a cgroup would reclaim or kill), else a new one."""
+    kind = kind_of(spec)
+    cap = memory_mbytes * 1024 * 1024
+    standby = standbys().take(kind, _callable_key(spec) if kind == "callable" else None)
+    if standby.stayed and cap < standby.limit.limit_bytes:
+        standby.close()
+        standby = standbys().take(kind)
+    try:
+        standby.limit.apply(cap)
+    except BaseException:
+        standby.close()
+        raise
+    return standby
 
 
 def _serves_standby(spec: RunSpec) -> bool:

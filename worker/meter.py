@@ -46,19 +46,25 @@ def _pss_bytes(pid: int) -> int:
     return 0
 
 
+def cpu_of(pid: int) -> float:
+    """The CPU seconds a process and its waited-for children have used (0.0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: the fields 14-17 of proc(5), counted after the ")".
+    return sum(int(value) for value in stat[11:15]) * _TICK_S
+
+
 def tree_usage(root: int, *, memory: bool) -> TreeUsage:
     """CPU time (and, if `memory`, Pss) of a process and its descendants, read from /proc."""
-    cpu_ticks = memory_bytes = 0
+    cpu_s = 0.0
+    memory_bytes = 0
     for pid in _tree(root):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        # utime, stime, cutime, cstime: the fields 14-17 of proc(5), counted after the ")".
-        cpu_ticks += sum(int(value) for value in stat[11:15])
+        cpu_s += cpu_of(pid)
         if memory:
             memory_bytes += _pss_bytes(pid)
-    return TreeUsage(memory_bytes=memory_bytes, cpu_s=cpu_ticks * _TICK_S)
+    return TreeUsage(memory_bytes=memory_bytes, cpu_s=cpu_s)
 
 
 @dataclass

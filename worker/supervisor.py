@@ -10,6 +10,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import IO, Protocol
 from worker.logs import LogWriter, pump
 from worker.meter import Meter, tree_usage
 from worker.runners.base import RunOutcome
+from worker.runners.standby_child import ENDED
 from worker.sandbox.memory import MemoryLimit
 
 logger = logging.getLogger(__name__)
@@ -27,11 +29,18 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Child:
     """A started actor process: its pid (also its process group id) and its merged stdout/stderr;
-    `sandboxed`: the pid is the sandbox's bwrap, and the actor runs inside (worker/sandbox/jail.py)."""
+    `sandboxed`: the pid is the sandbox's bwrap, and the actor runs inside (worker/sandbox/jail.py).
+
+    A callable's process that may stay for another run reports its run's end on `ends`
+    (worker/runners/standby_child.py ENDED) instead of exiting; supervise() then sets `stayed`.
+    `cpu_before_s`: the CPU it had used before this run (its earlier runs')."""
 
     pid: int
     output: IO[bytes]
     sandboxed: bool = False
+    ends: socket.socket | None = None
+    cpu_before_s: float = 0.0
+    stayed: bool = False
 
 
 def kill_group(pgid: int, sig: signal.Signals) -> None:
@@ -155,7 +164,8 @@ def supervise(
     next_sample = started + limit.sample_interval_s
     stop_at: float | None = None
     ready: list[int] = []
-    watched = [pidfd, *(s.fileno() for s in (abort, stop, reboot) if s is not None)]
+    watched = [pidfd, *(s.fileno() for s in (child.ends, abort, stop, reboot) if s is not None)]
+    ended: tuple[int, float, int] | None = None  # ENDED: the report of a run whose process stayed
     try:
         while True:
             if stop is not None and (stop_at is None or stop.fileno() in ready):
@@ -171,6 +181,11 @@ def supervise(
             ready, _, _ = select.select(watched, [], [], max(0.0, wake - now))
             if pidfd in ready:
                 break
+            if child.ends is not None and child.ends.fileno() in ready:
+                ended = _ended(child.ends)
+                if ended is not None:
+                    break
+                watched.remove(child.ends.fileno())  # it is exiting: the pidfd says when
             if abort is not None and abort.fileno() in ready:
                 aborted = True
                 graceful = abort is not None and abort.graceful()
@@ -203,7 +218,7 @@ def supervise(
                 break
             if now >= next_sample:
                 next_sample = now + limit.sample_interval_s
-                if _sample(child.pid, limit, meter):
+                if _sample(child, limit, meter):
                     out_of_memory = True
                     log.line(_oom_line(limit))
                     # The whole group goes, as cgroup v2's memory.oom.group does it.
@@ -214,23 +229,28 @@ def supervise(
                         on_sample()
                     except Exception:  # live stats are a nicety: the actor goes on regardless
                         logger.warning("on_sample failed for pid %s", child.pid, exc_info=True)
-        _, status, usage = os.wait4(child.pid, 0)
+        if ended is None:
+            _, status, usage = os.wait4(child.pid, 0)
     finally:
         os.close(pidfd)
-    # Whatever the actor left behind in its group goes with it.
-    kill_group(child.pid, signal.SIGKILL)
+    if ended is not None and _alone(child.pid, limit):
+        child.stayed = True
+        code, cpu_s, maxrss_bytes = ended
+    else:
+        # Whatever the actor left behind in its group goes with it (and a process that stayed but
+        # is not alone in its groups goes with what it left).
+        kill_group(child.pid, signal.SIGKILL)
+        if ended is not None:
+            _, status, usage = os.wait4(child.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        cpu_s, maxrss_bytes = usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
     reader.join(timeout=5)
     if not out_of_memory and limit.exceeded(meter.memory_current):  # the kernel killed it meanwhile
         out_of_memory = True
         log.line(_oom_line(limit))
     log.flush()
-    code = os.waitstatus_to_exitcode(status)
     exit_code = code if code >= 0 else 128 - code
-    meter.end_attempt(
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_bytes=limit.peak_bytes(),
-        maxrss_bytes=usage.ru_maxrss * 1024,
-    )
+    meter.end_attempt(cpu_s=cpu_s, peak_bytes=limit.peak_bytes(), maxrss_bytes=maxrss_bytes)
     return RunOutcome(
         exit_code=exit_code,
         timed_out=timed_out,
@@ -242,11 +262,31 @@ def supervise(
     )
 
 
-def _sample(pid: int, limit: MemoryLimit, meter: Meter) -> bool:
+def _alone(pid: int, limit: MemoryLimit) -> bool:
+    """Whether the actor's process is all that is left of its run: in its memory group, else in its
+    process group (read from /proc)."""
+    pids = limit.pids()
+    return (pids if pids is not None else list(_group_members(pid))) == [pid]
+
+
+def _ended(ends: socket.socket) -> tuple[int, float, int] | None:
+    """A stayed process's report of its run's end (exit code, CPU seconds, peak resident bytes);
+    None if it is exiting instead."""
+    try:
+        report = ends.recv(ENDED.size, socket.MSG_WAITALL)
+    except OSError:
+        return None
+    if len(report) != ENDED.size:
+        return None
+    code, cpu_s, peak = ENDED.unpack(report)
+    return int(code), float(cpu_s), int(peak)
+
+
+def _sample(child: Child, limit: MemoryLimit, meter: Meter) -> bool:
     """Measure the actor once; True if it is over its memory limit."""
     current = limit.current_bytes()
-    usage = tree_usage(pid, memory=current is None)
-    meter.sample(usage.memory_bytes if current is None else current, usage.cpu_s)
+    usage = tree_usage(child.pid, memory=current is None)
+    meter.sample(usage.memory_bytes if current is None else current, usage.cpu_s - child.cpu_before_s)
     return limit.exceeded(meter.memory_current)
 
 

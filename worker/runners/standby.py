@@ -20,14 +20,17 @@ import logging
 import os
 import pickle
 import signal
+import socket
+from collections.abc import Hashable
 from typing import Literal
 
 from server.settings import Settings
 from server.storage.fork_gate import FORK_GATE
 from worker.context import get_context
+from worker.meter import cpu_of
 from worker.runners.base import RunSpec
 from worker.runners.inprocess import call_in_child
-from worker.runners.standby_child import Exec, serve
+from worker.runners.standby_child import Exec, send_order, serve
 from worker.runners.zygote import Zygote, ZygoteGone
 from worker.runners.zygote import available as zygote_available
 from worker.sandbox import Sandbox, Slot, probe
@@ -63,6 +66,9 @@ class Standby:
     Make it in a thread that outlives it: the child dies with the thread that forked it, or that
     made the `zygote` that forks it (PR_SET_PDEATHSIG follows the thread, not the process). The
     worker's main thread makes them.
+
+    A callable's standby may stay after its run (start()'s `stay_for`), with its process and its
+    groups, for the next run of the same key: Standbys keeps one.
     """
 
     def __init__(self, settings: Settings, zygote: Zygote | None = None) -> None:
@@ -78,19 +84,24 @@ class Standby:
         except BaseException:  # every uid taken: the groups go
             self._release()
             raise
-        orders_read, self._orders = os.pipe()
+        self._runs_max = settings.callable_process_runs
+        self.runs = 0
+        self.key: Hashable | None = None  # what runs it may serve after the one it serves now
+        self.stayed = False  # its last run ended without it: it waits for the next order
+        self._channel, orders = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._status, status_write = os.pipe()  # close-on-exec: EOF in here once the order is under way
         output_read, output_write = os.pipe()
-        theirs = (orders_read, status_write, output_write)
+        theirs = (orders.detach(), status_write, output_write)
         joins = [*self.limit.procs, *self.tasks.procs]
         try:
             if zygote is not None:
                 pid = zygote.fork(joins, theirs)
             else:
-                pid = _fork(joins, theirs, (self._orders, self._status, output_read))
+                pid = _fork(joins, theirs, (self._channel.fileno(), self._status, output_read))
         except OSError:  # EAGAIN, ENOMEM, the zygote gone: nothing is left behind
-            for fd in (*theirs, self._orders, self._status, output_read):
+            for fd in (*theirs, self._status, output_read):
                 os.close(fd)
+            self._channel.close()
             self._release()
             raise
         for fd in theirs:
@@ -103,14 +114,22 @@ class Standby:
         """Still waiting (WNOWAIT: an ended child is left for close() to reap)."""
         return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
 
-    def start(self, order: Order) -> Child:
+    def start(self, order: Order, stay_for: Hashable | None = None) -> Child:
         """Hand the child its order; once the program is exec'd (or the callable is under way), the
-        child to supervise. Raises what exec raised (OSError) when the program cannot start."""
+        child to supervise. Raises what exec raised (OSError) when the program cannot start.
+        `stay_for`: a callable's process may stay after this run for another of that key (until
+        GREENROOM_CALLABLE_PROCESS_RUNS), reporting the run's end on Child.ends."""
+        stay = stay_for is not None and self.runs + 1 < self._runs_max
+        self.key, self.runs = (stay_for if stay else None), self.runs + 1
+        if self.stayed:
+            return self._start_again(order, stay)
         try:
-            with os.fdopen(self._orders, "wb") as orders:
-                pickle.dump(order, orders)
-        except BrokenPipeError as exc:  # the child is gone (it could not enter its group)
+            send_order(self._channel, order, stay, [])
+        except OSError as exc:  # the child is gone (it could not enter its group)
             raise RuntimeError(f"the actor's process (pid {self.pid}) ended before its start") from exc
+        finally:
+            if not stay:
+                self._channel.close()
         with os.fdopen(self._status, "rb") as status:
             report = status.read()
         if report:
@@ -119,20 +138,46 @@ class Standby:
             self._started = True  # and ended
             raise pickle.loads(report)
         self._started = True
-        return Child(pid=self.pid, output=self._output, sandboxed=isinstance(order, Exec) and order.sandboxed)
+        sandboxed = isinstance(order, Exec) and order.sandboxed
+        return Child(pid=self.pid, output=self._output, sandboxed=sandboxed, ends=self._ends(stay))
+
+    def _start_again(self, order: Order, stay: bool) -> Child:
+        """The next run of a process that stayed: its output pipe goes with the order."""
+        self.stayed = False
+        self.limit.reset_peak()
+        output_read, output_write = os.pipe()
+        try:
+            send_order(self._channel, order, stay, [output_write])
+        except OSError as exc:
+            os.close(output_read)
+            raise RuntimeError(f"the actor's process (pid {self.pid}) ended before its start") from exc
+        finally:
+            os.close(output_write)
+            if not stay:
+                self._channel.close()
+        output = os.fdopen(output_read, "rb")
+        return Child(pid=self.pid, output=output, ends=self._ends(stay), cpu_before_s=cpu_of(self.pid))
+
+    def _ends(self, stay: bool) -> socket.socket | None:
+        return self._channel if stay else None
+
+    def stays(self, child: Child) -> bool:
+        """After its run: whether the process stayed, whole, for another (see supervise)."""
+        self.stayed = child.stayed and self.key is not None and not self.limit.exceeded(0)
+        return self.stayed
 
     def close(self) -> None:
-        """After the run (or instead of one): a child that got no order is stopped; the group goes."""
+        """After the run (or instead of one): a child that got no order, or that stayed, is stopped;
+        the group goes."""
+        self._channel.close()
         if not self._started:
-            with contextlib.suppress(OSError):
-                os.close(self._orders)
-            with contextlib.suppress(OSError):
-                os.close(self._status)
+            os.close(self._status)
+        if not self._started or self.stayed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self._output.close()
-            self._started = True
+            self._started, self.stayed = True, False
         self._release()
 
     def _release(self) -> None:
@@ -168,12 +213,21 @@ class Standbys:
     worker: one in a test's burst would be left behind), and taken by the next attempt of that kind.
     A standby whose actor ended is retired: its groups and sandbox identity go between jobs too, after
     the run ended (removing the groups took about 1 ms of every run's path). Once enabled, each kind's
-    zygote forks them."""
+    zygote forks them.
+
+    A callable's process may stay after its run, with its groups, for the next run of the same user's
+    same callable (GREENROOM_CALLABLE_PROCESS_RUNS), as a Celery pool process serves task after task:
+    its fork, its groups' making and removal and its exit were most of a no-op callable run's cost to
+    the pool (bench/profile.py --kind callable). One is kept, the last to stay; a run of another key
+    takes a new standby. Never across users: a process holds what its runs left in memory.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._kinds: tuple[Kind, ...] = ("program", "callable") if settings.callable_modules else ("program",)
         self._ready: dict[Kind, Standby] = {}
+        # A callable's process that stayed after its run, for the next of the same user's callable.
+        self._warm: Standby | None = None
         self._retired: list[Standby] = []
         self._enabled = False
         self._swept = False
@@ -216,7 +270,15 @@ class Standbys:
         if zygote is not None:
             zygote.close()
 
-    def take(self, kind: Kind) -> Standby:
+    def take(self, kind: Kind, key: Hashable | None = None) -> Standby:
+        """A standby for the next attempt of `kind`: the process that stayed after a run of `key`
+        (a callable's: worker/jobs.py), else a new one."""
+        warm = self._warm
+        if key is not None and warm is not None and warm.key == key:
+            self._warm = None
+            if warm.alive():
+                return warm
+            warm.close()
         ready = self._ready.pop(kind, None)
         if ready is not None and ready.alive():
             return ready
@@ -224,8 +286,15 @@ class Standbys:
             ready.close()
         return self._make(kind)
 
-    def retire(self, standby: Standby) -> None:
-        """After its attempt: closed at the next refill (at once in a worker that never refills)."""
+    def retire(self, standby: Standby, child: Child | None = None) -> None:
+        """After its attempt (`child`: the actor it ran): kept for the next run of its key if its
+        process stayed (replacing the one kept before), else closed at the next refill (at once in a
+        worker that never refills)."""
+        if self._enabled and child is not None and standby.stays(child):
+            before, self._warm = self._warm, standby
+            if before is None:
+                return
+            standby = before
         if self._enabled:
             self._retired.append(standby)
         else:
@@ -258,6 +327,9 @@ class Standbys:
 
     def close(self) -> None:
         self._close_retired()
+        if self._warm is not None:
+            self._warm.close()
+            self._warm = None
         ready, self._ready = self._ready, {}
         for standby in ready.values():
             standby.close()

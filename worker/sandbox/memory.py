@@ -72,6 +72,13 @@ class MemoryLimit:
         """Memory in use now, or None: the supervisor then measures the process tree itself."""
         return None
 
+    def pids(self) -> list[int] | None:
+        """The processes in the group now, or None without a group."""
+        return None
+
+    def reset_peak(self) -> None:
+        """Start peak_bytes() over, for the next run of a process that stayed in the group."""
+
     def peak_bytes(self) -> int | None:
         return None
 
@@ -144,6 +151,9 @@ class _CgroupLimit(MemoryLimit):
     def current_bytes(self) -> int | None:
         return _read_int(self.directory / self._current_file)
 
+    def pids(self) -> list[int] | None:
+        return _pids(self.directory)
+
     def peak_bytes(self) -> int | None:
         return _read_int(self.directory / self._peak_file) if self._peak_file else None
 
@@ -178,7 +188,8 @@ def _pids(directory: Path) -> list[int]:
 class CgroupV2Limit(_CgroupLimit):
     mechanism = "cgroup-v2"
     _current_file = "memory.current"
-    _peak_file = "memory.peak"  # Linux 5.19+; without it, the sampled peak is used
+    _peak_file = "memory.peak"  # Linux 5.19+; without it, the sampled peak is used. Never reset
+    # here (reset_peak): a process that stayed reports its group's peak since it was made.
 
     _unlimited = "max"
 
@@ -199,6 +210,10 @@ class CgroupV1Limit(_CgroupLimit):
     _peak_file = "memory.max_usage_in_bytes"
 
     _unlimited = "-1"
+
+    def reset_peak(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.directory / self._peak_file).write_text("0")
 
     def _configure(self, limit: str) -> None:
         (self.directory / "memory.limit_in_bytes").write_text(limit)
