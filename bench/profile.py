@@ -2,7 +2,7 @@
 
     .venv/bin/pip install py-spy
     .venv/bin/python bench/profile.py [--kind callable|process|puts|get] [--seconds 20] [--clients 50]
-        [--workers 2] [--out /tmp/greenroom-profile] [--database-url ...] [--redis-url ...]
+        [--workers 2] [--wall] [--out /tmp/greenroom-profile] [--database-url ...] [--redis-url ...]
 
 Starts a Greenroom (an API and a pool of --workers), loads it with --clients run-sync clients of a
 no-op task (--kind puts: --clients clients putting small records; --kind get: Debian's wrk getting
@@ -10,7 +10,8 @@ one run; as `make bench`'s rows), and meanwhile records the API and the pool (it
 actors they fork) with `py-spy record --gil --format raw` for --seconds. Prints the heaviest frames
 of each, in percent of its samples, by own time and by time including callees; the raw files
 (flamegraph.pl's input) stay in --out. The profile names candidates; a change is then measured
-with bench/cost.py.
+with bench/cost.py. `--wall` samples every thread, waiting or not (`py-spy record --idle`): with
+`--clients 1`, where a run-sync's time goes rather than its CPU.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=20, help="sampled for (20)")
     parser.add_argument("--clients", type=int, default=50, help="run-sync clients (50)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
+    parser.add_argument("--wall", action="store_true", help="every thread, idle too: time, not CPU")
     parser.add_argument("--top", type=int, default=25, help="frames printed per process and view (25)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/greenroom-profile"))
     add_database_url(parser)
@@ -48,9 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+def _record(pid: int, seconds: int, out: Path, wall: bool) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    command = [py_spy, "record", "--gil", "--subprocesses", "--rate", "200", "--duration", str(seconds)]
+    command = [py_spy, "record", "--idle" if wall else "--gil", "--subprocesses", "--rate", "200"]
+    command += ["--duration", str(seconds)]
     command += ["--format", "raw", "--output", str(out), "--pid", str(pid)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         loader.start()
         processes = {"api": api.pid, "pool": pool.pid}
         recorders = {
-            name: _record(pid, args.seconds, args.out / f"{name}.raw") for name, pid in processes.items()
+            name: _record(pid, args.seconds, args.out / f"{name}.raw", args.wall) for name, pid in processes.items()
         }
         for recorder in recorders.values():
             recorder.wait()
