@@ -144,18 +144,23 @@ def running(settings: Settings, workers: int = 2) -> Iterator[Stack]:
 
 
 @contextmanager
-def worker_here(settings: Settings, token: str, restore: Settings) -> Iterator[httpx.Client]:
-    """An API process on `settings` and no worker process: the test runs the jobs itself, in this
-    process, which is a worker on `settings` meanwhile (on `restore` again after). The API is not in
-    this process: a callable forked here must not copy the API's SQLite threads' locks."""
+def as_worker(settings: Settings, restore: Settings) -> Iterator[Settings]:
+    """This process as a worker on `settings` meanwhile (on `restore` again after)."""
+    worker_context.configure(settings)
     try:
-        with running(settings, workers=0) as stack:
-            worker_context.configure(settings)
-            with stack.client(token) as client:
-                yield client
+        yield settings
     finally:
         worker_context.dispose_context()
         worker_context.configure(restore)
+
+
+@contextmanager
+def worker_here(settings: Settings, token: str, restore: Settings) -> Iterator[httpx.Client]:
+    """An API process on `settings` and no worker process: the test runs the jobs itself, in this
+    process, which is a worker on `settings` meanwhile. The API is not in this process: a callable
+    forked here must not copy the API's SQLite threads' locks."""
+    with running(settings, workers=0) as stack, as_worker(settings, restore), stack.client(token) as client:
+        yield client
 
 
 def wait_until_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:

@@ -16,8 +16,7 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase
 from server.users import create_user
 from tests.actors import callable_actor, run_spec
-from tests.stack import Stack
-from worker import context as worker_context
+from tests.stack import Stack, as_worker
 from worker.logs import LogWriter
 from worker.runners.standby import Standbys
 from worker.supervisor import supervise
@@ -134,12 +133,8 @@ def two_runs_a_process(settings: Settings) -> Iterator[Settings]:
     plain = Settings(
         memory_limit="off", sandbox="off", callable_modules=("tests.actors",), callable_process_runs=2
     )
-    worker_context.configure(plain)
-    try:
+    with as_worker(plain, settings):
         yield plain
-    finally:
-        worker_context.dispose_context()
-        worker_context.configure(settings)
 
 
 def test_a_process_serves_at_most_callable_process_runs_runs(two_runs_a_process: Settings) -> None:

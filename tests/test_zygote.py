@@ -17,7 +17,7 @@ import pytest
 
 from server.settings import Settings
 from tests.actors import run_spec
-from worker import context as worker_context
+from tests.stack import as_worker
 from worker.runners.standby import Kind, Order, Standby, Standbys, serve_callables
 from worker.runners.standby_child import Exec
 from worker.runners.zygote import Zygote, available
@@ -31,13 +31,10 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 @pytest.fixture
 def worker_settings(settings: Settings) -> Iterator[Settings]:
     """This process as a worker whose standbys need no cgroup or sandbox."""
-    plain = Settings(memory_limit="off", sandbox="off", callable_modules=("tests.actors",))
-    worker_context.configure(plain)
-    try:
+    with as_worker(
+        Settings(memory_limit="off", sandbox="off", callable_modules=("tests.actors",)), settings
+    ) as plain:
         yield plain
-    finally:
-        worker_context.dispose_context()
-        worker_context.configure(settings)
 
 
 def _parent(pid: int) -> int:
@@ -226,16 +223,14 @@ def test_programs_standbys_come_from_a_fresh_zygote_and_callables_from_a_copy_of
 
 def test_a_worker_that_runs_no_callables_makes_no_copy_of_itself(settings: Settings) -> None:
     plain = Settings(memory_limit="off", sandbox="off")  # GREENROOM_CALLABLE_MODULES empty
-    worker_context.configure(plain)
-    standbys = Standbys(plain)
-    try:
-        standbys.enable()
-        assert list(standbys._zygotes) == ["program"]
-        assert list(standbys._ready) == ["program"]
-    finally:
-        standbys.close()
-        worker_context.dispose_context()
-        worker_context.configure(settings)
+    with as_worker(plain, settings):
+        standbys = Standbys(plain)
+        try:
+            standbys.enable()
+            assert list(standbys._zygotes) == ["program"]
+            assert list(standbys._ready) == ["program"]
+        finally:
+            standbys.close()
 
 
 def test_a_callable_sent_to_a_programs_standby_fails_and_says_why(worker_settings: Settings) -> None:
