@@ -99,10 +99,9 @@ def test_a_start_with_jobs_ahead_of_it_is_answered_at_once(quiet: tuple[Settings
 def test_a_stop_while_the_next_standby_is_made_stops_the_worker(
     quiet: tuple[Settings, httpx.Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGTERM while the worker makes the next run's actor process. Made on the main thread between
-    jobs, the stop was once taken for a failed fork: the worker went back to its queue, took the
-    next job and waited on until its pool killed it (19 s teardowns in the suite). Now the standbys'
-    own thread makes it (the signal is handled on the main thread, wherever it is)."""
+    """SIGTERM between jobs, while the worker makes the next run's actor process. It used to be
+    taken for a failed fork: the worker went back to its queue, took the next job and waited on
+    until its pool killed it (19 s teardowns in the suite)."""
     settings, api = quiet
     make = Standbys._make
 

@@ -8,7 +8,6 @@ import os
 import resource
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -289,37 +288,3 @@ def test_a_killed_zygote_is_replaced_and_its_standbys_are_forked_from_the_worker
         assert _runs(again, kind) == 0
     finally:
         standbys.close()
-
-
-def test_the_next_standby_is_made_on_the_standbys_thread_while_a_run_goes(
-    worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As an actor starts, refill_soon() has the standbys' own thread make the next one: it is ready
-    while the actor still runs, and the worker's thread, which supervises the run, made none. The
-    standbys' close() stops that thread and leaves no process behind."""
-    make = Standbys._make
-    made_on: list[str] = []
-
-    def recorded(self: Standbys, kind: Kind) -> Standby:
-        made_on.append(threading.current_thread().name)
-        return make(self, kind)
-
-    standbys = Standbys(worker_settings)
-    standbys.enable()
-    monkeypatch.setattr(Standbys, "_make", recorded)
-    try:
-        first = standbys.take("program")
-        child = first.start(Exec(argv=["sleep", "5"], cwd="/", env={"PATH": os.defpath}))
-        standbys.refill_soon()
-        deadline = time.monotonic() + 10
-        while "program" not in standbys._ready and time.monotonic() < deadline:
-            time.sleep(0.01)
-        running = os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
-        made = standbys._ready["program"]
-        os.kill(child.pid, signal.SIGKILL)
-        os.waitpid(child.pid, 0)
-        standbys.retire(first)
-    finally:
-        standbys.close()
-    assert running and made_on == ["standbys"]
-    assert not Path(f"/proc/{made.pid}").exists()

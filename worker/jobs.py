@@ -261,7 +261,6 @@ def _attempt(
             # An Actor Standby run: its web server on a port of the standby range, probed until ready.
             web_port = standby_port(settings) if _serves_standby(spec) else None
             child = _spawn(ctx, spec, standby, events, run_log, abort, web_port)
-            standbys().refill_soon()  # the next run's standby, made while this one goes
             if web_port is not None:
                 uid = actor_uid(child.sandboxed, standby.slot.uid if standby.slot else None)
                 readiness = Readiness(ctx.db, ctx.redis, settings, spec.run_id, web_port, uid)

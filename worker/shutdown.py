@@ -102,6 +102,7 @@ class GreenroomWorker(bookkeeping.Lean, SimpleWorker):
     # Waiting for a job with Redis away, RQ asks again after 1 s, then twice as long each time, up to
     # 60 s: a worker could sit out most of a minute after Redis came back. Every second at most.
     max_connection_wait_time = 1.0
+    _between_jobs = False  # making the next run's standby (see _shutdown)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         stop_request().request()
@@ -121,9 +122,24 @@ class GreenroomWorker(bookkeeping.Lean, SimpleWorker):
             bookkeeping.finished(self, job)
         if stop_request().requested_at is not None:
             return  # no next run: its standby would only be made to be killed (run_worker closes them)
-        # The finished actor's groups go, and what is missing is made, by the standbys' own thread
-        # while this one waits for its next job (worker/runners/standby.py).
-        standbys().refill_soon()
+        # Between jobs, off any run's path: the next run's actor process (worker/runners/standby.py).
+        self._between_jobs = True
+        try:
+            standbys().refill()
+        finally:
+            self._between_jobs = False
+
+    def _shutdown(self) -> None:
+        """RQ's answer to a stop: a busy worker stops after its job; an idle one is waiting for a job,
+        and StopRequested is raised from the signal handler to break that wait. Between jobs the
+        worker is idle to RQ, and the exception landed in the standby's making, whose error handling
+        took it for a failed fork: the worker went back to waiting for a job until its pool killed it
+        19 s later (seen in the suite's teardowns), or the fork was cut short. It stops once the
+        standby is made instead."""
+        if self._between_jobs:
+            self._stop_requested = True
+            return
+        super()._shutdown()  # type: ignore[no-untyped-call]
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         stop = stop_request()

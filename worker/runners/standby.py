@@ -21,7 +21,6 @@ import os
 import pickle
 import signal
 import socket
-import threading
 from collections.abc import Hashable
 from typing import Literal
 
@@ -210,17 +209,11 @@ def _fork(joins: list[bytes], fds: tuple[int, int, int], ours: tuple[int, int, i
 
 class Standbys:
     """This worker's standbys: at most one of each kind it runs (programs; callables too when
-    GREENROOM_CALLABLE_MODULES allows any), made by refill() once enabled (a long-lived worker: one in
-    a test's burst would be left behind), and taken by the next attempt of that kind. A standby whose
-    actor ended is retired: its groups and sandbox identity go after the run ended (removing the
-    groups took about 1 ms of every run's path). Once enabled, each kind's zygote forks them.
-
-    Once enabled, a thread of their own makes them and closes the retired ones (refill_soon(): as an
-    actor starts, and after its run), while the run goes on and while the worker waits for its next
-    job. Made on the worker's main thread between jobs, they were about a tenth of a process actor
-    run's time in the worker, on the path of the worker's next run (bench/profile.py --wall
-    --kind process --clients 1). The thread lives as long as the worker: what it forks (a standby
-    without a zygote, a new zygote) dies with the thread that forked it (PR_SET_PDEATHSIG).
+    GREENROOM_CALLABLE_MODULES allows any), made between jobs by refill() once enabled (a long-lived
+    worker: one in a test's burst would be left behind), and taken by the next attempt of that kind.
+    A standby whose actor ended is retired: its groups and sandbox identity go between jobs too, after
+    the run ended (removing the groups took about 1 ms of every run's path). Once enabled, each kind's
+    zygote forks them.
 
     A callable's process may stay after its run, with its groups, for the next run of the same user's
     same callable (GREENROOM_CALLABLE_PROCESS_RUNS), as a Celery pool process serves task after task:
@@ -243,39 +236,13 @@ class Standbys:
         # programs, a copy of the worker's for callables.
         self._zygotes: dict[Kind, Zygote] = {}
         self._zygote_failed: set[Kind] = set()
-        self._lock = threading.Lock()  # the maker's refills against the run's take() and retire()
-        self._wanted = threading.Event()
-        self._maker: threading.Thread | None = None
-        self._closing = False
 
     def enable(self) -> None:
-        """In the worker's main thread, at its start: the zygotes, the first standbys, then the thread
-        that makes the next ones."""
-        self._enabled, self._closing = True, False
+        """In the worker's main thread, at its start: the zygotes, then the first standbys."""
+        self._enabled = True
         for kind in self._kinds:
             self._start_zygote(kind)
         self.refill()
-        if self._maker is None:
-            self._maker = threading.Thread(target=self._make_when_wanted, name="standbys", daemon=True)
-            self._maker.start()
-
-    def refill_soon(self) -> None:
-        """Have the maker refill (at once, in this thread, without one)."""
-        if self._maker is None:
-            self.refill()
-        else:
-            self._wanted.set()
-
-    def _make_when_wanted(self) -> None:
-        while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            if self._closing:
-                return
-            try:
-                self.refill()
-            except Exception:  # the next run makes its own (take)
-                log.warning("could not refill the standbys", exc_info=True)
 
     def _start_zygote(self, kind: Kind) -> None:
         if kind in self._zygote_failed or not zygote_available():
@@ -290,9 +257,7 @@ class Standbys:
         """A callable's module, imported in the callables' zygote for the runs to come (see
         Zygote.preload)."""
         zygote = self._zygotes.get("callable")
-        if zygote is None or zygote.preloaded(module):
-            return
-        with self._lock:
+        if zygote is not None:
             try:
                 zygote.preload(module)
             except ZygoteGone as exc:
@@ -308,46 +273,44 @@ class Standbys:
     def take(self, kind: Kind, key: Hashable | None = None) -> Standby:
         """A standby for the next attempt of `kind`: the process that stayed after a run of `key`
         (a callable's: worker/jobs.py), else a new one."""
-        with self._lock:
-            warm = self._warm
-            if key is not None and warm is not None and warm.key == key:
-                self._warm = None
-                if warm.alive():
-                    return warm
-                warm.close()
-            ready = self._ready.pop(kind, None)
-            if ready is not None and ready.alive():
-                return ready
-            if ready is not None:
-                ready.close()
-            return self._make(kind)
+        warm = self._warm
+        if key is not None and warm is not None and warm.key == key:
+            self._warm = None
+            if warm.alive():
+                return warm
+            warm.close()
+        ready = self._ready.pop(kind, None)
+        if ready is not None and ready.alive():
+            return ready
+        if ready is not None:
+            ready.close()
+        return self._make(kind)
 
     def retire(self, standby: Standby, child: Child | None = None) -> None:
         """After its attempt (`child`: the actor it ran): kept for the next run of its key if its
         process stayed (replacing the one kept before), else closed at the next refill (at once in a
         worker that never refills)."""
-        with self._lock:
-            if self._enabled and child is not None and standby.stays(child):
-                before, self._warm = self._warm, standby
-                if before is None:
-                    return
-                standby = before
-            if self._enabled:
-                self._retired.append(standby)
+        if self._enabled and child is not None and standby.stays(child):
+            before, self._warm = self._warm, standby
+            if before is None:
                 return
-        standby.close()
+            standby = before
+        if self._enabled:
+            self._retired.append(standby)
+        else:
+            standby.close()
+
+    def _close_retired(self) -> None:
+        retired, self._retired = self._retired, []
+        for standby in retired:
+            try:
+                standby.close()
+            except Exception:  # left behind, its groups go with this worker (remove_orphan_groups)
+                log.warning("could not close a finished actor's groups", exc_info=True)
 
     def refill(self) -> None:
-        """Close the retired standbys, then make what is missing (taking the lock for the making: a
-        run's take() then waits for it, rather than make one more)."""
-        with self._lock:
-            retired, self._retired = self._retired, []
-        _close_all(retired)
-        with self._lock:
-            self._refill()
-
-    def _refill(self) -> None:
-        if not self._enabled or self._closing:
+        self._close_retired()
+        if not self._enabled:
             return
         for kind in self._kinds:
             if kind in self._ready:
@@ -363,17 +326,7 @@ class Standbys:
                 self._failed = True
 
     def close(self) -> None:
-        self._closing = True
-        if self._maker is not None:
-            self._wanted.set()
-            self._maker.join()
-            self._maker = None
-        with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        retired, self._retired = self._retired, []
-        _close_all(retired)
+        self._close_retired()
         if self._warm is not None:
             self._warm.close()
             self._warm = None
@@ -395,14 +348,6 @@ class Standbys:
             for parent in {*group_parents(standby.limit), *standby.tasks.parents}:
                 remove_orphan_groups(parent)
         return standby
-
-
-def _close_all(retired: list[Standby]) -> None:
-    for standby in retired:
-        try:
-            standby.close()
-        except Exception:  # left behind, its groups go with this worker (remove_orphan_groups)
-            log.warning("could not close a finished actor's groups", exc_info=True)
 
 
 _current: tuple[tuple[int, Settings], Standbys] | None = None

@@ -104,9 +104,6 @@ class Zygote:
         assert isinstance(reply, int)
         return reply
 
-    def preloaded(self, module: str) -> bool:
-        return module in self._imported
-
     def preload(self, module: str) -> None:
         """Import `module` in the zygote, so that the standbys forked from now on have it (a callable's
         module: the worker imported it for the run; each child would import it again). Not waited
