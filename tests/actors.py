@@ -319,12 +319,16 @@ def remember(context: ActorContext) -> None:
 
 def leave_behind(context: ActorContext) -> None:
     """Leaves input.what going after it returns: a child process or a thread sleeping an hour, or
-    asks to exit (sys.exit(0)). OUTPUT = its pid and the child's, first."""
+    asks to exit (sys.exit(0)), or ("sleep") writes its pid to PID and sleeps an hour. OUTPUT = its
+    pid and the child's, first."""
     import sys
     import threading
 
     what = (context.input or {}).get("what", "nothing")
     child = None
+    if what == "sleep":  # stopped by its timeout, which the test sets
+        context.set_value("PID", os.getpid())
+        time.sleep(3600)
     if what == "process":
         child = os.fork()
         if child == 0:

@@ -80,6 +80,25 @@ def test_a_process_that_left_something_going_does_not_stay(api: httpx.Client, wh
         assert not _alive(first["child"])
 
 
+def test_a_process_stopped_with_its_run_does_not_stay(api: httpx.Client) -> None:
+    """A run that timed out, in a process that served an earlier run: the process is killed with it,
+    and no later run is given it."""
+    actor_id = _actor(api, "leave_behind")
+    before = {_output(api, actor_id)["pid"] for _ in range(RUNS)}
+    stopped = api.post(
+        f"/acts/{actor_id}/runs", params={"timeout": 1, "waitForFinish": 60}, json={"what": "sleep"}
+    ).json()["data"]
+    assert stopped["status"] == "TIMED-OUT", stopped
+    store = stopped["defaultKeyValueStoreId"]
+    pid = api.get(f"/key-value-stores/{store}/records/PID").json()
+    assert pid in before  # it ran in a process that had stayed
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    assert pid not in {_output(api, actor_id)["pid"] for _ in range(RUNS)}
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
