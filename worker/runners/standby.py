@@ -142,8 +142,8 @@ class Standby:
         return Child(pid=self.pid, output=self._output, sandboxed=sandboxed, ends=self._ends(stay))
 
     def _start_again(self, order: Order, stay: bool) -> Child:
-        """The next run of a process that stayed: its output pipe goes with the order."""
-        self.stayed = False
+        """The next run of a process that stayed: its output pipe goes with the order. A process
+        that is gone stays `stayed`, for close() to reap."""
         self.limit.reset_peak()
         output_read, output_write = os.pipe()
         try:
@@ -155,6 +155,7 @@ class Standby:
             os.close(output_write)
             if not stay:
                 self._channel.close()
+        self.stayed = False
         output = os.fdopen(output_read, "rb")
         return Child(pid=self.pid, output=output, ends=self._ends(stay), cpu_before_s=cpu_of(self.pid))
 
