@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         loader.start()
         processes = {"api": api.pid, "pool": pool.pid}
         recorders = {
-            name: _record(pid, args.seconds, args.out / f"{name}.raw", args.wall) for name, pid in processes.items()
+            name: _record(pid, args.seconds, args.out / f"{name}.raw", args.wall)
+            for name, pid in processes.items()
         }
         for recorder in recorders.values():
             recorder.wait()

@@ -318,9 +318,9 @@ def remember(context: ActorContext) -> None:
 
 
 def leave_behind(context: ActorContext) -> None:
-    """Leaves input.what going after it returns: a child process or a thread sleeping an hour, or
-    asks to exit (sys.exit(0)), or ("sleep") writes its pid to PID and sleeps an hour. OUTPUT = its
-    pid and the child's, first."""
+    """Leaves input.what going after it returns: a child process, a daemon (a grandchild in a session
+    of its own) or a thread sleeping an hour, or asks to exit (sys.exit(0)), or ("sleep") writes its
+    pid to PID and sleeps an hour. OUTPUT = its pid and the child's (the daemon's), first."""
     import sys
     import threading
 
@@ -334,6 +334,21 @@ def leave_behind(context: ActorContext) -> None:
         if child == 0:
             time.sleep(3600)
             os._exit(0)
+    elif what == "daemon":  # a grandchild in a session of its own; its parent is waited for
+        read, write = os.pipe()
+        middle = os.fork()
+        if middle == 0:
+            os.setsid()
+            grandchild = os.fork()
+            if grandchild == 0:
+                time.sleep(3600)
+                os._exit(0)
+            os.write(write, str(grandchild).encode())
+            os._exit(0)
+        os.waitpid(middle, 0)
+        os.close(write)
+        child = int(os.read(read, 32))
+        os.close(read)
     elif what == "thread":
         threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
     context.set_value("OUTPUT", {"pid": os.getpid(), "child": child})

@@ -1,8 +1,11 @@
-"""Process checks for tests that must prove processes are gone."""
+"""Process checks for tests that must prove processes are gone, and what limits this host's runs."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+
+from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
 
 
 def alive(pid: int) -> bool:
@@ -28,3 +31,14 @@ def running_with(marker: str) -> list[int]:
         if marker.encode() in argv and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def memory_mechanism() -> str:
+    """What GREENROOM_MEMORY_LIMIT=auto picks on this host ("none" without a writable memory cgroup;
+    a suite's workers are this process's children, in its cgroup)."""
+    try:
+        limit = open_memory_limit("auto", 128, f"probe-{uuid.uuid4().hex[:8]}")
+    except MemoryLimitUnavailable:
+        return "none"
+    limit.close()
+    return limit.mechanism

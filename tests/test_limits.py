@@ -24,6 +24,7 @@ from server.settings import Settings
 from server.storage.db import SyncDatabase
 from tests.actors import callable_actor, files_actor
 from tests.conftest import Account
+from tests.procs import memory_mechanism as _mechanism
 from tests.procs import running_with
 from tests.runs_db import insert_run
 from tests.stack import free_port, worker_here
@@ -31,7 +32,7 @@ from worker import jobs
 from worker.logs import LogWriter
 from worker.main import new_worker
 from worker.runners.standby import Standbys
-from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
+from worker.sandbox.memory import open_memory_limit
 
 OOM_MESSAGE = "The Actor ran out of memory (limit 128 MB)"
 
@@ -58,16 +59,6 @@ r = urllib.request.Request(f"{b}/v2/key-value-stores/{s}/records/ESCAPEE",
                            data=json.dumps({"pid": p.pid}).encode(), method="PUT", headers=h)
 urllib.request.urlopen(r).close()
 """
-
-
-def _mechanism() -> str:
-    """What `auto` picks on this host (the stack's workers are this process's children: same cgroup)."""
-    try:
-        limit = open_memory_limit("auto", 128, f"probe-{uuid.uuid4().hex[:8]}")
-    except MemoryLimitUnavailable:
-        return "none"
-    limit.close()
-    return limit.mechanism
 
 
 def _create(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:

@@ -233,15 +233,17 @@ def supervise(
             _, status, usage = os.wait4(child.pid, 0)
     finally:
         os.close(pidfd)
-    if ended is not None and _alone(child.pid, limit):
-        child.stayed = True
+    if ended is not None:
         code, cpu_s, maxrss_bytes = ended
+        child.stayed = _alone(child.pid, limit)
+        if not child.stayed:
+            # It reported its run's end, but something of the run is left in its groups: the
+            # process goes with it, and the run's outcome is what it reported.
+            kill_group(child.pid, signal.SIGKILL)
+            os.waitpid(child.pid, 0)
     else:
-        # Whatever the actor left behind in its group goes with it (and a process that stayed but
-        # is not alone in its groups goes with what it left).
+        # Whatever the actor left behind in its group goes with it.
         kill_group(child.pid, signal.SIGKILL)
-        if ended is not None:
-            _, status, usage = os.wait4(child.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         cpu_s, maxrss_bytes = usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
     reader.join(timeout=5)
