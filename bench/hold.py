@@ -1,6 +1,7 @@
 """Held requests: one API process holding many run-sync and waitForFinish requests at once.
 
-    .venv/bin/python bench/hold.py [--run-syncs 10000] [--waits 2000] [--database-url postgresql://...]
+    .venv/bin/python bench/hold.py [--run-syncs 10000] [--waits 2000] [--profile DIR]
+        [--database-url postgresql://...]
 
 It starts its own Greenroom API (uvicorn, no workers: every run stays READY, so every request waits)
 on a private redis-server (the embedded one: CLIENT LIST then shows this API's connections only),
@@ -16,6 +17,9 @@ raises this process's open-file limit to its hard limit (the API inherits it), a
      as a burst of workers would, and measures until each held request is answered, and the API's
      CPU time meanwhile (what bounds the burst).
 
+With --profile DIR, py-spy (`pip install py-spy`) records the API during the burst only (step 4),
+and the heaviest frames are printed; the raw file stays in DIR (bench/profile.py's format).
+
 Numbers are printed, never asserted; it exits 1 if a request was not answered as expected.
 """
 
@@ -25,6 +29,9 @@ import argparse
 import asyncio
 import contextlib
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,6 +57,7 @@ from bench.common import (
     start_api,
 )
 from bench.noop import NOOP_CALLABLE
+from bench.profile import heaviest
 from bench.versus import OUT_OF_THE_WAY
 from server.embedded_redis import EmbeddedRedis
 from server.events import finished_channel
@@ -310,11 +318,14 @@ async def bench(args: argparse.Namespace, bench: Setup, redis: EmbeddedRedis, re
         )
 
         # 3. The burst: everything finishes at once.
+        spy = _spy_on(api.pid, args.profile) if args.profile else None
         cpu_before = cpu_s(api.pid)
         finished, committed = runs.finish_all(bench.redis.url, settings.redis_prefix)
         published = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*list(held.tasks)), timeout=300)
         burst_cpu_s = cpu_s(api.pid) - cpu_before
+        if spy is not None:
+            report.add("profile", _spied(spy, args.profile))
         after = [t - committed for t, _ in held.answers[early:]]
         statuses: dict[int, int] = {}
         for _, status in held.answers:
@@ -345,6 +356,28 @@ async def bench(args: argparse.Namespace, bench: Setup, redis: EmbeddedRedis, re
         db.engine.dispose()
 
 
+def _spy_on(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording `pid` (its threads holding the GIL) until _spied() stops it."""
+    out.mkdir(parents=True, exist_ok=True)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [py_spy, "record", "--gil", "--rate", "200", "--format", "raw"]
+    command += ["--output", str(out / "api-burst.raw"), "--pid", str(pid)]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached, and sampling, before the burst
+    return spy
+
+
+def _spied(spy: subprocess.Popen[bytes], out: Path, top: int = 30) -> str:
+    """Stop the recording; the heaviest frames of the burst, in percent of its samples."""
+    spy.send_signal(signal.SIGINT)  # py-spy writes its file, then exits
+    spy.wait(timeout=60)
+    own, inclusive = heaviest(out / "api-burst.raw", top)
+    lines = [f"{out / 'api-burst.raw'}", "own time:"]
+    lines += [f"  {share:5.1f}  {frame}" for frame, share in own]
+    lines += ["inclusive:"] + [f"  {share:5.1f}  {frame}" for frame, share in inclusive]
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -352,6 +385,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--run-syncs", type=int, default=10_000, help="run-sync requests to hold (10000)")
     parser.add_argument("--waits", type=int, default=2_000, help="waitForFinish requests to hold (2000)")
     parser.add_argument("--connecting", type=int, default=256, help="connections being opened at once (256)")
+    parser.add_argument("--profile", type=Path, help="py-spy the API during the burst, raw file here")
     add_database_url(parser)
     args = parser.parse_args(argv)
     if args.run_syncs < 0 or args.waits < 0 or args.run_syncs + args.waits < 1:

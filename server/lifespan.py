@@ -17,11 +17,11 @@ from server.events import RunWaiters
 from server.queue import ENQUEUERS, make_queue
 from server.quick_threads import QuickThreads
 from server.services.coalesce import Coalescer
-from server.services.reads import record_reads, run_reads
+from server.services.reads import record_reads, run_end_reads, run_reads
 from server.settings import Settings
 from server.standby.clients import StandbyClients
 from server.storage.db import Database, create_async_db_engine, create_sync_engine
-from server.storage.rows import RecordRow, RunRow
+from server.storage.rows import RecordRow, RunEnd, RunRow
 from server.sweeper.loop import SweeperThread
 
 
@@ -36,6 +36,7 @@ class AppState:
     # What woken waiters read (their runs, run-sync's records), read together: a burst of finishes
     # costs one query per batch, not one session per request (server/services/reads.py).
     runs: Coalescer[str, RunRow] = field(init=False)
+    run_ends: Coalescer[str, RunEnd] = field(init=False)  # run-sync's: status and storages only
     records: Coalescer[tuple[str, str], RecordRow] = field(init=False)
     # Work a request started and does not wait for (server/services/token_use.py), held until done.
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -44,6 +45,7 @@ class AppState:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runs", run_reads(self.db))
+        object.__setattr__(self, "run_ends", run_end_reads(self.db))
         object.__setattr__(self, "records", record_reads(self.db))
 
 

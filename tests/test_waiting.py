@@ -86,10 +86,10 @@ def test_finish_between_read_and_wait_is_not_missed(
     real_read = waiting.read_run
     reads = 0
 
-    async def read_then_finish(state: AppState, rid: str) -> Any:
+    async def read_then_finish(state: AppState, rid: str, ends_only: bool = False) -> Any:
         nonlocal reads
         reads += 1
-        run = await real_read(state, rid)
+        run = await real_read(state, rid, ends_only)
         if reads == 1:
             _finish(db, rid)
             client = redis.Redis.from_url(settings.redis_url)
@@ -122,9 +122,9 @@ def test_waiters_reread_sql_after_pubsub_connection_is_killed(
     real_read = waiting.read_run
     reads = 0
 
-    async def counting_read(state: AppState, rid: str) -> Any:
+    async def counting_read(state: AppState, rid: str, ends_only: bool = False) -> Any:
         nonlocal reads
-        run = await real_read(state, rid)
+        run = await real_read(state, rid, ends_only)
         reads += 1
         return run
 
@@ -166,9 +166,9 @@ def test_a_finish_waiter_is_not_woken_by_the_runs_start_and_a_claim_waiter_is(
     real_read = waiting.read_run
     reads: list[str] = []
 
-    async def counting_read(state: AppState, rid: str) -> Any:
+    async def counting_read(state: AppState, rid: str, ends_only: bool = False) -> Any:
         reads.append(rid)
-        return await real_read(state, rid)
+        return await real_read(state, rid, ends_only)
 
     monkeypatch.setattr(waiting, "read_run", counting_read)
 

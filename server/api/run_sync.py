@@ -41,7 +41,8 @@ def unsuccessful(state: AppState, run: RunView) -> ApiError | None:
     return None
 
 
-# What a run-sync answers once its run SUCCEEDED (a 201), from the run.
+# What a run-sync answers once its run SUCCEEDED (a 201), from the run: its id, user_id, status and
+# default storages' ids only (a RunEnd, server/storage/rows.py), nothing else of it.
 Answer = Callable[[RunView], Awaitable[Response]]
 
 
@@ -56,7 +57,7 @@ async def respond(request: Request, answer: Answer) -> Response:
     if "text/event-stream" in request.headers.get("accept", ""):
         return await run_sync_events(request, answer)
     state = state_of(request)
-    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync")
+    run = await start_and_wait(request, state.settings.run_sync_wait_s, kind="run-sync", ends_only=True)
     named = naming(state.settings, run.id)
     ended = unsuccessful(state, run)
     if ended is not None:

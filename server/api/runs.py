@@ -148,15 +148,20 @@ class _Starting:
 
 
 async def start_and_wait(
-    request: Request, wait_s: float, claim_s: float = 0.0, kind: str = "waitForFinish"
+    request: Request,
+    wait_s: float,
+    claim_s: float = 0.0,
+    kind: str = "waitForFinish",
+    *,
+    ends_only: bool = False,
 ) -> RunView:
     """Start a run and wait up to wait_s for it to finish; without that, up to claim_s for a worker
-    to take it (RUNNING)."""
+    to take it (RUNNING). `ends_only`: a run read after the wait is a RunEnd (see wait_for_finish)."""
     state = state_of(request)
     async with started(request, kind, until_claimed=wait_s <= 0 and claim_s > 0) as (start, woken, current):
         run = start.run
         if wait_s > 0:
-            waiting = wait_run(state, run.id, wait_s, woken=woken, current=current)
+            waiting = wait_run(state, run.id, wait_s, woken=woken, current=current, ends_only=ends_only)
         elif claim_s > 0 and current is not None and not start.ahead:
             waiting = wait_for_claim(state, run.id, claim_s, woken, current)
         else:

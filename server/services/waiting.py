@@ -14,9 +14,10 @@ from server.storage.rows import RunView
 from server.wake import Wake
 
 
-async def read_run(state: AppState, run_id: str) -> RunView:
-    """The run as it stands now, read with the runs of the other waiters woken with it."""
-    run = await state.runs.get(run_id)
+async def read_run(state: AppState, run_id: str, ends_only: bool = False) -> RunView:
+    """The run as it stands now, read with the runs of the other waiters woken with it; `ends_only`:
+    only its id, user, status and default storages (RunEnd)."""
+    run = await (state.run_ends if ends_only else state.runs).get(run_id)
     if run is None:  # deleted meanwhile
         raise NoResultFound(f"run {run_id} is gone")
     return run
@@ -29,16 +30,18 @@ def wait_for_finish(
     *,
     woken: Wake | None = None,
     current: RunView | None = None,
+    ends_only: bool = False,
 ) -> Awaitable[RunView]:
     """The run once terminal, or as it stands when timeout_s has passed or the server is stopping.
 
     A caller that registered itself (`woken`) before the run could finish may pass the run it
     holds as `current` instead of having it read again. Not a coroutine of its own: a frame of it
-    would keep `current` for the whole wait, which keeps it only until it waits.
+    would keep `current` for the whole wait, which keeps it only until it waits. `ends_only`: a run
+    read once woken is a RunEnd (run-sync answers from nothing else).
     """
     if woken is None:
         return _watched(state, run_id, timeout_s)
-    return _wait(state, run_id, timeout_s, woken, current)
+    return _wait(state, run_id, timeout_s, woken, current, ends_only=ends_only)
 
 
 async def _watched(state: AppState, run_id: str, timeout_s: float) -> RunView:
@@ -64,12 +67,13 @@ async def _wait(
     woken: Wake,
     run: RunView | None,
     until: Callable[[RunView], bool] | None = None,
+    ends_only: bool = False,
 ) -> RunView:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         if run is None:
-            run = await read_run(state, run_id)
+            run = await read_run(state, run_id, ends_only)
         remaining = deadline - loop.time()
         done = until(run) if until is not None else RunStatus(run.status).is_terminal
         if done or remaining <= 0 or state.waiters.draining:

@@ -17,6 +17,9 @@ from sqlalchemy import Row
 from server.storage.models import Actor, KeyValueRecord, RequestQueue, Run, Task
 
 RunRow: TypeAlias = Row[Any]
+# A run's id, user_id, status and default storages' ids only (storage/runs.py RUN_ENDS): what a
+# run-sync answers from.
+RunEnd: TypeAlias = Row[Any]
 RunView: TypeAlias = "Run | RunRow"
 RecordRow: TypeAlias = Row[Any]
 RecordView: TypeAlias = "KeyValueRecord | RecordRow"
