@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.storage.ids import hash_token, utcnow
 from server.storage.models import ApiToken, User
+from server.storage.prepared import Prepared
 
 
 class Holder(NamedTuple):
@@ -76,8 +77,17 @@ async def token_holder(session: AsyncSession, token: str) -> Holder | None:
 
 
 def token_holder_sync(session: Session | Connection, token: str) -> Holder | None:
-    """token_holder in a sync session or connection (Database.quick_rows: every request's lookup)."""
+    """token_holder in a sync session or connection (Database.quick_rows: every request's lookup;
+    on SQLite, prepared: server/storage/prepared.py)."""
+    if isinstance(session, Connection) and session.dialect.name == "sqlite":
+        global _by_token_sqlite
+        if _by_token_sqlite is None:
+            _by_token_sqlite = Prepared(_BY_TOKEN, session.dialect)
+        return _holder(_by_token_sqlite.first(session, _params(token)))
     return _holder(session.execute(_BY_TOKEN, _params(token)).one_or_none())
+
+
+_by_token_sqlite: Prepared | None = None
 
 
 async def user_of_token(session: AsyncSession, token: str) -> Holder | None:

@@ -1,0 +1,45 @@
+"""A SELECT compiled once, run on the DB-API connection underneath a SQLAlchemy one: the types'
+own bind and result processing (SQLAlchemy's), without its execution machinery.
+
+Under GET a run, the token's lookup was about 18% of the API's samples, and SQLite's own execute
+0.6% of them: the rest was SQLAlchemy's work around the statement (its compiled cache, execution
+context and result), about as much for one row as the whole request's other Python
+(bench/profile.py --kind get). For the hottest reads on SQLite, on the loop's kept connection
+(Database.quick_rows): SQLite's driver runs a SELECT outside any transaction it opens itself
+(Python's sqlite3 begins one only for a write), so the read sees every commit, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Select
+
+
+class Prepared:
+    """`statement` for one dialect with a positional paramstyle (SQLite's qmark)."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.statement = statement
+        self.sql = str(compiled)
+        names = list(compiled.positiontup or [])
+        self._binds: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, compiled.binds[name].type._cached_bind_processor(dialect)) for name in names
+        ]
+        self._results: list[Callable[[Any], Any] | None] = [
+            column.type._cached_result_processor(dialect, None) for column in statement.selected_columns
+        ]
+
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row, its values as SQLAlchemy would give them, or None."""
+        args = tuple(bind(params[name]) if bind else params[name] for name, bind in self._binds)
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        row = driver.execute(self.sql, args).fetchone()
+        if row is None:
+            return None
+        return tuple(
+            result(value) if result else value for result, value in zip(self._results, row, strict=True)
+        )
