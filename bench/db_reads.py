@@ -6,8 +6,9 @@ One indexed one-row SELECT, made --reads times one at a time and 32 at once, as 
 (SQLAlchemy's async adaptation; aiosqlite on SQLite) and on Database.quick_read (a sync session; on
 SQLite on the loop's thread, else in one of two threads); then what a GET of a run reads (the token's
 holder and the run) on quick_read as ORM entities, as the API read it before, and on
-Database.quick_rows as rows: wall time and this process's CPU per read. Numbers are printed, never
-asserted.
+Database.quick_rows as rows; then the token's read alone, by SQLAlchemy's execution and as the API
+reads it (token_holder_sync: on SQLite, prepared, server/storage/prepared.py): wall time and this
+process's CPU per read. Numbers are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if __package__ in (None, ""):  # run as `python bench/db_reads.py`: the reposito
 from bench.cli import add_database_url, command_line, table_report
 from bench.common import database, software
 from server.migrate import upgrade
-from server.services.accounts import token_holder_sync
+from server.services.accounts import _BY_TOKEN, _holder, _params, token_holder_sync
 from server.services.resolve import run_row
 from server.storage.db import Database, SyncDatabase, create_async_db_engine, create_sync_engine
 from server.storage.ids import new_id
@@ -103,6 +104,12 @@ async def _rows(url: str, reads: int) -> list[tuple[str, ...]]:
         assert holder is not None
         return run_row(connection, holder.user, run_id)
 
+    async def token_executed() -> object:
+        return await db.quick_rows(lambda c: _holder(c.execute(_BY_TOKEN, _params(token)).one_or_none()))
+
+    async def token_read() -> object:  # on SQLite, prepared (server/storage/prepared.py)
+        return await db.quick_rows(lambda connection: token_holder_sync(connection, token))
+
     async def token_and_run_entities() -> object:
         return await db.quick_read(as_entities)
 
@@ -116,6 +123,8 @@ async def _rows(url: str, reads: int) -> list[tuple[str, ...]]:
             ("quick_read", quick),
             ("token and run: quick_read, entities", token_and_run_entities),
             ("token and run: quick_rows, rows", token_and_run_rows),
+            ("token: quick_rows, SQLAlchemy's execute", token_executed),
+            ("token: quick_rows, token_holder_sync", token_read),
         ):
             for at_once in (1, 32):
                 wall, cpu = await _measure(read, reads, at_once)
