@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Row, Select, Table, bindparam, select
+from sqlalchemy import Connection, Dialect, Row, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from server.errors import ActorNotFound, NotFound
 from server.storage.models import Actor, Dataset, KeyValueStore, RequestQueue, Run, Task, User
+from server.storage.prepared import Prepared
 from server.storage.rows import ActorView, QueueView, RunRow, TaskView
 from server.storage.runs import RUN_ROW_OF_USER
 
@@ -190,10 +191,25 @@ async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
 def run_row(connection: Connection, user: User, run_id: str) -> RunRow:
     """A run of the user as a row, to show it (Database.quick_rows)."""
     found = {"run_id": run_id, "owner": user.id}
-    row = None if "\x00" in run_id else connection.execute(RUN_ROW_OF_USER, found).one_or_none()
+    if "\x00" in run_id:
+        row = None
+    elif connection.dialect.name == "sqlite":  # every GET of a run: prepared (server/storage/prepared.py)
+        row = _prepared(connection.dialect).row(connection, found)
+    else:
+        row = connection.execute(RUN_ROW_OF_USER, found).one_or_none()
     if row is None:
         raise NotFound("Actor run was not found")
-    return row
+    return cast(RunRow, row)
+
+
+_run_row_sqlite: Prepared | None = None
+
+
+def _prepared(dialect: Dialect) -> Prepared:
+    global _run_row_sqlite
+    if _run_row_sqlite is None:
+        _run_row_sqlite = Prepared(RUN_ROW_OF_USER, dialect)
+    return _run_row_sqlite
 
 
 S = TypeVar("S", Dataset, KeyValueStore)

@@ -11,6 +11,7 @@ context and result), about as much for one row as the whole request's other Pyth
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,8 @@ class Prepared:
         self._results: list[Callable[[Any], Any] | None] = [
             column.type._cached_result_processor(dialect, None) for column in statement.selected_columns
         ]
+        # A row's attributes are its columns' keys, as a Row's (a duplicate key is renamed).
+        self._row = _row_type([str(column.key) for column in statement.selected_columns])
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row, its values as SQLAlchemy would give them, or None."""
@@ -43,3 +46,14 @@ class Prepared:
         return tuple(
             result(value) if result else value for result, value in zip(self._results, row, strict=True)
         )
+
+    def row(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
+        """first(), as a row whose attributes are the columns' keys (what code that reads a Row
+        by attribute takes: a RunRow's)."""
+        values = self.first(connection, params)
+        return None if values is None else self._row._make(values)
+
+
+def _row_type(keys: list[str]) -> Any:
+    """A tuple type whose attributes are `keys` (a duplicate renamed, as namedtuple does)."""
+    return namedtuple("PreparedRow", keys, rename=True)
