@@ -33,7 +33,7 @@ def test_a_token_read_prepared_is_the_token_read(db: SyncDatabase) -> None:
         )
     found = {}
     with db.engine.connect() as connection:
-        prepared = Prepared(_BY_TOKEN, connection.dialect)
+        prepared = Prepared(_BY_TOKEN)
         for name, each in (("own", token), ("expiring", expiring), ("expired", expired), ("none", "x")):
             by_sqlalchemy = connection.execute(_BY_TOKEN, _params(each)).one_or_none()
             found[name] = prepared.first(connection, _params(each))
@@ -55,7 +55,7 @@ def test_a_run_read_prepared_is_the_run_read(db: SyncDatabase, api: httpx.Client
     params = {"run_id": run["id"], "owner": actor["userId"]}
     with db.engine.connect() as connection:
         by_sqlalchemy = connection.execute(RUN_ROW_OF_USER, params).one()
-        prepared = Prepared(RUN_ROW_OF_USER, connection.dialect)
+        prepared = Prepared(RUN_ROW_OF_USER)
         row = prepared.row(connection, params)
         missing = prepared.row(connection, {**params, "owner": "someone else"})
     assert missing is None

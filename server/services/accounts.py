@@ -41,6 +41,8 @@ _BY_TOKEN = (
     )
 )
 
+_BY_TOKEN_READ = Prepared(_BY_TOKEN)
+
 
 def _params(token: str) -> dict[str, object]:
     return {"token_hash": hash_token(token), "now": utcnow()}
@@ -79,15 +81,9 @@ async def token_holder(session: AsyncSession, token: str) -> Holder | None:
 def token_holder_sync(session: Session | Connection, token: str) -> Holder | None:
     """token_holder in a sync session or connection (Database.quick_rows: every request's lookup;
     on SQLite, prepared: server/storage/prepared.py)."""
-    if isinstance(session, Connection) and session.dialect.name == "sqlite":
-        global _by_token_sqlite
-        if _by_token_sqlite is None:
-            _by_token_sqlite = Prepared(_BY_TOKEN, session.dialect)
-        return _holder(_by_token_sqlite.first(session, _params(token)))
+    if isinstance(session, Connection):
+        return _holder(_BY_TOKEN_READ.first(session, _params(token)))
     return _holder(session.execute(_BY_TOKEN, _params(token)).one_or_none())
-
-
-_by_token_sqlite: Prepared | None = None
 
 
 async def user_of_token(session: AsyncSession, token: str) -> Holder | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Dialect, Row, Select, Table, bindparam, select
+from sqlalchemy import Connection, Row, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -191,25 +191,13 @@ async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
 def run_row(connection: Connection, user: User, run_id: str) -> RunRow:
     """A run of the user as a row, to show it (Database.quick_rows)."""
     found = {"run_id": run_id, "owner": user.id}
-    if "\x00" in run_id:
-        row = None
-    elif connection.dialect.name == "sqlite":  # every GET of a run: prepared (server/storage/prepared.py)
-        row = _prepared(connection.dialect).row(connection, found)
-    else:
-        row = connection.execute(RUN_ROW_OF_USER, found).one_or_none()
+    row = None if "\x00" in run_id else _RUN_OF_USER.row(connection, found)  # on every GET of a run
     if row is None:
         raise NotFound("Actor run was not found")
     return cast(RunRow, row)
 
 
-_run_row_sqlite: Prepared | None = None
-
-
-def _prepared(dialect: Dialect) -> Prepared:
-    global _run_row_sqlite
-    if _run_row_sqlite is None:
-        _run_row_sqlite = Prepared(RUN_ROW_OF_USER, dialect)
-    return _run_row_sqlite
+_RUN_OF_USER = Prepared(RUN_ROW_OF_USER)
 
 
 S = TypeVar("S", Dataset, KeyValueStore)

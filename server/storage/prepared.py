@@ -6,37 +6,65 @@ Under GET a run, the token's lookup was about 18% of the API's samples, and SQLi
 context and result), about as much for one row as the whole request's other Python
 (bench/profile.py --kind get). For the hottest reads on SQLite, on the loop's kept connection
 (Database.quick_rows): SQLite's driver runs a SELECT outside any transaction it opens itself
-(Python's sqlite3 begins one only for a write), so the read sees every commit, as before.
+(Python's sqlite3 begins one only for a write), so the read sees every commit, as before. On
+another database the statement is executed as usual.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Select
 
 
 class Prepared:
-    """`statement` for one dialect with a positional paramstyle (SQLite's qmark)."""
+    """`statement`, compiled at its first use on SQLite (a module may make one at import: it holds
+    no client)."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: _Compiled | None = None
+
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        """The first row's values, as SQLAlchemy gives them, or None."""
+        if connection.dialect.name != "sqlite":
+            return connection.execute(self.statement, params).one_or_none()
+        return self._on(connection.dialect).first(connection, params)
+
+    def row(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
+        """first(), as a row whose attributes are the columns' keys (what code that reads a Row
+        by attribute takes: a RunRow's)."""
+        if connection.dialect.name != "sqlite":
+            return connection.execute(self.statement, params).one_or_none()
+        compiled = self._on(connection.dialect)
+        values = compiled.first(connection, params)
+        return None if values is None else compiled.row_type._make(values)
+
+    def _on(self, dialect: Dialect) -> _Compiled:
+        if self._compiled is None:  # two threads may both compile it: the same result
+            self._compiled = _Compiled(self.statement, dialect)
+        return self._compiled
+
+
+class _Compiled:
+    """The statement for SQLite (a positional paramstyle, qmark)."""
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        self.statement = statement
         self.sql = str(compiled)
-        names = list(compiled.positiontup or [])
         self._binds: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, compiled.binds[name].type._cached_bind_processor(dialect)) for name in names
+            (name, compiled.binds[name].type._cached_bind_processor(dialect))
+            for name in compiled.positiontup or []
         ]
         self._results: list[Callable[[Any], Any] | None] = [
             column.type._cached_result_processor(dialect, None) for column in statement.selected_columns
         ]
         # A row's attributes are its columns' keys, as a Row's (a duplicate key is renamed).
-        self._row = _row_type([str(column.key) for column in statement.selected_columns])
+        self.row_type = _row_type([str(column.key) for column in statement.selected_columns])
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row, its values as SQLAlchemy would give them, or None."""
         args = tuple(bind(params[name]) if bind else params[name] for name, bind in self._binds)
         driver = connection.connection.driver_connection
         assert driver is not None
@@ -46,12 +74,6 @@ class Prepared:
         return tuple(
             result(value) if result else value for result, value in zip(self._results, row, strict=True)
         )
-
-    def row(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
-        """first(), as a row whose attributes are the columns' keys (what code that reads a Row
-        by attribute takes: a RunRow's)."""
-        values = self.first(connection, params)
-        return None if values is None else self._row._make(values)
 
 
 def _row_type(keys: list[str]) -> Any:

@@ -123,13 +123,7 @@ class Standby:
         self.key, self.runs = (stay_for if stay else None), self.runs + 1
         if self.stayed:
             return self._start_again(order, stay)
-        try:
-            send_order(self._channel, order, stay, [])
-        except OSError as exc:  # the child is gone (it could not enter its group)
-            raise RuntimeError(f"the actor's process (pid {self.pid}) ended before its start") from exc
-        finally:
-            if not stay:
-                self._channel.close()
+        self._send(order, stay, [])
         with os.fdopen(self._status, "rb") as status:
             report = status.read()
         if report:
@@ -147,17 +141,25 @@ class Standby:
         self.limit.reset_peak()
         output_read, output_write = os.pipe()
         try:
-            send_order(self._channel, order, stay, [output_write])
-        except OSError as exc:
+            self._send(order, stay, [output_write])
+        except BaseException:
             os.close(output_read)
-            raise RuntimeError(f"the actor's process (pid {self.pid}) ended before its start") from exc
+            raise
         finally:
             os.close(output_write)
-            if not stay:
-                self._channel.close()
         self.stayed = False
         output = os.fdopen(output_read, "rb")
         return Child(pid=self.pid, output=output, ends=self._ends(stay), cpu_before_s=cpu_of(self.pid))
+
+    def _send(self, order: Order, stay: bool, fds: list[int]) -> None:
+        """The order to the child; its end of the orders socket closed unless it may stay."""
+        try:
+            send_order(self._channel, order, stay, fds)
+        except OSError as exc:  # the child is gone (it could not enter its group, or it died)
+            raise RuntimeError(f"the actor's process (pid {self.pid}) ended before its start") from exc
+        finally:
+            if not stay:
+                self._channel.close()
 
     def _ends(self, stay: bool) -> socket.socket | None:
         return self._channel if stay else None
