@@ -31,6 +31,7 @@ from tests.stack import free_port, worker_here
 from worker import jobs
 from worker.logs import LogWriter
 from worker.main import new_worker
+from worker.meter import Meter
 from worker.runners.standby import Standbys
 from worker.sandbox.memory import open_memory_limit
 
@@ -282,6 +283,20 @@ def test_off_mode_only_measures(local_worker: tuple[httpx.Client, Any]) -> None:
     finished = api.get(f"/actor-runs/{run['id']}").json()["data"]
     assert finished["status"] == "SUCCEEDED"
     assert finished["stats"]["memMaxBytes"] > 200 << 20
+
+
+def test_without_a_group_a_sample_taken_while_memory_grows_does_not_hide_the_peak() -> None:
+    # Seen in CI: the off mode's run above reported 156 MB, a sample taken on its way to 256 MB,
+    # over the process's own maximum RSS.
+    meter = Meter(memory_mbytes=128)
+    meter.start_attempt()
+    meter.sample(156 << 20, 0.1)
+    meter.end_attempt(cpu_s=0.2, peak_bytes=None, maxrss_bytes=262 << 20)
+    assert meter.stats()["memMaxBytes"] == 262 << 20
+    meter.start_attempt()  # a later attempt whose tree's sum (sampled) is above its largest process
+    meter.sample(300 << 20, 0.1)
+    meter.end_attempt(cpu_s=0.2, peak_bytes=None, maxrss_bytes=100 << 20)
+    assert meter.stats()["memMaxBytes"] == 300 << 20
 
 
 @pytest.mark.parametrize("local_worker", [{"log_max_chars": 4000}], indirect=True)

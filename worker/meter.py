@@ -112,11 +112,12 @@ class Meter:
         return self._mem_current
 
     def end_attempt(self, cpu_s: float, peak_bytes: int | None, maxrss_bytes: int) -> None:
-        """An attempt's total CPU (rusage) and its peak: the cgroup's when known, else the sampled
-        one, else (a run too short to sample) the largest process's maximum RSS."""
+        """An attempt's total CPU (rusage) and its peak: the cgroup's when known, else the larger of
+        the sampled one and the largest process's maximum RSS. Both of those only bound the peak from
+        below: a sample can fall while memory still grows, and the maximum RSS misses a tree's sum."""
         self._last = None  # first: stats() meanwhile counts the attempt's CPU once, not twice
         self._cpu_s += cpu_s
-        peak = peak_bytes or self._attempt_peak or maxrss_bytes
+        peak = peak_bytes or max(self._attempt_peak, maxrss_bytes)
         self._peak = max(self._peak, peak)
         self._mem_current = 0
         self._cpu_current = 0.0
