@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from server.collector import collect_less
 from server.settings import Settings
 
 SWITCH_INTERVAL_S = 0.0005
@@ -26,6 +27,7 @@ def serve_api(settings: Settings, on_ready: Callable[[], None] | None = None) ->
     # the loop asks at every wake-up: at Python's 5 ms switch interval a request made of a dozen
     # wake-ups waited 90 ms behind one such thread (bench/hardening.py); 0.5 ms keeps it near 5.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    collect_less()
 
     app = create_app(settings)
 
