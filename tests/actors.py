@@ -317,13 +317,6 @@ def remember(context: ActorContext) -> None:
     context.set_value("OUTPUT", {"pid": os.getpid(), "held": list(_remembered)})
 
 
-def collector_pace(context: ActorContext) -> None:
-    """OUTPUT = this process's cyclic garbage collector thresholds."""
-    import gc
-
-    context.set_value("OUTPUT", {"thresholds": list(gc.get_threshold())})
-
-
 def leave_behind(context: ActorContext) -> None:
     """Leaves input.what going after it returns: a child process, a daemon (a grandchild in a session
     of its own) or a thread sleeping an hour, or asks to exit (sys.exit(0)), or ("sleep") writes its

@@ -4,7 +4,6 @@ log and CPU are its own."""
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,13 +45,6 @@ def test_a_callables_process_serves_the_next_runs_of_the_same_user(api: httpx.Cl
     actor_id = _actor(api, "remember")
     pids = {_output(api, actor_id)["pid"] for _ in range(RUNS)}
     assert len(pids) <= RUNS // 2, pids
-
-
-def test_a_callable_collects_garbage_at_pythons_pace_not_the_workers(api: httpx.Client) -> None:
-    """The workers collect less often (server/collector.py); a callable is the user's program."""
-    actor_id = _actor(api, "collector_pace")
-    for _ in range(2):  # a fresh process, then one that stayed
-        assert _output(api, actor_id)["thresholds"] == list(gc.get_threshold())
 
 
 def test_another_users_run_never_gets_a_process_that_holds_a_users_secret(

@@ -24,7 +24,6 @@ from rq import Queue
 from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
-from server.collector import collect_less
 from server.observability.logs import configure_logging
 from server.observability.metrics import configure_metrics
 from server.queue import GreenroomJob, make_queue
@@ -55,7 +54,6 @@ def run_worker(settings: Settings, *, burst: bool = False, webhooks: bool = Fals
     """webhooks: take only webhook calls (a pool runs them in processes of their own, so long runs
     never hold them up); burst: take runs, builds and webhook calls until the queues are empty."""
     configure_logging(settings)
-    collect_less()
     configure(settings)
     get_context()  # engine and imports before the first job, not during it
     connection = Redis.from_url(settings.redis_url)

@@ -95,6 +95,7 @@ def configure_logging(settings: Settings) -> None:
     # A line shows none of them, and each costs every record a system call or a lookup: the access
     # log makes a record a request.
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    logging._srcfile = None  # nor the caller's file and line, which walks the stack (logging's docs)
     handler = _OurHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root = logging.getLogger()

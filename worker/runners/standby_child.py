@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from server.collector import collect_as_python_does
-
 _PR_SET_PDEATHSIG = 1
 EXIT_CALLABLE_RAISED = 91  # the Apify SDK's exit code for "the user function threw"
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -91,7 +89,6 @@ def serve(
         if isinstance(order, Exec):
             _exec(order, status)
         os.close(status)
-        collect_as_python_does()  # the worker's pace is the worker's (server/collector.py)
         # print() and logging go to the log even if the worker had replaced sys.stdout/stderr (a
         # test runner's capture, a log redirect): they write to fds 1 and 2 from now on.
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
