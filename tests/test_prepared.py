@@ -1,21 +1,24 @@
 """A prepared read (server/storage/prepared.py) gives what SQLAlchemy's execution of the same
 statement gives: the same values, of the same types, and the same rows left out (the token's
-read and a GET's run, each on every request that makes it)."""
+read and a GET's run, each on every request that makes it). A prepared insert (a run's start)
+stores what SQLAlchemy's insert of the same row stores, in the caller's transaction."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 
 from server.services.accounts import _BY_TOKEN, _params, token_holder_sync
 from server.storage.db import SyncDatabase
-from server.storage.ids import hash_token, utcnow
-from server.storage.models import ApiToken
-from server.storage.prepared import Prepared
+from server.storage.ids import hash_token, new_id, utcnow
+from server.storage.models import ApiToken, Base
+from server.storage.prepared import Prepared, PreparedInsert
 from server.storage.runs import RUN_ROW_OF_USER
 from server.users import create_token, create_user
 from tests.actors import callable_actor
@@ -63,3 +66,68 @@ def test_a_run_read_prepared_is_the_run_read(db: SyncDatabase, api: httpx.Client
         assert getattr(row, key) == getattr(by_sqlalchemy, key), key
         assert type(getattr(row, key)) is type(getattr(by_sqlalchemy, key)), key
     assert row.status == "SUCCEEDED" and isinstance(row.options, dict) and isinstance(row.stats, dict)
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def test_a_starts_rows_inserted_prepared_are_what_sqlalchemy_inserts(
+    db: SyncDatabase, api: httpx.Client
+) -> None:
+    """A run started through the API (its rows written prepared), each row copied under a new id
+    once by SQLAlchemy's insert and once prepared: what SQLite stores is the same, column by column.
+    The copies go with the transaction's rollback: the prepared insert is in the caller's."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared inserts are SQLite's")
+    actor = api.post("/acts", json=callable_actor(f"ins-{uuid.uuid4().hex[:6]}", "echo")).json()["data"]
+    run = api.post(f"/acts/{actor['id']}/runs", params={"waitForFinish": 60}, json={"a": 1}).json()["data"]
+    rows = {
+        "runs": run["id"],
+        "key_value_stores": run["defaultKeyValueStoreId"],
+        "datasets": run["defaultDatasetId"],
+        "request_queues": run["defaultRequestQueueId"],
+    }
+    copies: list[tuple[str, str]] = []
+    with pytest.raises(_RolledBack), db.transaction() as session:
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        for name, row_id in rows.items():
+            table = Base.metadata.tables[name]
+            values = dict(session.execute(select(table).where(table.c.id == row_id)).one()._mapping)
+            by_sqlalchemy, prepared = new_id(), new_id()
+            session.connection().execute(insert(table), {**values, "id": by_sqlalchemy})
+            PreparedInsert(table).execute(session, {**values, "id": prepared})
+            stored = {
+                found[0]: found[1:]
+                for found in driver.execute(
+                    f"SELECT * FROM {name} WHERE id IN (?, ?, ?)", (row_id, by_sqlalchemy, prepared)
+                )
+            }
+            assert stored[prepared] == stored[by_sqlalchemy] == stored[row_id], name
+            copies += [(name, by_sqlalchemy), (name, prepared)]
+        raise _RolledBack
+    with db.begin() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        for name, copy in copies:
+            assert driver.execute(f"SELECT count(*) FROM {name} WHERE id = ?", (copy,)).fetchone() == (0,)
+
+
+def test_a_start_that_meets_the_write_lock_waits_for_it(db: SyncDatabase, api: httpx.Client) -> None:
+    """A start tried on the loop's thread meets the lock at its first (prepared) insert, and is
+    done again in a writer thread that waits: the driver's error is raised as SQLAlchemy's. Before,
+    it escaped as sqlite3's own, and the start answered 500."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared inserts are SQLite's")
+    actor = api.post("/acts", json=callable_actor(f"lock-{uuid.uuid4().hex[:6]}", "noop")).json()["data"]
+    holder = sqlite3.connect(str(db.engine.url.database), check_same_thread=False)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the database's write lock, as a worker's transaction holds it
+        release = threading.Timer(0.5, holder.rollback)
+        release.start()
+        started = api.post(f"/acts/{actor['id']}/runs", json={})
+        release.join()
+    finally:
+        holder.close()
+    assert started.status_code == 201, started.text

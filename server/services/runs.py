@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from server.queue import enqueue_run
@@ -28,6 +27,7 @@ from server.storage.charges import INSERT_CHARGE, charge_row
 from server.storage.ids import new_id, utcnow
 from server.storage.key_value_stores import upsert_record
 from server.storage.models import Base, Dataset, KeyValueStore, RequestQueue, Run, User
+from server.storage.prepared import PreparedInsert
 from server.storage.rows import ActorView, TaskView
 from server.webhooks.events import RUN_CREATED, fire_run
 
@@ -220,11 +220,11 @@ def write_run(
     )
     owner = {"user_id": user_id, "act_id": actor.id, "act_run_id": run_id}
     stamps = {"created_at": now, "modified_at": now, "accessed_at": now}
-    session.execute(_INSERT_STORE, _row(KeyValueStore, id=store_id, **owner, **stamps))
-    session.execute(_INSERT_DATASET, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
-    session.execute(_INSERT_QUEUE, _row(RequestQueue, id=queue_id, **_EMPTY_QUEUE, **owner, **stamps))
+    _INSERT_STORE.execute(session, _row(KeyValueStore, id=store_id, **owner, **stamps))
+    _INSERT_DATASET.execute(session, _row(Dataset, id=dataset_id, item_count=0, **owner, **stamps))
+    _INSERT_QUEUE.execute(session, _row(RequestQueue, id=queue_id, **_EMPTY_QUEUE, **owner, **stamps))
     given = {c: v for c in _RUN_COLUMNS if (v := getattr(run, c)) is not None}
-    session.execute(_INSERT_RUN, _row(Run, **given))
+    _INSERT_RUN.execute(session, _row(Run, **given))
     if starts:
         session.execute(INSERT_CHARGE, charge_row(run_id, ACTOR_START_EVENT, starts, now))
     if checked is not None:
@@ -237,10 +237,10 @@ def write_run(
 
 _RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)
 # Built once: on the hot path, building a statement per request costs more than executing it.
-_INSERT_STORE = insert(Base.metadata.tables["key_value_stores"])
-_INSERT_DATASET = insert(Base.metadata.tables["datasets"])
-_INSERT_RUN = insert(Base.metadata.tables["runs"])
-_INSERT_QUEUE = insert(Base.metadata.tables["request_queues"])
+_INSERT_STORE = PreparedInsert(Base.metadata.tables["key_value_stores"])
+_INSERT_DATASET = PreparedInsert(Base.metadata.tables["datasets"])
+_INSERT_RUN = PreparedInsert(Base.metadata.tables["runs"])
+_INSERT_QUEUE = PreparedInsert(Base.metadata.tables["request_queues"])
 _EMPTY_QUEUE = {
     "total_request_count": 0,
     "handled_request_count": 0,

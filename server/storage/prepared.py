@@ -1,5 +1,5 @@
-"""A SELECT compiled once, run on the DB-API connection underneath a SQLAlchemy one: the types'
-own bind and result processing (SQLAlchemy's), without its execution machinery.
+"""A SELECT or an INSERT compiled once, run on the DB-API connection underneath a SQLAlchemy one:
+the types' own bind and result processing (SQLAlchemy's), without its execution machinery.
 
 Under GET a run, the token's lookup was about 18% of the API's samples, and SQLite's own execute
 0.6% of them: the rest was SQLAlchemy's work around the statement (its compiled cache, execution
@@ -8,6 +8,11 @@ context and result), about as much for one row as the whole request's other Pyth
 (Database.quick_rows): SQLite's driver runs a SELECT outside any transaction it opens itself
 (Python's sqlite3 begins one only for a write), so the read sees every commit, as before. On
 another database the statement is executed as usual.
+
+A run's start writes four rows (its storages and itself): under a burst of starts, those inserts'
+execution was about a fifth of the API's samples. An insert runs in the caller's transaction: on
+the same DB-API connection, where Python's sqlite3 begins it before the first write, as it does
+under SQLAlchemy, and SQLAlchemy's commit or rollback ends it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import Connection, Dialect, Select, Table, insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 
 class Prepared:
@@ -66,9 +73,7 @@ class _Compiled:
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         args = tuple(bind(params[name]) if bind else params[name] for name, bind in self._binds)
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        row = driver.execute(self.sql, args).fetchone()
+        row = _execute(connection, self.sql, args).fetchone()
         if row is None:
             return None
         return tuple(
@@ -76,6 +81,48 @@ class _Compiled:
         )
 
 
+def _execute(connection: Connection, sql: str, args: tuple[Any, ...]) -> Any:
+    """The driver's cursor; its errors raised as SQLAlchemy raises them (OperationalError and the
+    like), which the callers handle: a write that met the lock is done again in a writer thread
+    (Database._quick), a key already taken is an IntegrityError."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        return driver.execute(sql, args)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, connection.dialect.loaded_dbapi.Error) from exc
+
+
 def _row_type(keys: list[str]) -> Any:
     """A tuple type whose attributes are `keys` (a duplicate renamed, as namedtuple does)."""
     return namedtuple("PreparedRow", keys, rename=True)
+
+
+class PreparedInsert:
+    """An INSERT of one row of `table`, every column given (server/services/runs.py _row), compiled
+    at its first use on SQLite."""
+
+    def __init__(self, table: Table) -> None:
+        self.statement = insert(table)
+        self._keys = [str(column.key) for column in table.columns]
+        self._compiled: tuple[str, list[tuple[str, Callable[[Any], Any] | None]]] | None = None
+
+    def execute(self, session: Session, row: Mapping[str, Any]) -> None:
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            connection.execute(self.statement, row)
+            return
+        sql, binds = self._on(connection.dialect)
+        _execute(connection, sql, tuple(bind(row[key]) if bind else row[key] for key, bind in binds))
+
+    def _on(self, dialect: Dialect) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
+        if self._compiled is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self._keys)
+            self._compiled = (
+                str(compiled),
+                [
+                    (name, compiled.binds[name].type._cached_bind_processor(dialect))
+                    for name in compiled.positiontup or []
+                ],
+            )
+        return self._compiled
