@@ -9,15 +9,17 @@ import sqlite3
 import threading
 import uuid
 from datetime import timedelta
+from typing import NamedTuple
 
 import httpx
 import pytest
 from sqlalchemy import insert, select, update
 
 from server.services.accounts import _BY_TOKEN, _params, token_holder_sync
+from server.services.resolve import _row_by_column, task_and_actor_rows
 from server.storage.db import SyncDatabase
 from server.storage.ids import hash_token, new_id, utcnow
-from server.storage.models import ApiToken, Base
+from server.storage.models import Actor, ApiToken, Base, KeyValueStore, RequestQueue, Task
 from server.storage.prepared import Prepared, PreparedInsert
 from server.storage.runs import RUN_ROW_OF_USER
 from server.users import create_token, create_user
@@ -66,6 +68,11 @@ def test_a_run_read_prepared_is_the_run_read(db: SyncDatabase, api: httpx.Client
         assert getattr(row, key) == getattr(by_sqlalchemy, key), key
         assert type(getattr(row, key)) is type(getattr(by_sqlalchemy, key)), key
     assert row.status == "SUCCEEDED" and isinstance(row.options, dict) and isinstance(row.stats, dict)
+
+
+class _Caller(NamedTuple):
+    id: str
+    username: str
 
 
 class _RolledBack(Exception):
@@ -131,3 +138,35 @@ def test_a_start_that_meets_the_write_lock_waits_for_it(db: SyncDatabase, api: h
     finally:
         holder.close()
     assert started.status_code == 201, started.text
+
+
+def test_an_actor_task_store_or_queue_read_prepared_is_the_read(db: SyncDatabase, api: httpx.Client) -> None:
+    """What every start (its actor, or its task and the task's actor) and every storage call (its
+    store or queue) reads: each column's value and type as SQLAlchemy gives them, by id and by name."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared reads are SQLite's")
+    name = f"prep-{uuid.uuid4().hex[:6]}"
+    actor = api.post("/acts", json=callable_actor(name, "echo")).json()["data"]
+    task = api.post("/actor-tasks", json={"actId": actor["id"], "name": f"{name}-task"}).json()["data"]
+    run = api.post(f"/actor-tasks/{task['id']}/runs", params={"waitForFinish": 60}).json()["data"]
+    owner = actor["userId"]
+    read = [
+        (Actor, "id", actor["id"]),
+        (Actor, "name", name),
+        (Task, "id", task["id"]),
+        (KeyValueStore, "id", run["defaultKeyValueStoreId"]),
+        (RequestQueue, "id", run["defaultRequestQueueId"]),
+    ]
+    with db.engine.connect() as connection:
+        for model, column, ref in read:
+            prepared = _row_by_column(model, column)
+            by_sqlalchemy = connection.execute(prepared.statement, {"ref": ref, "owner": owner}).one()
+            row = prepared.row(connection, {"ref": ref, "owner": owner})
+            assert row is not None, (model, column)
+            for key in by_sqlalchemy._mapping:
+                assert getattr(row, key) == getattr(by_sqlalchemy, key), (model, key)
+                assert type(getattr(row, key)) is type(getattr(by_sqlalchemy, key)), (model, key)
+            assert prepared.row(connection, {"ref": ref, "owner": "someone else"}) is None
+        task_row, actor_row = task_and_actor_rows(connection, _Caller(owner, "x"), task["id"])  # type: ignore[arg-type]
+    assert task_row.id == task["id"] and actor_row.id == actor["id"]
+    assert isinstance(actor_row.default_run_options, dict)

@@ -62,11 +62,14 @@ def _by_ref_sync(session: Session, model: type[M], user: User, ref: str) -> M | 
 
 
 @functools.cache
-def _row_by_column(model: type[M], column: str) -> Select[Any]:
-    """_by_column's statement, of the table's columns: rows, not entities (server/storage/rows.py)."""
+def _row_by_column(model: type[M], column: str) -> Prepared:
+    """_by_column's statement, of the table's columns: rows, not entities (server/storage/rows.py),
+    prepared (every start reads its actor or task, every storage call its store or queue)."""
     table = cast(Table, model.__table__)
-    return select(*table.columns).where(
-        table.c[column] == bindparam("ref"), table.c.user_id == bindparam("owner")
+    return Prepared(
+        select(*table.columns).where(
+            table.c[column] == bindparam("ref"), table.c.user_id == bindparam("owner")
+        )
     )
 
 
@@ -76,11 +79,12 @@ def _row_by_ref(connection: Connection, model: type[M], user: User, ref: str) ->
     if named is None:
         return None
     column, value = named
-    return connection.execute(_row_by_column(model, column), {"ref": value, "owner": user.id}).one_or_none()
+    row: Row[Any] | None = _row_by_column(model, column).row(connection, {"ref": value, "owner": user.id})
+    return row
 
 
 _ACTORS = cast(Table, Actor.__table__)
-_ACTOR_ROW_BY_ID = select(*_ACTORS.columns).where(_ACTORS.c.id == bindparam("id"))
+_ACTOR_ROW_BY_ID = Prepared(select(*_ACTORS.columns).where(_ACTORS.c.id == bindparam("id")))
 
 
 def task_and_actor_rows(connection: Connection, user: User, task_ref: str) -> tuple[TaskView, ActorView]:
@@ -88,7 +92,10 @@ def task_and_actor_rows(connection: Connection, user: User, task_ref: str) -> tu
     task = _row_by_ref(connection, Task, user, task_ref)
     if task is None:
         raise NotFound("Actor task was not found")
-    return task, connection.execute(_ACTOR_ROW_BY_ID, {"id": task.act_id}).one()
+    actor = _ACTOR_ROW_BY_ID.row(connection, {"id": task.act_id})
+    if actor is None:  # deleted meanwhile
+        raise ActorNotFound()
+    return task, actor
 
 
 def actor_row(connection: Connection, user: User, ref: str) -> ActorView:
