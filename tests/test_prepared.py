@@ -17,13 +17,18 @@ from sqlalchemy import insert, select, update
 
 from server.services.accounts import _BY_TOKEN, _params, token_holder_sync
 from server.services.resolve import _row_by_column, task_and_actor_rows
+from server.settings import Settings
+from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.ids import hash_token, new_id, utcnow
-from server.storage.models import Actor, ApiToken, Base, KeyValueStore, RequestQueue, Task
+from server.storage.limits import _LIMITS_AND_USAGE, defaults_of
+from server.storage.models import Actor, ApiToken, Base, KeyValueStore, RequestQueue, Task, UserLimits
 from server.storage.prepared import Prepared, PreparedInsert
 from server.storage.runs import RUN_ROW_OF_USER
 from server.users import create_token, create_user
 from tests.actors import callable_actor
+from tests.runs_db import insert_run
+from tests.stack import Stack
 
 
 def test_a_token_read_prepared_is_the_token_read(db: SyncDatabase) -> None:
@@ -170,3 +175,36 @@ def test_an_actor_task_store_or_queue_read_prepared_is_the_read(db: SyncDatabase
         task_row, actor_row = task_and_actor_rows(connection, _Caller(owner, "x"), task["id"])  # type: ignore[arg-type]
     assert task_row.id == task["id"] and actor_row.id == actor["id"]
     assert isinstance(actor_row.default_run_options, dict)
+
+
+def test_a_users_limits_and_usage_read_prepared_are_the_read(db: SyncDatabase, stack: Stack) -> None:
+    """Every start and every run's end read them: an override, the settings, READY and active runs
+    (the statement's own values too: the statuses it counts, the JSON path of a run's memory)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared reads are SQLite's")
+    user, token = create_user(db, f"l{uuid.uuid4().hex[:12]}")
+    with stack.client(token) as api:
+        actor = api.post("/acts", json=callable_actor(f"lim-{uuid.uuid4().hex[:6]}", "noop")).json()["data"]
+    with db.begin() as connection:
+        connection.execute(insert(UserLimits).values(user_id=user.id, max_ready_runs=7))
+    for status in (RunStatus.READY, RunStatus.READY, RunStatus.RUNNING, RunStatus.SUCCEEDED):
+        insert_run(db, actor["id"], status)
+    found = {}
+    with db.engine.connect() as connection:
+        for who in (user.id, "nobody"):
+            params = {"user_id": who, **defaults_of(Settings())}
+            by_sqlalchemy = tuple(connection.execute(_LIMITS_AND_USAGE, params).one())
+            found[who] = Prepared(_LIMITS_AND_USAGE).first(connection, params)
+            assert found[who] == by_sqlalchemy, who
+    assert list(found[user.id] or ())[3:] == [7, 1, 1024, 2]  # max READY runs, then the usage
+    assert list(found["nobody"] or ())[4:] == [0, 0, 0]
+
+
+def test_a_statement_with_an_in_list_is_refused_when_prepared(db: SyncDatabase) -> None:
+    """SQLAlchemy renders an IN list's parameters at each execution: a prepared one would send
+    the wrong ones, so it is refused at once."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared reads are SQLite's")
+    runs = Base.metadata.tables["runs"]
+    with db.engine.connect() as connection, pytest.raises(ValueError, match="IN list"):
+        Prepared(select(runs.c.id).where(runs.c.status.in_(["READY", "RUNNING"]))).first(connection, {})

@@ -7,7 +7,7 @@ context and result), about as much for one row as the whole request's other Pyth
 (bench/profile.py --kind get). For the hottest reads on SQLite, on the loop's kept connection
 (Database.quick_rows): SQLite's driver runs a SELECT outside any transaction it opens itself
 (Python's sqlite3 begins one only for a write), so the read sees every commit, as before. On
-another database the statement is executed as usual.
+another database, or under aiosqlite, the statement is executed as usual.
 
 A run's start writes four rows (its storages and itself): under a burst of starts, those inserts'
 execution was about a fifth of the API's samples. An insert runs in the caller's transaction: on
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Dialect, Select, Table, insert
+from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -36,14 +37,14 @@ class Prepared:
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
         """The first row's values, as SQLAlchemy gives them, or None."""
-        if connection.dialect.name != "sqlite":
+        if not _on_pysqlite(connection):
             return connection.execute(self.statement, params).one_or_none()
         return self._on(connection.dialect).first(connection, params)
 
     def row(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
         """first(), as a row whose attributes are the columns' keys (what code that reads a Row
         by attribute takes: a RunRow's)."""
-        if connection.dialect.name != "sqlite":
+        if not _on_pysqlite(connection):
             return connection.execute(self.statement, params).one_or_none()
         compiled = self._on(connection.dialect)
         values = compiled.first(connection, params)
@@ -61,10 +62,7 @@ class _Compiled:
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
-        self._binds: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, compiled.binds[name].type._cached_bind_processor(dialect))
-            for name in compiled.positiontup or []
-        ]
+        self._binds = _binds(compiled, dialect)
         self._results: list[Callable[[Any], Any] | None] = [
             column.type._cached_result_processor(dialect, None) for column in statement.selected_columns
         ]
@@ -72,13 +70,18 @@ class _Compiled:
         self.row_type = _row_type([str(column.key) for column in statement.selected_columns])
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        args = tuple(bind(params[name]) if bind else params[name] for name, bind in self._binds)
-        row = _execute(connection, self.sql, args).fetchone()
+        row = _execute(connection, self.sql, _args(self._binds, params)).fetchone()
         if row is None:
             return None
         return tuple(
             result(value) if result else value for result, value in zip(self._results, row, strict=True)
         )
+
+
+def _on_pysqlite(connection: Connection) -> bool:
+    """SQLite through Python's own driver: not aiosqlite under an AsyncSession's run_sync, whose
+    driver connection is asynchronous."""
+    return connection.dialect.name == "sqlite" and connection.dialect.driver == "pysqlite"
 
 
 def _execute(connection: Connection, sql: str, args: tuple[Any, ...]) -> Any:
@@ -105,24 +108,45 @@ class PreparedInsert:
     def __init__(self, table: Table) -> None:
         self.statement = insert(table)
         self._keys = [str(column.key) for column in table.columns]
-        self._compiled: tuple[str, list[tuple[str, Callable[[Any], Any] | None]]] | None = None
+        self._compiled: tuple[str, list[_Bind]] | None = None
 
     def execute(self, session: Session, row: Mapping[str, Any]) -> None:
         connection = session.connection()
-        if connection.dialect.name != "sqlite":
+        if not _on_pysqlite(connection):
             connection.execute(self.statement, row)
             return
         sql, binds = self._on(connection.dialect)
-        _execute(connection, sql, tuple(bind(row[key]) if bind else row[key] for key, bind in binds))
+        _execute(connection, sql, _args(binds, row))
 
-    def _on(self, dialect: Dialect) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
+    def _on(self, dialect: Dialect) -> tuple[str, list[_Bind]]:
         if self._compiled is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=self._keys)
-            self._compiled = (
-                str(compiled),
-                [
-                    (name, compiled.binds[name].type._cached_bind_processor(dialect))
-                    for name in compiled.positiontup or []
-                ],
-            )
+            self._compiled = (str(compiled), _binds(compiled, dialect))
         return self._compiled
+
+
+class _Bind(NamedTuple):
+    name: str
+    process: Callable[[Any], Any] | None  # the type's bind processor, if it has one
+    given: bool  # taken from the caller's params; else the statement's own value
+    value: Any
+
+
+def _binds(compiled: Compiled, dialect: Dialect) -> list[_Bind]:
+    """The statement's parameters in their positional order (a name once per place it is used)."""
+    binds = []
+    for name in getattr(compiled, "positiontup", None) or []:
+        bind = compiled.binds[name]  # type: ignore[attr-defined]
+        if bind.expanding:  # rendered at each execution by SQLAlchemy
+            raise ValueError(f"a prepared statement takes no IN list ({name}): write its ORs")
+        value = None if bind.required else bind.effective_value
+        binds.append(_Bind(name, bind.type._cached_bind_processor(dialect), bind.required, value))
+    return binds
+
+
+def _args(binds: list[_Bind], params: Mapping[str, Any]) -> tuple[Any, ...]:
+    args = []
+    for bind in binds:
+        value = params[bind.name] if bind.given else bind.value
+        args.append(bind.process(value) if bind.process else value)
+    return tuple(args)
