@@ -8,15 +8,18 @@ else, and those functions act only on a run, build or dispatch that SQL says is 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import zlib
 from typing import Any
 
 import anyio.to_thread
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.utils import get_call_string, now, utcformat
 
 from server.quick_threads import QuickThreads
 
@@ -56,26 +59,51 @@ def make_queue(connection: Redis, name: str) -> Queue:
 
 
 def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -> int:
-    """Jobs of `function` (args[i] for job_ids[i]) in one MULTI/EXEC round trip (RQ's enqueue_call
-    without a pipeline makes two per job: the queue's key set, then the job); the jobs waiting in
+    """Jobs of `function` (args[i] for job_ids[i]) in one MULTI/EXEC round trip; the jobs waiting in
     the queue once they are in it, theirs included.
+
+    Each job is the hash RQ's enqueue_call writes, field for field (tests/test_queue_jobs.py holds
+    them side by side), and the same commands, less its second write of the status. Made here: RQ's
+    Job, its to_dict and its pipeline's commands were a tenth of the API's samples under callable
+    run-syncs (bench/profile.py), for a hash that differs between two runs in its id and times.
 
     timeout=-1: the job enforces its own deadline (a run's timeout, GREENROOM_BUILD_TIMEOUT_S, a
     webhook call's), not RQ's 180 s default."""
+    stamp = utcformat(now())
     with queue.connection.pipeline() as pipeline:
+        pipeline.sadd(Queue.redis_queues_keys, queue.key)
         for job_id, arg in zip(job_ids, args, strict=True):
-            queue.enqueue_call(
-                function,
-                args=(arg,),
-                job_id=job_id,
-                timeout=-1,
-                result_ttl=600,
-                failure_ttl=86400,
-                pipeline=pipeline,
-            )
+            pipeline.hset(Job.key_for(job_id), mapping=_job_hash(queue.name, function, arg, stamp))
+            pipeline.rpush(queue.key, job_id)
         pipeline.llen(queue.key)
         waiting: int = pipeline.execute()[-1]
         return waiting
+
+
+def _job_hash(queue_name: str, function: str, arg: str, stamp: str) -> dict[Any, Any]:
+    return {
+        "created_at": stamp,
+        # JSONSerializer.dumps, as RQ makes a job's data.
+        "data": zlib.compress(json.dumps((function, None, (arg,), {})).encode()),
+        "success_callback_name": "",
+        "failure_callback_name": "",
+        "stopped_callback_name": "",
+        "started_at": "",
+        "ended_at": "",
+        "last_heartbeat": "",
+        "worker_name": "",
+        "group_id": "",
+        "origin": queue_name,
+        "description": get_call_string(function, (arg,), {}, _DESCRIPTION_CHARS) or "",
+        "enqueued_at": stamp,
+        "timeout": -1,
+        "result_ttl": 600,
+        "failure_ttl": 86400,
+        "status": JobStatus.QUEUED.value,
+    }
+
+
+_DESCRIPTION_CHARS = 75  # RQ's Job.get_call_string
 
 
 def enqueue_run_sync(queue: Queue, run_id: str) -> int:
