@@ -6,7 +6,8 @@ import gc
 
 # Python collects its youngest generation after every 700 new container objects. An API process
 # holding 12,000 requests spent about a fifth of its CPU in the collector while it answered them
-# (bench/hold.py: 187-208 us of CPU an answer, 154-161 with this); reference counting frees almost
+# (bench/hold.py, three runs each: 198, 193, 207 us of CPU an answer, then 163, 164, 173 with this;
+# 152-153 with the collector off); reference counting frees almost
 # everything a request makes, so those collections found little. Cyclic garbage waits longer: for
 # at most this many new objects. (The workers keep Python's pace: bench/cost.py saw no change in
 # them, and their actors' processes inherit it.)

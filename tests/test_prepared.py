@@ -66,8 +66,8 @@ def test_a_run_read_prepared_is_the_run_read(db: SyncDatabase, api: httpx.Client
     with db.engine.connect() as connection:
         by_sqlalchemy = connection.execute(RUN_ROW_OF_USER, params).one()
         prepared = Prepared(RUN_ROW_OF_USER)
-        row = prepared.row(connection, params)
-        missing = prepared.row(connection, {**params, "owner": "someone else"})
+        row = prepared.first(connection, params)
+        missing = prepared.first(connection, {**params, "owner": "someone else"})
     assert missing is None
     for key in by_sqlalchemy._mapping:
         assert getattr(row, key) == getattr(by_sqlalchemy, key), key
@@ -166,12 +166,12 @@ def test_an_actor_task_store_or_queue_read_prepared_is_the_read(db: SyncDatabase
         for model, column, ref in read:
             prepared = _row_by_column(model, column)
             by_sqlalchemy = connection.execute(prepared.statement, {"ref": ref, "owner": owner}).one()
-            row = prepared.row(connection, {"ref": ref, "owner": owner})
+            row = prepared.first(connection, {"ref": ref, "owner": owner})
             assert row is not None, (model, column)
             for key in by_sqlalchemy._mapping:
                 assert getattr(row, key) == getattr(by_sqlalchemy, key), (model, key)
                 assert type(getattr(row, key)) is type(getattr(by_sqlalchemy, key)), (model, key)
-            assert prepared.row(connection, {"ref": ref, "owner": "someone else"}) is None
+            assert prepared.first(connection, {"ref": ref, "owner": "someone else"}) is None
         task_row, actor_row = task_and_actor_rows(connection, _Caller(owner, "x"), task["id"])  # type: ignore[arg-type]
     assert task_row.id == task["id"] and actor_row.id == actor["id"]
     assert isinstance(actor_row.default_run_options, dict)

@@ -79,7 +79,7 @@ def _row_by_ref(connection: Connection, model: type[M], user: User, ref: str) ->
     if named is None:
         return None
     column, value = named
-    row: Row[Any] | None = _row_by_column(model, column).row(connection, {"ref": value, "owner": user.id})
+    row: Row[Any] | None = _row_by_column(model, column).first(connection, {"ref": value, "owner": user.id})
     return row
 
 
@@ -92,7 +92,7 @@ def task_and_actor_rows(connection: Connection, user: User, task_ref: str) -> tu
     task = _row_by_ref(connection, Task, user, task_ref)
     if task is None:
         raise NotFound("Actor task was not found")
-    actor = _ACTOR_ROW_BY_ID.row(connection, {"id": task.act_id})
+    actor = _ACTOR_ROW_BY_ID.first(connection, {"id": task.act_id})
     if actor is None:  # deleted meanwhile
         raise ActorNotFound()
     return task, actor
@@ -198,7 +198,7 @@ async def get_run(session: AsyncSession, user: User, run_id: str) -> Run:
 def run_row(connection: Connection, user: User, run_id: str) -> RunRow:
     """A run of the user as a row, to show it (Database.quick_rows)."""
     found = {"run_id": run_id, "owner": user.id}
-    row = None if "\x00" in run_id else _RUN_OF_USER.row(connection, found)  # on every GET of a run
+    row = None if "\x00" in run_id else _RUN_OF_USER.first(connection, found)  # on every GET of a run
     if row is None:
         raise NotFound("Actor run was not found")
     return cast(RunRow, row)

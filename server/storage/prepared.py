@@ -20,7 +20,7 @@ and SQLAlchemy's commit or rollback ends it.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Dialect, Select, Table, insert
@@ -37,20 +37,12 @@ class Prepared:
         self.statement = statement
         self._compiled: _Compiled | None = None
 
-    def first(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
-        """The first row's values, as SQLAlchemy gives them, or None."""
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
+        """The first row, or None: its values as SQLAlchemy gives them, in a tuple whose attributes
+        are the columns' keys (what code that reads a Row by attribute takes: a RunRow's)."""
         if not _on_pysqlite(connection):
             return connection.execute(self.statement, params).one_or_none()
         return self._on(connection.dialect).first(connection, params)
-
-    def row(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
-        """first(), as a row whose attributes are the columns' keys (what code that reads a Row
-        by attribute takes: a RunRow's)."""
-        if not _on_pysqlite(connection):
-            return connection.execute(self.statement, params).one_or_none()
-        compiled = self._on(connection.dialect)
-        values = compiled.first(connection, params)
-        return None if values is None else compiled.row_type._make(values)
 
     def _on(self, dialect: Dialect) -> _Compiled:
         if self._compiled is None:  # two threads may both compile it: the same result
@@ -71,11 +63,11 @@ class _Compiled:
         # A row's attributes are its columns' keys, as a Row's (a duplicate key is renamed).
         self.row_type = _row_type([str(column.key) for column in statement.selected_columns])
 
-    def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
         row = _execute(connection, self.sql, _args(self._binds, params)).fetchone()
         if row is None:
             return None
-        return tuple(
+        return self.row_type._make(
             result(value) if result else value for result, value in zip(self._results, row, strict=True)
         )
 
