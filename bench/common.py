@@ -375,9 +375,17 @@ def greenroom_settings(bench: Setup, **overrides: Any) -> Settings:
     )
 
 
+def greenroom_python() -> str:
+    """The interpreter of ROOT's own .venv, if it has one (bench/cost.py compares two checkouts, and
+    a checkout may pin other packages); else this one."""
+    own = ROOT / ".venv" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
 def start_api(bench: Setup, settings: Settings) -> subprocess.Popen[bytes]:
     """An API (no workers), started and answering."""
-    api = bench.children.start([sys.executable, "-m", "server.cli", "serve"], child_env(settings.to_env()))
+    command = [greenroom_python(), "-m", "server.cli", "serve"]
+    api = bench.children.start(command, child_env(settings.to_env()))
     wait_for_api(settings.api_base_url, api)
     return api
 
@@ -386,7 +394,7 @@ def start_greenroom(bench: Setup, settings: Settings, workers: int) -> list[subp
     """A worker pool and an API, started and ready (every worker listening); stop them with
     bench.children.stop(returned list)."""
     pool = bench.children.start(
-        [sys.executable, "-m", "server.cli", "worker", "--processes", str(workers)],
+        [greenroom_python(), "-m", "server.cli", "worker", "--processes", str(workers)],
         child_env(settings.to_env()),
     )
     api = start_api(bench, settings)

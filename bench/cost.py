@@ -26,7 +26,8 @@ same checkout on both sides, --rounds 4, 2026-12-07): the API's CPU per storage 
 per put 1.23x that of the side started first; with the start order swapped (--this-first) the same
 rows gave 0.72-0.93x and 0.91x. So run a comparison both ways round and trust a ratio only where
 both runs agree on it. Rate limits and
-the in-flight cap are out of the way (bench/versus.py).
+the in-flight cap are out of the way (bench/versus.py). Each side runs on its checkout's own .venv
+when it has one (a symlink to another venv will do): so a pinned package can be compared too.
 Numbers are printed, never asserted.
 """
 
