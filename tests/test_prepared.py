@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import uuid
 from datetime import timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -21,14 +21,15 @@ from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.ids import hash_token, new_id, utcnow
-from server.storage.limits import _LIMITS_AND_USAGE, defaults_of
+from server.storage.limits import _LIMITS_AND_USAGE, CLAIM_NEXT, defaults_of
 from server.storage.models import Actor, ApiToken, Base, KeyValueStore, RequestQueue, Task, UserLimits
 from server.storage.prepared import Prepared, PreparedInsert
-from server.storage.runs import RUN_ROW_OF_USER
+from server.storage.runs import DELETE_RUN_TOKENS, RUN_ROW_OF_USER, finish
 from server.users import create_token, create_user
 from tests.actors import callable_actor
 from tests.runs_db import insert_run
 from tests.stack import Stack
+from worker.run_spec import _SPEC
 
 
 def test_a_token_read_prepared_is_the_token_read(db: SyncDatabase) -> None:
@@ -208,3 +209,89 @@ def test_a_statement_with_an_in_list_is_refused_when_prepared(db: SyncDatabase) 
     runs = Base.metadata.tables["runs"]
     with db.engine.connect() as connection, pytest.raises(ValueError, match="IN list"):
         Prepared(select(runs.c.id).where(runs.c.status.in_(["READY", "RUNNING"]))).first(connection, {})
+
+
+def test_a_claim_and_an_end_prepared_write_what_sqlalchemy_writes(
+    db: SyncDatabase, api: httpx.Client
+) -> None:
+    """A worker's claim (an UPDATE ... RETURNING), the spec it reads, the run's token it inserts,
+    and the run's end (an UPDATE, then a DELETE of the token): once through SQLAlchemy and once
+    prepared, each in a transaction rolled back. What each returns, and what SQLite stores after
+    each, are the same; the end matches once, then not again."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared statements are SQLite's")
+    actor = api.post("/acts", json=callable_actor(f"cl-{uuid.uuid4().hex[:6]}", "noop")).json()["data"]
+    run_id = insert_run(db, actor["id"], RunStatus.READY)
+    moment = utcnow()
+    claim = {
+        "queue": "nobody's",  # the job's own run is a candidate whatever its queue
+        "job_run_id": run_id,
+        "owner": "attempt-1",
+        "until": moment + timedelta(minutes=1),
+        **defaults_of(Settings()),
+    }
+    token = {"id": new_id(), "user_id": actor["userId"], "token_hash": hash_token(new_id()), "run_id": run_id}
+    token_row = {**token, "created_at": moment, "expires_at": None, "description": None, "last_used_at": None}
+    ending, end = finish(
+        run_id, RunStatus.SUCCEEDED, exit_code=0, status_message="done", stats={"n": 1}, owner="attempt-1"
+    )
+    seen = {}
+    for how in ("sqlalchemy", "prepared"):
+        with pytest.raises(_RolledBack), db.begin() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+
+            if how == "sqlalchemy":
+                claimed = tuple(connection.execute(CLAIM_NEXT, claim).one())
+                spec = tuple(connection.execute(_SPEC, {"run_id": run_id}).one())
+                connection.execute(insert(ApiToken), {**token, "created_at": moment})
+                after_claim = (
+                    _stored(driver, "runs", run_id),
+                    _stored(driver, "api_tokens", run_id, "run_id"),
+                )
+                moved = [connection.execute(ending.statement, end).rowcount for _ in range(2)]
+                deleted = connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id}).rowcount
+            else:
+                claimed = tuple(Prepared(CLAIM_NEXT).first(connection, claim) or ())
+                spec = tuple(Prepared(_SPEC).first(connection, {"run_id": run_id}) or ())
+                PreparedInsert(ApiToken.__table__).execute(connection, token_row)  # type: ignore[arg-type]
+                after_claim = (
+                    _stored(driver, "runs", run_id),
+                    _stored(driver, "api_tokens", run_id, "run_id"),
+                )
+                moved = [ending.execute(connection, end) for _ in range(2)]
+                deleted = Prepared(DELETE_RUN_TOKENS).execute(connection, {"run_id": run_id})
+            seen[how] = (
+                claimed,
+                spec,
+                [type(v) for v in spec],
+                after_claim,
+                moved,
+                deleted,
+                _stored(driver, "runs", run_id),
+            )
+            raise _RolledBack
+    assert seen["prepared"] == seen["sqlalchemy"]
+    claimed, _spec, _types, (run_claimed, tokens), moved, deleted, run_ended = seen["prepared"]
+    assert claimed == (run_id, actor["userId"]) and len(tokens) == 1
+    assert moved == [1, 0] and deleted == 1
+    assert "RUNNING" in run_claimed[0] and "SUCCEEDED" in run_ended[0]
+    with db.begin() as connection:  # both rolled back: the run is READY, as it was
+        assert (
+            connection.execute(
+                select(Base.metadata.tables["runs"].c.status).where(
+                    Base.metadata.tables["runs"].c.id == run_id
+                )
+            ).scalar_one()
+            == "READY"
+        )
+        connection.execute(
+            update(Base.metadata.tables["runs"])
+            .where(Base.metadata.tables["runs"].c.id == run_id)
+            .values(status="SUCCEEDED")
+        )  # no sweeper is to find it READY and without a job
+
+
+def _stored(driver: sqlite3.Connection, table: str, value: str, key: str = "id") -> tuple[Any, ...]:
+    """The rows as SQLite stores them."""
+    return tuple(driver.execute(f"SELECT * FROM {table} WHERE {key} = ?", (value,)).fetchall())

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.queue import enqueue_run_sync, make_queue, not_queued
 from server.settings import Settings
 from server.storage.limits import CLAIM_LOCK, CLAIM_NEXT, defaults_of, wake_ids
+from server.storage.prepared import Prepared
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,12 @@ def claim_next(
         "until": until,
         **defaults_of(settings),
     }
-    row = connection.execute(CLAIM_NEXT, params).first()
+    row = _CLAIM_NEXT.first(connection, params)
     return None if row is None else (row[0], row[1])
+
+
+# Every run's claim: prepared, on SQLite (server/storage/prepared.py).
+_CLAIM_NEXT = Prepared(CLAIM_NEXT)
 
 
 def wake_user(ctx: WorkerContext, user_id: str, run_ids: list[str] | None = None) -> None:

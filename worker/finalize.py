@@ -6,12 +6,15 @@ from server.events import publish_run_finished
 from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
 from server.storage.limits import wake_ids
+from server.storage.prepared import Prepared
 from server.storage.runs import DELETE_RUN_TOKENS, finish
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.context import WorkerContext
 from worker.outage import until_published, until_written
 from worker.runners.base import RunOutcome
 from worker.webhooks.delivery import webhook_queue
+
+_DELETE_RUN_TOKENS = Prepared(DELETE_RUN_TOKENS)  # every run's end: prepared on SQLite
 
 
 def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
@@ -38,21 +41,20 @@ def finalize(
 
     def write() -> list[str]:
         with ctx.db.begin() as connection:
-            moved = connection.execute(
-                *finish(
-                    run_id,
-                    status,
-                    exit_code=outcome.exit_code,
-                    status_message=message or default_message,
-                    stats=outcome.stats,
-                    owner=owner,
-                )
+            ending, params = finish(
+                run_id,
+                status,
+                exit_code=outcome.exit_code,
+                status_message=message or default_message,
+                stats=outcome.stats,
+                owner=owner,
             )
+            moved = ending.execute(connection, params)
             # The run's own token dies with the run.
-            connection.execute(DELETE_RUN_TOKENS, {"run_id": run_id})
+            _DELETE_RUN_TOKENS.execute(connection, {"run_id": run_id})
             woken[:] = wake_ids(connection, ctx.settings, user_id)
             # The webhooks of this transition, fired with it (none if the run was ended elsewhere).
-            return fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved.rowcount == 1 else []
+            return fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved == 1 else []
 
     # The actor's end is a fact: a database that is away (restarting) is waited for, not a reason
     # to leave the run RUNNING for the sweeper to fail.

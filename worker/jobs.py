@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from redis.exceptions import RedisError
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.events import publish_run_started
@@ -23,6 +23,7 @@ from server.storage.charges import CHARGED_EVENT_COUNTS
 from server.storage.ids import hash_token, new_id, new_token, utcnow
 from server.storage.leases import RENEW_RUN
 from server.storage.models import ApiToken
+from server.storage.prepared import PreparedInsert
 from server.storage.runs import ACTIVE, transition_stmt
 from worker.abort import AbortWatch, abort_listener
 from worker.context import WorkerContext, get_context
@@ -50,7 +51,7 @@ runs_log = logging.getLogger("greenroom.runs")  # a line as each run starts and 
 
 
 _TOKENS = cast(Table, ApiToken.__table__)
-_INSERT_TOKEN = insert(_TOKENS)
+_INSERT_TOKEN = PreparedInsert(_TOKENS)  # every column given (server/storage/prepared.py)
 
 
 def _charged(ctx: WorkerContext, run_id: str) -> dict[str, int]:
@@ -79,14 +80,17 @@ def _claim(ctx: WorkerContext, job_run_id: str, owner: str) -> tuple[RunSpec, di
         run_id, user_id = picked
         token = new_token()
         claimed = read_spec(connection, run_id, token)
-        connection.execute(
-            _INSERT_TOKEN,
+        _INSERT_TOKEN.execute(
+            connection,
             {
                 "id": new_id(),
                 "user_id": user_id,
                 "token_hash": hash_token(token),
                 "run_id": run_id,
                 "created_at": utcnow(),
+                "expires_at": None,
+                "description": None,
+                "last_used_at": None,
             },
         )
     return claimed

@@ -3,12 +3,14 @@ metamorph (a metamorphed run starts the last metamorph's actor, build and input 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Connection, RowMapping, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 
 from server.storage.ids import iso
 from server.storage.models import Actor, Build, User
+from server.storage.prepared import Prepared
 from server.storage.runs import RUNS
 from worker.runners.base import RunSpec
 
@@ -30,6 +32,7 @@ _SPEC = (
     .join(_USERS, _USERS.c.id == RUNS.c.user_id)
     .where(RUNS.c.id == bindparam("run_id"))
 )
+_SPEC_READ = Prepared(_SPEC)  # prepared on SQLite (server/storage/prepared.py)
 # A metamorph's target build and actor (only metamorphed runs pay this second query).
 _TARGET = (
     select(*_BUILD_COLUMNS)
@@ -45,8 +48,10 @@ def generation(reboot_count: int | None, metamorphs: list[Any] | None) -> int:
 
 def read_spec(connection: Connection, run_id: str, token: str) -> tuple[RunSpec, dict[str, Any], int]:
     """The run's spec as it starts now, its stats, and its generation."""
-    run = connection.execute(_SPEC, {"run_id": run_id}).one()._mapping
-    build: RowMapping = run
+    found = _SPEC_READ.first(connection, {"run_id": run_id})
+    assert found is not None  # claimed in this transaction
+    run = found._asdict()
+    build: Mapping[Any, Any] = run
     act_id, build_id = run["act_id"], run["build_id"]
     if run["metamorphs"]:
         last = run["metamorphs"][-1]

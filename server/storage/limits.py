@@ -60,6 +60,12 @@ def run_memory(runs: Table | Any = RUNS) -> ColumnElement[int]:
     return func.coalesce(runs.c.options["memoryMbytes"].as_integer(), 0)
 
 
+def _status_is(statuses: list[str]) -> ColumnElement[bool]:
+    """status IN (...) as ORs, which SQLite and PostgreSQL plan as the IN: a prepared statement
+    (server/storage/prepared.py) takes no IN list."""
+    return or_(*(RUNS.c.status == status for status in statuses))
+
+
 # Per user with an active run: how many, and their memory.
 _ACTIVE_BY_USER = (
     select(
@@ -67,7 +73,7 @@ _ACTIVE_BY_USER = (
         func.count().label("runs"),
         func.sum(run_memory()).label("memory"),
     )
-    .where(RUNS.c.status.in_(_ACTIVE))
+    .where(_status_is(_ACTIVE))
     .group_by(RUNS.c.user_id)
     .subquery("active")
 )
@@ -138,12 +144,6 @@ def _stale_claimable() -> Select[Any]:
 # `before` that fit their user's limits now, oldest first. A run held back by a limit is not here:
 # it has no job on purpose, and gets one when a run of its user ends (WAKE_USER_RUNS).
 STALE_CLAIMABLE_RUNS: Select[Any] = _stale_claimable()
-
-
-def _status_is(statuses: list[str]) -> ColumnElement[bool]:
-    """status IN (...) as ORs, which SQLite and PostgreSQL plan as the IN: a prepared statement
-    (server/storage/prepared.py) takes no IN list."""
-    return or_(*(RUNS.c.status == status for status in statuses))
 
 
 # The user's active runs, their memory, and their READY runs (one row, zeros for none).

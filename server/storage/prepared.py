@@ -15,6 +15,10 @@ under a burst of starts (py-spy on bench/hold.py's API). Prepared, a callable ru
 0.84x the CPU (bench/cost.py). An insert runs in the caller's transaction: on the same DB-API
 connection, where Python's sqlite3 begins it before the first write, as it does under SQLAlchemy,
 and SQLAlchemy's commit or rollback ends it.
+
+A worker's claim (its UPDATE ... RETURNING, the spec it reads, the run's token) and a run's end (its
+UPDATE and the token's DELETE) are prepared too: the pool's CPU per run was 0.92x for a no-op callable
+and 0.95-0.96x for a process actor, with either side started first (bench/cost.py --rounds 4).
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from sqlalchemy import Connection, Dialect, Select, Table, insert
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 
 class Prepared:
     """`statement`, compiled at its first use on SQLite (a module may make one at import: it holds
-    no client)."""
+    no client): a SELECT, or an UPDATE or DELETE (with or without RETURNING)."""
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None
 
@@ -44,6 +49,18 @@ class Prepared:
             return connection.execute(self.statement, params).one_or_none()
         return self._on(connection.dialect).first(connection, params)
 
+    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as first() gives one."""
+        if not _on_pysqlite(connection):
+            return list(connection.execute(self.statement, params).all())
+        return self._on(connection.dialect).all(connection, params)
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """An UPDATE or DELETE without RETURNING: the rows it matched (a CursorResult's rowcount)."""
+        if not _on_pysqlite(connection):
+            return int(connection.execute(self.statement, params).rowcount)
+        return int(_execute(connection, *self._on(connection.dialect).sql_and_args(params)).rowcount)
+
     def _on(self, dialect: Dialect) -> _Compiled:
         if self._compiled is None:  # two threads may both compile it: the same result
             self._compiled = _Compiled(self.statement, dialect)
@@ -53,20 +70,34 @@ class Prepared:
 class _Compiled:
     """The statement for SQLite (a positional paramstyle, qmark)."""
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
+        self._dml = not isinstance(statement, Select)
         self._binds = _binds(compiled, dialect)
+        # A SELECT's columns, or a DML's RETURNING ones (none without it).
+        columns = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
         self._results: list[Callable[[Any], Any] | None] = [
-            column.type._cached_result_processor(dialect, None) for column in statement.selected_columns
+            column.type._cached_result_processor(dialect, None) for column in columns
         ]
         # A row's attributes are its columns' keys, as a Row's (a duplicate key is renamed).
-        self.row_type = _row_type([str(column.key) for column in statement.selected_columns])
+        self.row_type = _row_type([str(column.key) for column in columns])
+
+    def sql_and_args(self, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        return self.sql, _args(self._binds, params)
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
-        row = _execute(connection, self.sql, _args(self._binds, params)).fetchone()
-        if row is None:
-            return None
+        cursor = _execute(connection, self.sql, _args(self._binds, params))
+        # A DML's RETURNING rows are read to the end: its statement is then done, as SQLAlchemy
+        # leaves it (a commit with one still stepping fails on SQLite).
+        row = next(iter(cursor.fetchall()), None) if self._dml else cursor.fetchone()
+        return None if row is None else self._row(row)
+
+    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        rows = _execute(connection, self.sql, _args(self._binds, params)).fetchall()
+        return [self._row(row) for row in rows]
+
+    def _row(self, row: tuple[Any, ...]) -> Any:
         return self.row_type._make(
             result(value) if result else value for result, value in zip(self._results, row, strict=True)
         )
@@ -104,8 +135,8 @@ class PreparedInsert:
         self._keys = [str(column.key) for column in table.columns]
         self._compiled: tuple[str, list[_Bind]] | None = None
 
-    def execute(self, session: Session, row: Mapping[str, Any]) -> None:
-        connection = session.connection()
+    def execute(self, session: Session | Connection, row: Mapping[str, Any]) -> None:
+        connection = session if isinstance(session, Connection) else session.connection()
         if not _on_pysqlite(connection):
             connection.execute(self.statement, row)
             return

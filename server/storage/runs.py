@@ -39,6 +39,7 @@ from server.storage.models import (
     RequestQueue,
     Run,
 )
+from server.storage.prepared import Prepared
 
 RUNS = cast(Table, Run.__table__)
 ACTIVE = (RunStatus.RUNNING, RunStatus.TIMING_OUT, RunStatus.ABORTING)
@@ -90,10 +91,11 @@ def _finish(keep_progress_message: bool, owned: bool) -> Update:
         keep = or_(keep, RUNS.c.status_message.is_not(None))
     # owned: the worker ends only the attempt it claimed (its lease_owner), never a run that the
     # sweeper restarted elsewhere while this worker was stalled.
+    # ORs, not an IN list, which a prepared statement does not take (server/storage/prepared.py).
     where = (
-        [RUNS.c.status.in_([s.value for s in ACTIVE]), RUNS.c.lease_owner == bindparam("owner")]
+        [_status_is(ACTIVE), RUNS.c.lease_owner == bindparam("owner")]
         if owned
-        else [RUNS.c.status.in_([s.value for s in (RunStatus.READY, *ACTIVE)])]
+        else [_status_is((RunStatus.READY, *ACTIVE))]
     )
     return (
         update(RUNS)
@@ -109,7 +111,12 @@ def _finish(keep_progress_message: bool, owned: bool) -> Update:
     )
 
 
-_FINISH = {(keep, owned): _finish(keep, owned) for keep in (True, False) for owned in (True, False)}
+def _status_is(statuses: Iterable[RunStatus]) -> ColumnElement[bool]:
+    return or_(*(RUNS.c.status == status.value for status in statuses))
+
+
+# Every run's end: prepared on SQLite.
+_FINISH = {(keep, owned): Prepared(_finish(keep, owned)) for keep in (True, False) for owned in (True, False)}
 
 
 def finish(
@@ -121,9 +128,9 @@ def finish(
     stats: dict[str, Any],
     finished_at: datetime | None = None,
     owner: str | None = None,
-) -> tuple[Update, dict[str, Any]]:
+) -> tuple[Prepared, dict[str, Any]]:
     """The statement and parameters that end a run that is not yet terminal (and, given an owner,
-    still held by that attempt)."""
+    still held by that attempt); its execute() says whether it did (1) or not (0)."""
     params = {
         "owner": owner,
         "run_id": run_id,
