@@ -91,14 +91,39 @@ def test_aborting_then_persist_state_to_every_listener(events: RunEvents) -> Non
             assert persist == {**persist, "name": "persistState", "data": {"isMigrating": False}}
 
 
-def test_close_ends_the_connections_and_the_listening(events: RunEvents) -> None:
+def test_close_ends_the_connections_and_the_path(events: RunEvents) -> None:
     with connect(events.url, open_timeout=5) as ws:
         events.close()
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-    with pytest.raises(OSError):
-        connect(events.url, open_timeout=2)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(events.url, open_timeout=2).close()
+    assert refused.value.response.status_code == 404
+
+
+def test_two_runs_on_one_server_hear_only_their_own_events(events: RunEvents) -> None:
+    """A worker's runs share its events server: each connection hears its own run's events, and
+    one run's end closes only its own connections."""
+    other = RunEvents(system_info_interval_s=0.1)
+    other.start()
+    try:
+        assert other.url.rsplit("/", 1)[0] == events.url.rsplit("/", 1)[0]  # one server, two paths
+        with connect(events.url, open_timeout=5) as mine, connect(other.url, open_timeout=5) as theirs:
+            deadline = time.monotonic() + 5
+            while (events.connections, other.connections) != (1, 1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert other.aborting() is True
+            assert [_next(theirs)["name"] for _ in range(2)] == ["aborting", "persistState"]
+            with pytest.raises(TimeoutError):
+                mine.recv(timeout=0.3)
+            other.close()
+            with pytest.raises(ConnectionClosed):
+                theirs.recv(timeout=5)
+            assert events.aborting() is True
+            assert _next(mine)["name"] == "aborting"
+    finally:
+        other.close()
 
 
 # A process actor (the worker's Python, which has `websockets`) that records what its events

@@ -3,8 +3,11 @@
 Served here rather than by the API because this process is the one that can measure the actor
 (systemInfo) and the one that signals it: `aborting` is sent before SIGTERM by construction, and the
 supervisor knows whether anyone heard it. The server listens on loopback, where the actor (this
-process's child) runs; it exists from before the actor starts until after it ends (a URL that
-refuses connections makes the SDK's Actor.init fail), and answers only its own unguessable path.
+process's child) runs; its path is answered from before the actor starts until after it ends (a
+URL that refuses connections makes the SDK's Actor.init fail), and only its own unguessable path.
+
+One server per worker process serves its runs' paths, one after another (_Listening): a server and
+its accepting thread made and shut down for every run cost 1.1 ms of CPU and of the run's path.
 
 Messages are Apify's JSON text frames `{"name", "createdAt", "data"?}`. persistState is not sent
 periodically: the SDKs emit it themselves (every APIFY_PERSIST_STATE_INTERVAL_MILLIS), as on Apify;
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import secrets
 import threading
@@ -42,25 +46,23 @@ class _Announcement:
 
 
 class RunEvents:
-    """The events server of one run: start(), watch() once the actor runs, close() after it ended."""
+    """The events of one run: start(), watch() once the actor runs, close() after it ended."""
 
-    def __init__(self, system_info_interval_s: float, host: str = "127.0.0.1"):
+    def __init__(self, system_info_interval_s: float):
         self._path = f"/events/{secrets.token_urlsafe(18)}"
         self._interval_s = system_info_interval_s
         self._system_info: SystemInfo | None = None
         self._outbox: queue.Queue[object] = queue.Queue()
-        # Keepalive pings are useless on loopback, and an actor that blocks its event loop for a
-        # while would miss the pong and be dropped.
-        self._server: Server = serve(
-            self._handle, host, 0, process_request=self._check_path, ping_interval=None
-        )
-        address = self._server.socket.getsockname()
-        self.url = f"ws://{address[0]}:{address[1]}{self._path}"
+        self._connections: set[ServerConnection] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._listening = _listening()
+        self.url = f"{self._listening.url}{self._path}"
         # One thread sends everything, in order; a stuck actor blocks it, never the supervisor.
         self._sender = threading.Thread(target=self._send_loop, name="run-events", daemon=True)
 
     def start(self) -> None:
-        threading.Thread(target=self._server.serve_forever, name="run-events-accept", daemon=True).start()
+        self._listening.add(self._path, self)
         self._sender.start()
 
     def watch(self, system_info: SystemInfo) -> None:
@@ -79,24 +81,36 @@ class RunEvents:
         self._outbox.put(_Announcement(("migrating", None), ("persistState", {"isMigrating": True})))
 
     def close(self) -> None:
+        """Its path answers 404 from now on, and its connections are closed (1001, going away)."""
+        self._listening.remove(self._path)
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            connection.close(1001)
         self._outbox.put(_STOP)
-        self._server.shutdown()
         self._sender.join(timeout=5)
 
     @property
     def connections(self) -> int:
-        return len(self._server.connections)
+        with self._lock:
+            return len(self._connections)
 
-    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path != self._path:
-            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
-    def _handle(self, connection: ServerConnection) -> None:
-        # Actors only listen; reading is how their close is noticed.
-        with contextlib.suppress(ConnectionClosed):
-            for _ in connection:
-                pass
+    def serve(self, connection: ServerConnection) -> None:
+        """A connection to this run's path, until it closes (or the run's events do)."""
+        with self._lock:
+            if self._closed:  # closed between the path's check and now
+                connection.close(1001)
+                return
+            self._connections.add(connection)
+        try:
+            # Actors only listen; reading is how their close is noticed.
+            with contextlib.suppress(ConnectionClosed):
+                for _ in connection:
+                    pass
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
 
     def _broadcast(self, name: str, data: dict[str, Any] | None) -> int:
         message: dict[str, Any] = {"name": name, "createdAt": iso(utcnow())}
@@ -104,7 +118,9 @@ class RunEvents:
             message["data"] = data
         text = json.dumps(message)
         sent = 0
-        for connection in self._server.connections:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
             with contextlib.suppress(ConnectionClosed):  # an actor closing meanwhile
                 connection.send(text)
                 sent += 1
@@ -128,3 +144,56 @@ class RunEvents:
                 self._broadcast("systemInfo", data)
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self._interval_s
+
+
+class _Listening:
+    """This process's events server, on loopback: a path is answered while its run's events are."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._runs: dict[str, RunEvents] = {}
+        self._lock = threading.Lock()
+        # Keepalive pings are useless on loopback, and an actor that blocks its event loop for a
+        # while would miss the pong and be dropped.
+        self._server: Server = serve(
+            self._handle, host, 0, process_request=self._check_path, ping_interval=None
+        )
+        address = self._server.socket.getsockname()
+        self.url = f"ws://{address[0]}:{address[1]}"
+        threading.Thread(target=self._server.serve_forever, name="run-events-accept", daemon=True).start()
+
+    def add(self, path: str, events: RunEvents) -> None:
+        with self._lock:
+            self._runs[path] = events
+
+    def remove(self, path: str) -> None:
+        with self._lock:
+            self._runs.pop(path, None)
+
+    def _run(self, path: str | None) -> RunEvents | None:
+        with self._lock:
+            return self._runs.get(path) if path is not None else None
+
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self._run(request.path) is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    def _handle(self, connection: ServerConnection) -> None:
+        events = self._run(connection.request.path if connection.request is not None else None)
+        if events is None:  # its run's events closed meanwhile
+            connection.close(1001)
+            return
+        events.serve(connection)
+
+
+_current: tuple[int, _Listening] | None = None
+_current_lock = threading.Lock()
+
+
+def _listening() -> _Listening:
+    """This process's server, made at its first run (a forked child makes its own)."""
+    global _current
+    with _current_lock:
+        if _current is None or _current[0] != os.getpid():
+            _current = (os.getpid(), _Listening())
+        return _current[1]
