@@ -1,12 +1,14 @@
 """Fair share between users and per-user limits (issue 14, part 1), on real workers.
 
 Each test has a Greenroom of its own (its own database, Redis prefix and workers): counting runs
-and holding workers busy must not meet the session's other tests.
+and holding workers busy must not meet the session's other tests. The last reads what a run's end
+wakes in the session's database, for a user of its own, with no job and no worker involved.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,17 +19,21 @@ import httpx
 import pytest
 from redis import Redis
 from rq.job import JobStatus
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from server.queue import enqueue_run_sync, make_queue, not_queued
 from server.settings import Settings
+from server.statuses import RunStatus
 from server.storage.db import SyncDatabase, create_sync_engine
 from server.storage.ids import new_id, utcnow
-from server.storage.models import Run
+from server.storage.limits import wake_ids_at_end
+from server.storage.models import Base, Run
 from server.sweeper.sweep import Taken, sweep
+from server.users import create_user
 from tests.actors import callable_actor
 from tests.conftest import Account, new_account
-from tests.stack import running
+from tests.runs_db import insert_run
+from tests.stack import Stack, running
 from tests.test_cli_commands import greenroom
 from worker import context as worker_context
 
@@ -344,3 +350,36 @@ def test_not_queued_names_the_runs_whose_job_is_not_waiting(isolated_settings: S
     finally:
         queue.delete(delete_jobs=True)
         connection.close()
+
+
+def test_a_runs_end_looks_for_runs_to_wake_only_with_its_user_at_a_limit(
+    db: SyncDatabase, stack: Stack
+) -> None:
+    """A run of 1024 MB just ended, one of its user's runs still RUNNING and three READY: their
+    oldest are woken (as many as slots are free) when the user was at the concurrent-runs limit
+    before the end, or short of memory for a READY run; else none are looked for."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the look is skipped on SQLite only")
+    user, token = create_user(db, f"w{uuid.uuid4().hex[:12]}")
+    with stack.client(token) as api:
+        actor = api.post("/acts", json=callable_actor(f"wk-{uuid.uuid4().hex[:6]}", "noop")).json()["data"]
+    insert_run(db, actor["id"], RunStatus.RUNNING)
+    ready = [insert_run(db, actor["id"], RunStatus.READY) for _ in range(3)]
+    limits = Base.metadata.tables["user_limits"]
+
+    def woken(**overrides: int) -> list[str]:
+        with db.begin() as connection:
+            connection.execute(limits.delete().where(limits.c.user_id == user.id))
+            connection.execute(insert(limits).values(user_id=user.id, **overrides))
+        with db.begin() as connection:
+            return wake_ids_at_end(connection, Settings(), user.id, 1024)
+
+    try:
+        assert woken() == []  # 2 of 25 runs before the end; 2048 MB of 32768, a READY run 1024
+        assert woken(max_concurrent_runs=2) == ready[:1]  # at 2 of 2: one slot is free now
+        assert woken(max_running_memory_mbytes=3072) == []  # 2048 MB, and room for 1024 more
+        assert woken(max_running_memory_mbytes=3071) == ready  # no room: the READY runs, oldest first
+    finally:
+        runs = Base.metadata.tables["runs"]
+        with db.begin() as connection:  # no sweeper is to find them READY and without a job
+            connection.execute(update(runs).where(runs.c.user_id == user.id).values(status="SUCCEEDED"))

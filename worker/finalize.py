@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.events import publish_run_finished
 from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
-from server.storage.limits import wake_ids
+from server.storage.limits import wake_ids_at_end
 from server.storage.prepared import Prepared
 from server.storage.runs import DELETE_RUN_TOKENS, finish
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
@@ -32,10 +32,18 @@ def outcome_status(outcome: RunOutcome) -> tuple[RunStatus, str]:
 
 
 def finalize(
-    ctx: WorkerContext, run_id: str, user_id: str, owner: str, outcome: RunOutcome, message: str | None = None
+    ctx: WorkerContext,
+    run_id: str,
+    user_id: str,
+    owner: str,
+    outcome: RunOutcome,
+    message: str | None = None,
+    *,
+    memory_mbytes: int,
 ) -> tuple[RunStatus, list[str]]:
     """End the run this attempt (owner) holds; a run the sweeper already ended or restarted is left.
-    Also the READY runs of its user to wake now (worker/fair.py), read in the same transaction."""
+    Also the READY runs of its user to wake now (worker/fair.py), read in the same transaction
+    (`memory_mbytes`: the run's)."""
     status, default_message = outcome_status(outcome)
     woken: list[str] = []
 
@@ -52,7 +60,7 @@ def finalize(
             moved = ending.execute(connection, params)
             # The run's own token dies with the run.
             _DELETE_RUN_TOKENS.execute(connection, {"run_id": run_id})
-            woken[:] = wake_ids(connection, ctx.settings, user_id)
+            woken[:] = wake_ids_at_end(connection, ctx.settings, user_id, memory_mbytes)
             # The webhooks of this transition, fired with it (none if the run was ended elsewhere).
             return fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved == 1 else []
 

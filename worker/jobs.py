@@ -234,7 +234,8 @@ def _execute_run(
         message = STOPPED.format(grace_s=settings.worker_stop_grace_s)
     # The log is whole before the run ends, even if the database was away for a while.
     until_written(lambda: run_log.flush(strict=True), f"the log of run {run_id}")
-    ended, woken = finalize(ctx, run_id, spec.user_id, owner, outcome, message)
+    memory_mbytes = int(spec.options["memoryMbytes"])
+    ended, woken = finalize(ctx, run_id, spec.user_id, owner, outcome, message, memory_mbytes=memory_mbytes)
     status = ended.value
     ran.runs_finished.labels(status, spec.origin).inc()
     ran.run_duration.labels(status).observe(time.monotonic() - began)

@@ -146,32 +146,39 @@ def _stale_claimable() -> Select[Any]:
 STALE_CLAIMABLE_RUNS: Select[Any] = _stale_claimable()
 
 
-# The user's active runs, their memory, and their READY runs (one row, zeros for none).
-_USAGE = (
-    select(
-        func.count().filter(_status_is(_ACTIVE)).label("active"),
-        func.coalesce(func.sum(run_memory()).filter(_status_is(_ACTIVE)), 0).label("memory"),
-        func.count().filter(RUNS.c.status == READY).label("ready"),
+def _usage(*more: ColumnElement[Any]) -> Any:
+    """The user's active runs, their memory, and their READY runs (one row, zeros for none)."""
+    return (
+        select(
+            func.count().filter(_status_is(_ACTIVE)).label("active"),
+            func.coalesce(func.sum(run_memory()).filter(_status_is(_ACTIVE)), 0).label("memory"),
+            func.count().filter(RUNS.c.status == READY).label("ready"),
+            *more,
+        )
+        .where(RUNS.c.user_id == bindparam("user_id"), _status_is([*_ACTIVE, READY]))
+        .subquery("usage")
     )
-    .where(RUNS.c.user_id == bindparam("user_id"), _status_is([*_ACTIVE, READY]))
-    .subquery("usage")
-)
 
-# Executed with {"user_id", **defaults_of(settings)}: the user's limits (overrides over settings), in
-# LIMIT_NAMES' order, then their usage (active runs, their memory, READY runs). One statement: a
-# start and a run's end read both.
-_LIMITS_AND_USAGE: Select[Any] = select(
-    *(
+
+def _limits_and(usage: Any) -> Select[Any]:
+    """The user's limits (overrides over settings), in LIMIT_NAMES' order, then `usage`'s columns."""
+    limits = (
         func.coalesce(
             select(LIMITS.c[name]).where(LIMITS.c.user_id == bindparam("user_id")).scalar_subquery(),
             bindparam(f"default_{name}"),
         )
         for name in LIMIT_NAMES
-    ),
-    _USAGE.c.active,
-    _USAGE.c.memory,
-    _USAGE.c.ready,
-).select_from(_USAGE)
+    )
+    return select(*limits, *usage.c).select_from(usage)
+
+
+# Executed with {"user_id", **defaults_of(settings)}: the limits, then the usage (active runs, their
+# memory, READY runs). One statement: a start and a run's end read both.
+_LIMITS_AND_USAGE: Select[Any] = _limits_and(_usage())
+# A run's end reads the largest memory a READY run of the user asks for too (wake_ids_at_end).
+_LIMITS_AND_USAGE_AT_END: Select[Any] = _limits_and(
+    _usage(func.coalesce(func.max(run_memory()).filter(RUNS.c.status == READY), 0).label("ready_memory"))
+)
 
 # Executed with {"user_id", "count"}: the user's oldest READY runs, to wake as many workers when one
 # of their runs ended (or their limits grew): each gets a job (job id = run id).
@@ -186,11 +193,14 @@ WAKE_USER_RUNS: Select[Any] = (
 # Read by every start and every run's end: prepared, it costs a fraction of its execution through
 # SQLAlchemy, which was 11% of the API's samples under callable run-syncs (bench/profile.py).
 _LIMITS_AND_USAGE_READ = Prepared(_LIMITS_AND_USAGE)
+_LIMITS_AND_USAGE_AT_END_READ = Prepared(_LIMITS_AND_USAGE_AT_END)
 
 
-def limits_and_usage(connection: Connection, settings: Settings, user_id: str) -> tuple[list[int], list[int]]:
+def limits_and_usage(
+    connection: Connection, settings: Settings, user_id: str, read: Prepared = _LIMITS_AND_USAGE_READ
+) -> tuple[list[int], list[int]]:
     """The user's limits (LIMIT_NAMES' order) and usage (active runs, their memory, READY runs)."""
-    row = _LIMITS_AND_USAGE_READ.first(connection, {"user_id": user_id, **defaults_of(settings)})
+    row = read.first(connection, {"user_id": user_id, **defaults_of(settings)})
     assert row is not None  # an aggregate: one row, zeros for no runs
     values = [int(value) for value in row]
     return values[: len(LIMIT_NAMES)], values[len(LIMIT_NAMES) :]
@@ -199,7 +209,38 @@ def limits_and_usage(connection: Connection, settings: Settings, user_id: str) -
 def wake_ids(connection: Connection, settings: Settings, user_id: str) -> list[str]:
     """The user's READY runs to enqueue a job for now: as many as they have free run slots."""
     limits, (active, _memory, ready) = limits_and_usage(connection, settings, user_id)
-    count = min(ready, limits[0] - active)  # LIMIT_NAMES[0]: max_concurrent_runs
+    return _oldest_ready(connection, user_id, min(ready, limits[0] - active))  # [0]: max_concurrent_runs
+
+
+def wake_ids_at_end(
+    connection: Connection, settings: Settings, user_id: str, memory_mbytes: int
+) -> list[str]:
+    """wake_ids, in the SQLite transaction that just ended a run of `memory_mbytes`: none, without
+    looking, when before that end the user was under their concurrent-runs limit with memory to
+    spare for any READY run of theirs.
+
+    A READY run loses its job only to a claim that found it held back by a limit. The first end of
+    a run of that user after such a claim finds the user still at the limit, and wakes it if it fits
+    now; if it does not fit, the next claim holds it back again, and so on. So an end that finds the
+    user under both limits finds every READY run of theirs that fits with its job (a job lost with
+    Redis is the sweeper's to find). SQLite's write lock puts every claim and end in one order, which
+    this needs; on another database, or with the user at a limit, the READY runs are looked for, and
+    their jobs in Redis (worker/fair.py). Under one user's backlog of run-syncs, that look and its
+    Redis check were about a tenth of the pool's samples (bench/profile.py --kind callable)."""
+    if connection.dialect.name != "sqlite":
+        return wake_ids(connection, settings, user_id)
+    limits, (active, memory, ready, ready_memory) = limits_and_usage(
+        connection, settings, user_id, _LIMITS_AND_USAGE_AT_END_READ
+    )
+    max_runs, max_memory = limits[0], limits[1]  # LIMIT_NAMES' order
+    # Counted as if this run were still active: a run the sweeper ended first counts twice, which
+    # only makes a wake-up likelier.
+    if active + 1 < max_runs and memory + memory_mbytes + ready_memory <= max_memory:
+        return []
+    return _oldest_ready(connection, user_id, min(ready, max_runs - active))
+
+
+def _oldest_ready(connection: Connection, user_id: str, count: int) -> list[str]:
     if count <= 0:
         return []
     return list(connection.execute(WAKE_USER_RUNS, {"user_id": user_id, "count": count}).scalars())
