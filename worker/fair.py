@@ -12,10 +12,12 @@ Wake-ups are never lost, because every READY run that fits its user's limits has
 - a job that claims a run consumes one job for one run; a job that finds nothing fitting consumes a
   job that no fitting run needed (every READY run then belongs to a user at a limit);
 - a run held back by a limit becomes fitting only when its user's usage falls or limits grow: when one
-  of their runs ends (wake_user, after the terminal commit), when the sweeper ends a dead worker's run
-  (its lost-jobs pass finds such a run fitting and without a job), or when an admin raises the limits
-  (server/services/limits.py). Each enqueues a job per slot freed, after its commit, except for a
-  run whose own job still waits (server/queue.py not_queued: it is counted already);
+  of their runs ends (wake_user, after the terminal commit; on SQLite an end looks only when its user
+  was at a limit before it: server/storage/limits.py wake_ids_at_end), when the sweeper ends a dead
+  worker's run (its lost-jobs pass finds such a run fitting and without a job), or when an admin
+  raises the limits (server/services/limits.py). Each enqueues a job per slot freed, after its
+  commit, except for a run whose own job still waits (server/queue.py not_queued: it is counted
+  already);
 - a job lost with Redis or a dead worker is found by the sweeper: a stale READY run that fits, whose
   own job is not waiting, while fewer jobs wait than such runs (server/sweeper/sweep.py).
 A job delivered twice, or a wake-up with nothing to take, claims nothing: harmless.
