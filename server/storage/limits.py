@@ -36,6 +36,7 @@ from server.settings import USER_LIMIT_NAMES, Settings
 from server.statuses import RunStatus
 from server.storage.models import Run, UserLimits
 from server.storage.prepared import Prepared
+from server.storage.runs import status_is
 
 RUNS = cast(Table, Run.__table__)
 LIMITS = cast(Table, UserLimits.__table__)
@@ -60,12 +61,6 @@ def run_memory(runs: Table | Any = RUNS) -> ColumnElement[int]:
     return func.coalesce(runs.c.options["memoryMbytes"].as_integer(), 0)
 
 
-def _status_is(statuses: list[str]) -> ColumnElement[bool]:
-    """status IN (...) as ORs, which SQLite and PostgreSQL plan as the IN: a prepared statement
-    (server/storage/prepared.py) takes no IN list."""
-    return or_(*(RUNS.c.status == status for status in statuses))
-
-
 # Per user with an active run: how many, and their memory.
 _ACTIVE_BY_USER = (
     select(
@@ -73,7 +68,7 @@ _ACTIVE_BY_USER = (
         func.count().label("runs"),
         func.sum(run_memory()).label("memory"),
     )
-    .where(_status_is(_ACTIVE))
+    .where(status_is(_ACTIVE))
     .group_by(RUNS.c.user_id)
     .subquery("active")
 )
@@ -150,12 +145,12 @@ def _usage(*more: ColumnElement[Any]) -> Any:
     """The user's active runs, their memory, and their READY runs (one row, zeros for none)."""
     return (
         select(
-            func.count().filter(_status_is(_ACTIVE)).label("active"),
-            func.coalesce(func.sum(run_memory()).filter(_status_is(_ACTIVE)), 0).label("memory"),
+            func.count().filter(status_is(_ACTIVE)).label("active"),
+            func.coalesce(func.sum(run_memory()).filter(status_is(_ACTIVE)), 0).label("memory"),
             func.count().filter(RUNS.c.status == READY).label("ready"),
             *more,
         )
-        .where(RUNS.c.user_id == bindparam("user_id"), _status_is([*_ACTIVE, READY]))
+        .where(RUNS.c.user_id == bindparam("user_id"), status_is([*_ACTIVE, READY]))
         .subquery("usage")
     )
 

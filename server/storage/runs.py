@@ -83,6 +83,12 @@ def transition_stmt(run_id: str, from_statuses: Iterable[RunStatus], **values: A
     )
 
 
+def status_is(statuses: Iterable[str]) -> ColumnElement[bool]:
+    """A run's status IN (...) as ORs, which SQLite and PostgreSQL plan as the IN: a prepared
+    statement (server/storage/prepared.py) takes no IN list."""
+    return or_(*(RUNS.c.status == status for status in statuses))
+
+
 def _finish(keep_progress_message: bool, owned: bool) -> Update:
     # The actor's own last word stays when it marked it terminal, or (keep_progress_message) when
     # the run succeeded; a failure or timeout replaces a progress message with its cause.
@@ -91,11 +97,10 @@ def _finish(keep_progress_message: bool, owned: bool) -> Update:
         keep = or_(keep, RUNS.c.status_message.is_not(None))
     # owned: the worker ends only the attempt it claimed (its lease_owner), never a run that the
     # sweeper restarted elsewhere while this worker was stalled.
-    # ORs, not an IN list, which a prepared statement does not take (server/storage/prepared.py).
     where = (
-        [_status_is(ACTIVE), RUNS.c.lease_owner == bindparam("owner")]
+        [status_is([s.value for s in ACTIVE]), RUNS.c.lease_owner == bindparam("owner")]
         if owned
-        else [_status_is((RunStatus.READY, *ACTIVE))]
+        else [status_is([s.value for s in (RunStatus.READY, *ACTIVE)])]
     )
     return (
         update(RUNS)
@@ -109,10 +114,6 @@ def _finish(keep_progress_message: bool, owned: bool) -> Update:
             lease_expires_at=None,
         )
     )
-
-
-def _status_is(statuses: Iterable[RunStatus]) -> ColumnElement[bool]:
-    return or_(*(RUNS.c.status == status.value for status in statuses))
 
 
 # Every run's end: prepared on SQLite.
