@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy.exc import NoResultFound
 
 from server.storage.ids import iso
 from server.storage.models import Actor, Build, User
@@ -49,7 +50,8 @@ def generation(reboot_count: int | None, metamorphs: list[Any] | None) -> int:
 def read_spec(connection: Connection, run_id: str, token: str) -> tuple[RunSpec, dict[str, Any], int]:
     """The run's spec as it starts now, its stats, and its generation."""
     found = _SPEC_READ.first(connection, {"run_id": run_id})
-    assert found is not None  # claimed in this transaction
+    if found is None:  # as SQLAlchemy's one() raised: the run (or its build, actor, user) is gone
+        raise NoResultFound(f"run {run_id} has no row to start from")
     run = found._asdict()
     build: Mapping[Any, Any] = run
     act_id, build_id = run["act_id"], run["build_id"]
