@@ -234,7 +234,8 @@ def test_stream_ends_when_the_run_finishes_without_new_lines(
         time.sleep(0.5)
         with db.transaction() as session:
             session.add(LogChunk(run_id=run_id, seq=0, content="2026-01-01T00:00:00.000Z last words\n"))
-            session.execute(*finish(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message="ok", stats={}))
+            ending, params = finish(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message="ok", stats={})
+            ending.execute(session, params)
         client = redis.Redis.from_url(settings.redis_url)
         publish_run_finished(client, settings.redis_prefix, run_id)
         client.close()

@@ -31,7 +31,8 @@ from tests.stack import Stack, free_port
 
 def _finish(db: SyncDatabase, run_id: str) -> None:
     with db.transaction() as session:
-        session.execute(*finish(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message="done", stats={}))
+        ending, params = finish(run_id, RunStatus.SUCCEEDED, exit_code=0, status_message="done", stats={})
+        ending.execute(session, params)
 
 
 def _actor(api: httpx.Client, target: str = "sleep") -> dict[str, Any]:

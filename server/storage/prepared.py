@@ -55,8 +55,10 @@ class Prepared:
             return list(connection.execute(self.statement, params).all())
         return self._on(connection.dialect).all(connection, params)
 
-    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
-        """An UPDATE or DELETE without RETURNING: the rows it matched (a CursorResult's rowcount)."""
+    def execute(self, handle: Session | Connection, params: Mapping[str, Any]) -> int:
+        """An UPDATE or DELETE without RETURNING, in the session's or connection's transaction: the
+        rows it matched (a CursorResult's rowcount)."""
+        connection = _connection_of(handle)
         if not _on_pysqlite(connection):
             return int(connection.execute(self.statement, params).rowcount)
         return int(_execute(connection, *self._on(connection.dialect).sql_and_args(params)).rowcount)
@@ -103,6 +105,10 @@ class _Compiled:
         )
 
 
+def _connection_of(handle: Session | Connection) -> Connection:
+    return handle if isinstance(handle, Connection) else handle.connection()
+
+
 def _on_pysqlite(connection: Connection) -> bool:
     """SQLite through Python's own driver: not aiosqlite under an AsyncSession's run_sync, whose
     driver connection is asynchronous."""
@@ -135,8 +141,8 @@ class PreparedInsert:
         self._keys = [str(column.key) for column in table.columns]
         self._compiled: tuple[str, list[_Bind]] | None = None
 
-    def execute(self, session: Session | Connection, row: Mapping[str, Any]) -> None:
-        connection = session if isinstance(session, Connection) else session.connection()
+    def execute(self, handle: Session | Connection, row: Mapping[str, Any]) -> None:
+        connection = _connection_of(handle)
         if not _on_pysqlite(connection):
             connection.execute(self.statement, row)
             return
