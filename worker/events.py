@@ -149,13 +149,13 @@ class RunEvents:
 class _Listening:
     """This process's events server, on loopback: a path is answered while its run's events are."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self) -> None:
         self._runs: dict[str, RunEvents] = {}
         self._lock = threading.Lock()
         # Keepalive pings are useless on loopback, and an actor that blocks its event loop for a
         # while would miss the pong and be dropped.
         self._server: Server = serve(
-            self._handle, host, 0, process_request=self._check_path, ping_interval=None
+            self._handle, "127.0.0.1", 0, process_request=self._check_path, ping_interval=None
         )
         address = self._server.socket.getsockname()
         self.url = f"ws://{address[0]}:{address[1]}"

@@ -49,19 +49,13 @@ class Prepared:
             return connection.execute(self.statement, params).one_or_none()
         return self._on(connection.dialect).first(connection, params)
 
-    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
-        """Every row, as first() gives one."""
-        if not _on_pysqlite(connection):
-            return list(connection.execute(self.statement, params).all())
-        return self._on(connection.dialect).all(connection, params)
-
     def execute(self, handle: Session | Connection, params: Mapping[str, Any]) -> int:
         """An UPDATE or DELETE without RETURNING, in the session's or connection's transaction: the
         rows it matched (a CursorResult's rowcount)."""
         connection = _connection_of(handle)
         if not _on_pysqlite(connection):
             return int(connection.execute(self.statement, params).rowcount)
-        return int(_execute(connection, *self._on(connection.dialect).sql_and_args(params)).rowcount)
+        return int(self._on(connection.dialect).cursor(connection, params).rowcount)
 
     def _on(self, dialect: Dialect) -> _Compiled:
         if self._compiled is None:  # two threads may both compile it: the same result
@@ -85,19 +79,15 @@ class _Compiled:
         # A row's attributes are its columns' keys, as a Row's (a duplicate key is renamed).
         self.row_type = _row_type([str(column.key) for column in columns])
 
-    def sql_and_args(self, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        return self.sql, _args(self._binds, params)
+    def cursor(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+        return _execute(connection, self.sql, _args(self._binds, params))
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any | None:
-        cursor = _execute(connection, self.sql, _args(self._binds, params))
+        cursor = self.cursor(connection, params)
         # A DML's RETURNING rows are read to the end: its statement is then done, as SQLAlchemy
         # leaves it (a commit with one still stepping fails on SQLite).
         row = next(iter(cursor.fetchall()), None) if self._dml else cursor.fetchone()
         return None if row is None else self._row(row)
-
-    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
-        rows = _execute(connection, self.sql, _args(self._binds, params)).fetchall()
-        return [self._row(row) for row in rows]
 
     def _row(self, row: tuple[Any, ...]) -> Any:
         return self.row_type._make(
