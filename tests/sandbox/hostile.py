@@ -128,7 +128,23 @@ def mount():
         os.rmdir(point)
 
 
+def umount(path):
+    if libc.umount2(path.encode(), 2) != 0:  # MNT_DETACH
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
 report["mount"] = attempt(mount)
+# Its build, and the builds directory around it (a premade sandbox's view, worker/sandbox/views.py):
+# unmounted, the directory under them would show.
+report["umount"] = {
+    path: attempt(lambda path=path: umount(path))
+    for path in (os.path.dirname(os.getcwd()), os.path.dirname(target["victim_build"]))
+}
+report["mountinfo"] = Path("/proc/self/mountinfo").read_text()
+# What it holds open: no pipe of its sandbox's making (a premade sandbox's order) but its output.
+report["fds"] = {
+    fd: attempt(lambda fd=fd: os.readlink(f"/proc/self/fd/{fd}")) for fd in os.listdir("/proc/self/fd")
+}
 report["setuid0"] = attempt(lambda: os.setuid(0))
 # A daemon that leaves the session and the process group, and outlives the run if it can.
 daemon = [sys.executable, "-c", "import time; time.sleep(120)", os.environ["ACTOR_RUN_ID"]]

@@ -28,6 +28,7 @@ from tests.conftest import Account, new_account
 from tests.procs import running_with
 from tests.sdk_support import run_when_done, start_run, wait_for_record
 from tests.stack import Stack, running
+from worker.sandbox.views import supported as views_supported
 
 HERE = Path(__file__).resolve().parent
 HOSTILE = (HERE / "hostile.py").read_text()
@@ -165,7 +166,7 @@ def _attack(stack: Stack, alice: Account, bob: Account, *, kill_greenroom: bool)
 
 
 def test_a_hostile_actor_gets_nothing_of_another_users_run(
-    stack: Stack, db: SyncDatabase, settings: Settings
+    stack: Stack, db: SyncDatabase, settings: Settings, tmp_path: Path
 ) -> None:
     if settings.sandbox == "off":
         pytest.skip("this machine cannot sandbox actors (not root, or no bubblewrap)")
@@ -175,6 +176,7 @@ def test_a_hostile_actor_gets_nothing_of_another_users_run(
         tokens_before = connection.execute(select(func.count()).select_from(ApiToken)).scalar_one()
     with _attack(stack, alice, bob, kill_greenroom=True) as seen:
         report = seen["report"]
+        own = Path(report["cwd"])
         # Its own identity: a sandbox uid, nothing shared with alice's actor, no privileges.
         assert report["uid"] == report["gid"] and report["uid"] in settings.sandbox_uids
         assert len(seen["victim_uids"]) == 1 and seen["victim_uids"] <= set(settings.sandbox_uids)
@@ -184,6 +186,16 @@ def test_a_hostile_actor_gets_nothing_of_another_users_run(
         assert report["no_new_privs"] == "1"
         assert report["setuid0"].startswith("error: PermissionError")
         assert report["mount"].startswith("error:")
+        for path, result in report["umount"].items():
+            assert result.startswith("error:"), (path, result)
+        assert report["fds"]["0"] == "ok: /dev/null"
+        if views_supported(tmp_path):  # its sandbox was made before its run, its build shown after
+            builds = str(settings.builds_dir)
+            mounts = [line.split() for line in report["mountinfo"].splitlines()]
+            assert [m[-2] for m in mounts if m[4] == builds] == ["greenroom-view"], report["mountinfo"]
+            assert [m[5].split(",")[0] for m in mounts if m[4] == str(own.parent)] == ["ro"]
+        for fd, target in report["fds"].items():
+            assert fd in ("1", "2") or not target.startswith("ok: pipe:"), (fd, target)
         # Its own view: its own processes only, no other environment, no data dir, no other build.
         assert len(report["visible_pids"]) < 10, report["visible_pids"]
         assert not set(report["visible_pids"]) & set(seen["input"]["host_pids"]) - {1, 2, 3, 4, 5, 6, 7, 8, 9}
@@ -191,7 +203,6 @@ def test_a_hostile_actor_gets_nothing_of_another_users_run(
         for path, result in report["read"].items():
             assert result.startswith("error:"), (path, result)
         # A directory it lists shows at most the way to its own build (bwrap's mount points).
-        own = Path(report["cwd"])
         for path, result in report["list"].items():
             way = [p.name for p in (own, *own.parents) if p.parent == Path(os.path.normpath(path))]
             assert result.startswith("error:") or result == f"ok: {way}", (path, result)
@@ -226,11 +237,28 @@ def test_a_hostile_actor_gets_nothing_of_another_users_run(
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert left == []
+    # No build stays mounted in a premade sandbox's view (worker/sandbox/views.py) once its run is over.
+    _no_build_in_a_view(settings)
     # No token was made, and the admin's is as it was.
     with db.begin() as connection:
         stmt = select(func.count()).select_from(ApiToken).where(ApiToken.run_id.is_(None))
         assert connection.execute(stmt).scalar_one() <= tokens_before
     assert not admin_token.exists() or admin_token.stat().st_mode & 0o077 == 0
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    points = (line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    return [point for point in points if point.startswith(f"{directory}/")]
+
+
+def _no_build_in_a_view(settings: Settings) -> None:
+    """Every view left is a standby's, waiting and empty: no mount under it."""
+    deadline = time.monotonic() + 10
+    while (builds := [p for p in _mounts_under(settings.sandboxes_dir) if not p.endswith(".view")]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert builds == []
 
 
 def test_without_the_sandbox_the_same_actor_gets_out(isolated_settings: Settings, tmp_path: Path) -> None:

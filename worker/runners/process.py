@@ -70,6 +70,9 @@ def spawn_process(
     if standby.slot is None:
         raise SandboxUnavailable("this worker's standby has no sandbox identity")
     _check_program(argv[0], env.get("PATH"))
+    if standby.premade:
+        standby.slot.show(build.root)
+        return standby.start(Exec(argv=argv, cwd=str(build.cwd), env=Slot.env(env), sandboxed=True))
     wrapped = standby.slot.wrap(argv, str(build.cwd), read_only=[str(build.root)])
     return standby.start(Exec(argv=wrapped, cwd="/", env=Slot.env(env), sandboxed=True))
 

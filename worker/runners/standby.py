@@ -36,6 +36,7 @@ from worker.runners.zygote import available as zygote_available
 from worker.sandbox import Sandbox, Slot, probe
 from worker.sandbox.memory import MemoryLimit, group_parents, open_memory_limit, remove_orphan_groups
 from worker.sandbox.tasks import TaskGroups, TaskLimits
+from worker.sandbox.views import order_script
 from worker.supervisor import Child
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Standby:
     groups, for the next run of the same key: Standbys keeps one.
     """
 
-    def __init__(self, settings: Settings, zygote: Zygote | None = None) -> None:
+    def __init__(self, settings: Settings, zygote: Zygote | None = None, *, premade: bool = False) -> None:
         name = f"greenroom-{os.getpid()}-{next(_sequence)}"  # remove_orphan_groups reads the pid back
         self.limit: MemoryLimit = open_memory_limit(settings.memory_limit, None, name)
         limits = TaskLimits(settings.run_pids_max, settings.run_cpu_shares, settings.run_cpu_cores)
@@ -109,6 +110,32 @@ class Standby:
         self.pid = pid
         self._output = os.fdopen(output_read, "rb")
         self._started = False
+        self._script: int | None = None  # a premade sandbox's order pipe (premade())
+        if premade and isinstance(box, Sandbox) and box.premade and self.slot is not None:
+            try:
+                self._premake(self.slot)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def premade(self) -> bool:
+        """Its sandbox is made and waits for the run's order (worker/sandbox/views.py)."""
+        return self._script is not None and not self._started
+
+    def _premake(self, slot: Slot) -> None:
+        """The sandbox made now: bwrap exec'd with the waiter, which reads its order on a pipe."""
+        script_read, script_write = os.pipe()
+        try:
+            os.fchown(script_read, slot.uid, slot.uid)  # the waiter, as the sandbox's uid, opens it again
+            self._send(Exec(argv=slot.premade(), cwd="/", env={}, sandboxed=True), False, [script_read])
+        except BaseException:
+            os.close(script_write)
+            raise
+        finally:
+            os.close(script_read)
+        self._script = script_write
+        self._exec_done()
 
     def alive(self) -> bool:
         """Still waiting (WNOWAIT: an ended child is left for close() to reap)."""
@@ -123,17 +150,39 @@ class Standby:
         self.key, self.runs = (stay_for if stay else None), self.runs + 1
         if self.stayed:
             return self._start_again(order, stay)
+        if self.premade:
+            return self._start_premade(order)
         self._send(order, stay, [])
+        self._exec_done()
+        self._started = True
+        sandboxed = isinstance(order, Exec) and order.sandboxed
+        return Child(pid=self.pid, output=self._output, sandboxed=sandboxed, ends=self._ends(stay))
+
+    def _exec_done(self) -> None:
+        """Once the child exec'd its order; raises what exec raised."""
         with os.fdopen(self._status, "rb") as status:
+            self._status = -1
             report = status.read()
         if report:
             os.waitpid(self.pid, 0)
             self._output.close()
             self._started = True  # and ended
             raise pickle.loads(report)
+
+    def _start_premade(self, order: Order) -> Child:
+        """The order to the premade sandbox's waiter, as a script (order_script): its build is
+        shown in it already (Slot.show)."""
+        if not isinstance(order, Exec):
+            raise TypeError("a premade sandbox runs programs only")
+        script, self._script = self._script, None
+        assert script is not None
+        try:
+            with os.fdopen(script, "wb") as pipe:
+                pipe.write(order_script(order.argv, order.cwd, order.env))
+        except OSError as exc:  # the waiter is gone
+            raise RuntimeError(f"the actor's sandbox (pid {self.pid}) ended before its start") from exc
         self._started = True
-        sandboxed = isinstance(order, Exec) and order.sandboxed
-        return Child(pid=self.pid, output=self._output, sandboxed=sandboxed, ends=self._ends(stay))
+        return Child(pid=self.pid, output=self._output, sandboxed=True)
 
     def _start_again(self, order: Order, stay: bool) -> Child:
         """The next run of a process that stayed: its output pipe goes with the order. A process
@@ -173,8 +222,12 @@ class Standby:
         """After the run (or instead of one): a child that got no order, or that stayed, is stopped;
         the group goes."""
         self._channel.close()
-        if not self._started:
+        if self._status >= 0:
             os.close(self._status)
+            self._status = -1
+        if self._script is not None:
+            os.close(self._script)
+            self._script = None
         if not self._started or self.stayed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
@@ -342,10 +395,10 @@ class Standbys:
 
     def _make(self, kind: Kind) -> Standby:
         try:
-            standby = Standby(self._settings, self._zygotes.get(kind))
+            standby = Standby(self._settings, self._zygotes.get(kind), premade=kind == "program")
         except ZygoteGone as exc:
             self._lost_zygote(kind, exc)
-            standby = Standby(self._settings)
+            standby = Standby(self._settings, premade=kind == "program")
         if not self._swept:  # once per worker: groups of workers that died (their children died with them)
             self._swept = True
             for parent in {*group_parents(standby.limit), *standby.tasks.parents}:

@@ -85,8 +85,11 @@ def serve(
         received = read_order(channel)
         if received is None:  # closed unused: the worker is stopping, or made another
             os._exit(0)
-        (order, stay), _fds = received
+        (order, stay), fds = received
         if isinstance(order, Exec):
+            if fds:  # a premade sandbox's order pipe (worker/sandbox/views.py): its stdin
+                os.dup2(fds[0], 0)
+                os.close(fds[0])
             _exec(order, status)
         os.close(status)
         # print() and logging go to the log even if the worker had replaced sys.stdout/stderr (a

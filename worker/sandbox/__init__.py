@@ -19,13 +19,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from server.settings import Settings
 from worker.sandbox.identity import Identity, SandboxUnavailable, Workspace, take_identity
 from worker.sandbox.jail import HOME, Jail, identity_files, toolchains
 from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
+from worker.sandbox.views import WAITER, BuildView
+from worker.sandbox.views import supported as views_supported
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Slot:
         except BaseException:
             self._identity.close()
             raise
+        self.view: BuildView | None = None
 
     def wrap(
         self,
@@ -54,6 +57,7 @@ class Slot:
         read_only: Iterable[str] = (),
         writable: Iterable[str] = (),
         home: Path | None = None,
+        views: Iterable[tuple[str, str]] = (),
     ) -> list[str]:
         """`argv` as this slot's uid in its sandbox (`home`: another directory as HOME, such as a build
         owner's)."""
@@ -66,7 +70,22 @@ class Slot:
             users=self.workspace.root,
             read_only=read_only,
             writable=writable,
+            views=views,
         )
+
+    def premade(self) -> list[str]:
+        """The command of a sandbox made before its run (worker/sandbox/views.py): the waiter, in
+        /, with this slot's view of the builds directory, empty until show() puts the run's build
+        in it."""
+        box = self._box
+        self.view = BuildView(box.scratch_dir / f"{self.uid}.view", box.builds_dir)
+        return self.wrap(list(WAITER), "/", views=[(str(self.view.path), str(box.builds_dir))])
+
+    def show(self, build_root: Path) -> None:
+        """The run's build directory, read-only, in the premade sandbox."""
+        if self.view is None:
+            raise RuntimeError("this slot has no premade sandbox")
+        self.view.show(build_root)
 
     @staticmethod
     def env(env: dict[str, str]) -> dict[str, str]:
@@ -75,6 +94,8 @@ class Slot:
 
     def close(self) -> None:
         try:
+            if self.view is not None:  # first: nothing of a build is under it when it goes
+                self.view.close()
             self.workspace.close()
         finally:
             self._identity.close()
@@ -87,6 +108,10 @@ class Sandbox:
     lock_dir: Path
     scratch_dir: Path
     homes_dir: Path
+    builds_dir: Path
+    # Standbys make the sandbox before the run (worker/sandbox/views.py): this kernel can show a
+    # build in one afterwards.
+    premade: bool = False
 
     def slot(self) -> Slot:
         return Slot(self)
@@ -117,6 +142,7 @@ def _make(settings: Settings) -> Sandbox:
         lock_dir=settings.sandbox_lock_dir,
         scratch_dir=settings.sandboxes_dir / "uids",
         homes_dir=settings.sandboxes_dir / "homes",
+        builds_dir=settings.builds_dir,
     )
     if settings.memory_limit in ("auto", "cgroup"):
         # The sandbox's limits are cgroups it cannot leave; `poll` and `off` say, explicitly, that
@@ -141,7 +167,10 @@ def _make(settings: Settings) -> Sandbox:
         identity.close()
     if done.returncode != 0:
         raise SandboxUnavailable(f"bwrap failed: {(done.stderr or done.stdout).strip()[:500]}")
-    return box
+    if not views_supported(box.scratch_dir):
+        log.info("sandboxes are made on each run's path: this kernel cannot show a build in one made before")
+        return box
+    return replace(box, premade=True)
 
 
 _cache: dict[tuple[int, Settings], Sandbox | SandboxUnavailable] = {}

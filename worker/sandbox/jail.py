@@ -52,9 +52,11 @@ class Jail:
         users: Path | None = None,
         read_only: Iterable[str] = (),
         writable: Iterable[str] = (),
+        views: Iterable[tuple[str, str]] = (),
     ) -> list[str]:
         """`argv` run as `uid` in a sandbox (home and tmp None: tmpfs, for a probe); `users` holds
-        the passwd and group files it sees (identity_files)."""
+        the passwd and group files it sees (identity_files); `views`: (a directory, where it is
+        seen), read-only, as a mount that later mounts under it reach (worker/sandbox/views.py)."""
         args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         args += ["--die-with-parent", "--ro-bind", "/usr", "/usr"]
         for link in _ROOT_LINKS:
@@ -94,6 +96,8 @@ class Jail:
             bind("--ro-bind", path)
         for path in writable:
             bind("--bind", path)
+        for path, target in views:
+            bind("--ro-bind", path, target)
         args += ["--chdir", cwd, self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *argv]
         return args

@@ -1,0 +1,77 @@
+"""A premade sandbox's order and build view (worker/sandbox/views.py), piece by piece; the sandbox
+they make is attacked in test_attacks.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worker.sandbox.views import WAITER, BuildView, order_script, supported
+
+
+def _awkward(marker: Path) -> str:
+    """Shell syntax a quoting slip would run (making `marker`) or split."""
+    return f'it\'s "$(touch {marker})"; `touch {marker}` $HOME \\n\nsecond line\t* ~'
+
+
+def test_the_waiter_runs_the_order_exactly(tmp_path: Path) -> None:
+    """What the program gets from the waiter: its argv, cwd and environment, nothing more, and
+    stdin /dev/null; shell syntax in them is data."""
+    program = (
+        "import json, os, sys; print(json.dumps("
+        "[sys.argv[1:], os.getcwd(), dict(os.environ), os.readlink('/proc/self/fd/0')]))"
+    )
+    awkward = _awkward(tmp_path / "ran")
+    # LC_ALL: Python sets LC_CTYPE in its own environment when no locale is given.
+    env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "AWKWARD": awkward, "EMPTY": ""}
+    script = order_script([sys.executable, "-c", program, awkward, ""], str(tmp_path), env)
+    done = subprocess.run(list(WAITER), input=script, capture_output=True, env={}, cwd="/", check=True)
+    argv, cwd, seen_env, stdin = json.loads(done.stdout)
+    assert argv == [awkward, ""]
+    assert cwd == str(tmp_path)
+    assert seen_env == env
+    assert stdin == "/dev/null"
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_program_that_is_not_there_is_127(tmp_path: Path) -> None:
+    script = order_script([str(tmp_path / "missing")], "/", {"PATH": "/usr/bin"})
+    done = subprocess.run(list(WAITER), input=script, capture_output=True, env={}, cwd="/")
+    assert done.returncode == 127
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
+def test_a_view_shows_one_build_read_only_and_goes_whole(tmp_path: Path) -> None:
+    if not supported(tmp_path):
+        pytest.skip("this kernel has no open_tree/move_mount/mount_setattr")
+    builds = tmp_path / "builds"
+    for name in ("mine", "theirs"):
+        (builds / name).mkdir(parents=True)
+        (builds / name / "main.py").write_text(name)
+    view = BuildView(tmp_path / "slot.view", builds)
+    try:
+        assert os.listdir(view.path) == []
+        view.show(builds / "mine")
+        assert os.listdir(view.path) == ["mine"]
+        assert (view.path / "mine" / "main.py").read_text() == "mine"
+        with pytest.raises(OSError, match="Read-only"):
+            (view.path / "mine" / "main.py").write_text("changed")
+    finally:
+        view.close()
+    assert not view.path.exists()
+    assert (builds / "mine" / "main.py").read_text() == "mine"
+    assert str(view.path) not in Path("/proc/self/mountinfo").read_text()
+    # A view left behind by a worker that died is taken down when the uid's next slot makes its own.
+    left = BuildView(tmp_path / "slot.view", builds)
+    left.show(builds / "theirs")
+    again = BuildView(tmp_path / "slot.view", builds)
+    try:
+        assert os.listdir(again.path) == []
+    finally:
+        again.close()
+    assert str(again.path) not in Path("/proc/self/mountinfo").read_text()
