@@ -262,3 +262,36 @@ def test_apify_client_log_stream_while_running(stack: Stack, account: Account, a
             received += chunk
     assert client.run(run["id"]).get().status == "SUCCEEDED"
     assert received.decode().endswith(" INFO second red\n")
+
+
+def test_the_last_chunk_goes_with_the_callers_transaction(db: SyncDatabase, api: httpx.Client) -> None:
+    """The run's end writes the log's last lines in its own transaction (worker/finalize.py): rolled
+    back, they stay buffered and are written with the next commit, numbered after what is there;
+    announced only once committed."""
+    actor = api.post("/acts", json=callable_actor("last-chunk", "noop")).json()["data"]
+    run_id = insert_run(db, actor["id"])
+    announced: list[str] = []
+    writer = LogWriter(db, run_id, 10_000, notify=announced.append)
+    writer.line("first")
+    writer.flush()
+    writer.line("last")
+    with pytest.raises(RuntimeError), db.begin() as connection:
+        writer.last_chunk(connection)
+        raise RuntimeError("the end's transaction fails")
+    assert announced == [run_id]
+    with db.begin() as connection:
+        committed = writer.last_chunk(connection)
+        assert announced == [run_id]
+    committed()
+    assert announced == [run_id, run_id]
+    with db.transaction() as session:
+        chunks = session.execute(
+            select(LogChunk.seq, LogChunk.content).where(LogChunk.run_id == run_id).order_by(LogChunk.seq)
+        ).all()
+    assert [(seq, content.split(" ", 1)[1]) for seq, content in chunks] == [(0, "first\n"), (1, "last\n")]
+    with db.begin() as connection:
+        nothing = writer.last_chunk(connection)  # nothing buffered: no chunk, no announcement
+    nothing()
+    writer.line("after")
+    writer.flush()
+    assert len(announced) == 3

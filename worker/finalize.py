@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from server.events import publish_run_finished
 from server.queue import enqueue_new_dispatches_sync
 from server.statuses import RunStatus
@@ -10,6 +12,7 @@ from server.storage.prepared import Prepared
 from server.storage.runs import DELETE_RUN_TOKENS, finish
 from server.webhooks.events import RUN_EVENTS, fire_run_sync
 from worker.context import WorkerContext
+from worker.logs import LogWriter
 from worker.outage import until_published, until_written
 from worker.runners.base import RunOutcome
 from worker.webhooks.delivery import webhook_queue
@@ -40,15 +43,18 @@ def finalize(
     message: str | None = None,
     *,
     memory_mbytes: int,
+    log: LogWriter | None = None,
 ) -> tuple[RunStatus, list[str]]:
     """End the run this attempt (owner) holds; a run the sweeper already ended or restarted is left.
     Also the READY runs of its user to wake now (worker/fair.py), read in the same transaction
-    (`memory_mbytes`: the run's)."""
+    (`memory_mbytes`: the run's), and the last of its `log`: the log is whole when the run ends."""
     status, default_message = outcome_status(outcome)
     woken: list[str] = []
+    logged: list[Callable[[], None]] = []
 
     def write() -> list[str]:
         with ctx.db.begin() as connection:
+            logged[:] = [log.last_chunk(connection)] if log is not None else []
             ending, params = finish(
                 run_id,
                 status,
@@ -67,6 +73,8 @@ def finalize(
     # The actor's end is a fact: a database that is away (restarting) is waited for, not a reason
     # to leave the run RUNNING for the sweeper to fail.
     dispatches = until_written(write, f"the end of run {run_id}")
+    for committed in logged:
+        committed()
     # Committed: now wake the waiters, then queue the webhooks. Redis away: the wake-up waits for it
     # (a waiter whose API did not lose Redis would otherwise wait out its limit).
     until_published(

@@ -33,7 +33,6 @@ from worker.finalize import finalize, outcome_status
 from worker.lease import Lease, lease_until
 from worker.logs import LogWriter
 from worker.meter import Meter
-from worker.outage import until_written
 from worker.reboots import RebootSignal, announce, pending
 from worker.restarts import Restarts
 from worker.run_spec import read_spec
@@ -232,10 +231,10 @@ def _execute_run(
         if hand_back(ctx, run_id, owner, spec.options, outcome.stats, run_log):
             return None, None
         message = STOPPED.format(grace_s=settings.worker_stop_grace_s)
-    # The log is whole before the run ends, even if the database was away for a while.
-    until_written(lambda: run_log.flush(strict=True), f"the log of run {run_id}")
     memory_mbytes = int(spec.options["memoryMbytes"])
-    ended, woken = finalize(ctx, run_id, spec.user_id, owner, outcome, message, memory_mbytes=memory_mbytes)
+    ended, woken = finalize(
+        ctx, run_id, spec.user_id, owner, outcome, message, memory_mbytes=memory_mbytes, log=run_log
+    )
     status = ended.value
     ran.runs_finished.labels(status, spec.origin).inc()
     ran.run_duration.labels(status).observe(time.monotonic() - began)

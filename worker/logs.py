@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import IO
 
 from redis.exceptions import RedisError
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from server.events import publish_log_appended
@@ -110,22 +111,32 @@ class LogWriter:
         self._last_flush = time.monotonic()
         if not self._buffer:
             return
-        content = "".join(self._buffer)
         try:
             with self._db.begin() as connection:
-                if self._seq is None:
-                    key = {self._table.key: self._run_id}
-                    self._seq = int(connection.execute(self._table.next_seq, key).scalar_one())
-                connection.execute(
-                    self._table.append, {self._table.key: self._run_id, "seq": self._seq, "content": content}
-                )
+                written = self._append(connection)
         except DBAPIError as exc:
             if strict or not database_unavailable(exc):
                 raise
             logger.warning("run %s: log lines kept until the database is back (%s)", self._run_id, exc)
             return
-        self._buffer.clear()
-        self._buffered = 0
+        self._committed(written)
+
+    def _append(self, connection: Connection) -> int:
+        """The buffered lines as the next chunk, in `connection`'s transaction: how many."""
+        if self._seq is None:
+            self._seq = int(
+                connection.execute(self._table.next_seq, {self._table.key: self._run_id}).scalar_one()
+            )
+        content = "".join(self._buffer)
+        connection.execute(
+            self._table.append, {self._table.key: self._run_id, "seq": self._seq, "content": content}
+        )
+        return len(self._buffer)
+
+    def _committed(self, lines: int) -> None:
+        written, self._buffer[:lines] = self._buffer[:lines], []
+        self._buffered -= sum(map(len, written))
+        assert self._seq is not None
         self._seq += 1
         # Committed: now wake the followers. A lost wake-up only delays them until the next chunk,
         # the run's end or the listener's resubscription, so Redis trouble must not fail the run.
@@ -133,6 +144,31 @@ class LogWriter:
             self._notify(self._run_id)
         except RedisError as exc:
             logger.warning("could not publish log-appended for run %s: %s", self._run_id, exc)
+
+    def last_chunk(self, connection: Connection) -> Callable[[], None]:
+        """What is buffered, as a chunk in the caller's transaction (the run's end: one commit for
+        both, and the log is whole when the run ends); call what it returns once that committed.
+        A transaction rolled back leaves the lines buffered and their chunk's number unused."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._buffer:
+                return _nothing
+            before = self._seq
+            lines = self._append(connection)
+            chunk, self._seq = self._seq, before  # the chunk's number is taken once it is committed
+
+        def committed() -> None:
+            with self._lock:
+                self._seq = chunk
+                self._committed(lines)
+
+        return committed
+
+
+def _nothing() -> None:
+    pass
 
 
 def pump(output: IO[bytes], log: LogWriter) -> None:
