@@ -96,7 +96,7 @@ class LogWriter:
             self._flush_locked()
 
     def flush(self, *, strict: bool = False) -> None:
-        """Write what is buffered now (the supervisor calls it before the run's terminal state).
+        """Write what is buffered now (a run handed back calls it before its next attempt).
 
         While the database is unavailable the lines stay buffered for the next flush; `strict`
         then raises (the caller retries), else the flush is only skipped.

@@ -250,7 +250,8 @@ def supervise(
     if not out_of_memory and limit.exceeded(meter.memory_current):  # the kernel killed it meanwhile
         out_of_memory = True
         log.line(_oom_line(limit))
-    log.flush()
+    # What is buffered of the log is written with the run's end (worker/finalize.py), or by its
+    # timer before the next attempt.
     exit_code = code if code >= 0 else 128 - code
     meter.end_attempt(cpu_s=cpu_s, peak_bytes=limit.peak_bytes(), maxrss_bytes=maxrss_bytes)
     return RunOutcome(
