@@ -4,6 +4,7 @@ and a real Greenroom (uvicorn + RQ workers) per database backend."""
 from __future__ import annotations
 
 import base64
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,6 +22,39 @@ from server.users import create_user
 from tests import services
 from tests.stack import Stack, free_port, running
 from worker import sandbox
+from worker.sandbox.views import detach
+
+
+def _views_under_pytests_temp() -> list[Path]:
+    """Premade sandboxes' views (worker/sandbox/views.py) mounted under pytest's temporary
+    directories: a worker a test killed leaves its ready standby's, as on any host."""
+    root = f"{tempfile.gettempdir()}/pytest-of-"
+    views = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4].startswith(root) and fields[-2] == "greenroom-view":
+            views.append(Path(fields[4]))
+    return views
+
+
+def _take_down_views(config: pytest.Config) -> None:
+    """Before the first test and after the last, in the process that runs the session (not in an
+    xdist worker, whose siblings' Greenrooms are still running): pytest's cleanup of its old
+    temporary directories cannot remove a mount point, and would fail the run."""
+    if hasattr(config, "workerinput"):
+        return
+    for view in _views_under_pytests_temp():
+        detach(view)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _take_down_views(session.config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _take_down_views(session.config)
+
 
 BACKENDS = ["sqlite", "postgresql"]
 TEST_SECRETS_KEY = base64.b64encode(b"greenroom test secrets key, 32+ bytes long").decode()

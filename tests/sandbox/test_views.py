@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.sandbox.views import WAITER, BuildView, order_script, supported
+from worker.sandbox.identity import try_identity
+from worker.sandbox.views import WAITER, BuildView, order_script, supported, sweep
 
 
 def _awkward(marker: Path) -> str:
@@ -75,3 +76,28 @@ def test_a_view_shows_one_build_read_only_and_goes_whole(tmp_path: Path) -> None
     finally:
         again.close()
     assert str(again.path) not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
+def test_a_pool_takes_down_the_views_of_workers_that_died(tmp_path: Path) -> None:
+    """A view whose uid no worker holds is a dead worker's (its lock went with it): swept, with the
+    build in it; a view whose uid is held stays."""
+    if not supported(tmp_path):
+        pytest.skip("this kernel has no open_tree/move_mount/mount_setattr")
+    builds, scratch, locks = tmp_path / "builds", tmp_path / "uids", tmp_path / "locks"
+    (builds / "b").mkdir(parents=True)
+    locks.mkdir()
+    dead = BuildView(scratch / "7.view", builds)
+    dead.show(builds / "b")
+    held = try_identity(8, locks)
+    assert held is not None
+    alive = BuildView(scratch / "8.view", builds)
+    try:
+        assert sweep(scratch, locks) == 1
+        mounts = Path("/proc/self/mountinfo").read_text()
+        assert str(dead.path) not in mounts and not dead.path.exists()
+        assert f"{alive.path} " in mounts
+    finally:
+        alive.close()
+        held.close()
+    assert (builds / "b").is_dir()

@@ -28,6 +28,7 @@ from worker.sandbox.jail import HOME, Jail, identity_files, toolchains
 from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
 from worker.sandbox.views import WAITER, BuildView
 from worker.sandbox.views import supported as views_supported
+from worker.sandbox.views import sweep as sweep_views
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,8 @@ def _make(settings: Settings) -> Sandbox:
     if not views_supported(box.scratch_dir):
         log.info("sandboxes are made on each run's path: this kernel cannot show a build in one made before")
         return box
+    if left := sweep_views(box.scratch_dir, box.lock_dir):
+        log.info("took down %d sandbox views left by workers that died", left)
     return replace(box, premade=True)
 
 

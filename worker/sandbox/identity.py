@@ -39,14 +39,9 @@ def take_identity(uids: range, lock_dir: Path) -> Identity:
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     start = random.randrange(len(uids))  # concurrent workers rarely try the same uid first
     for i in range(len(uids)):
-        uid = uids[(start + i) % len(uids)]
-        fd = os.open(lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return Identity(uid, fd)
+        identity = try_identity(uids[(start + i) % len(uids)], lock_dir)
+        if identity is not None:
+            return identity
     raise SandboxUnavailable(
         f"all {len(uids)} sandbox uids ({uids[0]}-{uids[-1]}) are in use on this machine:"
         " widen GREENROOM_SANDBOX_UIDS"
@@ -74,6 +69,17 @@ class Workspace:
 def remove_tree(path: Path) -> None:
     """rm -rf as root, whom no mode the sandbox set (a read-only directory) stops."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def try_identity(uid: int, lock_dir: Path) -> Identity | None:
+    """`uid`, if no one else on this machine holds it."""
+    fd = os.open(lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return Identity(uid, fd)
 
 
 def chown_tree(path: Path, uid: int) -> None:

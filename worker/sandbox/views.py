@@ -24,6 +24,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from worker.sandbox.identity import try_identity
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # The generic syscall numbers (x86_64 and arm64 alike).
@@ -113,6 +115,26 @@ class BuildView:
         detach(self.path)
         with contextlib.suppress(FileNotFoundError):
             self.path.rmdir()
+
+
+def sweep(scratch: Path, lock_dir: Path) -> int:
+    """Take down the views of `scratch` that no worker holds (its uid's lock is free): a worker that
+    died with a standby ready left its view mounted, for the host's mounts outlive processes. How
+    many were left."""
+    left = 0
+    for path in scratch.glob("*.view"):
+        uid = path.name.removesuffix(".view")
+        identity = try_identity(int(uid), lock_dir) if uid.isdigit() else None
+        if identity is None:
+            continue
+        try:
+            detach(path)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            left += 1
+        finally:
+            identity.close()
+    return left
 
 
 # The premade sandbox's program: it runs the script the worker writes on its stdin (order_script),
