@@ -43,18 +43,17 @@ def finalize(
     message: str | None = None,
     *,
     memory_mbytes: int,
-    log: LogWriter | None = None,
+    log: LogWriter,
 ) -> tuple[RunStatus, list[str]]:
     """End the run this attempt (owner) holds; a run the sweeper already ended or restarted is left.
     Also the READY runs of its user to wake now (worker/fair.py), read in the same transaction
     (`memory_mbytes`: the run's), and the last of its `log`: the log is whole when the run ends."""
     status, default_message = outcome_status(outcome)
     woken: list[str] = []
-    logged: list[Callable[[], None]] = []
 
-    def write() -> list[str]:
+    def write() -> tuple[list[str], Callable[[], None]]:
         with ctx.db.begin() as connection:
-            logged[:] = [log.last_chunk(connection)] if log is not None else []
+            logged = log.last_chunk(connection)
             ending, params = finish(
                 run_id,
                 status,
@@ -68,13 +67,12 @@ def finalize(
             _DELETE_RUN_TOKENS.execute(connection, {"run_id": run_id})
             woken[:] = wake_ids_at_end(connection, ctx.settings, user_id, memory_mbytes)
             # The webhooks of this transition, fired with it (none if the run was ended elsewhere).
-            return fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved == 1 else []
+            return (fire_run_sync(connection, RUN_EVENTS[status], run_id) if moved == 1 else []), logged
 
     # The actor's end is a fact: a database that is away (restarting) is waited for, not a reason
     # to leave the run RUNNING for the sweeper to fail.
-    dispatches = until_written(write, f"the end of run {run_id}")
-    for committed in logged:
-        committed()
+    dispatches, logged = until_written(write, f"the end of run {run_id}")
+    logged()
     # Committed: now wake the waiters, then queue the webhooks. Redis away: the wake-up waits for it
     # (a waiter whose API did not lose Redis would otherwise wait out its limit).
     until_published(

@@ -121,14 +121,16 @@ class Standby:
     @property
     def premade(self) -> bool:
         """Its sandbox is made and waits for the run's order (worker/sandbox/views.py)."""
-        return self._script is not None and not self._started
+        return self._script is not None  # given to the waiter at its start
 
     def _premake(self, slot: Slot) -> None:
         """The sandbox made now: bwrap exec'd with the waiter, which reads its order on a pipe."""
         script_read, script_write = os.pipe()
         try:
             os.fchown(script_read, slot.uid, slot.uid)  # the waiter, as the sandbox's uid, opens it again
-            self._send(Exec(argv=slot.premade(), cwd="/", env={}, sandboxed=True), False, [script_read])
+            self._send(
+                Exec(argv=slot.premade_command(), cwd="/", env={}, sandboxed=True), False, [script_read]
+            )
         except BaseException:
             os.close(script_write)
             raise

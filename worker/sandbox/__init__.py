@@ -74,7 +74,7 @@ class Slot:
             views=views,
         )
 
-    def premade(self) -> list[str]:
+    def premade_command(self) -> list[str]:
         """The command of a sandbox made before its run (worker/sandbox/views.py): the waiter, in
         /, with this slot's view of the builds directory, empty until show() puts the run's build
         in it."""
