@@ -58,7 +58,9 @@ def make_queue(connection: Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer, job_class=GreenroomJob)
 
 
-def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -> int:
+def _enqueue(
+    queue: Queue, function: str, job_ids: list[str], args: list[str], kwargs: dict[str, Any] | None = None
+) -> int:
     """Jobs of `function` (args[i] for job_ids[i]) in one MULTI/EXEC round trip; the jobs waiting in
     the queue once they are in it, theirs included.
 
@@ -73,18 +75,20 @@ def _enqueue(queue: Queue, function: str, job_ids: list[str], args: list[str]) -
     with queue.connection.pipeline() as pipeline:
         pipeline.sadd(Queue.redis_queues_keys, queue.key)
         for job_id, arg in zip(job_ids, args, strict=True):
-            pipeline.hset(Job.key_for(job_id), mapping=_job_hash(queue.name, function, arg, stamp))
+            pipeline.hset(
+                Job.key_for(job_id), mapping=_job_hash(queue.name, function, arg, stamp, kwargs or {})
+            )
             pipeline.rpush(queue.key, job_id)
         pipeline.llen(queue.key)
         waiting: int = pipeline.execute()[-1]
         return waiting
 
 
-def _job_hash(queue_name: str, function: str, arg: str, stamp: str) -> dict[Any, Any]:
+def _job_hash(queue_name: str, function: str, arg: str, stamp: str, kwargs: dict[str, Any]) -> dict[Any, Any]:
     return {
         "created_at": stamp,
         # JSONSerializer.dumps, as RQ makes a job's data.
-        "data": zlib.compress(json.dumps((function, None, (arg,), {})).encode()),
+        "data": zlib.compress(json.dumps((function, None, (arg,), kwargs)).encode()),
         "success_callback_name": "",
         "failure_callback_name": "",
         "stopped_callback_name": "",
@@ -94,7 +98,7 @@ def _job_hash(queue_name: str, function: str, arg: str, stamp: str) -> dict[Any,
         "worker_name": "",
         "group_id": "",
         "origin": queue_name,
-        "description": get_call_string(function, (arg,), {}, _DESCRIPTION_CHARS) or "",
+        "description": get_call_string(function, (arg,), kwargs, _DESCRIPTION_CHARS) or "",
         "enqueued_at": stamp,
         "timeout": -1,
         "result_ttl": 600,
@@ -106,9 +110,10 @@ def _job_hash(queue_name: str, function: str, arg: str, stamp: str) -> dict[Any,
 _DESCRIPTION_CHARS = 75  # RQ's Job.get_call_string
 
 
-def enqueue_run_sync(queue: Queue, run_id: str) -> int:
-    """The jobs waiting in the queue once the run's is in it."""
-    return _enqueue(queue, EXECUTE_RUN, [run_id], [run_id])
+def enqueue_run_sync(queue: Queue, run_id: str, *, announce: bool = True) -> int:
+    """The jobs waiting in the queue once the run's is in it. `announce=False`: no one waits for the
+    run's claim, so its worker need not publish run-started (worker/jobs.py execute_run)."""
+    return _enqueue(queue, EXECUTE_RUN, [run_id], [run_id], None if announce else {"announce": False})
 
 
 # The jobs' statuses ("" for a job that is gone), KEYS being their hashes: one command, however many.
@@ -141,7 +146,7 @@ def not_queued(connection: Redis, run_ids: list[str]) -> list[str]:
 ENQUEUERS = 4
 
 
-async def enqueue_run(queue: Queue, run_id: str, calls: QuickThreads) -> int:
+async def enqueue_run(queue: Queue, run_id: str, calls: QuickThreads, *, announce: bool = True) -> int:
     """Call only after the run row is committed: the worker must never see a missing run. The jobs
     waiting in the queue once the run's is in it (0: Redis was away).
 
@@ -149,7 +154,7 @@ async def enqueue_run(queue: Queue, run_id: str, calls: QuickThreads) -> int:
     (server/sweeper/) enqueues a READY run that has no job once Redis is back.
     """
     try:
-        return await calls.run(functools.partial(enqueue_run_sync, queue, run_id))
+        return await calls.run(functools.partial(enqueue_run_sync, queue, run_id, announce=announce))
     except RedisError as exc:
         log.warning("run %s is committed but not enqueued (%s); the sweeper will enqueue it", run_id, exc)
         return 0

@@ -18,13 +18,19 @@ def test_an_enqueued_job_is_the_hash_rqs_enqueue_call_writes(redis_url: str) -> 
     with Redis.from_url(redis_url) as connection:
         queue = make_queue(connection, f"gr-jobs-{uuid.uuid4().hex[:8]}")
         try:
-            for function in (EXECUTE_RUN, EXECUTE_BUILD):
+            # A run's job says announce=False when no one waits for its claim (enqueue_run_sync).
+            for function, kwargs in (
+                (EXECUTE_RUN, {}),
+                (EXECUTE_BUILD, {}),
+                (EXECUTE_RUN, {"announce": False}),
+            ):
                 ours, rqs, arg = (f"{side}{uuid.uuid4().hex[:10]}" for side in ("ours", "rqs", "arg"))
-                assert _enqueue(queue, function, [ours], [arg]) >= 1
+                assert _enqueue(queue, function, [ours], [arg], kwargs or None) >= 1
                 with connection.pipeline() as pipeline:  # as server/queue.py enqueued before
                     queue.enqueue_call(
                         function,
                         args=(arg,),
+                        kwargs=kwargs,
                         job_id=rqs,
                         timeout=-1,
                         result_ttl=600,
@@ -42,7 +48,7 @@ def test_an_enqueued_job_is_the_hash_rqs_enqueue_call_writes(redis_url: str) -> 
                 assert connection.ttl(Job.key_for(ours)) == connection.ttl(Job.key_for(rqs)) == -1
                 assert queue.job_ids[-2:] == [ours, rqs]
                 job = Job.fetch(ours, connection=connection, serializer=queue.serializer)
-                assert (job.func_name, job.args, job.kwargs, job.timeout) == (function, [arg], {}, -1)
+                assert (job.func_name, job.args, job.kwargs, job.timeout) == (function, [arg], kwargs, -1)
                 assert (job.get_status(), job.origin, job.result_ttl, job.failure_ttl) == (
                     "queued",
                     queue.name,

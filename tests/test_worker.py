@@ -16,6 +16,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
+from server.events import started_channel
 from server.queue import enqueue_run_sync, make_queue
 from server.settings import Settings
 from server.storage.db import SyncDatabase
@@ -76,6 +77,35 @@ def test_a_run_started_wake_up_lost_to_redis_does_not_fail_the_run(
     new_worker([queue], connection).work(burst=True, with_scheduler=False)
     connection.close()
     assert api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] == "SUCCEEDED"
+
+
+def test_a_claim_is_announced_only_for_a_start_that_waits_for_it(
+    quiet: tuple[Settings, httpx.Client],
+) -> None:
+    """The worker publishes run-started for a start that waits for the claim (POST .../runs without
+    waitForFinish answers RUNNING once a worker took the run), not for a run-sync or a waitForFinish
+    start, whose waiters only a run-finished wakes: one Redis round trip less on their run's path,
+    and one message less for every API process."""
+    settings, api = quiet
+    actor = api.post("/acts", json=callable_actor("announced", "noop")).json()["data"]
+    connection = Redis.from_url(settings.redis_url)
+    pubsub = connection.pubsub()
+    pubsub.subscribe(started_channel(settings.redis_prefix))
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    waited = api.post(f"/acts/{actor['id']}/runs?waitForFinish=1").json()["data"]
+    claimed = api.post(f"/acts/{actor['id']}/runs").json()["data"]  # waits 2 s for a worker: none here
+    assert (waited["status"], claimed["status"]) == ("READY", "READY")
+    new_worker([make_queue(connection, settings.queue_name)], connection).work(
+        burst=True, with_scheduler=False
+    )
+    for run in (waited, claimed):
+        assert api.get(f"/actor-runs/{run['id']}").json()["data"]["status"] == "SUCCEEDED"
+    announced = []
+    while (message := pubsub.get_message(timeout=0.5)) is not None:
+        announced.append(message["data"].decode())
+    pubsub.close()
+    connection.close()
+    assert announced == [claimed["id"]]
 
 
 def test_a_start_with_jobs_ahead_of_it_is_answered_at_once(quiet: tuple[Settings, httpx.Client]) -> None:

@@ -58,12 +58,24 @@ class RunEvents:
         self._closed = False
         self._listening = _listening()
         self.url = f"{self._listening.url}{self._path}"
-        # One thread sends everything, in order; a stuck actor blocks it, never the supervisor.
-        self._sender = threading.Thread(target=self._send_loop, name="run-events", daemon=True)
+        # One thread sends everything, in order; a stuck actor blocks it, never the supervisor. It
+        # starts with the first connection or announcement: an actor that never connects (no SDK)
+        # has nothing to be sent, and a thread started and joined for every run was 0.2 ms of its path.
+        self._sender: threading.Thread | None = None
 
     def start(self) -> None:
         self._listening.add(self._path, self)
-        self._sender.start()
+
+    def _send(self, item: object) -> None:
+        self._outbox.put(item)
+        with self._lock:
+            self._start_sender()
+
+    def _start_sender(self) -> None:
+        """Under the lock (close() joins what it finds started)."""
+        if self._sender is None and not self._closed:
+            self._sender = threading.Thread(target=self._send_loop, name="run-events", daemon=True)
+            self._sender.start()
 
     def watch(self, system_info: SystemInfo) -> None:
         """Send systemInfo events from now on, each with the data that system_info() returns."""
@@ -72,13 +84,13 @@ class RunEvents:
     def aborting(self, wait_s: float = 2.0) -> bool:
         """Send `aborting`, then persistState; True if a connected actor got them within wait_s."""
         announcement = _Announcement(("aborting", None), ("persistState", {"isMigrating": False}))
-        self._outbox.put(announcement)
+        self._send(announcement)
         return announcement.done.wait(wait_s) and announcement.heard > 0
 
     def migrating(self) -> None:
         """Send `migrating`, then persistState (isMigrating): the worker is stopping, as Apify tells
         an actor before it moves the run off a server, so the actor can save its state."""
-        self._outbox.put(_Announcement(("migrating", None), ("persistState", {"isMigrating": True})))
+        self._send(_Announcement(("migrating", None), ("persistState", {"isMigrating": True})))
 
     def close(self) -> None:
         """Its path answers 404 from now on, and its connections are closed (1001, going away)."""
@@ -86,10 +98,12 @@ class RunEvents:
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, set()
+            sender = self._sender
         for connection in connections:
             connection.close(1001)
-        self._outbox.put(_STOP)
-        self._sender.join(timeout=5)
+        if sender is not None:
+            self._outbox.put(_STOP)
+            sender.join(timeout=5)
 
     @property
     def connections(self) -> int:
@@ -103,6 +117,7 @@ class RunEvents:
                 connection.close(1001)
                 return
             self._connections.add(connection)
+            self._start_sender()  # systemInfo is sent from now on
         try:
             # Actors only listen; reading is how their close is noticed.
             with contextlib.suppress(ConnectionClosed):

@@ -133,10 +133,12 @@ def _events(ctx: WorkerContext, spec: RunSpec) -> RunEvents | None:
     return events
 
 
-def execute_run(run_id: str) -> str | None:
+def execute_run(run_id: str, announce: bool = True) -> str | None:
     """A wake-up for this worker (worker/fair.py): run the fairest READY run to its end (the job's
     own run, or another user's that waited longer). Nothing fitting (a duplicate delivery, every READY
-    run held back by its user's limits): nothing to do."""
+    run held back by its user's limits): nothing to do. `announce=False`: the start of the job's own
+    run does not wait for its claim (server/queue.py), so none is published for it; another run
+    taken instead is announced."""
     ctx = get_context()
     owner = new_id()
     heard_since = abort_listener(ctx.settings.redis_url, ctx.settings.redis_prefix).mark()
@@ -147,7 +149,8 @@ def execute_run(run_id: str) -> str | None:
     woken: list[str] | None = None  # read with the terminal commit (None: not reached)
     with running(claimed[0].run_id):  # every log line of this worker until the run ends names it
         try:
-            status, woken = _execute_run(ctx, owner, claimed, heard_since)
+            announced = announce or claimed[0].run_id != run_id
+            status, woken = _execute_run(ctx, owner, claimed, heard_since, announced)
             return status
         finally:
             # The run ended (or went back to READY): a run of the same user that a limit held back
@@ -156,7 +159,11 @@ def execute_run(run_id: str) -> str | None:
 
 
 def _execute_run(
-    ctx: WorkerContext, owner: str, claimed: tuple[RunSpec, dict[str, Any], int], heard_since: int | None
+    ctx: WorkerContext,
+    owner: str,
+    claimed: tuple[RunSpec, dict[str, Any], int],
+    heard_since: int | None,
+    announce: bool,
 ) -> tuple[str | None, list[str] | None]:
     """(the run's terminal status, the runs to wake); (None, None) if it went back to READY."""
     spec, base_stats, generation = claimed
@@ -166,10 +173,11 @@ def _execute_run(
     ran.runs_started.labels(spec.origin).inc()
     ran.run_queue_wait.observe(_waited_s(spec.started_at))
     runs_log.info("run started", extra={"fields": {"origin": spec.origin, "actor": spec.actor_name}})
-    try:
-        publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
-    except RedisError as exc:  # a start waiting for the claim reads SQL when its wait ends
-        log.warning("could not publish run-started for run %s: %s", run_id, exc)
+    if announce:
+        try:
+            publish_run_started(ctx.redis, ctx.settings.redis_prefix, run_id)
+        except RedisError as exc:  # a start waiting for the claim reads SQL when its wait ends
+            log.warning("could not publish run-started for run %s: %s", run_id, exc)
     run_log = LogWriter(ctx.db, run_id, ctx.settings.log_max_chars)
 
     def timing_out() -> None:

@@ -7,8 +7,12 @@ stalled): `on_lost` is called once, and the supervisor stops the actor.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -27,7 +31,7 @@ def lease_until(lease_s: float) -> Any:
 
 
 class Lease:
-    """Renews every lease_s / 3 in a thread, from start() until close()."""
+    """Renewed every lease_s / 3 from start() until close(), by this process's renewer thread."""
 
     def __init__(
         self,
@@ -42,14 +46,22 @@ class Lease:
         self._params = params
         self._lease_s = lease_s
         self._on_lost = on_lost
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lease", daemon=True)
+        # Held while a renewal runs: close() returns only once none does (and none will).
+        self._lock = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
-        self._thread.start()
+        _renewer().add(self, time.monotonic() + self.interval_s)
 
-    def _loop(self) -> None:
-        while not self._closed.wait(self._lease_s / 3):
+    @property
+    def interval_s(self) -> float:
+        return self._lease_s / 3
+
+    def renew(self) -> bool:
+        """One renewal (the renewer's thread); False once the lease is closed or lost."""
+        with self._lock:
+            if self._closed:
+                return False
             try:
                 with self._db.begin() as connection:
                     moved = connection.execute(
@@ -57,12 +69,51 @@ class Lease:
                     )
             except SQLAlchemyError as exc:  # the database is away: try again; the lease may lapse
                 log.warning("could not renew the lease %s: %s", self._params, exc)
-                continue
+                return True
             if moved.rowcount == 0:
-                if not self._closed.is_set():
-                    self._on_lost()
-                return
+                self._closed = True
+                self._on_lost()
+                return False
+            return True
 
     def close(self) -> None:
-        self._closed.set()
-        self._thread.join(timeout=5)
+        with self._lock:
+            self._closed = True
+
+
+class _Renewer:
+    """One thread per process renews its leases when they are due. A thread of its own for each
+    run's lease, started and joined with the run, was 0.25 ms of the run's path."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Lease]] = []
+        self._added = itertools.count()  # orders leases due at the same moment
+        self._changed = threading.Condition()
+        threading.Thread(target=self._loop, name="lease-renewer", daemon=True).start()
+
+    def add(self, lease: Lease, due: float) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (due, next(self._added), lease))
+            self._changed.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, lease = heapq.heappop(self._due)
+            if lease.renew():
+                self.add(lease, time.monotonic() + lease.interval_s)
+
+
+_current: tuple[int, _Renewer] | None = None
+_current_lock = threading.Lock()
+
+
+def _renewer() -> _Renewer:
+    """This process's, started at its first lease (a forked child starts its own)."""
+    global _current
+    with _current_lock:
+        if _current is None or _current[0] != os.getpid():
+            _current = (os.getpid(), _Renewer())
+        return _current[1]

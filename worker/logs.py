@@ -133,11 +133,13 @@ class LogWriter:
         )
         return len(self._buffer)
 
-    def _committed(self, lines: int) -> None:
+    def _committed(self, lines: int, *, notify: bool = True) -> None:
         written, self._buffer[:lines] = self._buffer[:lines], []
         self._buffered -= sum(map(len, written))
         assert self._seq is not None
         self._seq += 1
+        if not notify:
+            return
         # Committed: now wake the followers. A lost wake-up only delays them until the next chunk,
         # the run's end or the listener's resubscription, so Redis trouble must not fail the run.
         try:
@@ -148,7 +150,10 @@ class LogWriter:
     def last_chunk(self, connection: Connection) -> Callable[[], None]:
         """What is buffered, as a chunk in the caller's transaction (the run's end: one commit for
         both, and the log is whole when the run ends); call what it returns once that committed.
-        A transaction rolled back leaves the lines buffered and their chunk's number unused."""
+        A transaction rolled back leaves the lines buffered and their chunk's number unused.
+
+        No log-appended is published for this chunk: the run-finished that the caller publishes next
+        wakes the log's followers too (server/events.py), one round trip sooner."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -162,7 +167,7 @@ class LogWriter:
         def committed() -> None:
             with self._lock:
                 self._seq = chunk
-                self._committed(lines)
+                self._committed(lines, notify=False)
 
         return committed
 

@@ -75,8 +75,9 @@ async def actor_input(request: Request, state: AppState) -> RunInput | None:
 _CLAIM_WAIT_S = 2.0
 
 
-async def _start(request: Request, run_id: str) -> Started:
-    """Parse everything, then start: a bad request is answered before anything is written."""
+async def _start(request: Request, run_id: str, until_claimed: bool) -> Started:
+    """Parse everything, then start: a bad request is answered before anything is written. The run's
+    worker publishes its claim only for a start that waits for it (`until_claimed`)."""
     note(request, run_id=run_id)
     state = state_of(request)
     overrides = run_overrides(request.query_params, state.settings)
@@ -95,7 +96,16 @@ async def _start(request: Request, run_id: str) -> Started:
     run_input = await _task_input(request, state, task) if task else await actor_input(request, state)
     meta = _meta(request)
     return await start_run(
-        state, user, actor, task, overrides, run_input, meta, run_id=run_id, idempotency_key=key
+        state,
+        user,
+        actor,
+        task,
+        overrides,
+        run_input,
+        meta,
+        run_id=run_id,
+        idempotency_key=key,
+        announce=until_claimed,
     )
 
 
@@ -128,7 +138,7 @@ class _Starting:
         watch = waiters.watch(run_id, self._kind, started=self._until_claimed)
         woken = watch.__enter__()
         try:
-            start = await _start(request, run_id)
+            start = await _start(request, run_id, self._until_claimed)
         except BaseException:
             watch.close()
             raise

@@ -144,9 +144,12 @@ async def start_run(
     *,
     run_id: str | None = None,
     idempotency_key: str | None = None,
+    announce: bool = True,
 ) -> Started:
     """Write the run, its storages and INPUT in one transaction (write_run), commit, then enqueue
     the job. A repeat of an idempotent start: that run, as it is now (its id is not run_id).
+    `announce=False`: the caller will not wait for a worker to take the run (run-sync, waitForFinish),
+    so that worker publishes no run-started for it.
 
     The transaction is a sync session's on the quick path (Database.quick_write): on an async
     session its dozen statements each waited for a turn of a busy event loop, and on SQLite the
@@ -162,7 +165,7 @@ async def start_run(
     if dispatches is None:
         return Started(run, 0)
     # Committed: only now may a worker see the job (and a webhook worker the dispatches).
-    waiting = await enqueue_run(state.queue, run.id, state.enqueuing)
+    waiting = await enqueue_run(state.queue, run.id, state.enqueuing, announce=announce)
     await enqueue_dispatches(state, dispatches)
     return Started(run, max(0, waiting - 1))
 
