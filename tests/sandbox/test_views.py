@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from worker.sandbox.identity import try_identity
-from worker.sandbox.views import WAITER, BuildView, order_script, supported, sweep
+from worker.sandbox.views import WAITER, BuildView, order_script, shell_exports_exactly, supported, sweep
 
 
 def _awkward(marker: Path) -> str:
@@ -20,7 +20,14 @@ def _awkward(marker: Path) -> str:
     return f'it\'s "$(touch {marker})"; `touch {marker}` $HOME \\n\nsecond line\t* ~'
 
 
-def test_the_waiter_runs_the_order_exactly(tmp_path: Path) -> None:
+# The shell exports names like these itself (no env(1) exec: order_script); any other name, or one
+# the shell gives meaning to, goes through env -i.
+_EXPORTED = {"AWKWARD": None, "EMPTY": ""}
+_THROUGH_ENV = {"AWKWARD": None, "NOT-A-NAME": "x", "IFS": "-", "PWD": "/elsewhere", "OLDPWD": ""}
+
+
+@pytest.mark.parametrize("extra", [_EXPORTED, _THROUGH_ENV], ids=["exported", "through-env"])
+def test_the_waiter_runs_the_order_exactly(tmp_path: Path, extra: dict[str, str | None]) -> None:
     """What the program gets from the waiter: its argv, cwd and environment, nothing more, and
     stdin /dev/null; shell syntax in them is data."""
     program = (
@@ -29,8 +36,11 @@ def test_the_waiter_runs_the_order_exactly(tmp_path: Path) -> None:
     )
     awkward = _awkward(tmp_path / "ran")
     # LC_ALL: Python sets LC_CTYPE in its own environment when no locale is given.
-    env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "AWKWARD": awkward, "EMPTY": ""}
+    env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8"}
+    env |= {name: awkward if value is None else value for name, value in extra.items()}
     script = order_script([sys.executable, "-c", program, awkward, ""], str(tmp_path), env)
+    exported = extra is _EXPORTED and shell_exports_exactly()
+    assert (b"/usr/bin/env -i" not in script) == exported
     done = subprocess.run(list(WAITER), input=script, capture_output=True, env={}, cwd="/", check=True)
     argv, cwd, seen_env, stdin = json.loads(done.stdout)
     assert argv == [awkward, ""]

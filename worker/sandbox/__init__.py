@@ -26,7 +26,7 @@ from server.settings import Settings
 from worker.sandbox.identity import Identity, SandboxUnavailable, Workspace, take_identity
 from worker.sandbox.jail import HOME, Jail, identity_files, toolchains
 from worker.sandbox.memory import MemoryLimitUnavailable, open_memory_limit
-from worker.sandbox.views import WAITER, BuildView
+from worker.sandbox.views import WAITER, BuildView, shell_exports_exactly
 from worker.sandbox.views import supported as views_supported
 from worker.sandbox.views import sweep as sweep_views
 
@@ -173,6 +173,7 @@ def _make(settings: Settings) -> Sandbox:
         return box
     if left := sweep_views(box.scratch_dir, box.lock_dir):
         log.info("took down %d sandbox views left by workers that died", left)
+    shell_exports_exactly()  # once per process, here rather than on a run's path (order_script)
     return replace(box, premade=True)
 
 

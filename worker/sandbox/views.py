@@ -19,8 +19,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import os
+import re
 import shlex
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -144,12 +147,52 @@ WAITER = ("/bin/sh", "-c", ". /dev/stdin")
 
 def order_script(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> bytes:
     """What the waiter runs: the program in `cwd` with exactly `env`, stdin /dev/null, as the
-    standby's exec would (PATH looked up in `env`, by env(1))."""
-    assignments = " ".join(shlex.quote(f"{name}={value}") for name, value in env.items())
+    standby's exec would (PATH looked up in `env`).
+
+    The waiter starts with an empty environment, so the shell can export `env` itself and exec the
+    program: env(1)'s exec was 1 ms of the actor's start. Only where this host's /bin/sh exports
+    nothing of its own but PWD and OLDPWD, which the script unsets (shell_exports_exactly), and only
+    for names the shell can export and gives no meaning to; else env -i does it."""
+    exports = all(_exportable(name) for name in env) and shell_exports_exactly()
+    return _script(argv, cwd, env, exports=exports)
+
+
+def _script(argv: Sequence[str], cwd: str, env: Mapping[str, str], *, exports: bool) -> bytes:
     command = " ".join(shlex.quote(arg) for arg in argv)
-    return (
-        f"cd -- {shlex.quote(cwd)} || exit 127\nexec 0</dev/null /usr/bin/env -i -- {assignments} {command}\n"
-    ).encode()
+    assignments = " ".join(shlex.quote(f"{name}={value}") for name, value in env.items())
+    lines = [f"cd -- {shlex.quote(cwd)} || exit 127"]
+    if exports:
+        lines.append("unset OLDPWD PWD")
+        if env:
+            lines.append(f"export {assignments}")
+        lines.append(f"exec 0</dev/null {command}")
+    else:
+        lines.append(f"exec 0</dev/null /usr/bin/env -i -- {assignments} {command}")
+    return "".join(f"{line}\n" for line in lines).encode()
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# What a POSIX shell reads or sets itself: exported by the script, it could change how the shell runs
+# the rest of it, or fail the export.
+_SHELLS_OWN = frozenset(
+    {"ENV", "IFS", "LINENO", "OLDPWD", "OPTARG", "OPTIND", "PPID", "PS1", "PS2", "PS4", "PWD"}
+)
+
+
+def _exportable(name: str) -> bool:
+    return _NAME.match(name) is not None and name not in _SHELLS_OWN
+
+
+@functools.cache
+def shell_exports_exactly() -> bool:
+    """Whether the waiter, given an environment to export, execs its program with exactly that one
+    (tried once per process, by the sandbox's probe; dash does, bash adds SHLVL)."""
+    script = _script(["/usr/bin/env", "-0"], "/", {"GREENROOM_PROBE": "a b"}, exports=True)
+    try:
+        done = subprocess.run(list(WAITER), input=script, capture_output=True, env={}, cwd="/", timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and done.stdout == b"GREENROOM_PROBE=a b\0"
 
 
 def supported(scratch: Path) -> bool:
