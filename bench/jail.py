@@ -10,6 +10,10 @@ namespaces and binds but no setpriv, and the whole jail (its uid a free one, its
 and passwd files made for the purpose). Prints each way's median time per start over the rounds,
 and its difference from bare. Run as root, with bubblewrap and setpriv installed. Numbers are
 printed, never asserted.
+
+Two more ways time what a premade sandbox's waiter (worker/sandbox/views.py) adds once its order
+comes, outside any sandbox: /bin/sh reading an order that execs /bin/true through `env -i`, and one
+that exports the environment itself (what order_script writes where the shell allows it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ if __package__ in (None, ""):  # run as `python bench/jail.py`: the repository r
 
 from bench.cli import command_line, table_report
 from worker.sandbox.jail import Jail, identity_files, toolchains
+from worker.sandbox.views import WAITER, waiter_script
 
 _UID = 64_999  # a uid no one here has: the jail only switches to it
 
@@ -41,7 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def ways(scratch: Path) -> dict[str, list[str]]:
+# An actor's environment is a few dozen variables; these stand for them.
+_ENV = {f"APIFY_VARIABLE_{index}": f"value {index}" for index in range(30)} | {"PATH": "/usr/bin:/bin"}
+
+
+def ways(scratch: Path) -> dict[str, tuple[list[str], bytes | None]]:
+    """Each way's command, and what goes to its stdin."""
     bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
     if bwrap is None or setpriv is None:
         raise SystemExit("bench/jail.py needs bubblewrap and setpriv (apt-get install bubblewrap)")
@@ -59,10 +69,18 @@ def ways(scratch: Path) -> dict[str, list[str]]:
         read_only=[str(scratch / "build")],
     )
     return {
-        "bare": ["/bin/true"],
-        "bwrap, one bind of /": [bwrap, "--ro-bind", "/", "/", "/bin/true"],
-        "bwrap, the jail's namespaces and binds": [*whole[: whole.index(setpriv)], "/bin/true"],
-        "the whole jail (bwrap, then setpriv)": whole,
+        "bare": (["/bin/true"], None),
+        "bwrap, one bind of /": ([bwrap, "--ro-bind", "/", "/", "/bin/true"], None),
+        "bwrap, the jail's namespaces and binds": ([*whole[: whole.index(setpriv)], "/bin/true"], None),
+        "the whole jail (bwrap, then setpriv)": (whole, None),
+        "the waiter's order, through env -i": (
+            list(WAITER),
+            waiter_script(["/bin/true"], "/", _ENV, exports=False),
+        ),
+        "the waiter's order, exported by the shell": (
+            list(WAITER),
+            waiter_script(["/bin/true"], "/", _ENV, exports=True),
+        ),
     }
 
 
@@ -72,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         commands = ways(Path(tmp))
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
-            for name, command in commands.items():
+            for name, (command, order) in commands.items():
                 began = time.perf_counter()
                 for _ in range(args.execs):
-                    subprocess.run(command, check=True)
+                    subprocess.run(command, input=order, env={} if order else None, check=True)
                 times[name].append((time.perf_counter() - began) / args.execs * 1000)
     bare = statistics.median(times["bare"])
     rows = [
