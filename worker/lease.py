@@ -43,7 +43,7 @@ class Lease:
     ):
         self._db = db
         self._renew = renew
-        self._params = params
+        self.params = params
         self._lease_s = lease_s
         self._on_lost = on_lost
         # Held while a renewal runs: close() returns only once none does (and none will).
@@ -65,10 +65,10 @@ class Lease:
             try:
                 with self._db.begin() as connection:
                     moved = connection.execute(
-                        self._renew, {**self._params, "until": lease_until(self._lease_s)}
+                        self._renew, {**self.params, "until": lease_until(self._lease_s)}
                     )
             except SQLAlchemyError as exc:  # the database is away: try again; the lease may lapse
-                log.warning("could not renew the lease %s: %s", self._params, exc)
+                log.warning("could not renew the lease %s: %s", self.params, exc)
                 return True
             if moved.rowcount == 0:
                 self._closed = True
@@ -102,7 +102,12 @@ class _Renewer:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
                 _, _, lease = heapq.heappop(self._due)
-            if lease.renew():
+            try:
+                renewing = lease.renew()
+            except Exception:  # this thread renews every lease of the process: it goes on
+                log.exception("renewing the lease %s failed; trying again", lease.params)
+                renewing = True
+            if renewing:
                 self.add(lease, time.monotonic() + lease.interval_s)
 
 
