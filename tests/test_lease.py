@@ -17,7 +17,13 @@ from tests.actors import callable_actor
 from tests.runs_db import insert_run
 from worker.lease import Lease
 
-_LEASE_S = 0.3  # renewed every 0.1 s
+# Long enough that the session's sweeper never finds one of these runs' leases expired, and ends the
+# run, once a lease is closed; renewed every 0.1 s all the same.
+_LEASE_S = 60.0
+
+
+class _Quick(Lease):
+    interval_s = 0.1
 
 
 def _expiry(db: SyncDatabase, run_id: str) -> object:
@@ -37,7 +43,7 @@ def test_two_leases_are_renewed_until_closed(db: SyncDatabase, api: httpx.Client
     runs = [_held(db, api, f"leased-{index}", f"owner-{index}") for index in range(2)]
     lost: list[str] = []
     leases = [
-        Lease(
+        _Quick(
             db, RENEW_RUN, {"run_id": run_id, "owner": f"owner-{index}"}, _LEASE_S, lambda: lost.append("!")
         )
         for index, run_id in enumerate(runs)
@@ -69,7 +75,7 @@ def test_a_lease_the_run_no_longer_has_is_lost_once(db: SyncDatabase, api: httpx
         calls.append("lost")
         lost.set()
 
-    lease = Lease(db, RENEW_RUN, {"run_id": run_id, "owner": "mine"}, _LEASE_S, on_lost)
+    lease = _Quick(db, RENEW_RUN, {"run_id": run_id, "owner": "mine"}, _LEASE_S, on_lost)
     lease.start()
     with db.begin() as connection:
         connection.execute(update(Run).where(Run.id == run_id).values(lease_owner="the sweeper's restart"))
