@@ -26,7 +26,7 @@ lint: install
 # 7 min 7 s and 7 min 15 s against 8 min 29 s with two.) `--dist worksteal` was tried: pytest 423 s
 # and 503 s, against 439-490 s in five runs with the default distribution; no clear gain.
 test: lint
-	$(BIN)/pytest -n 3 --dist worksteal
+	$(BIN)/pytest -n 3
 
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
