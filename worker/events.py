@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import secrets
 import threading
@@ -31,6 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 from server.storage.ids import iso, utcnow
+from worker.per_process import PerProcess
 from worker.usage import SystemInfo
 
 _STOP = object()
@@ -201,14 +201,5 @@ class _Listening:
         events.serve(connection)
 
 
-_current: tuple[int, _Listening] | None = None
-_current_lock = threading.Lock()
-
-
-def _listening() -> _Listening:
-    """This process's server, made at its first run (a forked child makes its own)."""
-    global _current
-    with _current_lock:
-        if _current is None or _current[0] != os.getpid():
-            _current = (os.getpid(), _Listening())
-        return _current[1]
+# This process's server, made at its first run.
+_listening = PerProcess(_Listening).get

@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.storage.db import SyncDatabase
 from server.storage.ids import utcnow
+from worker.per_process import PerProcess
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +111,5 @@ class _Renewer:
                 self.add(lease, time.monotonic() + lease.interval_s)
 
 
-_current: tuple[int, _Renewer] | None = None
-_current_lock = threading.Lock()
-
-
-def _renewer() -> _Renewer:
-    """This process's, started at its first lease (a forked child starts its own)."""
-    global _current
-    with _current_lock:
-        if _current is None or _current[0] != os.getpid():
-            _current = (os.getpid(), _Renewer())
-        return _current[1]
+# This process's, started at its first lease.
+_renewer = PerProcess(_Renewer).get
