@@ -21,6 +21,7 @@ from server.settings import Settings
 from server.statuses import RunStatus
 from server.storage.db import SyncDatabase
 from server.storage.ids import hash_token, new_id, utcnow
+from server.storage.key_value_stores import _UPSERT, TOUCH_STORE
 from server.storage.limits import _LIMITS_AND_USAGE, CLAIM_NEXT, defaults_of
 from server.storage.models import Actor, ApiToken, Base, KeyValueStore, RequestQueue, Task, UserLimits
 from server.storage.prepared import Prepared, PreparedInsert
@@ -295,3 +296,56 @@ def test_a_claim_and_an_end_prepared_write_what_sqlalchemy_writes(
 def _stored(driver: sqlite3.Connection, table: str, value: str, key: str = "id") -> tuple[Any, ...]:
     """The rows as SQLite stores them."""
     return tuple(driver.execute(f"SELECT * FROM {table} WHERE {key} = ?", (value,)).fetchall())
+
+
+def test_a_records_put_prepared_writes_what_sqlalchemy_writes(db: SyncDatabase, api: httpx.Client) -> None:
+    """A record's put (the store's touch, an UPDATE ... RETURNING, then the record's upsert): once
+    through SQLAlchemy and once prepared, each in a transaction rolled back, a new key and then the
+    same key again (the upsert's conflict). What each returns and what SQLite stores are the same;
+    another user's store is not touched."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("prepared statements are SQLite's")
+    store = api.post("/key-value-stores", params={"name": f"put-{uuid.uuid4().hex[:8]}"}).json()["data"]
+    touch = TOUCH_STORE["name"]
+    mine = {"ref": store["name"], "owner": store["userId"], "now": utcnow()}
+    theirs = {**mine, "owner": "someone-else"}
+    upsert = _UPSERT["sqlite"]
+    seen = {}
+    for how in ("sqlalchemy", "prepared"):
+        with pytest.raises(_RolledBack), db.begin() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            stored = []
+            if how == "sqlalchemy":
+                touched = [connection.execute(touch.statement, p).one_or_none() for p in (mine, theirs)]
+            else:
+                touched = [touch.first(connection, p) for p in (mine, theirs)]
+            for value, encoding in ((b'{"a": 1}', None), (b"\x1f\x8b second", "gzip")):
+                row = {
+                    "store_id": store["id"],
+                    "key": "k",
+                    "value": value,
+                    "content_type": "application/json",
+                    "content_encoding": encoding,
+                    "size": len(value),
+                    "modified_at": mine["now"],
+                }
+                if how == "sqlalchemy":
+                    connection.execute(upsert.statement, row)
+                else:
+                    upsert.execute(connection, row)
+                stored.append(_stored(driver, "key_value_records", store["id"], "store_id"))
+            seen[how] = ([None if t is None else tuple(t) for t in touched], stored)
+            raise _RolledBack
+    assert seen["prepared"] == seen["sqlalchemy"]
+    touched, (first, second) = seen["prepared"]
+    assert touched == [(store["id"],), None]
+    assert (
+        len(first) == len(second) == 1
+        and first[0][2] == b'{"a": 1}'
+        and second[0][2:4]
+        == (
+            b"\x1f\x8b second",
+            "application/json",
+        )
+    )

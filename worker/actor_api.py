@@ -85,11 +85,8 @@ class ActorContext:
                 content_type or "application/json; charset=utf-8",
             )
         with self._db.transaction() as session:
-            session.execute(
-                *upsert_record(
-                    self._db.dialect, self._spec.default_key_value_store_id, key, data, ctype, None
-                )
-            )
+            store_id = self._spec.default_key_value_store_id
+            upsert_record(session, self._db.dialect, store_id, key, data, ctype, None)
 
     def push_data(self, items: dict[str, Any] | list[dict[str, Any]]) -> None:
         batch = [items] if isinstance(items, dict) else list(items)

@@ -108,15 +108,14 @@ async def metamorph_run(
             )
         input_key = f"{INPUT_KEY_PREFIX}{len(metamorphs) + 1}"
         if run_input is not None:
-            await session.execute(
-                *upsert_record(
-                    state.db.dialect,
-                    run.default_key_value_store_id,
-                    input_key,
-                    run_input.body,
-                    run_input.content_type,
-                    None,
-                )
+            await session.run_sync(
+                upsert_record,
+                state.db.dialect,
+                run.default_key_value_store_id,
+                input_key,
+                run_input.body,
+                run_input.content_type,
+                None,
             )
         metamorphs.append(
             {

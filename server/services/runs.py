@@ -231,7 +231,7 @@ def write_run(
     if starts:
         session.execute(INSERT_CHARGE, charge_row(run_id, ACTOR_START_EVENT, starts, now))
     if checked is not None:
-        session.execute(*upsert_record(dialect, store_id, "INPUT", checked.body, checked.content_type, None))
+        upsert_record(session, dialect, store_id, "INPUT", checked.body, checked.content_type, None)
     if start.overrides.webhooks:
         add_ad_hoc_webhooks(session, dialect, user_id, run_id, start.overrides.webhooks)
     keyed.write(session, dialect, run_id)

@@ -126,7 +126,9 @@ class Database:
             self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
             self._inline_write_engine = create_sync_engine(url, busy_timeout_ms=INLINE_WRITE_BUSY_TIMEOUT_MS)
             self._inline_writes = sessionmaker(self._inline_write_engine, expire_on_commit=False)
-        self._kept: tuple[int, Connection] | None = None  # (its thread, the connection): quick_rows
+        # Connections kept open for the loop's thread: quick_rows' reads, quick_core_write's writes.
+        self._kept_reads = _KeptConnection(self._inline_engine)
+        self._kept_writes = _KeptConnection(self._inline_write_engine)
 
     async def quick_read(self, read: Callable[[Session], T], *, inline: bool = True) -> T:
         """read(session) in a sync session: on SQLite in this thread, else (or when SQLite makes it
@@ -138,32 +140,21 @@ class Database:
     async def quick_rows(self, read: Callable[[Connection], T]) -> T:
         """As quick_read, with a Core connection: for prebuilt statements whose rows are enough
         (server/storage/rows.py), without a Session and the ORM's entities."""
-        inline = self._kept_connection if self._inline_engine is not None else None
+        inline = self._kept_read if self._inline_engine is not None else None
         return await self._quick(inline, self.sync_engine.connect, read)
 
     @contextmanager
-    def _kept_connection(self) -> Iterator[Connection]:
-        """The inline engine's connection, kept open between the quick_rows of the loop's thread:
-        taking one from the pool and giving it back was about a tenth of a GET's CPU
-        (bench/profile.py --kind get). Each read ends its transaction; one that failed (a lock
-        waited for, an error) closes the connection, and the next read opens another."""
-        assert self._inline_engine is not None
-        thread = threading.get_ident()
-        if self._kept is None:
-            self._kept = (thread, self._inline_engine.connect())
-        owner, connection = self._kept
-        if owner != thread:  # another loop's thread (never in the API): a connection of its own
-            with self._inline_engine.connect() as own:
-                yield own
-            return
-        try:
+    def _kept_read(self) -> Iterator[Connection]:
+        """The kept read connection; each read ends its transaction."""
+        with self._kept_reads.open() as connection:
             yield connection
-        except BaseException:
-            self._kept = None
-            with contextlib.suppress(Exception):
-                connection.close()
-            raise
-        connection.rollback()
+            connection.rollback()
+
+    @contextmanager
+    def _kept_write(self) -> Iterator[Connection]:
+        """The kept write connection, in a transaction committed at the end (rolled back on error)."""
+        with self._kept_writes.open() as connection, connection.begin():
+            yield connection
 
     async def quick_write(self, work: Callable[[Session], T], *, inline: bool = True) -> T:
         """work(session) as one small unit of work in a sync session, committed (rolled back on any
@@ -177,8 +168,7 @@ class Database:
     async def quick_core_write(self, work: Callable[[Connection], T], *, inline: bool = True) -> T:
         """As quick_write, with a Core connection in a transaction: for a unit of work of prebuilt
         statements only (a record's put), without a Session's begin, flush and commit around them."""
-        engine = self._inline_write_engine
-        on_loop = engine.begin if inline and engine is not None else None
+        on_loop = self._kept_write if inline and self._inline_write_engine is not None else None
         return await self._quick(on_loop, self.sync_engine.begin, work, self._writers)
 
     async def _quick(
@@ -200,9 +190,8 @@ class Database:
         return await (threads or self._readers).run(lambda: _within(threaded, work))
 
     async def dispose(self) -> None:
-        if self._kept is not None:
-            self._kept[1].close()
-            self._kept = None
+        self._kept_reads.close()
+        self._kept_writes.close()
         await self._readers.close()
         await self._writers.close()
         await self.engine.dispose()
@@ -222,6 +211,50 @@ class Database:
         """A short read-only session (a fresh snapshot each time)."""
         async with self._sessions() as session:
             yield session
+
+
+class _KeptConnection:
+    """A connection of an inline engine (SQLite's, on the event loop's thread) kept open between
+    quick units of work: taking one from the pool and giving it back was about a tenth of a GET's
+    CPU (bench/profile.py --kind get), and `Engine.begin` about 6% of a record put's. After an error
+    the connection is rolled back and kept, unless it is broken: then the next use opens another."""
+
+    def __init__(self, engine: Engine | None) -> None:
+        self._engine = engine
+        self._kept: tuple[int, Connection] | None = None  # (its thread, the connection)
+
+    @contextmanager
+    def open(self) -> Iterator[Connection]:
+        assert self._engine is not None
+        thread = threading.get_ident()
+        if self._kept is None:
+            self._kept = (thread, self._engine.connect())
+        owner, connection = self._kept
+        if owner != thread:  # another loop's thread (never in the API): a connection of its own
+            with self._engine.connect() as own:
+                yield own
+            return
+        try:
+            yield connection
+        except BaseException:
+            if connection.invalidated or not _rolled_back(connection):
+                self.close()
+            raise
+
+    def close(self) -> None:
+        if self._kept is not None:
+            with contextlib.suppress(Exception):
+                self._kept[1].close()
+            self._kept = None
+
+
+def _rolled_back(connection: Connection) -> bool:
+    """Whether the connection's transaction, if any, was rolled back (a write's was by its begin())."""
+    try:
+        connection.rollback()
+    except Exception:
+        return False
+    return True
 
 
 def _within(open_: Callable[[], AbstractContextManager[H]], read: Callable[[H], T]) -> T:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-from sqlalchemy import Delete, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Delete, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from server.storage.dialects import insert_for, per_dialect
 from server.storage.ids import utcnow
 from server.storage.models import KeyValueRecord, KeyValueStore
+from server.storage.prepared import Prepared, PreparedInsert
 
 KEY_RE = re.compile(r"^[a-zA-Z0-9!\-_.'()]{1,256}$")
 
@@ -32,16 +34,20 @@ def _upsert(dialect: str) -> Insert:
 
 
 # Built once, the values passed apart: building the statement with its values on every put cost a
-# third of a put's CPU in SQLAlchemy's coercion and cache key.
-_UPSERT = per_dialect(_upsert)
+# third of a put's CPU in SQLAlchemy's coercion and cache key. Prepared on SQLite, as is the store's
+# touch (server/storage/prepared.py): through SQLAlchemy's execution the two were a fifth of a put's
+# API CPU (bench/profile.py --kind puts).
+_UPSERT = {dialect: PreparedInsert(_RECORDS, upsert) for dialect, upsert in per_dialect(_upsert).items()}
 
 # A put's store, by id or by name, and only the user's: its modifiedAt set and its id returned, in one
 # statement (the first write of the put's transaction).
 TOUCH_STORE = {
-    column: update(_STORES)
-    .where(_STORES.c[column] == bindparam("ref"), _STORES.c.user_id == bindparam("owner"))
-    .values(modified_at=bindparam("now"))
-    .returning(_STORES.c.id)
+    column: Prepared(
+        update(_STORES)
+        .where(_STORES.c[column] == bindparam("ref"), _STORES.c.user_id == bindparam("owner"))
+        .values(modified_at=bindparam("now"))
+        .returning(_STORES.c.id)
+    )
     for column in ("id", "name")
 }
 
@@ -57,9 +63,15 @@ RECORD_ROWS: Select[Any] = select(*_RECORDS.columns).where(
 
 
 def upsert_record(
-    dialect: str, store_id: str, key: str, value: bytes, content_type: str, content_encoding: str | None
-) -> tuple[Insert, dict[str, Any]]:
-    """The statement and its parameters (execute(*upsert_record(...))) that store the record."""
+    handle: Session | Connection,
+    dialect: str,
+    store_id: str,
+    key: str,
+    value: bytes,
+    content_type: str,
+    content_encoding: str | None,
+) -> None:
+    """Store the record in the handle's transaction (an async session's: through run_sync)."""
     row = {
         "store_id": store_id,
         "key": key,
@@ -69,7 +81,7 @@ def upsert_record(
         "size": len(value),
         "modified_at": utcnow(),
     }
-    return _UPSERT[dialect], row
+    _UPSERT[dialect].execute(handle, row)
 
 
 def get_record_stmt(store_id: str, key: str) -> Select[KeyValueRecord]:

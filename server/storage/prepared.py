@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Dialect, Select, Table, insert
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 
 class Prepared:
@@ -124,10 +124,10 @@ def _row_type(keys: list[str]) -> Any:
 
 class PreparedInsert:
     """An INSERT of one row of `table`, every column given (server/services/runs.py _row), compiled
-    at its first use on SQLite."""
+    at its first use on SQLite; `statement`: the table's INSERT with more to it (an ON CONFLICT)."""
 
-    def __init__(self, table: Table) -> None:
-        self.statement = insert(table)
+    def __init__(self, table: Table, statement: Insert | None = None) -> None:
+        self.statement = insert(table) if statement is None else statement
         self._keys = [str(column.key) for column in table.columns]
         self._compiled: tuple[str, list[_Bind]] | None = None
 
