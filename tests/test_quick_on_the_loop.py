@@ -221,10 +221,13 @@ def test_the_loops_kept_connection_sees_each_commit_and_outlives_a_failed_read(t
     asyncio.run(scenario())
 
 
-def test_the_loops_kept_write_connection_commits_each_write_and_outlives_a_failed_one(tmp_path: Path) -> None:
-    """quick_core_write on SQLite keeps the loop thread's write connection between writes: each
-    write is committed (another connection sees it), a write that failed leaves nothing behind, and
-    the next write goes on the same connection."""
+@WRITES
+def test_the_loops_kept_write_connection_commits_each_write_and_outlives_a_failed_one(
+    tmp_path: Path, how: str
+) -> None:
+    """quick_write and quick_core_write on SQLite keep the loop thread's write connection between
+    writes: each write is committed (another connection sees it), a write that failed leaves nothing
+    behind, and the next write goes on the same connection."""
     path = tmp_path / "kept-writes.db"
 
     async def scenario() -> None:
@@ -232,22 +235,24 @@ def test_the_loops_kept_write_connection_commits_each_write_and_outlives_a_faile
         connections: list[int] = []
         threads: list[int] = []
 
-        def add(name: str, then: str = "") -> Callable[[Connection], None]:
-            def work(connection: Connection) -> None:
+        def add(name: str, then: str = "") -> Callable[[Session | Connection], None]:
+            def work(handle: Session | Connection) -> None:
                 threads.append(threading.get_ident())
+                connection = handle.connection() if isinstance(handle, Session) else handle
                 connections.append(id(connection.connection.driver_connection))
-                connection.execute(text("INSERT INTO things (name) VALUES (:name)"), {"name": name})
+                handle.execute(text("INSERT INTO things (name) VALUES (:name)"), {"name": name})
                 if then:
-                    connection.execute(text(then))
+                    handle.execute(text(then))
 
             return work
 
+        write = db.quick_write if how == "quick_write" else db.quick_core_write
         try:
-            await db.quick_core_write(add("second"))
+            await write(add("second"))
             assert _names_in(path) == ["first", "second"]
             with pytest.raises(OperationalError, match="no such table"):
-                await db.quick_core_write(add("lost", then="INSERT INTO missing VALUES (1)"))
-            await db.quick_core_write(add("third"))
+                await write(add("lost", then="INSERT INTO missing VALUES (1)"))
+            await write(add("third"))
             assert _names_in(path) == ["first", "second", "third"]
         finally:
             await db.dispose()

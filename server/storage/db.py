@@ -119,13 +119,11 @@ class Database:
         self._inline_engine: Engine | None = None
         self._inline: sessionmaker[Session] | None = None
         self._inline_write_engine: Engine | None = None
-        self._inline_writes: sessionmaker[Session] | None = None
         if self.dialect == "sqlite":
             url = str(sync_engine.url)
             self._inline_engine = create_sync_engine(url, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS)
             self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
             self._inline_write_engine = create_sync_engine(url, busy_timeout_ms=INLINE_WRITE_BUSY_TIMEOUT_MS)
-            self._inline_writes = sessionmaker(self._inline_write_engine, expire_on_commit=False)
         # Connections kept open for the loop's thread: quick_rows' reads, quick_core_write's writes.
         self._kept_reads = _KeptConnection(self._inline_engine)
         self._kept_writes = _KeptConnection(self._inline_write_engine)
@@ -156,13 +154,25 @@ class Database:
         with self._kept_writes.open() as connection, connection.begin():
             yield connection
 
+    @contextmanager
+    def _kept_session(self) -> Iterator[Session]:
+        """A session in the kept write connection's transaction: flushed at the end, and committed
+        with the connection's (the session itself never commits; its rollback is the connection's)."""
+        with self._kept_write() as connection:
+            session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
+            try:
+                yield session
+                session.flush()
+            finally:
+                session.close()
+
     async def quick_write(self, work: Callable[[Session], T], *, inline: bool = True) -> T:
         """work(session) as one small unit of work in a sync session, committed (rolled back on any
         error): on SQLite in this thread unless another connection holds the write lock, else in
         one of QUICK_WRITERS threads. work may run twice (the first attempt rolled back), so it
         changes nothing but the database. inline=False: always in a thread (a write whose time
         grows with the data, such as a large push of items, must not hold the loop)."""
-        on_loop = self._inline_writes.begin if inline and self._inline_writes is not None else None
+        on_loop = self._kept_session if inline and self._inline_write_engine is not None else None
         return await self._quick(on_loop, self._sync_sessions.begin, work, self._writers)
 
     async def quick_core_write(self, work: Callable[[Connection], T], *, inline: bool = True) -> T:
