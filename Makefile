@@ -21,12 +21,13 @@ lint: install
 	$(BIN)/ruff format --check server worker tests bench migrations
 	$(BIN)/mypy
 
-# Three test processes: most tests wait on real processes (API, workers, actors), not on the CPU.
-# (Two while callables could hang at their fork; with that fixed, three ran clean twice here,
-# 7 min 7 s and 7 min 15 s against 8 min 29 s with two.) `--dist worksteal` was tried: pytest 423 s
-# and 503 s, against 439-490 s in five runs with the default distribution; no clear gain.
+# Four test processes: most tests wait on real processes (API, workers, actors), not on the CPU.
+# Two while callables could hang at their fork; then three (7 min 7 s and 7 min 15 s against 8 min
+# 29 s with two). As the suite grew, three took 13 min 43 s on this 2-core kind and four 12 min 7 s
+# (2026-12-07, the same checkout, one after the other; the CPU busy 57% and 62% of the time).
+# `--dist worksteal` was tried with three: 15 min 26 s and 10% more CPU against 14 min 50 s.
 test: lint
-	$(BIN)/pytest -n 3
+	$(BIN)/pytest -n 4
 
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
