@@ -125,8 +125,8 @@ class Database:
             self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
             self._inline_write_engine = create_sync_engine(url, busy_timeout_ms=INLINE_WRITE_BUSY_TIMEOUT_MS)
         # Connections kept open for the loop's thread: quick_rows' reads, quick_core_write's writes.
-        self._kept_reads = _KeptConnection(self._inline_engine)
-        self._kept_writes = _KeptConnection(self._inline_write_engine)
+        self._kept_reads = _KeptConnection(self._inline_engine, writes=False)
+        self._kept_writes = _KeptConnection(self._inline_write_engine, writes=True)
 
     async def quick_read(self, read: Callable[[Session], T], *, inline: bool = True) -> T:
         """read(session) in a sync session: on SQLite in this thread, else (or when SQLite makes it
@@ -138,27 +138,14 @@ class Database:
     async def quick_rows(self, read: Callable[[Connection], T]) -> T:
         """As quick_read, with a Core connection: for prebuilt statements whose rows are enough
         (server/storage/rows.py), without a Session and the ORM's entities."""
-        inline = self._kept_read if self._inline_engine is not None else None
+        inline = self._kept_reads.open if self._inline_engine is not None else None
         return await self._quick(inline, self.sync_engine.connect, read)
-
-    @contextmanager
-    def _kept_read(self) -> Iterator[Connection]:
-        """The kept read connection; each read ends its transaction."""
-        with self._kept_reads.open() as connection:
-            yield connection
-            connection.rollback()
-
-    @contextmanager
-    def _kept_write(self) -> Iterator[Connection]:
-        """The kept write connection, in a transaction committed at the end (rolled back on error)."""
-        with self._kept_writes.open() as connection, connection.begin():
-            yield connection
 
     @contextmanager
     def _kept_session(self) -> Iterator[Session]:
         """A session in the kept write connection's transaction: flushed at the end, and committed
         with the connection's (the session itself never commits; its rollback is the connection's)."""
-        with self._kept_write() as connection:
+        with self._kept_writes.open() as connection:
             session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
             try:
                 yield session
@@ -178,7 +165,7 @@ class Database:
     async def quick_core_write(self, work: Callable[[Connection], T], *, inline: bool = True) -> T:
         """As quick_write, with a Core connection in a transaction: for a unit of work of prebuilt
         statements only (a record's put), without a Session's begin, flush and commit around them."""
-        on_loop = self._kept_write if inline and self._inline_write_engine is not None else None
+        on_loop = self._kept_writes.open if inline and self._inline_write_engine is not None else None
         return await self._quick(on_loop, self.sync_engine.begin, work, self._writers)
 
     async def _quick(
@@ -226,11 +213,13 @@ class Database:
 class _KeptConnection:
     """A connection of an inline engine (SQLite's, on the event loop's thread) kept open between
     quick units of work: taking one from the pool and giving it back was about a tenth of a GET's
-    CPU (bench/profile.py --kind get), and `Engine.begin` about 6% of a record put's. After an error
-    the connection is rolled back and kept, unless it is broken: then the next use opens another."""
+    CPU (bench/profile.py --kind get), and `Engine.begin` about 6% of a record put's. A read ends
+    its transaction; a write is one, committed at the end. After an error the connection is rolled
+    back and kept, unless it is broken: then the next use opens another."""
 
-    def __init__(self, engine: Engine | None) -> None:
+    def __init__(self, engine: Engine | None, *, writes: bool) -> None:
         self._engine = engine
+        self._writes = writes
         self._kept: tuple[int, Connection] | None = None  # (its thread, the connection)
 
     @contextmanager
@@ -241,11 +230,16 @@ class _KeptConnection:
             self._kept = (thread, self._engine.connect())
         owner, connection = self._kept
         if owner != thread:  # another loop's thread (never in the API): a connection of its own
-            with self._engine.connect() as own:
+            with self._engine.connect() as own, own.begin():
                 yield own
             return
         try:
-            yield connection
+            if self._writes:
+                with connection.begin():
+                    yield connection
+            else:
+                yield connection
+                connection.rollback()
         except BaseException:
             if connection.invalidated or not _rolled_back(connection):
                 self.close()
