@@ -61,6 +61,7 @@ from bench.versus_rows import (
     run_reads_beside_bare,
     spread,
     start_rates,
+    wrk_post_rate,
     wrk_put_rate,
 )
 
@@ -137,15 +138,15 @@ def throughput(make_call: Callable[[], Call], clients: int, requests: int) -> fl
     return spread(clients, requests, lambda _: make_call(), warm=True)
 
 
-Side = tuple[Callable[[], Call], int]  # how to open one client's call, and how many clients
+Phase = Callable[[], float]  # one throughput phase of one side: its calls/s
 
 
-def alternating_throughput(a: Side, b: Side, requests: int, rounds: int) -> tuple[float, float]:
+def alternating_throughput(a: Phase, b: Phase, rounds: int) -> tuple[float, float]:
     """The median of each side's runs/s over `rounds` phases each, the phases alternating."""
     rates: tuple[list[float], list[float]] = ([], [])
     for i in range(rounds):
-        for side, (make, clients) in ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a)):
-            rates[side].append(throughput(make, clients, requests))
+        for side, phase in ((0, a), (1, b)) if i % 2 == 0 else ((1, b), (0, a)):
+            rates[side].append(phase())
     return nearest_rank(rates[0], 50), nearest_rank(rates[1], 50)
 
 
@@ -278,19 +279,48 @@ def main(argv: list[str] | None = None) -> int:
         def celery() -> Call:
             return _post(httpx.Client(base_url=celery_url, timeout=TIMEOUT_S, trust_env=False), "/run")
 
+        # Throughput with wrk where there is one: 50 Python client threads cost the machine about as
+        # much CPU per run as the API (bench/cpu_per_run.py), on the cores both sides need.
+        clients = f"{args.clients} wrk connections" if have_wrk() else f"{args.clients} clients"
+        auth = {"Authorization": f"Bearer {bench.token}"}
+
+        # wrk stops with its last requests unanswered: their runs are let finish before the next
+        # phase, which is the other side's.
+        def run_syncs(task: str, requests: int) -> Phase:
+            if not have_wrk():
+                return lambda: throughput(lambda: greenroom(task), args.clients, requests)
+            url = f"{settings.api_base_url}/v2/actor-tasks/{task}/run-sync"
+
+            def phase() -> float:
+                rate = wrk_post_rate(url, args.wrk_seconds, args.clients, auth)
+                with api_client(settings.api_base_url, bench.token, timeout=TIMEOUT_S) as admin:
+                    _drained(admin)
+                return rate
+
+            return phase
+
+        def celery_runs(requests: int) -> Phase:
+            if not have_wrk():
+                return lambda: throughput(celery, args.clients, requests)
+
+            def phase() -> float:
+                rate = wrk_post_rate(f"{celery_url}/run", args.wrk_seconds, args.clients, {})
+                time.sleep(1)  # its last 50 no-op tasks take about a tenth of that
+                return rate
+
+            return phase
+
         _say("callable run-sync beside Celery, sequential")
         ours, theirs = paired_sequential(greenroom(callable_task), celery(), args.requests, 20)
         for q in (50, 99):
             rows.append(
                 _row(f"run-sync no-op callable, sequential p{q} (ms)", _ms(ours, q), CELERY, _ms(theirs, q))
             )
-        _say(f"callable run-sync beside Celery, {args.clients} clients")
+        _say(f"callable run-sync beside Celery, {clients}")
         rates = alternating_throughput(
-            (lambda: greenroom(callable_task), args.clients), (celery, args.clients), per_phase, args.rounds
+            run_syncs(callable_task, per_phase), celery_runs(per_phase), args.rounds
         )
-        rows.append(
-            _row(f"run-sync no-op callable, {args.clients} clients (runs/s)", rates[0], CELERY, rates[1])
-        )
+        rows.append(_row(f"run-sync no-op callable, {clients} (runs/s)", rates[0], CELERY, rates[1]))
         _say("process run-sync beside subprocess.run, sequential")
         ours, theirs = paired_sequential(greenroom(process_task), _subprocess(main_py), args.requests // 2, 5)
         p50s = _ms(ours, 50), _ms(theirs, 50)
@@ -298,15 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         rows[-1] = (*rows[-1][:4], f"+{p50s[0] - p50s[1]:.1f} ms")  # the target is a difference
         _say(f"process run-sync beside {args.workers} subprocess loops")
         rates = alternating_throughput(
-            (lambda: greenroom(process_task), args.clients),
-            (lambda: _subprocess(main_py), args.workers),
-            per_phase // 2,
+            run_syncs(process_task, per_phase // 2),
+            lambda: throughput(lambda: _subprocess(main_py), args.workers, per_phase // 2),
             args.rounds,
         )
         bare = f"{args.workers} subprocess.run loops"
-        rows.append(
-            _row(f"run-sync no-op process, {args.clients} clients (runs/s)", rates[0], bare, rates[1])
-        )
+        rows.append(_row(f"run-sync no-op process, {clients} (runs/s)", rates[0], bare, rates[1]))
         rows += _more_rows(args, bench, settings.api_base_url, celery_url, callable_task)
     load_after = os.getloadavg()[0]
     header = [

@@ -50,6 +50,12 @@ def wrk(
     return float(rate.group(1)), float(p99.group(1)) * scale
 
 
+def wrk_post_rate(url: str, seconds: float, connections: int, headers: dict[str, str]) -> float:
+    """POSTs/s of wrk with `connections` connections (each waits for its answer before the next):
+    run-syncs, with a client whose own CPU is small beside the servers'."""
+    return wrk(url, seconds, headers, connections=connections, script='wrk.method = "POST"\n')[0]
+
+
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
