@@ -9,7 +9,8 @@ noise is shared: sequential requests alternate between the sides (the order swap
 and throughput phases alternate, each side several times. The rows:
 
   - run-sync of a no-op PYTHON_CALLABLE task beside the Celery endpoint: sequential p50 and p99, and
-    runs/s with --clients clients;
+    runs/s with --clients clients (wrk's connections where it is installed: Python client threads
+    cost the machine about as much CPU per run as the API; bench/cpu_per_run.py);
   - run-sync of a no-op process actor (`main.py`: `pass`) beside a bare `subprocess.run([python,
     main.py])` of the same file: sequential p50, and runs/s with --clients clients beside W bare
     `subprocess.run` loops in threads;
