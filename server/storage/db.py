@@ -124,7 +124,7 @@ class Database:
             self._inline_engine = create_sync_engine(url, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS)
             self._inline = sessionmaker(self._inline_engine, expire_on_commit=False)
             self._inline_write_engine = create_sync_engine(url, busy_timeout_ms=INLINE_WRITE_BUSY_TIMEOUT_MS)
-        # Connections kept open for the loop's thread: quick_rows' reads, quick_core_write's writes.
+        # Connections kept open for the loop's thread: quick_rows' reads, the quick writes' writes.
         self._kept_reads = _KeptConnection(self._inline_engine, writes=False)
         self._kept_writes = _KeptConnection(self._inline_write_engine, writes=True)
 
