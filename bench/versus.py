@@ -282,13 +282,14 @@ def main(argv: list[str] | None = None) -> int:
 
         # Throughput with wrk where there is one: 50 Python client threads cost the machine about as
         # much CPU per run as the API (bench/cpu_per_run.py), on the cores both sides need.
-        clients = f"{args.clients} wrk connections" if have_wrk() else f"{args.clients} clients"
+        with_wrk = have_wrk()
+        clients = f"{args.clients} wrk connections" if with_wrk else f"{args.clients} clients"
         auth = {"Authorization": f"Bearer {bench.token}"}
 
         # wrk stops with its last requests unanswered: their runs are let finish before the next
         # phase, which is the other side's.
         def run_syncs(task: str, requests: int) -> Phase:
-            if not have_wrk():
+            if not with_wrk:
                 return lambda: throughput(lambda: greenroom(task), args.clients, requests)
             url = f"{settings.api_base_url}/v2/actor-tasks/{task}/run-sync"
 
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             return phase
 
         def celery_runs(requests: int) -> Phase:
-            if not have_wrk():
+            if not with_wrk:
                 return lambda: throughput(celery, args.clients, requests)
 
             def phase() -> float:

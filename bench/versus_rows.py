@@ -7,6 +7,7 @@ table is versus.py's.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -32,8 +33,9 @@ def wrk(
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+    with contextlib.ExitStack() as stack:
         if script:
+            lua = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".lua"))
             lua.write(script)
             lua.flush()
             argv += ["-s", lua.name]
